@@ -1,0 +1,41 @@
+"""taskmix: which NLP tasks should be trained together, and does it help?
+
+>>> from taskmix import Suite
+>>> len(Suite.load("demo"))
+7
+
+The public names are imported lazily, so ``taskmix --help`` does not load torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "ModelConfig": "taskmix.config", "RunConfig": "taskmix.config", "SuiteConfig": "taskmix.config",
+    "TaskConfig": "taskmix.config", "TrainConfig": "taskmix.config",
+    "Suite": "taskmix.data.task", "Task": "taskmix.data.task", "TaskSplit": "taskmix.data.task",
+    "parse_groups": "taskmix.data.task", "demo_suite": "taskmix.data.synthetic",
+    "TaskmixError": "taskmix.errors", "ConfigError": "taskmix.errors", "DataError": "taskmix.errors",
+    "ModelError": "taskmix.errors", "StoreError": "taskmix.errors",
+    "Comparison": "taskmix.evaluate.compare",
+    "Backbone": "taskmix.models.backbone", "FeatureCache": "taskmix.models.features",
+    "HardSharingModel": "taskmix.models.hps",
+    "RunStore": "taskmix.store",
+    "MultiTaskTrainer": "taskmix.train.experiment",
+    "BackboneFactory": "taskmix.train.trainer", "Trainer": "taskmix.train.trainer",
+    "TrainResult": "taskmix.train.trainer",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'taskmix' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -1,0 +1,309 @@
+"""Configuration objects shared by the CLI and the Python API.
+
+Each pydantic model here is the single source of defaults and validation for one thing: a
+suite (:class:`SuiteConfig`), a backbone (:class:`ModelConfig`) and a training run
+(:class:`TrainConfig`). The CLI only maps its flags onto these models.
+
+YAML is read with ``yaml.safe_load`` semantics; validation errors name the file and the line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from taskmix.errors import ConfigError
+
+TaskKind = Literal["classification", "multiple_choice", "regression"]
+DataFormat = Literal["jsonl", "csv", "tsv", "parquet", "hf_disk", "hf_hub"]
+SplitName = Literal["train", "dev", "test"]
+
+_SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
+                   ".parquet": "parquet", ".pq": "parquet"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class HFSplit(_Strict):
+    """A split stored as a Hugging Face data set (``hf_disk`` folder or ``hf_hub`` name)."""
+
+    path: str = Field(description="load_from_disk folder, or a hub data set name")
+    name: str | None = Field(None, description="hub configuration name, e.g. 'rte' for glue")
+    split: str | None = Field(None, description="split inside a DatasetDict, e.g. 'validation'")
+
+
+class TaskConfig(_Strict):
+    """One task (labelled data set) of a suite; keys are those of the suite file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    kind: TaskKind = "classification"
+    format: DataFormat | None = Field(None, description="inferred from the file suffix if absent")
+    splits: dict[SplitName, str | HFSplit]
+    text: str | list[str] = Field(description="one field, or two for text pairs")
+    label: str
+    choices: list[str] | None = Field(None, description="multiple choice: one field per choice")
+    labels: dict[str, str] | list[str] | None = Field(
+        None, description="map from raw label values to names, or the list of label names")
+    description: str | None = None
+    header: bool = Field(True, description="csv/tsv: whether the first row names the columns")
+    columns: list[str] | None = Field(None, description="csv/tsv: column names for headerless files")
+    limit: int | None = Field(None, gt=0, description="use the first N training rows")
+    sample: int | None = Field(None, gt=0, description="use a seeded sample of N training rows")
+
+    @property
+    def text_fields(self) -> list[str]:
+        return [self.text] if isinstance(self.text, str) else list(self.text)
+
+    @field_validator("text")
+    @classmethod
+    def _one_or_two(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not 1 <= len(v) <= 2:
+            raise ValueError("give one text field, or two for text pairs")
+        return v
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _label_keys_as_str(cls, v: Any) -> Any:
+        # YAML turns `0:`/`true:` keys into int/bool; labels are matched as strings.
+        if isinstance(v, dict):
+            return {_raw_key(k): str(val) for k, val in v.items()}
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> TaskConfig:
+        if "train" not in self.splits:
+            raise ValueError("splits needs a 'train' entry (dev and test are made from it if absent)")
+        if self.kind == "multiple_choice" and not self.choices:
+            raise ValueError("a multiple_choice task needs 'choices': the field of each choice")
+        if self.kind == "multiple_choice" and self.choices and len(self.choices) < 2:
+            raise ValueError("'choices' needs at least two fields")
+        if self.kind != "multiple_choice" and self.choices:
+            raise ValueError("'choices' is only for kind: multiple_choice")
+        if self.kind == "regression" and self.labels:
+            raise ValueError("a regression task has no 'labels' map")
+        if self.limit and self.sample:
+            raise ValueError("give 'limit' or 'sample', not both")
+        if self.columns and self.header:
+            # Column names given means the file has none, unless the user said otherwise.
+            object.__setattr__(self, "header", False)
+        return self
+
+    def resolved_format(self, path: str) -> str:
+        if self.format:
+            return self.format
+        suffix = Path(path).suffix.lower()
+        if suffix in _SUFFIX_FORMATS:
+            return _SUFFIX_FORMATS[suffix]
+        raise ConfigError(
+            f"task {self.name!r}: cannot tell the format of {path!r} from its suffix",
+            hint="add 'format:' with one of jsonl, csv, tsv, parquet, hf_disk, hf_hub")
+
+
+def _raw_key(k: Any) -> str:
+    if isinstance(k, bool):
+        return str(k).lower()
+    return str(k)
+
+
+class ModelConfig(_Strict):
+    """The backbone encoder and how it runs."""
+
+    name: str = Field("minilm", description="'minilm' (bundled), a Hugging Face name, or a path")
+    pooling: Literal["mean", "cls"] = "mean"
+    max_length: int = Field(128, ge=8, le=4096)
+    device: str = Field("auto", description="auto (cuda if present, else cpu), cpu, cuda, cuda:1")
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="auto: bf16 autocast where the hardware supports it")
+    trust_remote_code: bool = False
+    inference_batch_size: int = Field(64, gt=0)
+
+
+class SuiteConfig(_Strict):
+    """A suite file: a name, a default model, and its tasks."""
+
+    name: str = "suite"
+    model: str = "minilm"
+    suite: Literal["demo"] | None = Field(None, description="'demo': the built-in synthetic suite")
+    tasks: list[TaskConfig] = Field(default_factory=list)
+    seed: int = Field(13, description="seed of the splits made from train")
+    dev_size: float = Field(0.15, gt=0, lt=0.5)
+    test_size: float = Field(0.15, gt=0, lt=0.5)
+
+    @model_validator(mode="after")
+    def _check(self) -> SuiteConfig:
+        if self.suite is None and not self.tasks:
+            raise ValueError("a suite needs 'tasks' (or 'suite: demo' for the built-in demo)")
+        seen: set[str] = set()
+        for t in self.tasks:
+            if t.name in seen:
+                raise ValueError(f"task name {t.name!r} is used twice; task names must be unique")
+            seen.add(t.name)
+        return self
+
+
+class TrainConfig(_Strict):
+    """How one single-task or multi-task model is trained."""
+
+    epochs: float = Field(3.0, gt=0, description="passes over the training data (if no max_steps)")
+    max_steps: int | None = Field(None, gt=0, description="step budget; overrides epochs")
+    steps_per_task: bool = Field(
+        False, description="multiply max_steps by the number of tasks in the run")
+    batch_size: int = Field(32, gt=0)
+    grad_accum: int = Field(1, gt=0)
+    lr: float = Field(5e-5, gt=0)
+    head_lr: float | None = Field(None, gt=0, description="learning rate of the task heads")
+    weight_decay: float = Field(0.01, ge=0)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    sampler: Literal["proportional", "temperature", "equal"] = "proportional"
+    temperature: float = Field(2.0, gt=0, description="for sampler: temperature")
+    loss_weighting: Literal["examples", "uniform"] = "examples"
+    eval_every: int | None = Field(None, gt=0, description="evaluate every N steps (default: 4 times per run)")
+    patience: int | None = Field(4, gt=0, description="stop after N evaluations without improvement")
+    min_steps: int = Field(0, ge=0, description="never stop early before this step")
+    save_model: bool = Field(False, description="keep the best weights as safetensors")
+
+
+class RunConfig(_Strict):
+    """Everything `taskmix train` needs besides the suite: model, training, seeds, output folder."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    out: str = "runs"
+
+
+def config_hash(*parts: Any) -> str:
+    """A short, stable hash of JSON-able parts (pydantic models are dumped first)."""
+    def norm(p: Any) -> Any:
+        return p.model_dump(mode="json") if isinstance(p, BaseModel) else p
+    blob = json.dumps([norm(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- YAML in and out
+
+def _line_index(text: str) -> dict[tuple, int]:
+    """Map each key path of a YAML document to the line (1-based) where it stands."""
+    index: dict[tuple, int] = {}
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        index.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                key = (*path, k.value)
+                index[key] = k.start_mark.line + 1
+                walk(v, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, (*path, i))
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return index
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def read_yaml(path: str | Path) -> tuple[Any, str]:
+    """Read a YAML file safely; return (data, text). Errors name the file and line."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{p}: file not found", hint="check the path (relative paths are from the current folder)")
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a folder, not a YAML file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})",
+                          hint="save the file as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError(f"{p}:{where}: unreadable YAML: {problem}",
+                          hint="check indentation and quoting near that line") from None
+    return data, text
+
+
+def validate(model: type[BaseModel], data: Any, *, source: str, text: str | None = None) -> Any:
+    """Validate ``data`` into ``model``; a failure becomes one ConfigError listing every problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, found {type(data).__name__}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        lines = _line_index(text) if text else {}
+        problems = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            # pydantic adds the union member name ('str', 'HFSplit') to locations: drop those.
+            loc = tuple(x for x in loc if not (isinstance(x, str) and x[:1].isupper() or x in ("str", "list[str]", "dict[str,str]")))
+            line = _nearest_line(lines, loc)
+            where = f" line {line}" if line else ""
+            key = ".".join(str(x) for x in loc) or "(top level)"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                allowed = ", ".join(_allowed_keys(model, loc[:-1]))
+                msg = f"unknown key {loc[-1]!r} (allowed: {allowed})"
+            problems.append(f"{source}:{where}: {key}: {msg}")
+        raise ConfigError("invalid configuration\n  " + "\n  ".join(problems)) from None
+
+
+def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    cur: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(cur, "model_fields", {}).get(part)
+        if field is None:
+            break
+        ann = field.annotation
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            break
+        cur = inner[0]
+    return sorted(getattr(cur, "model_fields", {}))
+
+
+def load_model_yaml(model: type[BaseModel], path: str | Path) -> Any:
+    data, text = read_yaml(path)
+    return validate(model, data, source=str(path), text=text)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write a file through a temporary file and a rename, so no half-written file is left."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def dump_yaml(model: BaseModel, path: str | Path) -> None:
+    atomic_write_text(path, yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), sort_keys=False))

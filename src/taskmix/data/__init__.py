@@ -1,0 +1,1 @@
+"""Tasks, suites and their loaders."""

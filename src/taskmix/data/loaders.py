@@ -1,0 +1,350 @@
+"""Reading a task's files into a :class:`~taskmix.data.task.Task`.
+
+Every problem is reported as a :class:`DataError` naming the file, the row (or line) and the
+column, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from taskmix.config import HFSplit, TaskConfig, _raw_key
+from taskmix.data.task import SPLITS, Task, TaskSplit
+from taskmix.errors import DataError
+
+_LINE = "__line__"  # column holding the file line (or row) number of each record
+
+
+def read_split(config: TaskConfig, split: str, base_dir: Path) -> tuple[pd.DataFrame, str]:
+    """Read one split's records; returns (frame, human-readable source)."""
+    spec = config.splits[split]
+    if isinstance(spec, HFSplit) or config.format in ("hf_disk", "hf_hub"):
+        return _read_hf(config, spec, base_dir)
+    path = Path(spec)
+    if not path.is_absolute():
+        path = base_dir / path
+    fmt = config.resolved_format(str(path))
+    if not path.exists():
+        raise DataError(f"task {config.name!r}, split {split!r}: file not found: {path}",
+                        hint="paths in a suite file are relative to the suite file's folder")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty", hint="give a file with at least one record")
+    reader = {"jsonl": _read_jsonl, "csv": _read_delimited, "tsv": _read_delimited,
+              "parquet": _read_parquet}.get(fmt)
+    if reader is None:  # pragma: no cover - pydantic restricts the formats
+        raise DataError(f"{path}: unknown format {fmt!r}")
+    frame = reader(path, config, fmt)
+    if len(frame) == 0:
+        raise DataError(f"{path}: no records found", hint="the file has a header but no rows")
+    return frame, str(path)
+
+
+def _read_jsonl(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
+    rows = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{path}: line {lineno}, column {e.colno}: not valid JSON ({e.msg})",
+                                    hint="each line of a jsonl file must be one JSON object") from None
+                if not isinstance(rec, dict):
+                    raise DataError(f"{path}: line {lineno}: expected a JSON object, found {type(rec).__name__}")
+                rec[_LINE] = lineno
+                rows.append(rec)
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})",
+                        hint="convert the file to UTF-8") from None
+    return pd.DataFrame.from_records(rows)
+
+
+def _read_delimited(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
+    sep = "\t" if fmt == "tsv" else ","
+    try:
+        frame = pd.read_csv(
+            path, sep=sep, header=0 if config.header else None, names=config.columns,
+            dtype=str, keep_default_na=False, encoding="utf-8",
+            # GLUE-style tsv files contain unbalanced quotes inside text: read them literally.
+            quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
+        )
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})",
+                        hint="convert the file to UTF-8") from None
+    except pd.errors.ParserError as e:
+        raise DataError(f"{path}: cannot parse as {fmt}: {e}",
+                        hint="check the separator and quoting; headerless files need 'columns:'") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    if config.header is False and config.columns is None:
+        frame.columns = [str(c) for c in frame.columns]
+    frame[_LINE] = np.arange(len(frame)) + (2 if config.header else 1)
+    return frame
+
+
+def _read_parquet(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as e:  # pyarrow raises many types for a damaged file
+        raise DataError(f"{path}: cannot read as parquet: {e}") from None
+    frame[_LINE] = np.arange(len(frame)) + 1
+    return frame
+
+
+def _read_hf(config: TaskConfig, spec: str | HFSplit, base_dir: Path) -> tuple[pd.DataFrame, str]:
+    import datasets
+
+    if isinstance(spec, str):
+        spec = HFSplit(path=spec)
+    fmt = config.format or "hf_disk"
+    try:
+        if fmt == "hf_disk":
+            path = Path(spec.path)
+            path = path if path.is_absolute() else base_dir / path
+            if not path.exists():
+                raise DataError(f"task {config.name!r}: data set folder not found: {path}")
+            ds = datasets.load_from_disk(str(path))
+            source = str(path)
+            if isinstance(ds, datasets.DatasetDict):
+                if spec.split is None:
+                    raise DataError(f"{path}: holds splits {list(ds)}; say which one",
+                                    hint="write the split as {path: ..., split: train}")
+                if spec.split not in ds:
+                    raise DataError(f"{path}: no split {spec.split!r}; it has {list(ds)}")
+                ds = ds[spec.split]
+        else:
+            ds = datasets.load_dataset(spec.path, spec.name, split=spec.split or "train")
+            source = f"hub:{spec.path}" + (f"/{spec.name}" if spec.name else "")
+    except DataError:
+        raise
+    except Exception as e:  # network, missing data set, damaged folder
+        raise DataError(f"task {config.name!r}: cannot load Hugging Face data set {spec.path!r}: {e}",
+                        hint="hf_hub needs network access to the hub; use hf_disk for a saved folder") from None
+    frame = ds.to_pandas()
+    frame[_LINE] = np.arange(len(frame)) + 1
+    return frame, source
+
+
+# ---------------------------------------------------------------- building the task
+
+def _where(source: str, row: pd.Series) -> str:
+    n = int(row[_LINE])
+    kind = "line" if source.endswith((".jsonl", ".json", ".csv", ".tsv")) else "row"
+    return f"{source}: {kind} {n}"
+
+
+def _check_columns(frame: pd.DataFrame, fields: list[str], source: str, config: TaskConfig) -> None:
+    have = [c for c in frame.columns if c != _LINE]
+    for f in fields:
+        if f not in frame.columns:
+            raise DataError(
+                f"{source}: task {config.name!r} needs column {f!r}, which is not there",
+                hint=f"columns found: {', '.join(map(str, have))}; fix 'text'/'label'/'choices' "
+                     "in the suite file" + ("" if config.header else ", or name the columns with 'columns:'"))
+
+
+def _text(value: Any, source: str, row: pd.Series, column: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        raise DataError(f"{_where(source, row)}: column {column!r} is empty",
+                        hint="every example needs its text; remove or fill such rows")
+    if not isinstance(value, str):
+        raise DataError(f"{_where(source, row)}: column {column!r} holds {type(value).__name__} {value!r}, not text",
+                        hint="text fields must be strings")
+    if not value.strip():
+        raise DataError(f"{_where(source, row)}: column {column!r} is empty text",
+                        hint="every example needs its text; remove or fill such rows")
+    return value
+
+
+def _raw_label(value: Any, source: str, row: pd.Series, column: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
+        raise DataError(f"{_where(source, row)}: label column {column!r} is missing",
+                        hint="every training and evaluation example needs a label")
+    if isinstance(value, (list, dict, np.ndarray)):
+        raise DataError(f"{_where(source, row)}: label {value!r} is a {type(value).__name__}, not one value",
+                        hint="each example takes exactly one label")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return _raw_key(value)
+
+
+def _natural_order(values: set[str]) -> list[str]:
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+class _Split:
+    """Records of one split read from a file, before labels are encoded."""
+
+    def __init__(self, name: str, source: str, texts, choices, raw, lines):
+        self.name, self.source, self.texts, self.choices, self.raw, self.lines = (
+            name, source, texts, choices, raw, lines)
+
+
+def _parse(config: TaskConfig, split: str, frame: pd.DataFrame, source: str) -> _Split:
+    fields = config.text_fields + (config.choices or []) + [config.label]
+    _check_columns(frame, fields, source, config)
+    texts, choices, raw, lines = [], [] if config.choices else None, [], []
+    for _, row in frame.iterrows():
+        texts.append(tuple(_text(row[f], source, row, f) for f in config.text_fields))
+        if choices is not None:
+            choices.append([_text(row[f], source, row, f) for f in config.choices])
+        raw.append(_raw_label(row[config.label], source, row, config.label))
+        lines.append(int(row[_LINE]))
+    return _Split(split, source, texts, choices, raw, lines)
+
+
+def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[str, np.ndarray], list[str] | None]:
+    """Turn raw label strings into ids (or floats for regression), checking every split."""
+    out: dict[str, np.ndarray] = {}
+    if config.kind == "regression":
+        for name, p in parts.items():
+            vals = []
+            for raw, line in zip(p.raw, p.lines, strict=True):
+                try:
+                    v = float(raw)
+                except ValueError:
+                    raise DataError(f"{p.source}: line {line}: label {raw!r} is not a number",
+                                    hint="regression labels must be numbers") from None
+                if not math.isfinite(v):
+                    raise DataError(f"{p.source}: line {line}: label {raw!r} is not a finite number")
+                vals.append(v)
+            out[name] = np.asarray(vals, dtype=np.float32)
+        if np.ptp(out["train"]) == 0:
+            raise DataError(f"task {config.name!r}: every training label is {out['train'][0]}",
+                            hint="a regression task needs labels that vary")
+        return out, None
+
+    if config.kind == "multiple_choice":
+        n = len(config.choices or [])
+        names = [str(i) for i in range(n)]
+        for name, p in parts.items():
+            ids = []
+            for raw, line in zip(p.raw, p.lines, strict=True):
+                if raw in config.choices:  # the label may name the correct choice's field
+                    ids.append(config.choices.index(raw))
+                    continue
+                try:
+                    k = int(raw)
+                except ValueError:
+                    k = -1
+                if not 0 <= k < n:
+                    raise DataError(f"{p.source}: line {line}: label {raw!r} is not a choice index 0..{n - 1}",
+                                    hint="a multiple-choice label is the index of the correct choice")
+                ids.append(k)
+            out[name] = np.asarray(ids, dtype=np.int64)
+        return out, names
+
+    # classification
+    mapping: dict[str, str] | None = None
+    if isinstance(config.labels, dict):
+        mapping = config.labels
+        names = list(dict.fromkeys(mapping.values()))
+    elif isinstance(config.labels, list):
+        names = [str(x) for x in config.labels]
+        mapping = {n: n for n in names}
+        # Integer labels index into a list of names ("labels: [negative, positive]" with 0/1).
+        if not set(parts["train"].raw) <= set(names):
+            mapping.update({str(i): n for i, n in enumerate(names)})
+    else:
+        names = _natural_order(set(parts["train"].raw))
+        mapping = {n: n for n in names}
+    index = {n: i for i, n in enumerate(names)}
+    for name, p in parts.items():
+        ids = []
+        for raw, line in zip(p.raw, p.lines, strict=True):
+            if raw not in mapping:
+                if config.labels is not None:
+                    raise DataError(f"{p.source}: line {line}: label {raw!r} is not in the task's 'labels'",
+                                    hint=f"known labels: {', '.join(mapping)}; add it to 'labels' or fix the row")
+                raise DataError(f"{p.source}: line {line}: label {raw!r} does not occur in the training data",
+                                hint=f"training labels are {', '.join(names)}; a {name} label the model "
+                                     "never saw cannot be learned")
+            ids.append(index[mapping[raw]])
+        out[name] = np.asarray(ids, dtype=np.int64)
+    present = set(out["train"].tolist())
+    if len(present) < 2:
+        only = names[next(iter(present))] if present else "-"
+        raise DataError(f"task {config.name!r}: the training data has a single class ({only!r})",
+                        hint="a classification task needs at least two classes in train")
+    return out, names
+
+
+def stratified_split(labels: np.ndarray, size: float, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Split indices into (keep, held_out), held_out ≈ ``size`` of each class; seeded."""
+    rng = np.random.default_rng(seed)
+    n = len(labels)
+    if not stratify:
+        perm = rng.permutation(n)
+        k = max(1, round(size * n))
+        return np.sort(perm[k:]), np.sort(perm[:k])
+    held = []
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        idx = idx[rng.permutation(len(idx))]
+        k = int(round(size * len(idx)))
+        if len(idx) >= 2:
+            k = min(max(k, 1), len(idx) - 1)  # keep at least one of each class in training
+        else:
+            k = 0
+        held.extend(idx[:k].tolist())
+    held_arr = np.sort(np.asarray(held, dtype=np.int64))
+    keep = np.setdiff1d(np.arange(n), held_arr)
+    return keep, held_arr
+
+
+def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: float = 0.15,
+              test_size: float = 0.15) -> Task:
+    """Read, validate and split one task of a suite."""
+    parts = {}
+    for split in SPLITS:
+        if split in config.splits:
+            frame, source = read_split(config, split, base_dir)
+            parts[split] = _parse(config, split, frame, source)
+    encoded, names = _encode_labels(config, parts)
+    splits = {}
+    for split, p in parts.items():
+        ids = [f"{config.name}:{split}:{line}" for line in p.lines]
+        splits[split] = TaskSplit(p.texts, encoded[split], ids, p.choices)
+
+    info: dict[str, str] = {}
+    stratify = config.kind == "classification"
+    for split, size, offset in (("test", test_size, 1), ("dev", dev_size, 2)):
+        if split in splits:
+            continue
+        train = splits["train"]
+        frac = size / (1 - test_size) if split == "dev" and "test" in info else size
+        keep, held = stratified_split(train.labels, frac, seed + offset, stratify=stratify)
+        if len(keep) < 2 or len(held) < 1:
+            raise DataError(f"task {config.name!r}: too few training examples ({len(train)}) to make a {split} split",
+                            hint=f"give a {split} file, or more training data")
+        splits[split] = train.subset(held)
+        splits["train"] = train.subset(keep)
+        info[split] = f"{len(held)} examples taken from train ({'stratified, ' if stratify else ''}seed {seed + offset})"
+
+    train = splits["train"]
+    if config.limit and config.limit < len(train):
+        splits["train"] = train.subset(np.arange(config.limit))
+        info["train"] = f"first {config.limit} of {len(train)}"
+    elif config.sample and config.sample < len(train):
+        pick = np.sort(np.random.default_rng(seed).choice(len(train), config.sample, replace=False))
+        splits["train"] = train.subset(pick)
+        info["train"] = f"sample of {config.sample} of {len(train)} (seed {seed})"
+    if config.kind == "classification" and len(set(splits["train"].labels.tolist())) < 2:
+        raise DataError(f"task {config.name!r}: after limit/sample, train has a single class",
+                        hint="use a larger limit, or 'sample:' for a random subset")
+
+    return Task(name=config.name, kind=config.kind, splits=splits, label_names=names,
+                description=config.description, text_fields=config.text_fields, split_info=info,
+                n_choices=len(config.choices) if config.choices else None)

@@ -1,0 +1,35 @@
+"""User-facing errors.
+
+Every error a user can cause by their input is a :class:`TaskmixError`: the CLI prints its
+message and exits with code 2, without a traceback (``--debug`` shows one). Messages name the
+file, row or column at fault and say what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class TaskmixError(Exception):
+    """An error caused by the user's input or environment, with a message written for people."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        self.message = message
+        self.hint = hint
+        super().__init__(message if hint is None else f"{message}\n  hint: {hint}")
+
+
+class ConfigError(TaskmixError):
+    """A suite or run configuration that cannot be read or is not valid."""
+
+
+class DataError(TaskmixError):
+    """A task's data that cannot be read or does not fit its declaration."""
+
+
+class ModelError(TaskmixError):
+    """A model that cannot be found or loaded."""
+
+
+class StoreError(TaskmixError):
+    """A run store that cannot be opened or is inconsistent."""

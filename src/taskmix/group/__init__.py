@@ -1,0 +1,1 @@
+"""Which tasks to train together? (grouping and combination search — added by later issues.)"""

@@ -1,0 +1,1 @@
+"""Backbone encoder, feature cache, task heads and the hard-sharing multi-task model."""

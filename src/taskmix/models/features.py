@@ -1,0 +1,81 @@
+"""Pooled-embedding cache on disk, shared by every method that reads frozen features.
+
+Keyed by (model fingerprint, task, split, hash of the texts): a second command, or another
+method on the same suite, reuses the embeddings instead of running the encoder again.
+Files are plain ``.npy`` arrays, read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from taskmix.data.task import Task, TaskSplit
+from taskmix.models.backbone import Backbone
+
+log = logging.getLogger(__name__)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("TASKMIX_CACHE", Path.home() / ".cache" / "taskmix")) / "features"
+
+
+def _texts_hash(split: TaskSplit) -> str:
+    h = hashlib.sha256()
+    for i in range(len(split)):
+        for seq in split.sequences(i):
+            h.update("\x1f".join(seq).encode())
+            h.update(b"\x1e")
+    return h.hexdigest()[:16]
+
+
+class FeatureCache:
+    """Embeddings of a task's split: [n, H], or [n, choices, H] for multiple choice.
+
+    >>> cache = FeatureCache("/tmp/taskmix-features")                    # doctest: +SKIP
+    >>> X = cache.get(backbone, suite["rte"], "train")                   # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_cache_dir()
+        self.hits = 0
+        self.misses = 0
+
+    def path(self, backbone: Backbone, task: Task, split: str) -> Path:
+        key = f"{backbone.fingerprint()}-{task.name}-{split}-{_texts_hash(task.splits[split])}"
+        return self.root / backbone.fingerprint() / f"{key}.npy"
+
+    def get(self, backbone: Backbone, task: Task, split: str, progress=None) -> np.ndarray:
+        p = self.path(backbone, task, split)
+        if p.exists():
+            try:
+                arr = np.load(p, allow_pickle=False)
+                self.hits += 1
+                return arr
+            except (ValueError, OSError):
+                log.warning("feature cache file %s is damaged; recomputing", p)
+        self.misses += 1
+        data = task.splits[split]
+        seqs = [s for i in range(len(data)) for s in data.sequences(i)]
+        emb = backbone.encode(seqs, progress=progress)
+        if task.kind == "multiple_choice":
+            emb = emb.reshape(len(data), -1, emb.shape[-1])
+        self._save(p, emb)
+        return emb
+
+    @staticmethod
+    def _save(p: Path, arr: np.ndarray) -> None:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".npy.tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, arr, allow_pickle=False)
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,80 @@
+"""Hard parameter sharing: one shared encoder, one head per task.
+
+A batch may mix tasks. Each example carries a label for its own task only and ``-100`` for
+every other task; each task's loss is the mean over the examples that carry its label, so a
+task's loss in a mixed batch equals its single-task loss on the same examples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from taskmix.data.task import Task
+from taskmix.models.backbone import Backbone
+from taskmix.models.heads import make_head
+
+IGNORE = -100.0
+
+
+def make_batch(backbone: Backbone, tasks: Sequence[Task], items: Sequence[tuple[int, str, int]]) -> dict:
+    """Collate ``(task index, split, example index)`` items into one mixed batch.
+
+    Returns the tokenised sequences (one per example, or one per choice), the index of each
+    example's first sequence, and the label matrix [B, n_tasks] filled with -100 except for
+    each example's own task.
+    """
+    sequences: list[tuple[str, ...]] = []
+    first = []
+    labels = torch.full((len(items), len(tasks)), IGNORE, dtype=torch.float32)
+    for row, (k, split, i) in enumerate(items):
+        data = tasks[k].splits[split]
+        first.append(len(sequences))
+        sequences.extend(data.sequences(i))
+        labels[row, k] = float(data.labels[i])
+    batch = backbone.tokenize(sequences)
+    batch_meta = {"first_seq": torch.tensor(first, device=backbone.device),
+                  "labels": labels.to(backbone.device)}
+    return {"inputs": batch, **batch_meta}
+
+
+class HardSharingModel(nn.Module):
+    """A shared encoder with a head per task (classification, multiple choice, regression).
+
+    >>> model = HardSharingModel(backbone, [suite["rte"], suite["copa"]])   # doctest: +SKIP
+    >>> out = model(make_batch(backbone, model.tasks, [(0, "train", 3), (1, "train", 5)]))  # doctest: +SKIP
+    >>> out["rte"]["loss"]                                                   # doctest: +SKIP
+    """
+
+    def __init__(self, backbone: Backbone, tasks: Sequence[Task], dropout: float = 0.1):
+        super().__init__()
+        self.backbone = backbone
+        self.encoder = backbone.model
+        self.tasks = list(tasks)
+        self.heads = nn.ModuleDict({t.name: make_head(t, backbone.hidden_size, dropout) for t in self.tasks})
+        self.heads.to(backbone.device)
+
+    def forward(self, batch: dict) -> dict[str, dict[str, torch.Tensor]]:
+        """Per task present in the batch: outputs, labels, rows (batch positions) and loss."""
+        pooled = self.backbone.forward_pooled(self.encoder, batch["inputs"])
+        labels = batch["labels"]
+        first = batch["first_seq"]
+        out = {}
+        for k, task in enumerate(self.tasks):
+            rows = torch.nonzero(labels[:, k] != IGNORE, as_tuple=True)[0]
+            if rows.numel() == 0:
+                continue
+            head = self.heads[task.name]
+            if task.kind == "multiple_choice":
+                seq = (first[rows].unsqueeze(1) + torch.arange(head.n_choices, device=first.device)).flatten()
+            else:
+                seq = first[rows]
+            outputs = head(pooled[seq])
+            y = labels[rows, k]
+            out[task.name] = {"outputs": outputs, "labels": y, "rows": rows, "loss": head.loss(outputs, y)}
+        return out
+
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)

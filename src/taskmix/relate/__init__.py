@@ -1,0 +1,1 @@
+"""How related are tasks? (PVI, transfer, TaskShop — added by later issues.)"""

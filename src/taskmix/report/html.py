@@ -1,0 +1,84 @@
+"""The HTML report: STL vs MTL tables and plots, with CSV/JSON of every table beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import jinja2
+import pandas as pd
+
+from taskmix.config import atomic_write_text
+from taskmix.evaluate.compare import Comparison
+from taskmix.report.plots import stl_vs_mtl_bars
+
+_env = jinja2.Environment(loader=jinja2.PackageLoader("taskmix.report", "templates"),
+                          autoescape=jinja2.select_autoescape(["html", "j2"]))
+
+
+def _html_table(frame: pd.DataFrame) -> str:
+    return frame.to_html(index=False, border=0, classes="tbl", na_rep="-", float_format=lambda x: f"{x:,.4g}")
+
+
+def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[str]] | None = None,
+                 title: str | None = None, notes: list[str] | None = None) -> Path:
+    """Write ``index.html``, PNG plots and CSV/JSON tables to ``out_dir``; returns the HTML path.
+
+    The folder is built beside its final place and renamed, so a report is never half-written.
+    """
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
+    try:
+        table = comparison.table()
+        printable = comparison.printable()
+        settings = comparison.settings()
+        long = comparison.frame()
+        tables = {"comparison": table, "settings": settings, "runs": long}
+        if groups:
+            tables["strategies"] = comparison.strategies(groups)
+        for name, frame in tables.items():
+            frame.to_csv(tmp / f"{name}.csv", index=False)
+            (tmp / f"{name}.json").write_text(frame.to_json(orient="records", indent=1))
+        plots = []
+        if not table.empty:
+            stl_vs_mtl_bars(table, tmp / "stl_vs_mtl.png", "macro-F1 / Pearson")
+            plots.append("stl_vs_mtl.png")
+        html = _env.get_template("report.html.j2").render(
+            title=title or f"taskmix report — {comparison.suite_name}",
+            created=time.strftime("%Y-%m-%d %H:%M"),
+            comparison=_html_table(printable) if not printable.empty else "<p>No finished runs.</p>",
+            settings=_html_table(settings), strategies=_html_table(tables["strategies"]) if groups else None,
+            plots=plots, notes=notes or [], files=sorted(p.name for p in tmp.iterdir()),
+            summary=summarise(table))
+        (tmp / "index.html").write_text(html, encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir / "index.html"
+
+
+def summarise(table: pd.DataFrame) -> list[str]:
+    """Plain sentences: where MTL helped or hurt beyond its confidence interval."""
+    lines = []
+    if table.empty:
+        return lines
+    for _, r in table[table.setting != "STL"].iterrows():
+        if pd.isna(r.delta):
+            continue
+        sig = not pd.isna(r.delta_ci) and abs(r.delta) > r.delta_ci
+        verdict = ("helped" if r.delta > 0 else "hurt") if sig else "made no clear difference to"
+        lines.append(f"{r.setting} {verdict} {r.task}: {r.delta * 100:+.1f} points of {r.delta_metric}"
+                     + ("" if pd.isna(r.delta_ci) else f" (95% CI ± {r.delta_ci * 100:.1f})"))
+    return lines
+
+
+def write_json(obj, path: str | Path) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str))

@@ -1,0 +1,1 @@
+"""Training: the trainer, task samplers, loss weighting, and STL/MTL experiments."""

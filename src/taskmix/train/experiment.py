@@ -1,0 +1,195 @@
+"""Planning and carrying out STL and MTL runs over seeds, through the run store.
+
+Every run is identified by the hash of everything it depends on (task contents, model, train
+config, seed), so re-running a command skips finished runs and re-does unfinished ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from taskmix.config import ModelConfig, TrainConfig, config_hash
+from taskmix.data.task import Suite
+from taskmix.errors import TaskmixError
+from taskmix.execute import Executor, LocalExecutor
+from taskmix.store import RunRecord, RunStore
+from taskmix.train.trainer import BackboneFactory, Trainer
+
+log = logging.getLogger(__name__)
+
+STORE_FILE = "taskmix.db"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: which tasks together, with which seed."""
+
+    tasks: tuple[str, ...]
+    seed: int
+
+    @property
+    def kind(self) -> str:
+        return "stl" if len(self.tasks) == 1 else "mtl"
+
+    @property
+    def setting(self) -> str:
+        return f"{self.kind}:{'+'.join(self.tasks)}"
+
+
+def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool = True) -> list[RunSpec]:
+    """STL runs for every task named in ``groups`` and an MTL run per group of two or more."""
+    settings: list[tuple[str, ...]] = []
+    if stl:
+        for g in groups:
+            for t in g:
+                if (t,) not in settings:
+                    settings.append((t,))
+    for g in groups:
+        key = tuple(g)
+        if len(key) > 1 and key not in settings:
+            settings.append(key)
+    return [RunSpec(s, seed) for s in settings for seed in seeds]
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), transient=False)
+
+
+class MultiTaskTrainer:
+    """Train STL and MTL models over seeds and compare them.
+
+    >>> from taskmix import Suite, MultiTaskTrainer
+    >>> suite = Suite.load("demo")                                                      # doctest: +SKIP
+    >>> result = MultiTaskTrainer(seeds=[1, 2]).compare(suite, [["negation_site_a", "negation_site_b"]])  # doctest: +SKIP
+    >>> result.table()                                                                  # doctest: +SKIP
+    """
+
+    def __init__(self, config: TrainConfig | None = None, model: ModelConfig | None = None,
+                 seeds: Sequence[int] = (1, 2, 3), out: str | Path = "runs", executor: Executor | None = None,
+                 backbone: BackboneFactory | None = None, show_progress: bool = True):
+        self.config = config or TrainConfig()
+        self.backbone = backbone or BackboneFactory(model or ModelConfig())
+        self.model_config = self.backbone.config
+        self.seeds = list(seeds)
+        self.out = Path(out)
+        self.executor = executor or LocalExecutor()
+        self.show_progress = show_progress
+
+    def run_id(self, suite: Suite, spec: RunSpec) -> str:
+        return config_hash(self._run_config(suite, spec))
+
+    def _run_config(self, suite: Suite, spec: RunSpec) -> dict:
+        return {"tasks": {t: suite[t].fingerprint() for t in spec.tasks},
+                "kinds": {t: suite[t].kind for t in spec.tasks}, "seed": spec.seed,
+                "model": self.model_config.model_dump(mode="json"), "backbone": self.backbone.fingerprint(),
+                "train": self.config.model_dump(mode="json")}
+
+    def run(self, suite: Suite, groups: Sequence[Sequence[str]], stl: bool = True) -> list[RunRecord]:
+        """Carry out every planned run not already finished; return the records of all of them."""
+        specs = plan_runs(groups, self.seeds, stl=stl)
+        self.out.mkdir(parents=True, exist_ok=True)
+        trainer = Trainer(self.config, self.backbone)
+        with RunStore(self.out / STORE_FILE) as store:
+            todo = []
+            for spec in specs:
+                cfg = self._run_config(suite, spec)
+                rec = store.add(config_hash(cfg), suite=suite.name, setting=spec.setting, kind=spec.kind,
+                                tasks=list(spec.tasks), seed=spec.seed, config=cfg)
+                if rec.status != "finished":
+                    todo.append((spec, rec.id))
+            skipped = len(specs) - len(todo)
+            if skipped:
+                log.info("%d of %d runs already finished; skipping them", skipped, len(specs))
+            failures = self._execute(suite, trainer, store, todo, skipped, len(specs))
+            records = [store.get(self.run_id(suite, s)) for s in specs]
+        if failures:
+            msg = "; ".join(f"{s.setting} seed {s.seed}: {e}" for s, e in failures[:5])
+            raise TaskmixError(f"{len(failures)} of {len(specs)} runs failed: {msg}",
+                               hint=f"the finished runs are kept in {self.out / STORE_FILE}; "
+                                    "fix the cause and run the same command again")
+        return records
+
+    def _execute(self, suite, trainer, store, todo, skipped, total):
+        failures = []
+        with _progress() if self.show_progress else _NullProgress() as bar:
+            overall = bar.add_task("runs", total=total, completed=skipped)
+            steps = bar.add_task("steps", total=1, visible=False)
+
+            def one(item):
+                spec, run_id = item
+                bar.update(steps, description=f"{spec.setting} seed {spec.seed}", completed=0, visible=True)
+                store.start(run_id)
+                result = trainer.fit([suite[t] for t in spec.tasks], spec.seed,
+                                     progress=lambda s, n: bar.update(steps, completed=s, total=n),
+                                     keep_model=self.config.save_model)
+                artifacts = self._write_artifacts(run_id, spec, result)
+                store.finish(run_id, result.to_dict(), str(artifacts))
+                return result
+
+            for (spec, run_id), res in self.executor.map(one, todo):
+                if isinstance(res, BaseException):
+                    log.error("run %s seed %d failed: %s", spec.setting, spec.seed, res)
+                    store.fail(run_id, f"{type(res).__name__}: {res}")
+                    failures.append((spec, res))
+                bar.advance(overall)
+        return failures
+
+    def _write_artifacts(self, run_id: str, spec: RunSpec, result) -> Path:
+        """metrics.json, test predictions and (if asked) the weights; written whole or not at all."""
+        final = self.out / run_id
+        tmp = Path(tempfile.mkdtemp(dir=self.out, prefix=f".{run_id}."))
+        try:
+            (tmp / "metrics.json").write_text(json.dumps({"setting": spec.setting, **result.to_dict()}, indent=2))
+            rows = [{"task": t, **dict(zip(p, vals, strict=True))}
+                    for t, p in result.predictions.items() for vals in zip(*p.values(), strict=True)]
+            pd.DataFrame(rows).to_csv(tmp / "predictions.csv", index=False)
+            if result.model is not None:
+                from safetensors.torch import save_model
+                save_model(result.model, str(tmp / "model.safetensors"))
+            if final.exists():
+                shutil.rmtree(final)
+            tmp.rename(final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+    def compare(self, suite: Suite, groups: Sequence[Sequence[str]]):
+        """Run (or reuse) every STL and MTL run, then build the comparison."""
+        from taskmix.evaluate.compare import Comparison
+        records = self.run(suite, groups)
+        return Comparison(records, suite)
+
+
+class _NullProgress:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def add_task(self, *a, **k):
+        return 0
+
+    def update(self, *a, **k):
+        pass
+
+    def advance(self, *a, **k):
+        pass

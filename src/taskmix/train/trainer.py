@@ -1,0 +1,230 @@
+"""One trainer for single-task (STL) and multi-task (MTL) runs.
+
+AdamW with warm-up and linear decay, mixed-task batches drawn by a task sampler, bf16 autocast
+where the hardware has it, dynamic padding, periodic evaluation on dev with early stopping and
+best-checkpoint selection (mean of the tasks' main metrics: macro-F1, accuracy or Pearson),
+and the best model's metrics on test.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from taskmix.config import ModelConfig, TrainConfig
+from taskmix.data.task import Task
+from taskmix.evaluate.metrics import task_metrics
+from taskmix.models.backbone import Backbone
+from taskmix.models.hps import HardSharingModel, make_batch
+from taskmix.train.sampling import make_sampler
+from taskmix.train.weighting import LossWeighting, make_weighting
+
+log = logging.getLogger(__name__)
+
+
+class BackboneFactory:
+    """Gives a fresh copy of a backbone for every run, loading the weights from disk only once."""
+
+    def __init__(self, config: ModelConfig | None = None, template: Backbone | None = None):
+        self.config = config or ModelConfig()
+        self._template = template
+
+    def __call__(self) -> Backbone:
+        if self._template is None:
+            self._template = Backbone.from_config(self.config)
+        t = self._template
+        return Backbone(copy.deepcopy(t.model), t.tokenizer, name=t.name, config=t.config)
+
+    def fingerprint(self) -> str:
+        if self._template is None:
+            self._template = Backbone.from_config(self.config)
+        return self._template.fingerprint()
+
+
+@dataclass
+class TrainResult:
+    """What one run produced: test and dev metrics per task, and how it got there."""
+
+    tasks: list[str]
+    seed: int
+    test: dict[str, dict[str, float]]
+    dev: dict[str, dict[str, float]]
+    best_step: int
+    steps: int
+    duration_s: float
+    examples_per_s: float
+    trainable_parameters: int
+    total_parameters: int
+    history: list[dict] = field(default_factory=list)
+    predictions: dict[str, dict[str, list]] = field(default_factory=dict)
+    model: HardSharingModel | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("model", "predictions")}
+
+
+def set_seed(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))  # for third-party code; our own code uses explicit Generators
+
+
+class _Streams:
+    """An endless, seeded, reshuffled-every-epoch stream of example indices per task."""
+
+    def __init__(self, sizes: Sequence[int], rng: np.random.Generator):
+        self.rng = rng
+        self.sizes = list(sizes)
+        self.perm = [rng.permutation(n) for n in self.sizes]
+        self.pos = [0] * len(self.sizes)
+
+    def next(self, k: int) -> int:
+        if self.pos[k] >= self.sizes[k]:
+            self.perm[k] = self.rng.permutation(self.sizes[k])
+            self.pos[k] = 0
+        i = int(self.perm[k][self.pos[k]])
+        self.pos[k] += 1
+        return i
+
+
+def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+    return f
+
+
+class Trainer:
+    """Train one model on one task (STL) or several (MTL) and evaluate it.
+
+    >>> trainer = Trainer(TrainConfig(max_steps=100))                       # doctest: +SKIP
+    >>> result = trainer.fit([suite["negation_site_a"], suite["negation_site_b"]], seed=1)  # doctest: +SKIP
+    >>> result.test["negation_site_b"]["macro_f1"]                             # doctest: +SKIP
+    """
+
+    def __init__(self, config: TrainConfig | None = None, backbone: BackboneFactory | ModelConfig | None = None,
+                 weighting: LossWeighting | None = None):
+        self.config = config or TrainConfig()
+        self.backbone = backbone if isinstance(backbone, BackboneFactory) else BackboneFactory(backbone)
+        self.weighting = weighting or make_weighting(self.config.loss_weighting)
+
+    def total_steps(self, tasks: Sequence[Task]) -> int:
+        c = self.config
+        if c.max_steps:
+            return c.max_steps * (len(tasks) if c.steps_per_task else 1)
+        n = sum(len(t.splits["train"]) for t in tasks)
+        return max(1, math.ceil(c.epochs * n / (c.batch_size * c.grad_accum)))
+
+    def _optimizer(self, model: HardSharingModel) -> torch.optim.Optimizer:
+        c = self.config
+        decay, no_decay = [], []
+        for n, p in model.encoder.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "LayerNorm" in n or "norm" in n.lower() else decay).append(p)
+        groups = [{"params": decay, "weight_decay": c.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0},
+                  {"params": [p for p in model.heads.parameters() if p.requires_grad],
+                   "weight_decay": c.weight_decay, "lr": c.head_lr or c.lr}]
+        return torch.optim.AdamW([g for g in groups if g["params"]], lr=c.lr)
+
+    def fit(self, tasks: Sequence[Task], seed: int, progress: Callable[[int, int], None] | None = None,
+            keep_model: bool = False) -> TrainResult:
+        """Train on ``tasks`` with ``seed``; ``progress(step, total)`` is called after each step."""
+        c = self.config
+        tasks = list(tasks)
+        set_seed(seed)
+        rng = np.random.default_rng(seed)
+        backbone = self.backbone()
+        model = HardSharingModel(backbone, tasks)
+        model.train()
+        optim = self._optimizer(model)
+        total = self.total_steps(tasks)
+        sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(int(c.warmup_ratio * total), total))
+        sizes = [len(t.splits["train"]) for t in tasks]
+        sampler = make_sampler(c.sampler, c.temperature)
+        streams = _Streams(sizes, rng)
+        eval_every = c.eval_every or max(1, total // 4)
+
+        best_score, best_step, best_state, bad_evals = -math.inf, 0, None, 0
+        history: list[dict] = []
+        seen = 0
+        start = time.perf_counter()
+        train_time = 0.0
+        step = 0
+        for step in range(1, total + 1):
+            t0 = time.perf_counter()
+            for _ in range(c.grad_accum):
+                draws = sampler.draw(sizes, c.batch_size, rng)
+                items = [(int(k), "train", streams.next(int(k))) for k in draws]
+                batch = make_batch(backbone, tasks, items)
+                with backbone.autocast():
+                    out = model(batch)
+                losses = {t: o["loss"] for t, o in out.items()}
+                counts = {t: int(o["rows"].numel()) for t, o in out.items()}
+                loss = self.weighting.combine(losses, counts) / c.grad_accum
+                loss.backward()
+                seen += len(items)
+            if c.max_grad_norm:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
+            optim.step()
+            sched.step()
+            optim.zero_grad(set_to_none=True)
+            train_time += time.perf_counter() - t0
+            if progress:
+                progress(step, total)
+
+            if step % eval_every == 0 or step == total:
+                dev = self.evaluate(model, "dev")
+                score = float(np.mean([dev[t.name][t.main_metric] for t in tasks]))
+                history.append({"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score})
+                if score > best_score:
+                    best_score, best_step, bad_evals = score, step, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad_evals += 1
+                if c.patience and bad_evals >= c.patience and step >= c.min_steps:
+                    log.info("early stop at step %d (best %d)", step, best_step)
+                    break
+
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        dev = self.evaluate(model, "dev")
+        test, preds = self.evaluate(model, "test", return_predictions=True)
+        total_params = sum(p.numel() for p in model.parameters())
+        return TrainResult(
+            tasks=[t.name for t in tasks], seed=seed, test=test, dev=dev, best_step=best_step, steps=step,
+            duration_s=time.perf_counter() - start, examples_per_s=seen / max(train_time, 1e-9),
+            trainable_parameters=model.trainable_parameters(), total_parameters=total_params,
+            history=history, predictions=preds, model=model if keep_model else None)
+
+    @torch.no_grad()
+    def evaluate(self, model: HardSharingModel, split: str, return_predictions: bool = False):
+        """Metrics of every task of ``model`` on ``split``; length-sorted batches, no grad."""
+        was_training = model.training
+        model.eval()
+        backbone = model.backbone
+        metrics, preds = {}, {}
+        bs = backbone.config.inference_batch_size
+        try:
+            for k, task in enumerate(model.tasks):
+                data = task.splits[split]
+                seqs = [data.sequences(i)[0] for i in range(len(data))]
+                pred = np.zeros(len(data), dtype=np.float32 if task.kind == "regression" else np.int64)
+                per_batch = max(1, bs // (task.n_choices or 1))
+                for idx in backbone.length_sorted_batches(seqs, per_batch):
+                    batch = make_batch(backbone, model.tasks, [(k, split, int(i)) for i in idx])
+                    with backbone.autocast():
+                        out = model(batch)[task.name]
+                    pred[idx] = model.heads[task.name].predict(out["outputs"]).float().cpu().numpy()
+                metrics[task.name] = task_metrics(task, pred, data.labels)
+                preds[task.name] = {"id": data.ids, "label": data.labels.tolist(), "prediction": pred.tolist()}
+        finally:
+            model.train(was_training)
+        return (metrics, preds) if return_predictions else metrics
