@@ -170,6 +170,8 @@ class TrainConfig(_Strict):
     eval_every: int | None = Field(None, gt=0, description="evaluate every N steps (default: 4 times per run)")
     patience: int | None = Field(4, gt=0, description="stop after N evaluations without improvement")
     min_steps: int = Field(0, ge=0, description="never stop early before this step")
+    freeze_embeddings: bool = Field(
+        False, description="keep the word-embedding matrix fixed (about 1/3 faster steps on MiniLM)")
     save_model: bool = Field(False, description="keep the best weights as safetensors")
 
 

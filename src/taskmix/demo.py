@@ -19,7 +19,7 @@ def demo_config(seeds: list[int] | None = None, out: str = "runs/demo", model: s
     return RunConfig(
         model=ModelConfig(name=model, max_length=64),
         train=TrainConfig(max_steps=30, steps_per_task=True, batch_size=16, lr=1e-4, warmup_ratio=0.1,
-                          eval_every=10, patience=3, sampler="proportional"),
+                          patience=3, sampler="proportional", freeze_embeddings=True),
         seeds=seeds or [1, 2], out=out)
 
 

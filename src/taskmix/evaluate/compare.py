@@ -55,6 +55,7 @@ class Comparison:
         out = []
         if long.empty:
             return pd.DataFrame()
+        all_tasks = set(long["task"])
         for task in dict.fromkeys(long["task"]):
             sub = long[long.task == task]
             m1, m2 = METRICS[self._kind(task)]
@@ -63,8 +64,7 @@ class Comparison:
             settings = sorted(dict.fromkeys(sub.setting), key=lambda s: (s != stl_setting, s))
             for setting in settings:
                 cur = sub[sub.setting == setting]
-                row = {"task": task, "setting": "STL" if setting == stl_setting else "MTL " + setting[4:],
-                       "seeds": cur.seed.nunique()}
+                row = {"task": task, "setting": self.label(setting, all_tasks), "seeds": cur.seed.nunique()}
                 for m in (m1, m2):
                     mean, half = mean_ci(cur[cur.metric == m]["value"].to_numpy())
                     row[f"{m}"], row[f"{m}_ci"] = mean, half
@@ -78,6 +78,17 @@ class Comparison:
                 row["delta_metric"] = m2
                 out.append(row)
         return pd.DataFrame(out)
+
+    @staticmethod
+    def label(setting: str, all_tasks: set[str]) -> str:
+        """'STL', 'MTL all tasks' (a group of every task, 3 or more) or 'MTL a+b'."""
+        kind, _, names = setting.partition(":")
+        tasks = names.split("+")
+        if kind == "stl":
+            return "STL"
+        if len(tasks) >= 3 and set(tasks) == all_tasks:
+            return f"MTL all {len(tasks)} tasks"
+        return "MTL " + names
 
     def settings(self) -> pd.DataFrame:
         """Per training setting: tasks, models, trainable parameters (mean over seeds), time."""

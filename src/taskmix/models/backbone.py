@@ -109,6 +109,7 @@ class Backbone:
 
         path = resolve_model_path(config.name)
         hf_logging.set_verbosity_error()  # keep "weights not used" chatter out of the user's console
+        hf_logging.disable_progress_bar()
         try:
             tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
             model = AutoModel.from_pretrained(path, trust_remote_code=config.trust_remote_code)
@@ -148,10 +149,21 @@ class Backbone:
     # ------------------------------------------------------------ tokenising and encoding
     def tokenize(self, sequences: Sequence[tuple[str, ...]]) -> dict[str, torch.Tensor]:
         """Tokenise (text,) or (text, pair) tuples with padding to the longest in the batch."""
-        first = [s[0] for s in sequences]
-        second = [s[1] for s in sequences] if sequences and len(sequences[0]) > 1 else None
-        enc = self.tokenizer(first, second, truncation=True, max_length=self.config.max_length,
-                             padding="longest", return_tensors="pt")
+        arity = {len(s) for s in sequences}
+        kw = {"truncation": True, "max_length": self.config.max_length}
+        if len(arity) == 1:
+            first = [s[0] for s in sequences]
+            second = [s[1] for s in sequences] if arity == {2} else None
+            enc = self.tokenizer(first, second, padding="longest", return_tensors="pt", **kw)
+        else:  # a mixed batch of single texts and pairs: tokenise each kind, then pad together
+            rows: list[dict] = [{}] * len(sequences)
+            for n in arity:
+                idx = [i for i, s in enumerate(sequences) if len(s) == n]
+                part = self.tokenizer([sequences[i][0] for i in idx],
+                                      [sequences[i][1] for i in idx] if n == 2 else None, **kw)
+                for j, i in enumerate(idx):
+                    rows[i] = {k: v[j] for k, v in part.items()}
+            enc = self.tokenizer.pad(rows, padding="longest", return_tensors="pt")
         return {k: v.to(self.device) for k, v in enc.items()}
 
     def forward_pooled(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:

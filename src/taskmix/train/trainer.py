@@ -142,6 +142,8 @@ class Trainer:
         set_seed(seed)
         rng = np.random.default_rng(seed)
         backbone = self.backbone()
+        if c.freeze_embeddings:
+            backbone.model.get_input_embeddings().weight.requires_grad_(False)
         model = HardSharingModel(backbone, tasks)
         model.train()
         optim = self._optimizer(model)

@@ -1,0 +1,97 @@
+"""Shared fixtures: tiny random encoders (built here, no download) and suite files on disk."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from transformers import AutoTokenizer
+
+    from taskmix.models.backbone import resolve_model_path
+    return AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
+
+
+def tiny_bert(seed: int = 0):
+    from transformers import BertConfig, BertModel
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=128)
+    return BertModel(cfg, add_pooling_layer=False)
+
+
+@pytest.fixture
+def tiny_backbone(tokenizer):
+    from taskmix.config import ModelConfig
+    from taskmix.models.backbone import Backbone
+    return Backbone(tiny_bert(), tokenizer, name="tiny-bert",
+                    config=ModelConfig(name="tiny-bert", max_length=32, device="cpu", precision="fp32"))
+
+
+@pytest.fixture
+def tiny_factory(tiny_backbone):
+    from taskmix.train.trainer import BackboneFactory
+    return BackboneFactory(tiny_backbone.config, template=tiny_backbone)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer):
+    """A tiny random BERT saved as a local model folder, as a user's own model would be."""
+    path = tmp_path_factory.mktemp("tiny-bert")
+    tiny_bert().save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_suite(path: Path, config: dict) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def keyword_rows(n: int, seed: int = 0, pair: bool = False) -> list[dict]:
+    """An easy sentiment-like task: the label is decided by a keyword."""
+    import random
+    rng = random.Random(seed)
+    pos, neg = ["great", "excellent", "lovely"], ["awful", "terrible", "boring"]
+    rows = []
+    for i in range(n):
+        y = i % 2
+        word = rng.choice(pos if y else neg)
+        row = {"text": f"the film was {word} overall", "label": "pos" if y else "neg"}
+        if pair:
+            row["text2"] = rng.choice(["I saw it on friday", "we went together", "it was long"])
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture
+def keyword_suite(tmp_path):
+    """A two-task suite on disk (single text and pair), made by writing real jsonl files."""
+    write_jsonl(tmp_path / "a" / "train.jsonl", keyword_rows(60, 1))
+    write_jsonl(tmp_path / "a" / "dev.jsonl", keyword_rows(20, 2))
+    write_jsonl(tmp_path / "a" / "test.jsonl", keyword_rows(20, 3))
+    write_jsonl(tmp_path / "b" / "train.jsonl", keyword_rows(80, 4, pair=True))
+    return write_suite(tmp_path / "suite.yaml", {
+        "name": "kw", "tasks": [
+            {"name": "a", "format": "jsonl", "text": "text", "label": "label",
+             "splits": {"train": "a/train.jsonl", "dev": "a/dev.jsonl", "test": "a/test.jsonl"}},
+            {"name": "b", "text": ["text", "text2"], "label": "label", "splits": {"train": "b/train.jsonl"}},
+        ]})
