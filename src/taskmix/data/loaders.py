@@ -49,7 +49,7 @@ def read_split(config: TaskConfig, split: str, base_dir: Path) -> tuple[pd.DataF
 def _read_jsonl(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
     rows = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
@@ -73,7 +73,7 @@ def _read_delimited(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(
             path, sep=sep, header=0 if config.header else None, names=config.columns,
-            dtype=str, keep_default_na=False, encoding="utf-8",
+            dtype=str, keep_default_na=False, encoding="utf-8-sig",  # a BOM must not stick to a column name
             # GLUE-style tsv files contain unbalanced quotes inside text: read them literally.
             quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
         )

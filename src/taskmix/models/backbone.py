@@ -110,9 +110,17 @@ class Backbone:
         path = resolve_model_path(config.name)
         hf_logging.set_verbosity_error()  # keep "weights not used" chatter out of the user's console
         hf_logging.disable_progress_bar()
+        kw = {"trust_remote_code": config.trust_remote_code}
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
-            model = AutoModel.from_pretrained(path, trust_remote_code=config.trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+            # Weights missing from a checkpoint are initialised at random: seed that, so the same
+            # files always give the same model (and the same run ids in the store).
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                try:  # we pool token states ourselves; the HF pooler would be unused weights
+                    model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kw)
+                except TypeError:
+                    model = AutoModel.from_pretrained(path, **kw)
         except (OSError, ValueError) as e:
             raise ModelError(f"cannot load model {config.name!r}: {str(e).splitlines()[0]}",
                              hint="give 'minilm' (bundled, offline), a local model folder, or a Hugging Face "

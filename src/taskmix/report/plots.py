@@ -17,7 +17,7 @@ def stl_vs_mtl_bars(table: pd.DataFrame, path: str | Path, metric_label: str = "
     """Grouped bars: for each task, the main metric under STL and each MTL setting, with 95% CIs."""
     tasks = list(dict.fromkeys(table["task"]))
     settings = sorted(dict.fromkeys(table["setting"]), key=lambda s: (s != "STL", s))
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(tasks) + 2), 4.2))
+    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(tasks) + 4), 4.2))
     width = 0.8 / max(1, table.groupby("task").size().max())
     colors = plt.get_cmap("tab10")
     legend: dict[str, object] = {}
@@ -38,7 +38,7 @@ def stl_vs_mtl_bars(table: pd.DataFrame, path: str | Path, metric_label: str = "
     ax.set_title("Single-task (STL) vs multi-task (MTL), mean ± 95% CI over seeds")
     lo = np.nanmin([table.iloc[k][table.iloc[k]["delta_metric"]] for k in range(len(table))]) * 100
     ax.set_ylim(max(0, lo - 15), 100)
-    ax.legend(legend.values(), legend.keys(), fontsize=7, loc="lower right", ncol=1 if len(legend) < 6 else 2)
+    ax.legend(legend.values(), legend.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     path = Path(path)
