@@ -34,8 +34,13 @@ from taskmix.train.trainer import BackboneFactory, Trainer  # noqa: E402
 
 def hf_throughput(task, steps: int, batch: int, max_length: int, dynamic: bool) -> float:
     import datasets
-    from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding,
-                              Trainer as HFTrainer, TrainingArguments)
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        TrainingArguments,
+    )
+    from transformers import Trainer as HFTrainer
     from transformers.utils import logging as hf_logging
     hf_logging.set_verbosity_error()
     path = resolve_model_path("minilm")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 
 import pytest
-from conftest import keyword_rows, write_jsonl, write_suite
 
+from conftest import keyword_rows, write_jsonl, write_suite
 from taskmix import cli
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import keyword_rows, write_jsonl, write_suite
 
+from conftest import keyword_rows, write_jsonl, write_suite
 from taskmix.data.task import Suite
 from taskmix.errors import ConfigError, DataError
 

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from taskmix.train.sampling import EqualSampler, ProportionalSampler, TemperatureSampler, make_sampler
+from taskmix.train.sampling import (
+    EqualSampler,
+    ProportionalSampler,
+    TemperatureSampler,
+    make_sampler,
+)
 from taskmix.train.weighting import ExampleWeighting, StaticWeighting, UniformWeighting
 
 SIZES = [1000, 100, 10]

@@ -124,8 +124,8 @@ def train(
     if out is not None:
         data["out"] = str(out)
     s = Suite.load(suite)
-    if model is None and config is None:
-        data["model"]["name"] = s.model
+    if model is None and "name" not in run.model.model_fields_set:
+        data["model"]["name"] = s.model  # the suite's model, unless the command or config names one
     run = validate(RunConfig, data, source="command line")
     group_list = [s.names] if groups == "all" else parse_groups(groups, s)
     trainer = MultiTaskTrainer(run.train, run.model, seeds=run.seeds, out=run.out)

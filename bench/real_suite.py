@@ -1,0 +1,82 @@
+"""STL vs MTL on real tasks (subsets of RTE, CB, MRPC, SST-2 by default), over seeds.
+
+Each task's official validation set is its test split here (the GLUE test labels are not
+public); dev is made from train (seeded, stratified). Runs go through the run store in
+--out, so an interrupted benchmark resumes.
+
+    python bench/real_suite.py --data-dir ../shared/data --seeds 1,2,3 --json bench/out/real_suite.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import glue_suite_config  # noqa: E402
+
+from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
+from taskmix.data.task import Suite  # noqa: E402
+from taskmix.evaluate.compare import METRICS  # noqa: E402
+from taskmix.report.html import write_report  # noqa: E402
+from taskmix.train.experiment import MultiTaskTrainer  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default="../shared/data")
+    ap.add_argument("--tasks", default="rte,cb,mrpc,sst2")
+    ap.add_argument("--groups", default="rte,cb,mrpc,sst2;rte,cb", help='MTL groups, "a,b;c,d"')
+    ap.add_argument("--train-rows", type=int, default=1000, help="seeded sample of each training set")
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--steps-per-task", type=int, default=120)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--max-length", type=int, default=128)
+    ap.add_argument("--out", default="bench/out/real_suite")
+    ap.add_argument("--json", type=Path, help="write the figures here as nested JSON")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    suite = Suite.from_config(glue_suite_config(a.data_dir, a.tasks.split(","), train_rows=a.train_rows),
+                              base_dir=a.data_dir)
+    groups = [g.split(",") for g in a.groups.split(";")]
+    seeds = [int(s) for s in a.seeds.split(",")]
+    train = TrainConfig(max_steps=a.steps_per_task, steps_per_task=True, batch_size=a.batch_size, lr=a.lr,
+                        patience=None, freeze_embeddings=True)
+    t0 = time.time()
+    comp = MultiTaskTrainer(train, ModelConfig(max_length=a.max_length), seeds=seeds, out=a.out).compare(suite, groups)
+    minutes = (time.time() - t0) / 60
+    table = comp.table()
+    print(comp.printable().to_string(index=False))
+    print(f"\n{len(comp.records)} runs, {minutes:.1f} min in this invocation")
+    report = write_report(comp, Path(a.out) / "report", groups=groups, title="taskmix bench — real tasks")
+    print(f"report: {report}")
+
+    out: dict = {}
+    for _, r in table.iterrows():
+        method = "stl" if r.setting == "STL" else r.setting.replace("MTL ", "mtl_").replace(" ", "_")
+        for m in METRICS[comp._kind(r.task)]:
+            out.setdefault(method, {}).setdefault(m, {})[r.task] = round(r[m] * 100, 2)
+            out[method].setdefault(m + "_ci95", {})[r.task] = None if math.isnan(r[m + "_ci"]) else round(r[m + "_ci"] * 100, 2)
+        if r.setting != "STL":
+            out[method].setdefault("delta_vs_stl", {})[r.task] = round(r.delta * 100, 2)
+    out["settings"] = {"seeds": seeds, "train_rows": a.train_rows, "steps_per_task": a.steps_per_task,
+                       "batch_size": a.batch_size, "lr": a.lr, "max_length": a.max_length, "model": "minilm"}
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(out, indent=2))
+        print(f"wrote {a.json}")
+
+
+if __name__ == "__main__":
+    main()
