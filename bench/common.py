@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from taskmix.config import SuiteConfig, TaskConfig
@@ -38,3 +39,12 @@ def glue_suite_config(data_dir: str | Path, names: list[str], train_rows: int | 
             raise SystemExit(f"unknown bench task {n!r}; known: {', '.join(GLUE_TASKS)}")
         tasks.append(TaskConfig(name=n, sample=train_rows, **GLUE_TASKS[n]))
     return SuiteConfig(name="glue-bench", tasks=tasks, seed=seed, dev_size=0.1, test_size=0.1)
+
+
+def write_json(path: Path | None, figures: dict) -> None:
+    """Write the figures as nested JSON (method → metric → task) when --json was given."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2))
+    print(f"wrote {path}")

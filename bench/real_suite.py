@@ -10,7 +10,6 @@ public); dev is made from train (seeded, stratified). Runs go through the run st
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -22,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import glue_suite_config  # noqa: E402
+from common import glue_suite_config, write_json  # noqa: E402
 
 from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
 from taskmix.data.task import Suite  # noqa: E402
@@ -72,10 +71,7 @@ def main() -> None:
             out[method].setdefault("delta_vs_stl", {})[r.task] = round(r.delta * 100, 2)
     out["settings"] = {"seeds": seeds, "train_rows": a.train_rows, "steps_per_task": a.steps_per_task,
                        "batch_size": a.batch_size, "lr": a.lr, "max_length": a.max_length, "model": "minilm"}
-    if a.json:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(out, indent=2))
-        print(f"wrote {a.json}")
+    write_json(a.json, out)
 
 
 if __name__ == "__main__":

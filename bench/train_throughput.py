@@ -12,7 +12,6 @@ A second baseline gives HF dynamic padding (DataCollatorWithPadding) to separate
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -24,7 +23,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import glue_suite_config  # noqa: E402
+from common import glue_suite_config, write_json  # noqa: E402
 
 from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
 from taskmix.data.task import Suite  # noqa: E402
@@ -95,10 +94,7 @@ def main() -> None:
               f"{r['taskmix']:12.1f} {r['speedup_vs_hf_default']:7.2f}x")
     out = {"train_throughput": {metric: {t: results[t][metric] for t in results} for metric in next(iter(results.values()))},
            "settings": {"steps": a.steps, "batch_size": a.batch_size, "max_length": a.max_length, "model": "minilm"}}
-    if a.json:
-        a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps(out, indent=2))
-        print(f"wrote {a.json}")
+    write_json(a.json, out)
 
 
 if __name__ == "__main__":

@@ -74,8 +74,8 @@ def test_train_compare_runs_report_end_to_end(monkeypatch, capsys, keyword_suite
     assert "MTL a+b" in out and "STL" in out and "trainable_parameters" in out
     code, out, _ = run_cli(monkeypatch, capsys, "runs", "--out", out_dir)
     assert code == 0 and "6 runs" in out and "finished" in out
-    code, out, _ = run_cli(monkeypatch, capsys, "compare", "--out", out_dir)
-    assert code == 0 and "MTL a+b" in out
+    code, out, _ = run_cli(monkeypatch, capsys, "compare", "--out", out_dir, "--groups", "a,b")
+    assert code == 0 and "MTL a+b" in out and "one model per group" in out
     code, out, _ = run_cli(monkeypatch, capsys, "report", "--out", out_dir, "--groups", "a,b")
     assert code == 0
     report = out_dir / "report"

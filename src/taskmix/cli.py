@@ -136,6 +136,10 @@ def train(
                   f"`taskmix report --out {run.out}` writes the HTML report")
 
 
+def _groups(text: str) -> list[list[str]]:
+    return [[t.strip() for t in g.split(",") if t.strip()] for g in text.split(";") if g.strip()]
+
+
 def _comparison(out: Path, suite: str | None):
     from taskmix.evaluate.compare import Comparison
     from taskmix.store import RunStore
@@ -156,11 +160,14 @@ def _comparison(out: Path, suite: str | None):
 
 @app.command()
 def compare(out: OutOpt = Path("runs"),
-            suite: Annotated[str | None, typer.Option(help="suite name, if the store holds several")] = None) -> None:
+            suite: Annotated[str | None, typer.Option(help="suite name, if the store holds several")] = None,
+            groups: Annotated[str | None, typer.Option(help='grouping to count models for: "a,b;c"')] = None) -> None:
     """Print the STL vs MTL table of the finished runs in a run store."""
     comp = _comparison(out, suite)
     _print_frame(comp.printable(), title="test metrics, mean ± 95% CI over seeds")
     _print_frame(comp.settings(), title="training settings")
+    if groups:
+        _print_frame(comp.strategies(_groups(groups)), title="models and trainable parameters")
 
 
 @app.command()
@@ -192,8 +199,7 @@ def report(out: OutOpt = Path("runs"),
     from taskmix.report.html import write_report
 
     comp = _comparison(out, suite)
-    group_list = [[t.strip() for t in g.split(",") if t.strip()] for g in groups.split(";")] if groups else None
-    path = write_report(comp, out / "report", groups=group_list)
+    path = write_report(comp, out / "report", groups=_groups(groups) if groups else None)
     console.print(f"report written to [bold]{path}[/]")
 
 
