@@ -154,7 +154,7 @@ class Trainer:
         streams = _Streams(sizes, rng)
         eval_every = c.eval_every or max(1, total // 4)
 
-        best_score, best_step, best_state, bad_evals = -math.inf, 0, None, 0
+        best_score, best_step, best_state, best_dev, bad_evals = -math.inf, 0, None, {}, 0
         history: list[dict] = []
         seen = 0
         start = time.perf_counter()
@@ -187,7 +187,7 @@ class Trainer:
                 score = float(np.mean([dev[t.name][t.main_metric] for t in tasks]))
                 history.append({"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score})
                 if score > best_score:
-                    best_score, best_step, bad_evals = score, step, 0
+                    best_score, best_step, best_dev, bad_evals = score, step, dev, 0
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     bad_evals += 1
@@ -197,11 +197,10 @@ class Trainer:
 
         if best_state is not None:
             model.load_state_dict(best_state)
-        dev = self.evaluate(model, "dev")
         test, preds = self.evaluate(model, "test", return_predictions=True)
         total_params = sum(p.numel() for p in model.parameters())
         return TrainResult(
-            tasks=[t.name for t in tasks], seed=seed, test=test, dev=dev, best_step=best_step, steps=step,
+            tasks=[t.name for t in tasks], seed=seed, test=test, dev=best_dev, best_step=best_step, steps=step,
             duration_s=time.perf_counter() - start, examples_per_s=seen / max(train_time, 1e-9),
             trainable_parameters=model.trainable_parameters(), total_parameters=total_params,
             history=history, predictions=preds, model=model if keep_model else None)
