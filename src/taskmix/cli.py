@@ -140,14 +140,20 @@ def _groups(text: str) -> list[list[str]]:
     return [[t.strip() for t in g.split(",") if t.strip()] for g in text.split(";") if g.strip()]
 
 
-def _comparison(out: Path, suite: str | None):
-    from taskmix.evaluate.compare import Comparison
-    from taskmix.store import RunStore
+def _store_path(out: Path) -> Path:
     from taskmix.train.experiment import STORE_FILE
 
     db = out / STORE_FILE
     if not db.exists():
         raise ConfigError(f"no run store at {db}", hint="run `taskmix train` first, or point --out at its folder")
+    return db
+
+
+def _comparison(out: Path, suite: str | None):
+    from taskmix.evaluate.compare import Comparison
+    from taskmix.store import RunStore
+
+    db = _store_path(out)
     with RunStore(db) as store:
         records = store.runs(suite=suite, status="finished")
     if not records:
@@ -177,11 +183,8 @@ def runs(out: OutOpt = Path("runs"),
     import pandas as pd
 
     from taskmix.store import RunStore
-    from taskmix.train.experiment import STORE_FILE
 
-    db = out / STORE_FILE
-    if not db.exists():
-        raise ConfigError(f"no run store at {db}", hint="run `taskmix train` first, or point --out at its folder")
+    db = _store_path(out)
     with RunStore(db) as store:
         records = store.runs(status=status)
     rows = [{"id": r.id[:10], "suite": r.suite, "setting": r.setting, "seed": r.seed, "status": r.status,

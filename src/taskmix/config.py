@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -291,21 +289,3 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
 def load_model_yaml(model: type[BaseModel], path: str | Path) -> Any:
     data, text = read_yaml(path)
     return validate(model, data, source=str(path), text=text)
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a file through a temporary file and a rename, so no half-written file is left."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def dump_yaml(model: BaseModel, path: str | Path) -> None:
-    atomic_write_text(path, yaml.safe_dump(model.model_dump(mode="json", exclude_none=True), sort_keys=False))

@@ -31,9 +31,3 @@ class LocalExecutor(Executor):
             except Exception as e:  # recorded by the caller; the grid goes on
                 yield item, e
 
-
-def make_executor(name: str = "local") -> Executor:
-    if name == "local":
-        return LocalExecutor()
-    from taskmix.errors import ConfigError
-    raise ConfigError(f"unknown executor {name!r}", hint="use 'local'")

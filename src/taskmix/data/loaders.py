@@ -136,10 +136,9 @@ def _read_hf(config: TaskConfig, spec: str | HFSplit, base_dir: Path) -> tuple[p
 
 # ---------------------------------------------------------------- building the task
 
-def _where(source: str, row: pd.Series) -> str:
-    n = int(row[_LINE])
+def _where(source: str, line: int) -> str:
     kind = "line" if source.endswith((".jsonl", ".json", ".csv", ".tsv")) else "row"
-    return f"{source}: {kind} {n}"
+    return f"{source}: {kind} {line}"
 
 
 def _check_columns(frame: pd.DataFrame, fields: list[str], source: str, config: TaskConfig) -> None:
@@ -152,7 +151,7 @@ def _check_columns(frame: pd.DataFrame, fields: list[str], source: str, config: 
                      "in the suite file" + ("" if config.header else ", or name the columns with 'columns:'"))
 
 
-def _text(value: Any, source: str, row: pd.Series, column: str) -> str:
+def _text(value: Any, source: str, row: int, column: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         raise DataError(f"{_where(source, row)}: column {column!r} is empty",
                         hint="every example needs its text; remove or fill such rows")
@@ -165,7 +164,7 @@ def _text(value: Any, source: str, row: pd.Series, column: str) -> str:
     return value
 
 
-def _raw_label(value: Any, source: str, row: pd.Series, column: str) -> str:
+def _raw_label(value: Any, source: str, row: int, column: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
         raise DataError(f"{_where(source, row)}: label column {column!r} is missing",
                         hint="every training and evaluation example needs a label")
@@ -196,12 +195,14 @@ def _parse(config: TaskConfig, split: str, frame: pd.DataFrame, source: str) -> 
     fields = config.text_fields + (config.choices or []) + [config.label]
     _check_columns(frame, fields, source, config)
     texts, choices, raw, lines = [], [] if config.choices else None, [], []
-    for _, row in frame.iterrows():
-        texts.append(tuple(_text(row[f], source, row, f) for f in config.text_fields))
+    # Plain Python lists per column: iterrows builds a Series per row, slow on large files.
+    cols = {f: frame[f].tolist() for f in dict.fromkeys(fields)}
+    for i, line in enumerate(int(x) for x in frame[_LINE].tolist()):
+        texts.append(tuple(_text(cols[f][i], source, line, f) for f in config.text_fields))
         if choices is not None:
-            choices.append([_text(row[f], source, row, f) for f in config.choices])
-        raw.append(_raw_label(row[config.label], source, row, config.label))
-        lines.append(int(row[_LINE]))
+            choices.append([_text(cols[f][i], source, line, f) for f in config.choices])
+        raw.append(_raw_label(cols[config.label][i], source, line, config.label))
+        lines.append(line)
     return _Split(split, source, texts, choices, raw, lines)
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from taskmix.config import SuiteConfig, TaskConfig, load_model_yaml, read_yaml, validate
-from taskmix.errors import ConfigError, DataError
+from taskmix.config import SuiteConfig, read_yaml, validate
+from taskmix.errors import ConfigError
 
 SPLITS = ("train", "dev", "test")
 
@@ -225,6 +225,3 @@ def parse_groups(spec: str, suite: Suite) -> list[list[str]]:
         raise ConfigError(f"no groups in {spec!r}", hint='write groups as "a,b;c,d"')
     return groups
 
-
-__all__ = ["Task", "TaskSplit", "Suite", "TaskConfig", "SuiteConfig", "parse_groups",
-           "load_model_yaml", "DataError"]

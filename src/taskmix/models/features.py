@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from taskmix.data.task import Task, TaskSplit
+from taskmix.files import atomic_file
 from taskmix.models.backbone import Backbone
 
 log = logging.getLogger(__name__)
@@ -65,17 +65,6 @@ class FeatureCache:
         emb = backbone.encode(seqs, progress=progress)
         if task.kind == "multiple_choice":
             emb = emb.reshape(len(data), -1, emb.shape[-1])
-        self._save(p, emb)
+        with atomic_file(p, "wb") as f:
+            np.save(f, emb, allow_pickle=False)
         return emb
-
-    @staticmethod
-    def _save(p: Path, arr: np.ndarray) -> None:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".npy.tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, arr, allow_pickle=False)
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import jinja2
 import pandas as pd
 
-from taskmix.config import atomic_write_text
 from taskmix.evaluate.compare import Comparison
+from taskmix.files import atomic_dir
 from taskmix.report.plots import stl_vs_mtl_bars
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("taskmix.report", "templates"),
@@ -31,9 +27,7 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
     The folder is built beside its final place and renamed, so a report is never half-written.
     """
     out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}."))
-    try:
+    with atomic_dir(out_dir) as tmp:
         table = comparison.table()
         printable = comparison.printable()
         settings = comparison.settings()
@@ -56,12 +50,6 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
             plots=plots, notes=notes or [], files=sorted(p.name for p in tmp.iterdir()),
             summary=summarise(table))
         (tmp / "index.html").write_text(html, encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir / "index.html"
 
 
@@ -79,6 +67,3 @@ def summarise(table: pd.DataFrame) -> list[str]:
                      + ("" if pd.isna(r.delta_ci) else f" (95% CI ± {r.delta_ci * 100:.1f})"))
     return lines
 
-
-def write_json(obj, path: str | Path) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=str))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from taskmix.config import ModelConfig, TrainConfig, config_hash
 from taskmix.data.task import Suite
 from taskmix.errors import TaskmixError
 from taskmix.execute import Executor, LocalExecutor
+from taskmix.files import atomic_dir
 from taskmix.store import RunRecord, RunStore
 from taskmix.train.trainer import BackboneFactory, Trainer
 
@@ -67,9 +66,9 @@ def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool =
     return [RunSpec(s, seed) for s in settings for seed in seeds]
 
 
-def _progress() -> Progress:
+def _progress(show: bool) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), transient=False)
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show)
 
 
 class MultiTaskTrainer:
@@ -93,10 +92,10 @@ class MultiTaskTrainer:
         self.show_progress = show_progress
 
     def run_id(self, suite: Suite, spec: RunSpec) -> str:
-        return config_hash(self._run_config(suite, spec))
+        return config_hash(self._run_config(suite, spec, {t: suite[t].fingerprint() for t in spec.tasks}))
 
-    def _run_config(self, suite: Suite, spec: RunSpec) -> dict:
-        return {"tasks": {t: suite[t].fingerprint() for t in spec.tasks},
+    def _run_config(self, suite: Suite, spec: RunSpec, fingerprints: dict[str, str]) -> dict:
+        return {"tasks": {t: fingerprints[t] for t in spec.tasks},
                 "kinds": {t: suite[t].kind for t in spec.tasks}, "seed": spec.seed,
                 "model": self.model_config.model_dump(mode="json"), "backbone": self.backbone.fingerprint(),
                 "train": self.config.model_dump(mode="json")}
@@ -107,18 +106,21 @@ class MultiTaskTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         trainer = Trainer(self.config, self.backbone)
         with RunStore(self.out / STORE_FILE) as store:
-            todo = []
+            # Hashing a task's contents reads all its texts: once per task, not once per run.
+            fingerprints = {t: suite[t].fingerprint() for s in specs for t in s.tasks}
+            todo, ids = [], []
             for spec in specs:
-                cfg = self._run_config(suite, spec)
+                cfg = self._run_config(suite, spec, fingerprints)
                 rec = store.add(config_hash(cfg), suite=suite.name, setting=spec.setting, kind=spec.kind,
                                 tasks=list(spec.tasks), seed=spec.seed, config=cfg)
+                ids.append(rec.id)
                 if rec.status != "finished":
                     todo.append((spec, rec.id))
             skipped = len(specs) - len(todo)
             if skipped:
                 log.info("%d of %d runs already finished; skipping them", skipped, len(specs))
             failures = self._execute(suite, trainer, store, todo, skipped, len(specs))
-            records = [store.get(self.run_id(suite, s)) for s in specs]
+            records = [store.get(i) for i in ids]
         if failures:
             msg = "; ".join(f"{s.setting} seed {s.seed}: {e}" for s, e in failures[:5])
             raise TaskmixError(f"{len(failures)} of {len(specs)} runs failed: {msg}",
@@ -128,7 +130,7 @@ class MultiTaskTrainer:
 
     def _execute(self, suite, trainer, store, todo, skipped, total):
         failures = []
-        with _progress() if self.show_progress else _NullProgress() as bar:
+        with _progress(self.show_progress) as bar:
             overall = bar.add_task("runs", total=total, completed=skipped)
             steps = bar.add_task("steps", total=1, visible=False)
 
@@ -154,8 +156,7 @@ class MultiTaskTrainer:
     def _write_artifacts(self, run_id: str, spec: RunSpec, result) -> Path:
         """metrics.json, test predictions and (if asked) the weights; written whole or not at all."""
         final = self.out / run_id
-        tmp = Path(tempfile.mkdtemp(dir=self.out, prefix=f".{run_id}."))
-        try:
+        with atomic_dir(final) as tmp:
             (tmp / "metrics.json").write_text(json.dumps({"setting": spec.setting, **result.to_dict()}, indent=2))
             rows = [{"task": t, **dict(zip(p, vals, strict=True))}
                     for t, p in result.predictions.items() for vals in zip(*p.values(), strict=True)]
@@ -163,12 +164,6 @@ class MultiTaskTrainer:
             if result.model is not None:
                 from safetensors.torch import save_model
                 save_model(result.model, str(tmp / "model.safetensors"))
-            if final.exists():
-                shutil.rmtree(final)
-            tmp.rename(final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return final
 
     def compare(self, suite: Suite, groups: Sequence[Sequence[str]]):
@@ -177,19 +172,3 @@ class MultiTaskTrainer:
         records = self.run(suite, groups)
         return Comparison(records, suite)
 
-
-class _NullProgress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-    def add_task(self, *a, **k):
-        return 0
-
-    def update(self, *a, **k):
-        pass
-
-    def advance(self, *a, **k):
-        pass

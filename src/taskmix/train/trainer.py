@@ -36,16 +36,18 @@ class BackboneFactory:
         self.config = config or ModelConfig()
         self._template = template
 
-    def __call__(self) -> Backbone:
+    @property
+    def template(self) -> Backbone:
         if self._template is None:
             self._template = Backbone.from_config(self.config)
-        t = self._template
+        return self._template
+
+    def __call__(self) -> Backbone:
+        t = self.template
         return Backbone(copy.deepcopy(t.model), t.tokenizer, name=t.name, config=t.config)
 
     def fingerprint(self) -> str:
-        if self._template is None:
-            self._template = Backbone.from_config(self.config)
-        return self._template.fingerprint()
+        return self.template.fingerprint()
 
 
 @dataclass
