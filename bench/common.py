@@ -21,23 +21,50 @@ GLUE_TASKS: dict[str, dict] = {
     "copa": {"kind": "multiple_choice", "format": "jsonl",
              "splits": {"train": "superglue/copa/train.jsonl", "test": "superglue/copa/val.jsonl"},
              "text": ["premise", "question"], "choices": ["choice1", "choice2"], "label": "label"},
+    "wic": {"format": "jsonl", "splits": {"train": "derived/wic/train.jsonl", "test": "derived/wic/val.jsonl"},
+            "text": ["word_sentence1", "sentence2"], "label": "label"},
+    "boolq": {"format": "jsonl", "splits": {"train": "superglue/boolq/val.jsonl"},
+              "text": ["question", "passage"], "label": "label"},
+    "cola": {"format": "tsv", "splits": {"train": "glue/cola/in_domain_train.tsv", "test": "glue/cola/in_domain_dev.tsv"},
+             "columns": ["source", "label", "mark", "sentence"], "text": "sentence", "label": "label"},
     "stsb": {"kind": "regression", "format": "tsv",
              "splits": {"train": "glue/stsb/train.tsv", "test": "glue/stsb/dev.tsv"},
              "text": ["sentence1", "sentence2"], "label": "score"},
 }
 
 
+def prepare_wic(data_dir: Path, out: Path) -> None:
+    """WiC asks whether ``word`` means the same in two sentences: the word is put in front of the
+    first sentence ("bank: ..."), since a suite task has at most two text fields."""
+    for split in ("train", "val"):
+        dst = out / "derived" / "wic" / f"{split}.jsonl"
+        if dst.exists():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        rows = [json.loads(line) for line in (data_dir / "superglue" / "wic" / f"{split}.jsonl").open()]
+        dst.write_text("".join(json.dumps({"word_sentence1": f"{r['word']}: {r['sentence1']}",
+                                           "sentence2": r["sentence2"], "label": r["label"]}) + "\n"
+                               for r in rows))
+
+
 def glue_suite_config(data_dir: str | Path, names: list[str], train_rows: int | None = None,
-                      seed: int = 13) -> SuiteConfig:
-    """A suite of the named real tasks; ``train_rows`` takes a seeded sample of each training set."""
-    data_dir = Path(data_dir)
+                      seed: int = 13, derived_dir: str | Path = "bench/out") -> SuiteConfig:
+    """A suite of the named real tasks (absolute paths); ``train_rows`` takes a seeded sample of each
+    training set. Derived files (WiC) are written to ``derived_dir``."""
+    data_dir = Path(data_dir).resolve()
     if not data_dir.exists():
         raise SystemExit(f"data folder {data_dir} not found: pass --data-dir (default ../shared/data)")
+    derived_dir = Path(derived_dir).resolve()
+    if "wic" in names:
+        prepare_wic(data_dir, derived_dir)
     tasks = []
     for n in names:
         if n not in GLUE_TASKS:
             raise SystemExit(f"unknown bench task {n!r}; known: {', '.join(GLUE_TASKS)}")
-        tasks.append(TaskConfig(name=n, sample=train_rows, **GLUE_TASKS[n]))
+        entry = dict(GLUE_TASKS[n])
+        entry["splits"] = {k: str((derived_dir if v.startswith("derived/") else data_dir) / v)
+                           for k, v in entry["splits"].items()}
+        tasks.append(TaskConfig(name=n, sample=train_rows, **entry))
     return SuiteConfig(name="glue-bench", tasks=tasks, seed=seed, dev_size=0.1, test_size=0.1)
 
 

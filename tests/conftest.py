@@ -15,6 +15,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
 
+@pytest.fixture(autouse=True)
+def _private_feature_cache(tmp_path_factory, monkeypatch):
+    """Tests never read or write the user's feature cache."""
+    monkeypatch.setenv("TASKMIX_CACHE", str(tmp_path_factory.getbasetemp() / "feature-cache"))
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     from transformers import AutoTokenizer

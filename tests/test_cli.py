@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -111,3 +112,53 @@ def test_run_config_file(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp
     bad = write_suite(tmp_path / "bad.yaml", {"train": {"max_stepz": 2}})
     code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--config", bad)
     assert code == 2 and "unknown key 'max_stepz'" in err and "line 2" in err
+
+
+def test_pvi_and_group_commands(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+    out_dir = tmp_path / "runs"
+    base = ["--model", tiny_model_dir, "--out", out_dir]
+    code, out, err = run_cli(monkeypatch, capsys, "pvi", keyword_suite, "--folds", "3", *base)
+    assert code == 0, err
+    assert "V-information" in out and "probe" in out
+    tables = list((out_dir / "pvi").glob("*/pvi.csv"))
+    assert len(tables) == 1 and (tables[0].parent / "summary.csv").exists()
+    code, out, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--pvi", tables[0], *base)
+    assert code == 0, err
+    assert "recommended:" in out and "most different" in out and "welch t" in out
+    assert (out_dir / "groups" / "kw-pvi.csv").exists()
+    code, out, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--method", "random", "--sizes", "2", *base)
+    assert code == 0 and "recommended: a+b" in out.replace("b+a", "a+b")
+    code, _, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--subsample", "many", *base)
+    assert code == 2 and "--subsample" in err
+    code, _, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--method", "best", *base)
+    assert code == 2 and "method" in err
+
+
+def test_pvi_refuses_regression_without_bins(monkeypatch, capsys, tmp_path, tiny_model_dir):
+    rows = [{"text": f"value {i}", "y": i / 10} for i in range(30)]
+    write_jsonl(tmp_path / "r.jsonl", rows)
+    suite = write_suite(tmp_path / "s.yaml", {"tasks": [{"name": "r", "kind": "regression", "text": "text",
+                                                          "label": "y", "splits": {"train": "r.jsonl"}}]})
+    args = ["pvi", suite, "--model", tiny_model_dir, "--out", tmp_path / "o", "--folds", "2"]
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 2 and "regression" in err and "--bins" in err
+    code, out, err = run_cli(monkeypatch, capsys, *args, "--bins", "3")
+    assert code == 0, err
+
+
+def test_train_auto_groups_compare_and_report(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+    out_dir = tmp_path / "runs"
+    code, out, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--groups", "auto", "--method", "pvi",
+                             "--baselines", "all,random", "--seeds", "1,2", "--model", tiny_model_dir,
+                             "--max-steps", "2", "--batch-size", "8", "--out", out_dir)
+    assert code == 0, err
+    assert "PVI (probe) grouping" in out and "groupings: mean MTL" in out
+    saved = json.loads((out_dir / "groupings.json").read_text())["kw"]
+    assert set(saved["groupings"]) == {"pvi", "all", "random"} and saved["grouper"]["pvi"]
+    code, out, _ = run_cli(monkeypatch, capsys, "compare", "--out", out_dir)
+    assert code == 0 and "groupings: mean MTL" in out and "all" in out
+    code, out, err = run_cli(monkeypatch, capsys, "report", "--out", out_dir)
+    assert code == 0, err
+    html = (out_dir / "report" / "index.html").read_text()
+    assert "How the groups were chosen" in html and "Groupings compared" in html
+    assert (out_dir / "report" / "pvalues.png").exists()

@@ -145,3 +145,18 @@ def test_store_rejects_non_database(tmp_path):
     from taskmix.errors import StoreError
     with pytest.raises(StoreError, match="not a taskmix run store"):
         RunStore(bad)
+
+
+def test_comparison_by_grouping_matches_the_per_task_table(keyword_suite, tiny_factory, tmp_path):
+    suite = Suite.from_yaml(keyword_suite)
+    trainer = MultiTaskTrainer(FAST, backbone=tiny_factory, seeds=[1, 2], out=tmp_path, show_progress=False)
+    comp = trainer.compare(suite, {"pair": [["a", "b"]], "alone": [["a"], ["b"]]})
+    rows = comp.by_grouping().set_index("grouping")
+    table = comp.table()
+    mtl = table[table.setting == "MTL a+b"]
+    assert "pair" in set(mtl.grouping)
+    assert rows.loc["pair", "delta_grouped"] == pytest.approx(mtl.delta.mean())
+    assert rows.loc["pair", "delta_all"] == pytest.approx(mtl.delta.mean())  # both tasks are grouped
+    assert rows.loc["pair", "tasks_grouped"] == 2 and rows.loc["pair", "seeds"] == 2
+    assert rows.loc["alone", "tasks_grouped"] == 0 and rows.loc["alone", "delta_all"] == 0
+    assert "Δ grouped tasks" in comp.printable_groupings().columns

@@ -39,9 +39,15 @@ def test_demo_pipeline_writes_report(tiny_model_dir, tmp_path):
     from taskmix.demo import demo_config, run_demo
     cfg = demo_config(seeds=[1, 2], out=str(tmp_path / "demo"), model=str(tiny_model_dir))
     cfg.train.max_steps = 2
-    comparison, report, partition = run_demo(cfg, show_progress=False)
+    comparison, report, grouper = run_demo(cfg, show_progress=False)
     table = comparison.table()
-    assert {"STL", "MTL all 7 tasks", "MTL negation_site_a+negation_site_b"} <= set(table.setting)
+    assert {"STL", "MTL all 7 tasks"} <= set(table.setting)
     assert (table.seeds == 2).all()
-    assert report.exists() and (report.parent / "stl_vs_mtl.png").exists()
-    assert sorted(map(len, partition)) == [1, 1, 2, 3]
+    assert set(comparison.groupings) == {"pvi", "all", "random"}
+    # every grouping trains groups of the PVI groups' sizes (all: one group of all tasks)
+    sizes = sorted(len(g) for g in comparison.groupings["pvi"] if len(g) > 1)
+    assert sorted(len(g) for g in comparison.groupings["random"] if len(g) > 1) == sizes
+    assert set(comparison.by_grouping().grouping) == {"pvi", "all", "random"}
+    for name in ("index.html", "stl_vs_mtl.png", "pvi.png", "pvalues.png", "pvi.csv", "groupings.csv"):
+        assert (report.parent / name).exists(), name
+    assert "How the groups were chosen" in report.read_text()

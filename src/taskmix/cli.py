@@ -31,6 +31,16 @@ _state = {"debug": False}
 
 SuiteArg = Annotated[str, typer.Argument(help="suite YAML file, or 'demo' for the built-in synthetic suite")]
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="folder of the run store and run artifacts")]
+ModelOpt = Annotated[str | None, typer.Option(help="model: minilm, a Hugging Face name or a folder [default: the suite's]")]
+MaxLenOpt = Annotated[int | None, typer.Option(help="maximum tokens per input")]
+ModeOpt = Annotated[str | None, typer.Option(help="PVI model family: probe (linear on frozen features, seconds) | "
+                                                   "finetune (the paper's fine-tuned encoder, slow on a CPU)")]
+MethodOpt = Annotated[str | None, typer.Option(help="grouping method: pvi | textemb | all | random")]
+AlphaOpt = Annotated[float | None, typer.Option(help="significance level of the PVI tests [default: 0.01]")]
+CriterionOpt = Annotated[str | None, typer.Option(help="pvalue (similar when p >= alpha) | effect (similar when "
+                                                       "the effect size is small)")]
+PVIPathOpt = Annotated[Path | None, typer.Option("--pvi", help="reuse a PVI table written by `taskmix pvi` "
+                                                               "(a pvi.csv or its folder)")]
 
 
 def _version(value: bool) -> None:
@@ -74,6 +84,51 @@ def _seeds(text: str) -> list[int]:
     return seeds
 
 
+def _options(**values) -> dict:
+    """The options the user gave (not None), for overriding a config."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _model(suite, model: str | None, max_length: int | None, device: str | None = None, base=None):
+    """The model config: the suite's model unless one is named; flags override a config file's."""
+    from taskmix.config import ModelConfig, validate
+
+    data = (base or ModelConfig()).model_dump()
+    if model is None and (base is None or "name" not in base.model_fields_set):
+        data["name"] = suite.model
+    data.update(_options(name=model, max_length=max_length, device=device))
+    return validate(ModelConfig, data, source="command line")
+
+
+def _group_config(base=None, pvi: dict | None = None, **flags):
+    from taskmix.config import GroupConfig, validate
+
+    data = (base or GroupConfig()).model_dump()
+    data.update(_options(**flags))
+    data["pvi"].update(_options(**(pvi or {})))
+    return validate(GroupConfig, data, source="command line")
+
+
+def _pvi_for(suite, config, model, out: Path, path: Path | None):
+    """A saved PVI table (``--pvi``), or PVI measured now (and kept for the next command)."""
+    if config.method != "pvi":
+        return None
+    from taskmix.relate.pvi import PVI, measure
+
+    if path is not None:
+        return PVI.load(path)
+    pvi, folder = measure(suite, config.pvi, model, out, show_progress=True)
+    console.print(f"PVI ({config.pvi.mode}) of {len(pvi.summary_)} tasks: [bold]{folder / 'pvi.csv'}[/]")
+    return pvi
+
+
+def _print_partition(groups: list[list[str]], title: str) -> None:
+    together = ["+".join(g) for g in groups if len(g) > 1]
+    alone = [g[0] for g in groups if len(g) == 1]
+    console.print(f"[bold]{title}:[/] {'; '.join(together) or '(no group)'}"
+                  + (f"   alone: {', '.join(alone)}" if alone else ""))
+
+
 @app.command()
 def tasks(suite: SuiteArg) -> None:
     """Validate a suite and describe each task: sizes, label distribution, lengths, made splits."""
@@ -85,10 +140,123 @@ def tasks(suite: SuiteArg) -> None:
 
 
 @app.command()
+def pvi(
+    suite: SuiteArg,
+    mode: ModeOpt = None,
+    split: Annotated[str, typer.Option(help="train: out-of-fold PVI of every training instance (k-fold "
+                                            "cross-fitting) | dev | test: PVI of that split")] = "train",
+    folds: Annotated[int, typer.Option(help="folds of the cross-fitting")] = 5,
+    bins: Annotated[int | None, typer.Option(help="cut regression labels into N quantile bins")] = None,
+    tasks: Annotated[str | None, typer.Option(help="comma-separated tasks [default: all]")] = None,
+    epochs: Annotated[float | None, typer.Option(help="finetune: epochs [default: 10]")] = None,
+    lr: Annotated[float | None, typer.Option(help="finetune: learning rate [default: 2e-5]")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="finetune: batch size [default: 32]")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the folds and of fine-tuning")] = 13,
+    model: ModelOpt = None, max_length: MaxLenOpt = None,
+    out: OutOpt = Path("runs"),
+    force: Annotated[bool, typer.Option(help="measure again even if this PVI was measured before")] = False,
+) -> None:
+    """Measure pointwise V-usable information (PVI) of every instance, and each task's V-information.
+
+    PVI(x → y) = −log2 g∅(y) + log2 g′(y|x): how many bits the input gives a model about its label,
+    measured on instances the models did not train on. Writes OUT/pvi/<id>/pvi.csv (per instance)
+    and summary.csv (per task); the same command later reuses them. Example:
+
+        taskmix pvi suite.yaml --mode probe
+    """
+    from taskmix.config import PVIConfig, TrainConfig, validate
+    from taskmix.data.task import Suite
+    from taskmix.relate.pvi import measure
+
+    s = Suite.load(suite)
+    finetune = TrainConfig(epochs=epochs or 10, batch_size=batch_size or 32, lr=lr or 2e-5, patience=None)
+    config = validate(PVIConfig, _options(mode=mode, split=split, folds=folds, bins=bins, seed=seed,
+                                          finetune=finetune.model_dump()), source="command line")
+    names = [t.strip() for t in tasks.split(",")] if tasks else None
+    for n in names or []:
+        s[n]  # a clear error for an unknown task
+    result, folder = measure(s, config, _model(s, model, max_length), out, names, show_progress=True, force=force)
+    _print_frame(result.summary_, title=f"{s.name}: V-information (mean PVI, bits) per task, {config.mode} mode")
+    console.print(f"per-instance PVI: [bold]{folder / 'pvi.csv'}[/]  (columns: task, id, label, pvi, "
+                  "h_y = −log2 g∅(y), h_y_x = −log2 g′(y|x), correct, fold)")
+
+
+@app.command()
+def group(
+    suite: SuiteArg,
+    method: MethodOpt = "pvi",
+    mode: ModeOpt = None, alpha: AlphaOpt = None, criterion: CriterionOpt = None,
+    test: Annotated[str | None, typer.Option(help="welch (default) | student (as in the paper)")] = None,
+    max_effect: Annotated[float | None, typer.Option(help="effect criterion: largest Cohen's d of a similar "
+                                                          "group [default: 0.2]")] = None,
+    subsample: Annotated[str | None, typer.Option(help="test equal-size seeded subsamples of the PVI values: "
+                                                       "N, or 'min' (the smallest task's size)")] = None,
+    max_size: Annotated[int | None, typer.Option(help="largest group considered [default: 3]")] = None,
+    search: Annotated[str | None, typer.Option(help="auto | greedy | exhaustive")] = None,
+    sizes: Annotated[str | None, typer.Option(help="random/textemb: group sizes, e.g. 2,2,3")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of random groups and subsamples")] = None,
+    top: Annotated[int, typer.Option(help="rows of the candidate table to print (all are saved)")] = 20,
+    pvi_path: PVIPathOpt = None,
+    model: ModelOpt = None, max_length: MaxLenOpt = None,
+    out: OutOpt = Path("runs"),
+) -> None:
+    """Recommend which tasks to train together, with the evidence for every candidate group.
+
+    pvi: tasks whose PVI distributions do not differ significantly (t-test for pairs, ANOVA for
+    larger groups) are grouped; the most different pairs are listed as a negative control.
+    textemb: tasks with the most similar mean input embeddings. all / random: baselines.
+    Writes OUT/groups/<suite>-<method>.csv. Example:
+
+        taskmix group suite.yaml --method pvi --alpha 0.01
+    """
+    from taskmix.data.task import Suite
+    from taskmix.group.groupers import PVIGrouper, make_grouper
+
+    s = Suite.load(suite)
+    sub = None if subsample is None else subsample if subsample == "min" else _int(subsample, "--subsample")
+    config = _group_config(method=method, alpha=alpha, criterion=criterion, test=test, max_effect=max_effect,
+                           subsample=sub, max_size=max_size, search=search, seed=seed,
+                           sizes=[_int(x, "--sizes") for x in sizes.split(",")] if sizes else None,
+                           pvi={"mode": mode})
+    mc = _model(s, model, max_length)
+    grouper = make_grouper(config, model=mc, show_progress=True)
+    if isinstance(grouper, PVIGrouper):
+        grouper.fit(s, pvi=_pvi_for(s, config, mc, out, pvi_path))
+        _print_frame(grouper.pvi_.summary_, title="V-information (mean PVI, bits) per task")
+    else:
+        grouper.fit(s)
+    frame = grouper.to_frame()
+    path = out / "groups" / f"{s.name}-{config.method}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    if len(frame) and {"role", "p_value"} <= set(frame.columns):
+        frame = frame.assign(_k=frame.role.map({"recommended": 0, "most different": 1}).fillna(2)) \
+            .sort_values(["_k", "p_value"], ascending=[True, False]).drop(columns="_k")
+    _print_frame(frame.head(top), title=f"candidate groups ({min(top, len(frame))} of {len(frame)}; all in {path})")
+    console.print(grouper.describe())
+    _print_partition(grouper.groups_, "recommended")
+    if isinstance(grouper, PVIGrouper):
+        _print_partition(grouper.different_, "most different (negative control)")
+    console.print(f"train and compare them: taskmix train {suite} --groups auto --method {config.method}")
+
+
+def _int(text: str, flag: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}: give a whole number") from None
+
+
+@app.command()
 def train(
     suite: SuiteArg,
-    groups: Annotated[str, typer.Option(help='tasks trained together: "a,b;c,d" (; between groups). '
-                                             "Default: all tasks in one group")] = "all",
+    groups: Annotated[str, typer.Option(help='tasks trained together: "a,b;c,d" (; between groups), "all" '
+                                             '(one group), or "auto": the groups --method recommends, and its '
+                                             "baselines")] = "all",
+    method: MethodOpt = None, mode: ModeOpt = None, alpha: AlphaOpt = None, criterion: CriterionOpt = None,
+    baselines: Annotated[str, typer.Option(help="with --groups auto: baseline groupings trained too "
+                                                "(all, random, textemb, different)")] = "all,random,textemb,different",
+    pvi_path: PVIPathOpt = None,
     seeds: Annotated[str, typer.Option(help="comma-separated seeds, e.g. 1,2,3")] = "",
     config: Annotated[Path | None, typer.Option(help="run config YAML (keys: model, train, seeds, out)")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="folder of the run store [default: runs]")] = None,
@@ -105,9 +273,10 @@ def train(
     """Train STL models for every task named and an MTL model per group, over seeds; print the comparison.
 
     Runs that already finished (same data, model, settings and seed) are skipped, so the same
-    command resumes an interrupted grid. Example:
+    command resumes an interrupted grid. Examples:
 
         taskmix train suite.yaml --groups "rte,cb;mrpc,stsb" --seeds 1,2,3
+        taskmix train suite.yaml --groups auto --method pvi     # PVI groups vs all, random, ...
     """
     from taskmix.config import RunConfig, load_model_yaml, validate
     from taskmix.data.task import Suite, parse_groups
@@ -115,25 +284,46 @@ def train(
 
     run = load_model_yaml(RunConfig, config) if config else RunConfig()
     data = run.model_dump()
-    data["model"].update({k: v for k, v in {"name": model, "max_length": max_length, "device": device}.items()
-                          if v is not None})
-    data["train"].update({k: v for k, v in {"epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
-                                            "lr": lr, "sampler": sampler}.items() if v is not None})
+    data["train"].update(_options(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, sampler=sampler))
     if seeds:
         data["seeds"] = _seeds(seeds)
     if out is not None:
         data["out"] = str(out)
     s = Suite.load(suite)
-    if model is None and "name" not in run.model.model_fields_set:
-        data["model"]["name"] = s.model  # the suite's model, unless the command or config names one
+    data["model"] = _model(s, model, max_length, device, base=run.model).model_dump()
+    data["group"] = _group_config(run.group, method=method, alpha=alpha, criterion=criterion,
+                                  pvi={"mode": mode}).model_dump()
     run = validate(RunConfig, data, source="command line")
-    group_list = [s.names] if groups == "all" else parse_groups(groups, s)
     trainer = MultiTaskTrainer(run.train, run.model, seeds=run.seeds, out=run.out)
-    comparison = trainer.compare(s, group_list)
+    if groups == "auto":
+        from taskmix.group.groupers import training_groupings
+        from taskmix.train.experiment import save_groupings
+
+        pvi = _pvi_for(s, run.group, run.model, Path(run.out), pvi_path)
+        grouper, groupings = training_groupings(s, run.group, [b.strip() for b in baselines.split(",") if b.strip()],
+                                                pvi=pvi, model=run.model, show_progress=True)
+        console.print(grouper.describe())
+        for name, part in groupings.items():
+            _print_partition(part, name)
+        save_groupings(run.out, s.name, groupings, _grouper_record(grouper, pvi))
+        comparison = trainer.compare(s, groupings)
+        group_list = groupings[run.group.method]
+    else:
+        group_list = [s.names] if groups == "all" else parse_groups(groups, s)
+        comparison = trainer.compare(s, group_list)
     _print_frame(comparison.printable(), title=f"{s.name}: test metrics, mean ± 95% CI over {len(run.seeds)} seeds")
+    if comparison.groupings:
+        _print_frame(comparison.printable_groupings(),
+                     title="groupings: mean MTL − STL difference in the main metric (points), ± 95% CI over seeds")
     _print_frame(comparison.strategies(group_list), title="models and trainable parameters")
     console.print(f"runs stored in [bold]{Path(run.out) / 'taskmix.db'}[/]; "
                   f"`taskmix report --out {run.out}` writes the HTML report")
+
+
+def _grouper_record(grouper, pvi) -> dict:
+    """What `report` needs to redraw how the groups were chosen."""
+    folder = getattr(pvi, "folder_", None)
+    return {"config": grouper.config.model_dump(mode="json"), "pvi": str(folder) if folder else None}
 
 
 def _groups(text: str) -> list[list[str]]:
@@ -161,7 +351,10 @@ def _comparison(out: Path, suite: str | None):
     suites = sorted({r.suite for r in records})
     if len(suites) > 1:
         raise ConfigError(f"{db} holds runs of several suites: {', '.join(suites)}", hint="choose one with --suite")
-    return Comparison(records)
+    from taskmix.train.experiment import load_groupings
+
+    groupings, grouper = load_groupings(out, suites[0])
+    return Comparison(records, groupings=groupings), grouper
 
 
 @app.command()
@@ -169,8 +362,11 @@ def compare(out: OutOpt = Path("runs"),
             suite: Annotated[str | None, typer.Option(help="suite name, if the store holds several")] = None,
             groups: Annotated[str | None, typer.Option(help='grouping to count models for: "a,b;c"')] = None) -> None:
     """Print the STL vs MTL table of the finished runs in a run store."""
-    comp = _comparison(out, suite)
+    comp, _ = _comparison(out, suite)
     _print_frame(comp.printable(), title="test metrics, mean ± 95% CI over seeds")
+    if comp.groupings:
+        _print_frame(comp.printable_groupings(),
+                     title="groupings: mean MTL − STL difference in the main metric (points), ± 95% CI over seeds")
     _print_frame(comp.settings(), title="training settings")
     if groups:
         _print_frame(comp.strategies(_groups(groups)), title="models and trainable parameters")
@@ -201,8 +397,15 @@ def report(out: OutOpt = Path("runs"),
     """Write the HTML report (plots, tables, CSV/JSON) of a run store to OUT/report/index.html."""
     from taskmix.report.html import write_report
 
-    comp = _comparison(out, suite)
-    path = write_report(comp, out / "report", groups=_groups(groups) if groups else None)
+    comp, record = _comparison(out, suite)
+    grouper = None
+    if record and record.get("pvi") and Path(record["pvi"]).exists():
+        from taskmix.config import GroupConfig
+        from taskmix.group.groupers import PVIGrouper
+        from taskmix.relate.pvi import PVI
+
+        grouper = PVIGrouper(GroupConfig.model_validate(record["config"])).fit(None, pvi=PVI.load(record["pvi"]))
+    path = write_report(comp, out / "report", groups=_groups(groups) if groups else None, grouper=grouper)
     console.print(f"report written to [bold]{path}[/]")
 
 
@@ -210,13 +413,19 @@ def report(out: OutOpt = Path("runs"),
 def demo(out: OutOpt = Path("runs/demo"),
          seeds: Annotated[str, typer.Option(help="comma-separated seeds")] = "1,2",
          model: Annotated[str, typer.Option(help="model name or folder")] = "minilm") -> None:
-    """Run the demo: synthetic clinical-style suite, STL vs MTL (all tasks; planted groups), HTML report."""
+    """Run the whole pipeline on the synthetic clinical-style suite: PVI → groups → STL vs MTL for the
+    PVI groups, all tasks together and random groups → HTML report."""
     from taskmix.demo import demo_config, run_demo
 
     config = demo_config(_seeds(seeds), str(out), model)
-    comparison, path, partition = run_demo(config)
+    comparison, path, grouper = run_demo(config)
+    _print_frame(grouper.pvi_.summary_, title="V-information (mean PVI, bits) per task")
+    console.print(grouper.describe())
+    for name, part in comparison.groupings.items():
+        _print_partition(part, name)
     _print_frame(comparison.printable(), title="demo: test metrics, mean ± 95% CI over seeds")
-    _print_frame(comparison.strategies(partition), title="planted grouping vs one model per task")
+    _print_frame(comparison.printable_groupings(),
+                 title="groupings: mean MTL − STL difference in the main metric (points), ± 95% CI over seeds")
     console.print(f"\nreport: [bold]{path}[/]  (open it in a browser; tables as CSV/JSON beside it)")
 
 

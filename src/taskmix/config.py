@@ -173,11 +173,57 @@ class TrainConfig(_Strict):
     save_model: bool = Field(False, description="keep the best weights as safetensors")
 
 
+class PVIConfig(_Strict):
+    """How pointwise V-usable information (PVI) is measured: the model family V and the data."""
+
+    mode: Literal["probe", "finetune"] = Field(
+        "probe", description="probe: logistic regression on frozen features (seconds); "
+                             "finetune: the paper's fine-tuned encoder (slow on a CPU)")
+    split: SplitName = Field(
+        "train", description="train: out-of-fold PVI of every training instance by k-fold cross-fitting; "
+                             "dev/test: PVI of that split from models trained on all of train")
+    folds: int = Field(5, ge=2, le=50, description="folds of the cross-fitting (split: train)")
+    seed: int = Field(13, description="seed of the folds and of fine-tuning")
+    probe_c: float | None = Field(
+        None, gt=0, description="probe: inverse L2 strength of the logistic regression (default: chosen from "
+                                "0.01, 0.1, 1 by log-loss on a quarter of each training fold)")
+    bins: int | None = Field(
+        None, ge=2, description="regression tasks: cut the labels into N quantile bins (else they are refused)")
+    finetune: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=10, batch_size=32, lr=2e-5, patience=None),
+        description="finetune: how g and g' are trained (paper: 10 epochs, batch 32, lr 2e-5)")
+
+
+class GroupConfig(_Strict):
+    """How tasks are grouped: the method, its statistics and the search over partitions."""
+
+    method: Literal["pvi", "textemb", "all", "random"] = "pvi"
+    alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the t-tests / ANOVAs")
+    test: Literal["welch", "student"] = Field("welch", description="two-sample t-test (the paper: student)")
+    criterion: Literal["pvalue", "effect"] = Field(
+        "pvalue", description="pvalue: similar when p >= alpha; effect: similar when the effect size is small")
+    max_effect: float = Field(
+        0.2, gt=0, description="effect criterion: largest Cohen's d of a similar group (groups of 3+: "
+                               "the same bound as eta^2 = d^2 / (d^2 + 4))")
+    subsample: int | Literal["min"] | None = Field(
+        None, description="test equal-size seeded subsamples of each task's PVI: N instances, or 'min' (the "
+                          "smallest task's size); p-values shrink as data sets grow")
+    max_size: int = Field(3, ge=2, le=8, description="largest group considered")
+    search: Literal["auto", "greedy", "exhaustive"] = Field(
+        "auto", description="how the partition is chosen (auto: exhaustive up to 12 tasks)")
+    min_similarity: float | None = Field(
+        None, description="textemb: least mean cosine of a group (default: that of the median pair)")
+    sizes: list[int] | None = Field(None, description="random / textemb: sizes of the groups to form")
+    seed: int = Field(13, description="seed of random groups and subsamples")
+    pvi: PVIConfig = Field(default_factory=PVIConfig)
+
+
 class RunConfig(_Strict):
     """Everything `taskmix train` needs besides the suite: model, training, seeds, output folder."""
 
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    group: GroupConfig = Field(default_factory=GroupConfig, description="how `--groups auto` groups the tasks")
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     out: str = "runs"
 

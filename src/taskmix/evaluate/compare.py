@@ -30,8 +30,11 @@ class Comparison:
     ``settings()`` counts models and trainable parameters of each way of training the tasks.
     """
 
-    def __init__(self, records: Sequence[RunRecord], suite: Suite | None = None):
+    def __init__(self, records: Sequence[RunRecord], suite: Suite | None = None,
+                 groupings: dict[str, Sequence[Sequence[str]]] | None = None):
         self.records = [r for r in records if r is not None and r.status == "finished"]
+        # Named ways of grouping the tasks (e.g. pvi, random, all): which settings each trains.
+        self.groupings = {k: [list(g) for g in v] for k, v in (groupings or {}).items()}
         self.kinds = {t: k for r in self.records for t, k in r.config.get("kinds", {}).items()}
         if suite is not None:
             self.kinds.update({t.name: t.kind for t in suite})
@@ -65,6 +68,8 @@ class Comparison:
             for setting in settings:
                 cur = sub[sub.setting == setting]
                 row = {"task": task, "setting": self.label(setting, all_tasks), "seeds": cur.seed.nunique()}
+                if self.groupings:
+                    row["grouping"] = ", ".join(self._groupings_of(setting)) or ("-" if setting == stl_setting else "")
                 for m in (m1, m2):
                     mean, half = mean_ci(cur[cur.metric == m]["value"].to_numpy())
                     row[f"{m}"], row[f"{m}_ci"] = mean, half
@@ -89,6 +94,62 @@ class Comparison:
         if len(tasks) >= 3 and set(tasks) == all_tasks:
             return f"MTL all {len(tasks)} tasks"
         return "MTL " + names
+
+    def _groupings_of(self, setting: str) -> list[str]:
+        kind, _, names = setting.partition(":")
+        group = names.split("+")
+        return [k for k, part in self.groupings.items() if kind == "mtl" and group in part]
+
+    def by_grouping(self) -> pd.DataFrame:
+        """Per named grouping: the mean MTL − STL difference in the main metric, ± 95% CI over seeds.
+
+        ``delta_grouped`` averages over the tasks trained in a group of two or more;
+        ``delta_all`` over every task, counting a task left alone as 0 (it keeps its STL model).
+        ``helped`` / ``hurt``: grouped tasks whose mean difference is above / below zero.
+        """
+        long = self.frame()
+        if long.empty or not self.groupings:
+            return pd.DataFrame()
+        main = {t: METRICS[self._kind(t)][1] for t in set(long.task)}
+        long = long[[main[t] == m for t, m in zip(long.task, long.metric, strict=True)]]
+        value = long.set_index(["setting", "task", "seed"])["value"]
+        tasks = sorted({t for t in long.task if f"stl:{t}" in set(long.setting)})
+        seeds = sorted(set(long.seed))
+        rows = []
+        for name, partition in self.groupings.items():
+            pairs = [("mtl:" + "+".join(g), t) for g in partition if len(g) > 1 for t in g]
+            per_seed, all_seed, per_task = [], [], defaultdict(list)
+            for seed in seeds:
+                try:
+                    d = [value[(s, t, seed)] - value[(f"stl:{t}", t, seed)] for s, t in pairs]
+                except KeyError:
+                    continue  # this seed has not been run for every setting
+                for (_, t), x in zip(pairs, d, strict=True):
+                    per_task[t].append(x)
+                per_seed.append(float(np.mean(d)) if d else 0.0)
+                all_seed.append(float(np.sum(d)) / max(1, len(tasks)))
+            m, h = mean_ci(per_seed)
+            ma, ha = mean_ci(all_seed)
+            means = [np.mean(v) for v in per_task.values()]
+            rows.append({"grouping": name, "groups": "; ".join("+".join(g) for g in partition if len(g) > 1) or "-",
+                         "tasks_grouped": len(pairs), "seeds": len(per_seed),
+                         "delta_grouped": m, "delta_grouped_ci": h, "delta_all": ma, "delta_all_ci": ha,
+                         "helped": int(sum(x > 0 for x in means)), "hurt": int(sum(x < 0 for x in means))})
+        return pd.DataFrame(rows)
+
+    def printable_groupings(self) -> pd.DataFrame:
+        """``by_grouping`` with differences as '±' strings in points, for the console and HTML."""
+        t = self.by_grouping()
+        if t.empty:
+            return t
+
+        def pts(m, h):
+            return "-" if math.isnan(m) else f"{m * 100:+.2f}" + ("" if math.isnan(h) else f" ± {h * 100:.2f}")
+        return pd.DataFrame([{"grouping": r.grouping, "groups": r.groups, "seeds": r.seeds,
+                              "Δ grouped tasks": pts(r.delta_grouped, r.delta_grouped_ci),
+                              "Δ all tasks": pts(r.delta_all, r.delta_all_ci),
+                              "helped / hurt": f"{r.helped} / {r.hurt} of {r.tasks_grouped}"}
+                             for r in t.itertuples()])
 
     def settings(self) -> pd.DataFrame:
         """Per training setting: tasks, models, trainable parameters (mean over seeds), time."""
@@ -126,7 +187,8 @@ class Comparison:
         for _, r in t.iterrows():
             m1, m2 = METRICS[self._kind(r.task)]
             rows.append({
-                "task": r.task, "setting": r.setting, "seeds": r.seeds,
+                "task": r.task, "setting": r.setting, **({"grouping": r.grouping} if self.groupings else {}),
+                "seeds": r.seeds,
                 "metric 1": f"{LABELS[m1]} {format_ci(r[m1], r[m1 + '_ci'])}",
                 "metric 2": f"{LABELS[m2]} {format_ci(r[m2], r[m2 + '_ci'])}",
                 "Δ vs STL": "" if math.isnan(r.delta) else

@@ -10,7 +10,7 @@ import pandas as pd
 
 from taskmix.evaluate.compare import Comparison
 from taskmix.files import atomic_dir
-from taskmix.report.plots import stl_vs_mtl_bars
+from taskmix.report.plots import pvalue_heatmap, pvi_distributions, stl_vs_mtl_bars
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("taskmix.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]))
@@ -21,10 +21,12 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[str]] | None = None,
-                 title: str | None = None, notes: list[str] | None = None) -> Path:
+                 title: str | None = None, notes: list[str] | None = None, grouper=None) -> Path:
     """Write ``index.html``, PNG plots and CSV/JSON tables to ``out_dir``; returns the HTML path.
 
-    The folder is built beside its final place and renamed, so a report is never half-written.
+    With a fitted ``grouper`` (e.g. :class:`~taskmix.group.groupers.PVIGrouper`) the report also
+    shows how the groups were chosen: PVI distributions, the p-value heatmap and the candidate
+    table. The folder is built beside its final place and renamed, so a report is never half-written.
     """
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
@@ -35,6 +37,14 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
         tables = {"comparison": table, "settings": settings, "runs": long}
         if groups:
             tables["strategies"] = comparison.strategies(groups)
+        by_grouping = comparison.by_grouping()
+        if not by_grouping.empty:
+            tables["groupings"] = by_grouping
+        if grouper is not None:
+            tables["candidate_groups"] = grouper.to_frame()
+            if hasattr(grouper, "pvi_"):
+                tables["pvi_summary"] = grouper.pvi_.summary_
+                grouper.pvi_.to_frame().to_csv(tmp / "pvi.csv", index=False)
         for name, frame in tables.items():
             frame.to_csv(tmp / f"{name}.csv", index=False)
             (tmp / f"{name}.json").write_text(frame.to_json(orient="records", indent=1))
@@ -42,7 +52,20 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
         if not table.empty:
             stl_vs_mtl_bars(table, tmp / "stl_vs_mtl.png", "macro-F1 / Pearson")
             plots.append("stl_vs_mtl.png")
+        grouping = None
+        if grouper is not None:
+            if hasattr(grouper, "pvi_"):
+                pvi_distributions(grouper.pvi_.to_frame(), tmp / "pvi.png")
+                pvalue_heatmap(grouper.pvalue_matrix(), tmp / "pvalues.png", grouper.config.alpha)
+            grouping = {"description": grouper.describe(),
+                        "groups": ["+".join(g) for g in grouper.groups_ if len(g) > 1] or ["(none)"],
+                        "alone": [g[0] for g in grouper.groups_ if len(g) == 1],
+                        "plots": [p for p in ("pvi.png", "pvalues.png") if (tmp / p).exists()],
+                        "summary": _html_table(tables["pvi_summary"]) if "pvi_summary" in tables else None,
+                        "candidates": _html_table(_top_candidates(tables["candidate_groups"]))}
         html = _env.get_template("report.html.j2").render(
+            grouping=grouping,
+            groupings=_html_table(comparison.printable_groupings()) if not by_grouping.empty else None,
             title=title or f"taskmix report — {comparison.suite_name}",
             created=time.strftime("%Y-%m-%d %H:%M"),
             comparison=_html_table(printable) if not printable.empty else "<p>No finished runs.</p>",
@@ -67,3 +90,11 @@ def summarise(table: pd.DataFrame) -> list[str]:
                      + ("" if pd.isna(r.delta_ci) else f" (95% CI ± {r.delta_ci * 100:.1f})"))
     return lines
 
+
+
+def _top_candidates(frame: pd.DataFrame, n: int = 25) -> pd.DataFrame:
+    """The chosen and most-different groups first, then the rest by p-value (or score)."""
+    if "role" not in frame:
+        return frame.head(n)
+    key = frame["role"].map({"recommended": 0, "most different": 1}).fillna(2)
+    return frame.assign(_k=key).sort_values(["_k", "p_value"], ascending=[True, False]).drop(columns="_k").head(n)

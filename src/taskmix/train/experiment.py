@@ -13,20 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from taskmix.config import ModelConfig, TrainConfig, config_hash
 from taskmix.data.task import Suite
 from taskmix.errors import TaskmixError
 from taskmix.execute import Executor, LocalExecutor
-from taskmix.files import atomic_dir
+from taskmix.files import atomic_dir, atomic_file
+from taskmix.progress import make_progress
 from taskmix.store import RunRecord, RunStore
 from taskmix.train.trainer import BackboneFactory, Trainer
 
@@ -64,11 +57,6 @@ def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool =
         if len(key) > 1 and key not in settings:
             settings.append(key)
     return [RunSpec(s, seed) for s in settings for seed in seeds]
-
-
-def _progress(show: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show)
 
 
 class MultiTaskTrainer:
@@ -130,7 +118,7 @@ class MultiTaskTrainer:
 
     def _execute(self, suite, trainer, store, todo, skipped, total):
         failures = []
-        with _progress(self.show_progress) as bar:
+        with make_progress(self.show_progress) as bar:
             overall = bar.add_task("runs", total=total, completed=skipped)
             steps = bar.add_task("steps", total=1, visible=False)
 
@@ -166,9 +154,36 @@ class MultiTaskTrainer:
                 save_model(result.model, str(tmp / "model.safetensors"))
         return final
 
-    def compare(self, suite: Suite, groups: Sequence[Sequence[str]]):
-        """Run (or reuse) every STL and MTL run, then build the comparison."""
-        from taskmix.evaluate.compare import Comparison
-        records = self.run(suite, groups)
-        return Comparison(records, suite)
+    def compare(self, suite: Suite, groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]]):
+        """Run (or reuse) every STL and MTL run, then build the comparison.
 
+        ``groups`` is one grouping (a list of task groups) or several named ones, e.g.
+        ``{"pvi": grouper.groups_, "all": [suite.names]}``; every group of every grouping is trained
+        once, and the comparison summarises each grouping (``Comparison.by_grouping``).
+        """
+        from taskmix.evaluate.compare import Comparison
+
+        groupings = dict(groups) if isinstance(groups, dict) else {}
+        flat = [g for part in groupings.values() for g in part] if groupings else list(groups)
+        return Comparison(self.run(suite, flat), suite, groupings=groupings)
+
+
+GROUPINGS_FILE = "groupings.json"
+
+
+def save_groupings(out: str | Path, suite: str, groupings: dict[str, Sequence[Sequence[str]]],
+                   grouper: dict | None = None) -> None:
+    """Remember a suite's named groupings (and how the recommended one was found: its config and
+    PVI folder) beside the run store, so that `compare` and `report` can show them later."""
+    path = Path(out) / GROUPINGS_FILE
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[suite] = {"groupings": {k: [list(g) for g in v] for k, v in groupings.items()}, "grouper": grouper}
+    with atomic_file(path, "w") as f:
+        json.dump(data, f, indent=1)
+
+
+def load_groupings(out: str | Path, suite: str) -> tuple[dict[str, list[list[str]]], dict | None]:
+    """(named groupings, grouper description) saved for ``suite``; empty if none."""
+    path = Path(out) / GROUPINGS_FILE
+    entry = json.loads(path.read_text()).get(suite, {}) if path.exists() else {}
+    return entry.get("groupings", {}), entry.get("grouper")

@@ -155,6 +155,8 @@ class Trainer:
         sampler = make_sampler(c.sampler, c.temperature)
         streams = _Streams(sizes, rng)
         eval_every = c.eval_every or max(1, total // 4)
+        # Without a dev split there is nothing to select on: the last step's model is kept.
+        has_dev = all("dev" in t.splits for t in tasks)
 
         best_score, best_step, best_state, best_dev, bad_evals = -math.inf, 0, None, {}, 0
         history: list[dict] = []
@@ -184,7 +186,7 @@ class Trainer:
             if progress:
                 progress(step, total)
 
-            if step % eval_every == 0 or step == total:
+            if has_dev and (step % eval_every == 0 or step == total):
                 dev = self.evaluate(model, "dev")
                 score = float(np.mean([dev[t.name][t.main_metric] for t in tasks]))
                 history.append({"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score})
@@ -199,7 +201,11 @@ class Trainer:
 
         if best_state is not None:
             model.load_state_dict(best_state)
-        test, preds = self.evaluate(model, "test", return_predictions=True)
+        else:
+            best_step = step
+        test, preds = {}, {}
+        if all("test" in t.splits for t in tasks):
+            test, preds = self.evaluate(model, "test", return_predictions=True)
         total_params = sum(p.numel() for p in model.parameters())
         return TrainResult(
             tasks=[t.name for t in tasks], seed=seed, test=test, dev=best_dev, best_step=best_step, steps=step,
@@ -208,26 +214,38 @@ class Trainer:
             history=history, predictions=preds, model=model if keep_model else None)
 
     @torch.no_grad()
-    def evaluate(self, model: HardSharingModel, split: str, return_predictions: bool = False):
-        """Metrics of every task of ``model`` on ``split``; length-sorted batches, no grad."""
+    def outputs(self, model: HardSharingModel, split: str) -> dict[str, np.ndarray]:
+        """Raw head outputs of every task of ``model`` on ``split`` (float32): class logits
+        [n, classes], choice scores [n, choices] or regression values [n]. Length-sorted batches."""
         was_training = model.training
         model.eval()
         backbone = model.backbone
-        metrics, preds = {}, {}
         bs = backbone.config.inference_batch_size
+        result = {}
         try:
             for k, task in enumerate(model.tasks):
                 data = task.splits[split]
                 seqs = [data.sequences(i)[0] for i in range(len(data))]
-                pred = np.zeros(len(data), dtype=np.float32 if task.kind == "regression" else np.int64)
-                per_batch = max(1, bs // (task.n_choices or 1))
-                for idx in backbone.length_sorted_batches(seqs, per_batch):
+                shape = {"regression": (len(data),), "classification": (len(data), task.num_labels),
+                         "multiple_choice": (len(data), task.n_choices or 2)}[task.kind]
+                out = np.zeros(shape, np.float32)
+                for idx in backbone.length_sorted_batches(seqs, max(1, bs // (task.n_choices or 1))):
                     batch = make_batch(backbone, model.tasks, [(k, split, int(i)) for i in idx])
                     with backbone.autocast():
-                        out = model(batch)[task.name]
-                    pred[idx] = model.heads[task.name].predict(out["outputs"]).float().cpu().numpy()
-                metrics[task.name] = task_metrics(task, pred, data.labels)
-                preds[task.name] = {"id": data.ids, "label": data.labels.tolist(), "prediction": pred.tolist()}
+                        o = model(batch)[task.name]["outputs"]
+                    out[idx] = o.float().cpu().numpy()
+                result[task.name] = out
         finally:
             model.train(was_training)
+        return result
+
+    def evaluate(self, model: HardSharingModel, split: str, return_predictions: bool = False):
+        """Metrics of every task of ``model`` on ``split`` (and, if asked, the predictions)."""
+        metrics, preds = {}, {}
+        outputs = self.outputs(model, split)
+        for task in model.tasks:
+            data = task.splits[split]
+            pred = model.heads[task.name].predict(torch.from_numpy(outputs[task.name])).numpy()
+            metrics[task.name] = task_metrics(task, pred, data.labels)
+            preds[task.name] = {"id": data.ids, "label": data.labels.tolist(), "prediction": pred.tolist()}
         return (metrics, preds) if return_predictions else metrics

@@ -1,0 +1,270 @@
+"""Groupers: which tasks to train together. One small estimator per method, chosen by name.
+
+Every grouper's ``fit(suite)`` returns ``self`` with ``groups_``: a partition of the tasks (groups
+of two or more are trained together, singletons alone) that ``MultiTaskTrainer.compare`` takes.
+
+- :class:`PVIGrouper` (Li et al.): tasks whose PVI distributions do not differ significantly
+  (or differ by a small effect) are grouped; ``different_`` holds the most different pairs, the
+  negative control.
+- :class:`TextEmbGrouper`: tasks whose mean input embeddings are the most similar (Vu et al.).
+- :class:`AllGrouper`: every task in one model. :class:`RandomGrouper`: seeded random groups.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from taskmix.config import GroupConfig, ModelConfig, PVIConfig
+from taskmix.data.task import Suite
+from taskmix.errors import ConfigError
+from taskmix.group.partition import (
+    candidate_groups,
+    choose_partition,
+    group_sizes,
+    random_partition,
+    sized_partition,
+)
+from taskmix.group.stats import d_to_eta_squared, equal_subsamples, group_test
+
+log = logging.getLogger(__name__)
+
+
+def _config(config: GroupConfig | None, params: dict) -> GroupConfig:
+    """A GroupConfig from a base config and keyword overrides; PVI keys (``mode``, ``folds``, …)
+    may be given at the top level, as in ``PVIGrouper(mode="probe", alpha=0.01)``."""
+    data = config.model_dump() if config else {}
+    pvi = {k: params.pop(k) for k in list(params) if k in PVIConfig.model_fields and k not in GroupConfig.model_fields}
+    data.update(params)
+    if pvi:
+        data["pvi"] = {**data.get("pvi", {}), **pvi}
+    return GroupConfig(**data)
+
+
+class Grouper:
+    """Base of the groupers: stores its config and the shared model/feature-cache handles."""
+
+    method = ""
+
+    def __init__(self, config: GroupConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
+                 cache=None, show_progress: bool = False, **params):
+        self.config = _config(config, {"method": self.method, **params} if self.method else params)
+        self.model = model
+        self.backbone = backbone
+        self.cache = cache
+        self.show_progress = show_progress
+
+    def fit(self, suite: Suite) -> Grouper:
+        raise NotImplementedError
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame({"group": ["+".join(g) for g in self.groups_], "size": [len(g) for g in self.groups_]})
+
+    def describe(self) -> str:
+        """One sentence on how the groups were chosen, for reports."""
+        return self.method
+
+
+class AllGrouper(Grouper):
+    """Every task in one model."""
+
+    method = "all"
+
+    def fit(self, suite: Suite) -> AllGrouper:
+        self.groups_ = [suite.names]
+        return self
+
+    def describe(self) -> str:
+        return "all tasks in one model"
+
+
+class RandomGrouper(Grouper):
+    """Random groups of the given sizes (default: pairs), seeded."""
+
+    method = "random"
+
+    def fit(self, suite: Suite) -> RandomGrouper:
+        sizes = self.config.sizes or [2] * (len(suite) // 2)
+        self.groups_ = random_partition(suite.names, sizes, self.config.seed)
+        return self
+
+    def describe(self) -> str:
+        return f"random groups of sizes {group_sizes(self.groups_)} (seed {self.config.seed})"
+
+
+class TextEmbGrouper(Grouper):
+    """Groups of tasks whose mean input embeddings are the most similar (cosine)."""
+
+    method = "textemb"
+
+    def fit(self, suite: Suite) -> TextEmbGrouper:
+        from taskmix.relate.textemb import TextEmb
+
+        self.similarity_ = TextEmb(model=self.model, backbone=self.backbone, cache=self.cache).fit(suite)
+        names = suite.names
+        if self.config.sizes:
+            self.groups_ = sized_partition(names, self.config.sizes, self.similarity_.group_score)
+            self.threshold_ = None
+        else:
+            scores = {g: self.similarity_.group_score(g) for g in candidate_groups(names, self.config.max_size)}
+            pairs = [v for g, v in scores.items() if len(g) == 2]
+            self.threshold_ = self.config.min_similarity if self.config.min_similarity is not None \
+                else float(np.median(pairs)) if pairs else 1.0
+            similar = {g: v for g, v in scores.items() if v >= self.threshold_}
+            self.groups_ = choose_partition(names, similar, self.config.search)
+        return self
+
+    def to_frame(self) -> pd.DataFrame:
+        chosen = {tuple(g) for g in self.groups_}
+        rows = [{"group": "+".join(g), "size": len(g), "mean_cosine": self.similarity_.group_score(g),
+                 "chosen": g in chosen} for g in candidate_groups(self.similarity_.scores_.index, self.config.max_size)]
+        return pd.DataFrame(rows).sort_values("mean_cosine", ascending=False, ignore_index=True)
+
+    def describe(self) -> str:
+        if self.threshold_ is None:
+            return f"text-embedding similarity, groups of sizes {self.config.sizes}"
+        return f"text-embedding similarity: groups with mean cosine ≥ {self.threshold_:.3f}"
+
+
+class PVIGrouper(Grouper):
+    """Group tasks whose per-instance PVI distributions do not differ (Li, Miller, Bethard & Savova).
+
+    >>> grouper = PVIGrouper(mode="probe", alpha=0.01).fit(suite)     # doctest: +SKIP
+    >>> grouper.groups_, grouper.different_                              # doctest: +SKIP
+    >>> grouper.to_frame()          # every candidate group: statistic, p-value, effect, sizes
+
+    Every pair is compared by a two-sample t-test (Welch, or Student as in the paper) and every
+    group of 3 … ``max_size`` by one-way ANOVA. With ``criterion="pvalue"`` a group is similar
+    when p ≥ α; with ``criterion="effect"`` when its effect is small (|d| ≤ ``max_effect``, or
+    the equivalent η² for larger groups). The partition maximises Σ |g|·evidence(g).
+    """
+
+    method = "pvi"
+
+    def fit(self, suite: Suite | None, pvi=None) -> PVIGrouper:
+        """``pvi``: an already fitted :class:`~taskmix.relate.pvi.PVI` to reuse (else measured here;
+        with ``pvi`` given, ``suite`` may be None)."""
+        from taskmix.relate.pvi import PVI
+
+        c = self.config
+        self.pvi_ = pvi if pvi is not None else PVI(c.pvi, model=self.model, backbone=self.backbone,
+                                                    cache=self.cache, show_progress=self.show_progress).fit(suite)
+        values = self.pvi_.values()
+        names = [n for n in suite.names if n in values] if suite is not None else list(values)
+        if len(names) < 2:
+            raise ConfigError("grouping needs PVI of at least two tasks")
+        tested = equal_subsamples(values, c.subsample, c.seed)
+        self.tests_ = [group_test(g, [tested[t] for t in g], equal_var=c.test == "student")
+                       for g in candidate_groups(names, c.max_size)]
+        self.evidence_ = {t.tasks: self.evidence(t) for t in self.tests_ if self.similar(t)}
+        self.groups_ = choose_partition(names, self.evidence_, c.search)
+        self.different_ = self._most_different(names)
+        return self
+
+    # ------------------------------------------------------------ the criterion
+    @property
+    def _eta_bound(self) -> float:
+        return d_to_eta_squared(self.config.max_effect)
+
+    def similar(self, t) -> bool:
+        if self.config.criterion == "pvalue":
+            return t.pvalue >= self.config.alpha
+        return abs(t.cohens_d) <= self.config.max_effect if len(t.tasks) == 2 else t.eta_squared <= self._eta_bound
+
+    def different(self, t) -> bool:
+        if self.config.criterion == "pvalue":
+            return t.pvalue < self.config.alpha
+        return abs(t.cohens_d) > self.config.max_effect
+
+    def evidence(self, t) -> float:
+        """How strongly a similar group is similar, in [0, 1]: its p-value, or 1 − η²/bound."""
+        if self.config.criterion == "pvalue":
+            return t.pvalue
+        return max(0.0, 1.0 - t.eta_squared / self._eta_bound)
+
+    def _most_different(self, names: Sequence[str]) -> list[list[str]]:
+        """Disjoint most-different pairs (as many as there are recommended groups, at least one)."""
+        pairs = sorted((t for t in self.tests_ if len(t.tasks) == 2 and self.different(t)),
+                       key=lambda t: (t.pvalue, -abs(t.cohens_d)))
+        wanted = max(1, len(group_sizes(self.groups_)))
+        chosen, used = [], set()
+        for t in pairs:
+            if len(chosen) < wanted and used.isdisjoint(t.tasks):
+                chosen.append(list(t.tasks))
+                used.update(t.tasks)
+        return chosen + [[n] for n in names if n not in used]
+
+    # ------------------------------------------------------------ results
+    def to_frame(self) -> pd.DataFrame:
+        """Every candidate group: test, statistic, p-value, Cohen's d, η², sizes, mean PVIs, verdict."""
+        chosen = {tuple(g) for g in self.groups_}
+        different = {tuple(g) for g in self.different_ if len(g) > 1}
+        rows = [{"group": "+".join(t.tasks), "size": len(t.tasks), "test": t.test, "statistic": t.statistic,
+                 "p_value": t.pvalue, "cohens_d": t.cohens_d, "eta_squared": t.eta_squared,
+                 "n": "/".join(map(str, t.sizes)), "mean_pvi": "/".join(f"{m:.3f}" for m in t.means),
+                 "similar": self.similar(t),
+                 "role": "recommended" if t.tasks in chosen else "most different" if t.tasks in different else ""}
+                for t in self.tests_]
+        return pd.DataFrame(rows)
+
+    def pvalue_matrix(self) -> pd.DataFrame:
+        """Pairwise p-values, task × task (1 on the diagonal)."""
+        names = list(self.pvi_.values())
+        m = pd.DataFrame(np.eye(len(names)), index=names, columns=names)
+        for t in self.tests_:
+            if len(t.tasks) == 2:
+                a, b = t.tasks
+                m.loc[a, b] = m.loc[b, a] = t.pvalue
+        return m
+
+    def describe(self) -> str:
+        c = self.config
+        test = "Student" if c.test == "student" else "Welch"
+        rule = (f"p ≥ α = {c.alpha:g}" if c.criterion == "pvalue" else
+                f"effect size small (|Cohen's d| ≤ {c.max_effect:g}; groups of 3+: η² ≤ {self._eta_bound:.4f})")
+        data = ("all instances" if c.subsample is None else
+                f"equal seeded subsamples of {'the smallest task size' if c.subsample == 'min' else c.subsample}")
+        anova = f", one-way ANOVA for groups of 3 to {c.max_size}" if c.max_size > 2 else ""
+        return (f"PVI ({c.pvi.mode}) grouping: {test} t-test for pairs{anova}; "
+                f"a group is similar when {rule}; tested on {data}")
+
+
+GROUPERS: dict[str, type[Grouper]] = {g.method: g for g in (PVIGrouper, TextEmbGrouper, AllGrouper, RandomGrouper)}
+
+
+def make_grouper(config: GroupConfig | None = None, **kw) -> Grouper:
+    """The grouper named by ``config.method``."""
+    config = config or GroupConfig()
+    return GROUPERS[config.method](config, **kw)
+
+
+def training_groupings(suite: Suite, config: GroupConfig,
+                       baselines: Sequence[str] = ("all", "random", "textemb", "different"), pvi=None,
+                       **kw) -> tuple[Grouper, dict[str, list[list[str]]]]:
+    """The recommended grouping and its baselines, for the proof by training.
+
+    Random and text-embedding groups take the recommended groups' sizes, so that every grouping
+    trains as many tasks together; a PVI recommendation adds its most-different pairs.
+    """
+    grouper = make_grouper(config, **kw)
+    grouper.fit(suite, pvi=pvi) if isinstance(grouper, PVIGrouper) else grouper.fit(suite)
+    groupings = {config.method: grouper.groups_}
+    if isinstance(grouper, PVIGrouper) and "different" in baselines:
+        groupings["most_different"] = grouper.different_
+    sizes = group_sizes(grouper.groups_) or [2]
+    for name in baselines:
+        if name == "all":
+            groupings["all"] = [suite.names]
+        elif name == "random":
+            groupings["random"] = random_partition(suite.names, sizes, config.seed)
+        elif name == "textemb" and config.method != "textemb":
+            groupings["textemb"] = TextEmbGrouper(config.model_copy(update={"sizes": sizes}), model=kw.get("model"),
+                                                  backbone=kw.get("backbone"), cache=kw.get("cache")).fit(suite).groups_
+        elif name not in ("all", "random", "textemb", "different"):
+            raise ConfigError(f"unknown baseline {name!r}", hint="choose from all, random, textemb, different")
+    if not group_sizes(grouper.groups_):
+        log.warning("%s found no tasks to group; the baselines use pairs", config.method)
+    return grouper, groupings

@@ -1,0 +1,356 @@
+"""Pointwise V-usable information (PVI): how much usable information an input carries about its
+label, for a model family V (Ethayarajh, Choi & Swayamdipta 2022; used for task grouping by Li,
+Miller, Bethard & Savova).
+
+    PVI(x → y) = −log2 g∅(y) + log2 g′[x](y)
+
+g′ is a model of V trained on (x, y) pairs, g∅ the same family trained on (∅, y): the input
+replaced by a single space, as the reference code does. PVI is only measured on instances the
+models did not see: out-of-fold by k-fold cross-fitting of the training split (default), or on
+the dev/test split with models trained on all of train. The mean PVI of a task is its
+V-information; the per-instance distribution is what task grouping compares.
+
+Two model families, one interface:
+
+- ``probe``: V is a logistic regression on the frozen backbone's cached features. The best model
+  of a linear family on a constant input predicts the label prior, so g∅ is the prior of the
+  training fold. Seconds per task on a CPU.
+- ``finetune``: V is the backbone fine-tuned with a task head (the paper: 10 epochs, batch 32,
+  lr 2e-5); g∅ is fine-tuned on the empty input. For multiple choice the empty input makes every
+  choice identical, so g∅ is uniform over the choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from taskmix.config import ModelConfig, PVIConfig
+from taskmix.data.task import Suite, Task, TaskSplit
+from taskmix.errors import DataError
+from taskmix.files import atomic_dir
+from taskmix.progress import make_progress
+
+log = logging.getLogger(__name__)
+
+EPS = 1e-7  # probabilities are clipped to [EPS, 1] so that one confident mistake is finite
+NULL_INPUT = " "
+PROBE_C_GRID = (0.01, 0.1, 1.0)
+COLUMNS = ["task", "id", "label", "label_name", "pvi", "h_y", "h_y_x", "correct", "fold"]
+
+
+def pvi_bits(p_null: np.ndarray, p_x: np.ndarray) -> np.ndarray:
+    """PVI in bits from the probability of the gold label under g∅ and under g′.
+
+    >>> float(pvi_bits(np.array([0.25]), np.array([0.5]))[0])   # −log2 ¼ + log2 ½
+    1.0
+    """
+    return -np.log2(np.clip(p_null, EPS, 1.0)) + np.log2(np.clip(p_x, EPS, 1.0))
+
+
+def label_prior(labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """The empirical label distribution: what a model of a constant input learns at best."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=n_classes).astype(float)
+    return counts / max(1.0, counts.sum())
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def cross_fit_folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, held-out) index pairs; stratified when every class has at least ``folds`` members.
+
+    Every instance is held out exactly once, and never in a fold whose model trains on it.
+    """
+    n = len(labels)
+    if n < folds:
+        raise DataError(f"{n} instances cannot be cross-fitted in {folds} folds",
+                        hint="use fewer folds (--folds) or more data")
+    counts = np.bincount(np.asarray(labels, dtype=np.int64))
+    if counts[counts > 0].min() >= folds:
+        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        return [(tr, te) for tr, te in splitter.split(np.zeros(n), labels)]
+    return [(tr, te) for tr, te in KFold(folds, shuffle=True, random_state=seed).split(np.zeros(n))]
+
+
+def classification_view(task: Task, bins: int | None) -> Task:
+    """The task as PVI sees it: classification and multiple choice as they are; regression labels
+    cut into ``bins`` quantile bins of the training labels, or refused with a clear error."""
+    if task.kind != "regression":
+        return task
+    if not bins:
+        raise DataError(f"task {task.name!r} is a regression task: PVI needs discrete labels",
+                        hint="bin its labels with --bins N (quantile bins), or leave the task out")
+    edges = np.unique(np.quantile(task.splits["train"].labels, np.linspace(0, 1, bins + 1)[1:-1]))
+    names = [f"bin{i}" for i in range(len(edges) + 1)]
+    splits = {s: dataclasses.replace(d, labels=np.digitize(d.labels, edges).astype(np.int64))
+              for s, d in task.splits.items()}
+    return dataclasses.replace(task, kind="classification", splits=splits, label_names=names)
+
+
+def _n_outcomes(task: Task) -> int:
+    return task.num_labels if task.kind == "classification" else (task.n_choices or 2)
+
+
+def _null_split(split: TaskSplit) -> TaskSplit:
+    """The same instances with every input (and every choice) replaced by the empty input."""
+    n = len(split)
+    choices = None if split.choices is None else [[NULL_INPUT] * len(c) for c in split.choices]
+    return dataclasses.replace(split, texts=[(NULL_INPUT,)] * n, choices=choices)
+
+
+class ProbeFamily:
+    """V = a logistic regression on standardised frozen features; g∅ = the label prior.
+
+    Multiple choice: one linear scorer of each (context, choice) feature vector, trained as
+    correct / not correct, with a softmax over the example's choices."""
+
+    def __init__(self, config: PVIConfig, backbone, cache):
+        self.config, self.backbone, self.cache = config, backbone, cache
+        self._features: dict[tuple[str, str], np.ndarray] = {}
+
+    def features(self, task: Task, split: str, progress=None) -> np.ndarray:
+        key = (task.name, split)
+        if key not in self._features:
+            self._features[key] = self.cache.get(self.backbone, task, split, progress=progress)
+        return self._features[key]
+
+    def _fit(self, X: np.ndarray, y: np.ndarray):
+        """A logistic regression; its L2 strength is chosen (unless fixed by ``probe_c``) by log-loss
+        on a seeded quarter of these training rows, so held-out rows never influence it."""
+        c = self.config.probe_c
+        if c is None:
+            c = self._choose_c(X, y)
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(X, y)
+
+    def _choose_c(self, X: np.ndarray, y: np.ndarray) -> float:
+        counts = np.bincount(y)
+        if len(y) < 40 or counts[counts > 0].min() < 4:
+            return PROBE_C_GRID[1]
+        tr, va = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=self.config.seed)
+        losses = []
+        for c in PROBE_C_GRID:
+            model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000)).fit(X[tr], y[tr])
+            losses.append(log_loss(y[va], model.predict_proba(X[va]), labels=model.classes_))
+        return PROBE_C_GRID[int(np.argmin(losses))]
+
+    def probabilities(self, task: Task, train: tuple[str, np.ndarray], heldout: tuple[str, np.ndarray],
+                      progress=None) -> tuple[np.ndarray, np.ndarray]:
+        """(g′ probabilities [n_heldout, outcomes], g∅ probabilities [n_heldout, outcomes])."""
+        k = _n_outcomes(task)
+        X_tr = self.features(task, train[0])[train[1]]
+        X_te = self.features(task, heldout[0])[heldout[1]]
+        y_tr = task.splits[train[0]].labels[train[1]].astype(np.int64)
+        prior = label_prior(y_tr, k)
+        p_null = np.tile(prior, (len(X_te), 1))
+        if task.kind == "multiple_choice":
+            # One linear scorer of (context, choice) features; softmax over the choices.
+            target = (np.arange(X_tr.shape[1])[None, :] == y_tr[:, None]).astype(int).ravel()
+            clf = self._fit(X_tr.reshape(-1, X_tr.shape[-1]), target)
+            scores = clf.decision_function(X_te.reshape(-1, X_te.shape[-1])).reshape(len(X_te), -1)
+            return softmax(scores), p_null
+        present = np.unique(y_tr)
+        if len(present) < 2:  # nothing to discriminate: the best model is the prior
+            return p_null.copy(), p_null
+        clf = self._fit(X_tr, y_tr)
+        p_x = np.zeros((len(X_te), k))
+        p_x[:, present] = clf.predict_proba(X_te)
+        return p_x, p_null
+
+
+class FinetuneFamily:
+    """V = the backbone fine-tuned with a task head; g∅ fine-tuned on the empty input."""
+
+    def __init__(self, config: PVIConfig, factory):
+        from taskmix.train.trainer import Trainer
+
+        self.config = config
+        self.trainer = Trainer(config.finetune, factory)
+
+    def _fit_predict(self, task: Task, train: TaskSplit, heldout: TaskSplit, progress) -> np.ndarray:
+        fold_task = dataclasses.replace(task, splits={"train": train, "heldout": heldout}, split_info={})
+        result = self.trainer.fit([fold_task], seed=self.config.seed, progress=progress, keep_model=True)
+        return softmax(self.trainer.outputs(result.model, "heldout")[task.name].astype(np.float64))
+
+    def probabilities(self, task: Task, train: tuple[str, np.ndarray], heldout: tuple[str, np.ndarray],
+                      progress=None) -> tuple[np.ndarray, np.ndarray]:
+        tr = task.splits[train[0]].subset(train[1])
+        te = task.splits[heldout[0]].subset(heldout[1])
+        p_x = self._fit_predict(task, tr, te, progress)
+        p_null = self._fit_predict(task, _null_split(tr), _null_split(te), progress)
+        return p_x, p_null
+
+
+class PVI:
+    """Per-instance PVI of every task of a suite, and each task's V-information.
+
+    >>> from taskmix import Suite
+    >>> pvi = PVI(mode="probe", folds=5).fit(Suite.load("demo"))     # doctest: +SKIP
+    >>> pvi.summary_[["task", "v_information", "n"]]                   # doctest: +SKIP
+
+    ``pvi_`` has one row per instance (task, id, label, PVI, H(y) = −log2 g∅(y),
+    H(y|x) = −log2 g′[x](y), whether g′ was right, fold); ``summary_`` one row per task.
+    """
+
+    def __init__(self, config: PVIConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
+                 cache=None, show_progress: bool = False, **params):
+        self.config = PVIConfig(**{**(config.model_dump() if config else {}), **params})
+        self.model = model
+        self.backbone = backbone
+        self.cache = cache
+        self.show_progress = show_progress
+
+    def _family(self):
+        from taskmix.models.features import FeatureCache
+        from taskmix.train.trainer import BackboneFactory
+
+        factory = self.backbone if isinstance(self.backbone, BackboneFactory) else BackboneFactory(self.model)
+        if self.config.mode == "probe":
+            cache = self.cache if isinstance(self.cache, FeatureCache) else FeatureCache(self.cache)
+            return ProbeFamily(self.config, factory.template, cache)
+        return FinetuneFamily(self.config, factory)
+
+    def _jobs(self, task: Task) -> list[tuple[int, tuple[str, np.ndarray], tuple[str, np.ndarray]]]:
+        """(fold, (split, train rows), (split, held-out rows)) for every model pair to fit."""
+        c = self.config
+        if c.split == "train":
+            labels = task.splits["train"].labels
+            return [(f, ("train", tr), ("train", te))
+                    for f, (tr, te) in enumerate(cross_fit_folds(labels, c.folds, c.seed))]
+        if c.split not in task.splits:
+            raise DataError(f"task {task.name!r} has no {c.split} split")
+        return [(-1, ("train", np.arange(len(task.splits["train"]))),
+                 (c.split, np.arange(len(task.splits[c.split]))))]
+
+    def fit(self, suite: Suite, tasks: Sequence[str] | None = None) -> PVI:
+        """Measure PVI for the named tasks (default: all of the suite); returns ``self``."""
+        start = time.perf_counter()
+        views = [classification_view(suite[name], self.config.bins) for name in (tasks or suite.names)]
+        jobs = {t.name: self._jobs(t) for t in views}
+        family = self._family()
+        frames = []
+        with make_progress(self.show_progress) as bar:
+            overall = bar.add_task(f"PVI ({self.config.mode})", total=sum(len(j) for j in jobs.values()))
+            detail = bar.add_task("", total=1, visible=False)
+
+            def tick(done, total=None):
+                bar.update(detail, completed=done, total=total, visible=True)
+
+            for task in views:
+                if isinstance(family, ProbeFamily):  # extract (or read) features once per split
+                    for split in dict.fromkeys(s for _, tr, te in jobs[task.name] for s in (tr[0], te[0])):
+                        bar.update(detail, description=f"features {task.name}/{split}", completed=0,
+                                   total=len(task.splits[split]) * (task.n_choices or 1), visible=True)
+                        family.features(task, split, progress=lambda n: bar.advance(detail, n))
+                for fold, train, heldout in jobs[task.name]:
+                    bar.update(detail, description=f"{task.name} fold {fold + 1 if fold >= 0 else '-'}",
+                               completed=0, total=1)
+                    p_x, p_null = family.probabilities(task, train, heldout, progress=tick)
+                    frames.append(self._rows(task, fold, heldout, p_x, p_null))
+                    bar.advance(overall)
+        self.pvi_ = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+        self.summary_ = summarise(self.pvi_)
+        self.summary_["mode"] = self.config.mode
+        self.duration_s_ = time.perf_counter() - start
+        log.info("PVI (%s) of %d tasks in %.1f s", self.config.mode, len(views), self.duration_s_)
+        return self
+
+    @staticmethod
+    def _rows(task: Task, fold: int, heldout: tuple[str, np.ndarray], p_x: np.ndarray,
+              p_null: np.ndarray) -> pd.DataFrame:
+        split = task.splits[heldout[0]]
+        idx = heldout[1]
+        y = split.labels[idx].astype(np.int64)
+        rows = np.arange(len(idx))
+        h_y = -np.log2(np.clip(p_null[rows, y], EPS, 1.0))
+        h_y_x = -np.log2(np.clip(p_x[rows, y], EPS, 1.0))
+        names = task.label_names if task.kind == "classification" else None
+        return pd.DataFrame({
+            "task": task.name, "id": [split.ids[i] for i in idx], "label": y,
+            "label_name": [names[v] for v in y] if names else [str(v) for v in y],
+            "pvi": h_y - h_y_x, "h_y": h_y, "h_y_x": h_y_x, "correct": p_x.argmax(-1) == y, "fold": fold})
+
+    # ------------------------------------------------------------ results
+    def to_frame(self) -> pd.DataFrame:
+        return self.pvi_
+
+    def values(self) -> dict[str, np.ndarray]:
+        """Each task's PVI values, in suite order."""
+        return {t: g["pvi"].to_numpy() for t, g in self.pvi_.groupby("task", sort=False)}
+
+    def save(self, folder: str | Path) -> Path:
+        """Write pvi.csv (per instance), summary.csv (per task) and config.json, whole or not at all."""
+        folder = Path(folder)
+        with atomic_dir(folder) as tmp:
+            self.pvi_.to_csv(tmp / "pvi.csv", index=False)
+            self.summary_.to_csv(tmp / "summary.csv", index=False)
+            (tmp / "config.json").write_text(json.dumps(self.config.model_dump(mode="json"), indent=2))
+        return folder / "pvi.csv"
+
+    @classmethod
+    def load(cls, path: str | Path) -> PVI:
+        """A fitted PVI from a saved pvi.csv (or its folder): reuse a slow fine-tuned measurement."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "pvi.csv"
+        if not path.exists():
+            raise DataError(f"{path}: no such PVI table", hint="write one with `taskmix pvi SUITE --out FOLDER`")
+        frame = pd.read_csv(path, dtype={"id": str, "label_name": str})
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            raise DataError(f"{path}: not a PVI table (missing columns {', '.join(missing)})")
+        cfg = path.parent / "config.json"
+        config = PVIConfig.model_validate_json(cfg.read_text()) if cfg.exists() else PVIConfig()
+        self = cls(config)
+        self.pvi_ = frame[COLUMNS]
+        self.summary_ = summarise(self.pvi_)
+        self.summary_["mode"] = config.mode
+        self.duration_s_ = 0.0
+        self.folder_ = path.parent
+        return self
+
+
+def summarise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per task: V-information (mean PVI, bits), its std, n, mean H(y), accuracy of g′."""
+    if frame.empty:
+        return pd.DataFrame(columns=["task", "v_information", "std", "n", "h_y", "accuracy"])
+    return (frame.groupby("task", sort=False)
+            .agg(v_information=("pvi", "mean"), std=("pvi", "std"), n=("pvi", "size"), h_y=("h_y", "mean"),
+                 accuracy=("correct", "mean"))
+            .reset_index())
+
+
+def measure(suite: Suite, config: PVIConfig | None = None, model: ModelConfig | None = None,
+            out: str | Path = "runs", tasks: Sequence[str] | None = None, show_progress: bool = False,
+            force: bool = False) -> tuple[PVI, Path]:
+    """Measure PVI once per (suite contents, model, PVI settings) and keep it under
+    ``out/pvi/<id>/``: the next command with the same inputs reads it instead of training again."""
+    from taskmix.config import config_hash
+
+    config = config or PVIConfig()
+    model = model or ModelConfig(name=suite.model)
+    names = list(tasks or suite.names)
+    key = config_hash({"tasks": {n: suite[n].fingerprint() for n in names}, "model": model, "pvi": config})
+    folder = Path(out) / "pvi" / key
+    if (folder / "pvi.csv").exists() and not force:
+        log.info("reusing the PVI measured in %s", folder)
+        return PVI.load(folder), folder
+    pvi = PVI(config, model=model, show_progress=show_progress).fit(suite, names)
+    pvi.save(folder)
+    pvi.folder_ = folder
+    return pvi, folder
