@@ -15,7 +15,12 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "ModelConfig": "taskmix.config", "RunConfig": "taskmix.config", "SuiteConfig": "taskmix.config",
-    "TaskConfig": "taskmix.config", "TrainConfig": "taskmix.config",
+    "TaskConfig": "taskmix.config", "TrainConfig": "taskmix.config", "PVIConfig": "taskmix.config",
+    "GroupConfig": "taskmix.config",
+    "PVI": "taskmix.relate.pvi", "TextEmb": "taskmix.relate.textemb",
+    "PVIGrouper": "taskmix.group.groupers", "TextEmbGrouper": "taskmix.group.groupers",
+    "AllGrouper": "taskmix.group.groupers", "RandomGrouper": "taskmix.group.groupers",
+    "make_grouper": "taskmix.group.groupers",
     "Suite": "taskmix.data.task", "Task": "taskmix.data.task", "TaskSplit": "taskmix.data.task",
     "parse_groups": "taskmix.data.task", "demo_suite": "taskmix.data.synthetic",
     "TaskmixError": "taskmix.errors", "ConfigError": "taskmix.errors", "DataError": "taskmix.errors",

@@ -186,7 +186,7 @@ class PVIConfig(_Strict):
     seed: int = Field(13, description="seed of the folds and of fine-tuning")
     probe_c: float | None = Field(
         None, gt=0, description="probe: inverse L2 strength of the logistic regression (default: chosen from "
-                                "0.01, 0.1, 1 by log-loss on a quarter of each training fold)")
+                                "0.001, 0.01, 0.1, 1 by log-loss on a quarter of each training fold)")
     bins: int | None = Field(
         None, ge=2, description="regression tasks: cut the labels into N quantile bins (else they are refused)")
     finetune: TrainConfig = Field(
