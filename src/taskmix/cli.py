@@ -323,7 +323,7 @@ def train(
 def _grouper_record(grouper, pvi) -> dict:
     """What `report` needs to redraw how the groups were chosen."""
     folder = getattr(pvi, "folder_", None)
-    return {"config": grouper.config.model_dump(mode="json"), "pvi": str(folder) if folder else None}
+    return {"config": grouper.config.model_dump(mode="json"), "pvi": str(Path(folder).resolve()) if folder else None}
 
 
 def _groups(text: str) -> list[list[str]]:

@@ -227,7 +227,7 @@ class PVIGrouper(Grouper):
                 f"effect size small (|Cohen's d| ≤ {c.max_effect:g}; groups of 3+: η² ≤ {self._eta_bound:.4f})")
         data = ("all instances" if c.subsample is None else
                 f"equal seeded subsamples of {'the smallest task size' if c.subsample == 'min' else c.subsample}")
-        anova = f", one-way ANOVA for groups of 3 to {c.max_size}" if c.max_size > 2 else ""
+        anova = "" if c.max_size < 3 else f", one-way ANOVA for groups of 3{f' to {c.max_size}' if c.max_size > 3 else ''}"
         return (f"PVI ({c.pvi.mode}) grouping: {test} t-test for pairs{anova}; "
                 f"a group is similar when {rule}; tested on {data}")
 
