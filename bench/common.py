@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+# Set before taskmix/transformers are imported by the bench scripts (they import this module first).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from taskmix.config import SuiteConfig, TaskConfig
 

@@ -15,13 +15,10 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import glue_suite_config, write_json  # noqa: E402

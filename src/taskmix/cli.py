@@ -210,7 +210,7 @@ def group(
         taskmix group suite.yaml --method pvi --alpha 0.01
     """
     from taskmix.data.task import Suite
-    from taskmix.group.groupers import PVIGrouper, make_grouper
+    from taskmix.group.groupers import PVIGrouper, make_grouper, rank_candidates
 
     s = Suite.load(suite)
     sub = None if subsample is None else subsample if subsample == "min" else _int(subsample, "--subsample")
@@ -229,10 +229,7 @@ def group(
     path = out / "groups" / f"{s.name}-{config.method}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
-    if len(frame) and {"role", "p_value"} <= set(frame.columns):
-        frame = frame.assign(_k=frame.role.map({"recommended": 0, "most different": 1}).fillna(2)) \
-            .sort_values(["_k", "p_value"], ascending=[True, False]).drop(columns="_k")
-    _print_frame(frame.head(top), title=f"candidate groups ({min(top, len(frame))} of {len(frame)}; all in {path})")
+    _print_frame(rank_candidates(frame).head(top), title=f"candidate groups ({min(top, len(frame))} of {len(frame)}; all in {path})")
     console.print(grouper.describe())
     _print_partition(grouper.groups_, "recommended")
     if isinstance(grouper, PVIGrouper):

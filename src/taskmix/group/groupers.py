@@ -232,6 +232,15 @@ class PVIGrouper(Grouper):
                 f"a group is similar when {rule}; tested on {data}")
 
 
+def rank_candidates(frame: pd.DataFrame) -> pd.DataFrame:
+    """A candidate table for reading: recommended groups first, then the most different, then the
+    rest by p-value (tables without roles are returned as they are)."""
+    if not {"role", "p_value"} <= set(frame.columns):
+        return frame
+    key = frame["role"].map({"recommended": 0, "most different": 1}).fillna(2)
+    return frame.assign(_k=key).sort_values(["_k", "p_value"], ascending=[True, False]).drop(columns="_k")
+
+
 GROUPERS: dict[str, type[Grouper]] = {g.method: g for g in (PVIGrouper, TextEmbGrouper, AllGrouper, RandomGrouper)}
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from taskmix.evaluate.compare import Comparison
 from taskmix.files import atomic_dir
+from taskmix.group.groupers import rank_candidates
 from taskmix.report.plots import pvalue_heatmap, pvi_distributions, stl_vs_mtl_bars
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("taskmix.report", "templates"),
@@ -62,7 +63,7 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
                         "alone": [g[0] for g in grouper.groups_ if len(g) == 1],
                         "plots": [p for p in ("pvi.png", "pvalues.png") if (tmp / p).exists()],
                         "summary": _html_table(tables["pvi_summary"]) if "pvi_summary" in tables else None,
-                        "candidates": _html_table(_top_candidates(tables["candidate_groups"]))}
+                        "candidates": _html_table(rank_candidates(tables["candidate_groups"]).head(25))}
         html = _env.get_template("report.html.j2").render(
             grouping=grouping,
             groupings=_html_table(comparison.printable_groupings()) if not by_grouping.empty else None,
@@ -91,10 +92,3 @@ def summarise(table: pd.DataFrame) -> list[str]:
     return lines
 
 
-
-def _top_candidates(frame: pd.DataFrame, n: int = 25) -> pd.DataFrame:
-    """The chosen and most-different groups first, then the rest by p-value (or score)."""
-    if "role" not in frame:
-        return frame.head(n)
-    key = frame["role"].map({"recommended": 0, "most different": 1}).fillna(2)
-    return frame.assign(_k=key).sort_values(["_k", "p_value"], ascending=[True, False]).drop(columns="_k").head(n)
