@@ -10,7 +10,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from taskmix.config import SuiteConfig, TaskConfig
+from taskmix.config import ModelConfig, SuiteConfig, TaskConfig, TrainConfig
 
 # name → suite task entry, with paths relative to the data dir (see ../shared/data/README.md)
 GLUE_TASKS: dict[str, dict] = {
@@ -71,6 +71,29 @@ def glue_suite_config(data_dir: str | Path, names: list[str], train_rows: int | 
                            for k, v in entry["splits"].items()}
         tasks.append(TaskConfig(name=n, sample=train_rows, **entry))
     return SuiteConfig(name="glue-bench", tasks=tasks, seed=seed, dev_size=0.1, test_size=0.1)
+
+
+def add_training_args(ap, train_rows: int, steps_per_task: int) -> None:
+    """The options every STL/MTL bench shares (data, seeds, budget), with this script's defaults."""
+    ap.add_argument("--data-dir", default="../shared/data")
+    ap.add_argument("--train-rows", type=int, default=train_rows, help="seeded sample of each training set")
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--steps-per-task", type=int, default=steps_per_task)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--max-length", type=int, default=96)
+    ap.add_argument("--json", type=Path, help="write the figures here as nested JSON")
+
+
+def training_setup(a) -> tuple[list[int], TrainConfig, ModelConfig, dict]:
+    """(seeds, train config, model config, settings for the JSON) from ``add_training_args`` options:
+    a step budget per task, no early stopping, word embeddings frozen."""
+    seeds = [int(s) for s in a.seeds.split(",")]
+    train = TrainConfig(max_steps=a.steps_per_task, steps_per_task=True, batch_size=a.batch_size, lr=a.lr,
+                        patience=None, freeze_embeddings=True)
+    settings = {"seeds": seeds, "train_rows": a.train_rows, "steps_per_task": a.steps_per_task,
+                "batch_size": a.batch_size, "lr": a.lr, "max_length": a.max_length, "model": "minilm"}
+    return seeds, train, ModelConfig(max_length=a.max_length), settings
 
 
 def write_json(path: Path | None, figures: dict) -> None:

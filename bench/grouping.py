@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import glue_suite_config, write_json  # noqa: E402
+from common import add_training_args, glue_suite_config, training_setup, write_json  # noqa: E402
 
-from taskmix.config import GroupConfig, ModelConfig, TrainConfig  # noqa: E402
+from taskmix.config import GroupConfig  # noqa: E402
 from taskmix.data.task import Suite  # noqa: E402
 from taskmix.group.groupers import training_groupings  # noqa: E402
 from taskmix.relate.pvi import measure  # noqa: E402
@@ -33,23 +33,16 @@ from taskmix.train.experiment import MultiTaskTrainer  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default="../shared/data")
+    add_training_args(ap, train_rows=400, steps_per_task=40)
     ap.add_argument("--tasks", default="cb,rte,mrpc,sst2,cola,wic")
     ap.add_argument("--baselines", default="all,random,different", help="all, random, textemb, different")
     ap.add_argument("--alpha", type=float, default=0.01)
-    ap.add_argument("--train-rows", type=int, default=400, help="seeded sample of each training set")
-    ap.add_argument("--seeds", default="1,2,3")
-    ap.add_argument("--steps-per-task", type=int, default=40)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--max-length", type=int, default=96)
     ap.add_argument("--out", default="bench/out/grouping")
-    ap.add_argument("--json", type=Path, help="write the figures here as nested JSON")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     suite = Suite.from_config(glue_suite_config(a.data_dir, a.tasks.split(","), train_rows=a.train_rows))
-    model = ModelConfig(max_length=a.max_length)
+    seeds, train, model, settings = training_setup(a)
     config = GroupConfig(method="pvi", alpha=a.alpha)
     t0 = time.time()
     pvi, _ = measure(suite, config.pvi, model, a.out, show_progress=True)
@@ -59,9 +52,6 @@ def main() -> None:
     for name, part in groupings.items():
         print(f"  {name}: {'; '.join('+'.join(g) for g in part if len(g) > 1) or '(none)'}")
 
-    seeds = [int(s) for s in a.seeds.split(",")]
-    train = TrainConfig(max_steps=a.steps_per_task, steps_per_task=True, batch_size=a.batch_size, lr=a.lr,
-                        patience=None, freeze_embeddings=True)
     comp = MultiTaskTrainer(train, model, seeds=seeds, out=a.out).compare(suite, groupings)
     minutes = (time.time() - t0) / 60
     print(comp.printable().to_string(index=False))
@@ -91,9 +81,7 @@ def main() -> None:
             figures.setdefault("stl", {}).setdefault("macro_f1", {})[row.task] = r2(row.macro_f1)
     figures["pvi_probe"] = {"v_information": {t: round(float(v), 4) for t, v in
                                               zip(pvi.summary_.task, pvi.summary_.v_information, strict=True)}}
-    figures["settings"] = {"seeds": seeds, "train_rows": a.train_rows, "steps_per_task": a.steps_per_task,
-                           "batch_size": a.batch_size, "lr": a.lr, "max_length": a.max_length, "alpha": a.alpha,
-                           "minutes": round(minutes, 1)}
+    figures["settings"] = {**settings, "alpha": a.alpha, "minutes": round(minutes, 1)}
     write_json(a.json, figures)
 
 

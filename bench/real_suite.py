@@ -18,9 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import glue_suite_config, write_json  # noqa: E402
+from common import add_training_args, glue_suite_config, training_setup, write_json  # noqa: E402
 
-from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
 from taskmix.data.task import Suite  # noqa: E402
 from taskmix.evaluate.compare import METRICS  # noqa: E402
 from taskmix.report.html import write_report  # noqa: E402
@@ -29,28 +28,19 @@ from taskmix.train.experiment import MultiTaskTrainer  # noqa: E402
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default="../shared/data")
+    add_training_args(ap, train_rows=500, steps_per_task=60)
     ap.add_argument("--tasks", default="rte,cb,mrpc,sst2")
     ap.add_argument("--groups", default="rte,cb,mrpc,sst2;rte,cb", help='MTL groups, "a,b;c,d"')
-    ap.add_argument("--train-rows", type=int, default=500, help="seeded sample of each training set")
-    ap.add_argument("--seeds", default="1,2,3")
-    ap.add_argument("--steps-per-task", type=int, default=60)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--max-length", type=int, default=96)
     ap.add_argument("--out", default="bench/out/real_suite")
-    ap.add_argument("--json", type=Path, help="write the figures here as nested JSON")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
     suite = Suite.from_config(glue_suite_config(a.data_dir, a.tasks.split(","), train_rows=a.train_rows),
                               base_dir=a.data_dir)
     groups = [g.split(",") for g in a.groups.split(";")]
-    seeds = [int(s) for s in a.seeds.split(",")]
-    train = TrainConfig(max_steps=a.steps_per_task, steps_per_task=True, batch_size=a.batch_size, lr=a.lr,
-                        patience=None, freeze_embeddings=True)
+    seeds, train, model, settings = training_setup(a)
     t0 = time.time()
-    comp = MultiTaskTrainer(train, ModelConfig(max_length=a.max_length), seeds=seeds, out=a.out).compare(suite, groups)
+    comp = MultiTaskTrainer(train, model, seeds=seeds, out=a.out).compare(suite, groups)
     minutes = (time.time() - t0) / 60
     table = comp.table()
     print(comp.printable().to_string(index=False))
@@ -66,8 +56,7 @@ def main() -> None:
             out[method].setdefault(m + "_ci95", {})[r.task] = None if math.isnan(r[m + "_ci"]) else round(r[m + "_ci"] * 100, 2)
         if r.setting != "STL":
             out[method].setdefault("delta_vs_stl", {})[r.task] = round(r.delta * 100, 2)
-    out["settings"] = {"seeds": seeds, "train_rows": a.train_rows, "steps_per_task": a.steps_per_task,
-                       "batch_size": a.batch_size, "lr": a.lr, "max_length": a.max_length, "model": "minilm"}
+    out["settings"] = settings
     write_json(a.json, out)
 
 

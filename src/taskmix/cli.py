@@ -164,14 +164,14 @@ def pvi(
 
         taskmix pvi suite.yaml --mode probe
     """
-    from taskmix.config import PVIConfig, TrainConfig, validate
+    from taskmix.config import PVIConfig, validate
     from taskmix.data.task import Suite
     from taskmix.relate.pvi import measure
 
     s = Suite.load(suite)
-    finetune = TrainConfig(epochs=epochs or 10, batch_size=batch_size or 32, lr=lr or 2e-5, patience=None)
+    finetune = {**PVIConfig().finetune.model_dump(), **_options(epochs=epochs, batch_size=batch_size, lr=lr)}
     config = validate(PVIConfig, _options(mode=mode, split=split, folds=folds, bins=bins, seed=seed,
-                                          finetune=finetune.model_dump()), source="command line")
+                                          finetune=finetune), source="command line")
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     for n in names or []:
         s[n]  # a clear error for an unknown task
@@ -302,7 +302,7 @@ def train(
         console.print(grouper.describe())
         for name, part in groupings.items():
             _print_partition(part, name)
-        save_groupings(run.out, s.name, groupings, _grouper_record(grouper, pvi))
+        save_groupings(run.out, s.name, groupings, grouper.record())
         comparison = trainer.compare(s, groupings)
         group_list = groupings[run.group.method]
     else:
@@ -316,11 +316,6 @@ def train(
     console.print(f"runs stored in [bold]{Path(run.out) / 'taskmix.db'}[/]; "
                   f"`taskmix report --out {run.out}` writes the HTML report")
 
-
-def _grouper_record(grouper, pvi) -> dict:
-    """What `report` needs to redraw how the groups were chosen."""
-    folder = getattr(pvi, "folder_", None)
-    return {"config": grouper.config.model_dump(mode="json"), "pvi": str(Path(folder).resolve()) if folder else None}
 
 
 def _groups(text: str) -> list[list[str]]:
@@ -392,16 +387,11 @@ def report(out: OutOpt = Path("runs"),
            suite: Annotated[str | None, typer.Option(help="suite name, if the store holds several")] = None,
            groups: Annotated[str | None, typer.Option(help='grouping to count models for: "a,b;c"')] = None) -> None:
     """Write the HTML report (plots, tables, CSV/JSON) of a run store to OUT/report/index.html."""
+    from taskmix.group.groupers import grouper_from_record
     from taskmix.report.html import write_report
 
     comp, record = _comparison(out, suite)
-    grouper = None
-    if record and record.get("pvi") and Path(record["pvi"]).exists():
-        from taskmix.config import GroupConfig
-        from taskmix.group.groupers import PVIGrouper
-        from taskmix.relate.pvi import PVI
-
-        grouper = PVIGrouper(GroupConfig.model_validate(record["config"])).fit(None, pvi=PVI.load(record["pvi"]))
+    grouper = grouper_from_record(record)
     path = write_report(comp, out / "report", groups=_groups(groups) if groups else None, grouper=grouper)
     console.print(f"report written to [bold]{path}[/]")
 

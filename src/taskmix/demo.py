@@ -34,10 +34,9 @@ def run_demo(config: RunConfig | None = None, show_progress: bool = True):
     """Returns (comparison, report path, grouper)."""
     config = config or demo_config()
     suite = demo_suite()
-    pvi, folder = measure(suite, config.group.pvi, config.model, config.out, show_progress=show_progress)
+    pvi, _ = measure(suite, config.group.pvi, config.model, config.out, show_progress=show_progress)
     grouper, groupings = training_groupings(suite, config.group, BASELINES, pvi=pvi, model=config.model)
-    save_groupings(config.out, suite.name, groupings, {"config": grouper.config.model_dump(mode="json"),
-                                                       "pvi": str(folder.resolve())})
+    save_groupings(config.out, suite.name, groupings, grouper.record())
     trainer = MultiTaskTrainer(config.train, config.model, seeds=config.seeds, out=config.out,
                                show_progress=show_progress)
     comparison: Comparison = trainer.compare(suite, groupings)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -66,6 +67,13 @@ class Grouper:
     def describe(self) -> str:
         """One sentence on how the groups were chosen, for reports."""
         return self.method
+
+    def record(self) -> dict:
+        """What `report` needs later to redraw how the groups were chosen: the config, and the
+        folder of the PVI table the groups came from (if any)."""
+        folder = getattr(getattr(self, "pvi_", None), "folder_", None)
+        return {"config": self.config.model_dump(mode="json"),
+                "pvi": str(Path(folder).resolve()) if folder else None}
 
 
 class AllGrouper(Grouper):
@@ -242,6 +250,16 @@ def rank_candidates(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 GROUPERS: dict[str, type[Grouper]] = {g.method: g for g in (PVIGrouper, TextEmbGrouper, AllGrouper, RandomGrouper)}
+
+
+def grouper_from_record(record: dict | None) -> PVIGrouper | None:
+    """The PVI grouper saved by :meth:`Grouper.record`, refitted from its PVI table (statistics
+    only, no training); None when there is no record or its PVI table is gone."""
+    if not record or not record.get("pvi") or not Path(record["pvi"]).exists():
+        return None
+    from taskmix.relate.pvi import PVI
+
+    return PVIGrouper(GroupConfig.model_validate(record["config"])).fit(None, pvi=PVI.load(record["pvi"]))
 
 
 def make_grouper(config: GroupConfig | None = None, **kw) -> Grouper:

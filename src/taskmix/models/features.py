@@ -34,6 +34,15 @@ def _texts_hash(split: TaskSplit) -> str:
     return h.hexdigest()[:16]
 
 
+def feature_source(model=None, backbone=None, cache=None):
+    """(backbone factory, feature cache) from what an estimator was given: a ready
+    ``BackboneFactory`` or else a ``ModelConfig``; a ``FeatureCache`` or else its folder."""
+    from taskmix.train.trainer import BackboneFactory
+
+    factory = backbone if isinstance(backbone, BackboneFactory) else BackboneFactory(model)
+    return factory, cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
+
+
 class FeatureCache:
     """Embeddings of a task's split: [n, H], or [n, choices, H] for multiple choice.
 

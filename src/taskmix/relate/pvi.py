@@ -57,7 +57,12 @@ def pvi_bits(p_null: np.ndarray, p_x: np.ndarray) -> np.ndarray:
     >>> float(pvi_bits(np.array([0.25]), np.array([0.5]))[0])   # −log2 ¼ + log2 ½
     1.0
     """
-    return -np.log2(np.clip(p_null, EPS, 1.0)) + np.log2(np.clip(p_x, EPS, 1.0))
+    return surprisal(p_null) - surprisal(p_x)
+
+
+def surprisal(p: np.ndarray) -> np.ndarray:
+    """−log2 p in bits, with p clipped to [EPS, 1]."""
+    return -np.log2(np.clip(p, EPS, 1.0))
 
 
 def label_prior(labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -227,12 +232,10 @@ class PVI:
         self.show_progress = show_progress
 
     def _family(self):
-        from taskmix.models.features import FeatureCache
-        from taskmix.train.trainer import BackboneFactory
+        from taskmix.models.features import feature_source
 
-        factory = self.backbone if isinstance(self.backbone, BackboneFactory) else BackboneFactory(self.model)
+        factory, cache = feature_source(self.model, self.backbone, self.cache)
         if self.config.mode == "probe":
-            cache = self.cache if isinstance(self.cache, FeatureCache) else FeatureCache(self.cache)
             return ProbeFamily(self.config, factory.template, cache)
         return FinetuneFamily(self.config, factory)
 
@@ -274,9 +277,7 @@ class PVI:
                     p_x, p_null = family.probabilities(task, train, heldout, progress=tick)
                     frames.append(self._rows(task, fold, heldout, p_x, p_null))
                     bar.advance(overall)
-        self.pvi_ = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
-        self.summary_ = summarise(self.pvi_)
-        self.summary_["mode"] = self.config.mode
+        self._set_results(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS))
         self.duration_s_ = time.perf_counter() - start
         log.info("PVI (%s) of %d tasks in %.1f s", self.config.mode, len(views), self.duration_s_)
         return self
@@ -288,8 +289,7 @@ class PVI:
         idx = heldout[1]
         y = split.labels[idx].astype(np.int64)
         rows = np.arange(len(idx))
-        h_y = -np.log2(np.clip(p_null[rows, y], EPS, 1.0))
-        h_y_x = -np.log2(np.clip(p_x[rows, y], EPS, 1.0))
+        h_y, h_y_x = surprisal(p_null[rows, y]), surprisal(p_x[rows, y])
         names = task.label_names if task.kind == "classification" else None
         return pd.DataFrame({
             "task": task.name, "id": [split.ids[i] for i in idx], "label": y,
@@ -297,6 +297,11 @@ class PVI:
             "pvi": h_y - h_y_x, "h_y": h_y, "h_y_x": h_y_x, "correct": p_x.argmax(-1) == y, "fold": fold})
 
     # ------------------------------------------------------------ results
+    def _set_results(self, frame: pd.DataFrame) -> None:
+        self.pvi_ = frame
+        self.summary_ = summarise(frame)
+        self.summary_["mode"] = self.config.mode
+
     def to_frame(self) -> pd.DataFrame:
         return self.pvi_
 
@@ -311,6 +316,7 @@ class PVI:
             self.pvi_.to_csv(tmp / "pvi.csv", index=False)
             self.summary_.to_csv(tmp / "summary.csv", index=False)
             (tmp / "config.json").write_text(json.dumps(self.config.model_dump(mode="json"), indent=2))
+        self.folder_ = folder
         return folder / "pvi.csv"
 
     @classmethod
@@ -328,9 +334,7 @@ class PVI:
         cfg = path.parent / "config.json"
         config = PVIConfig.model_validate_json(cfg.read_text()) if cfg.exists() else PVIConfig()
         self = cls(config)
-        self.pvi_ = frame[COLUMNS]
-        self.summary_ = summarise(self.pvi_)
-        self.summary_["mode"] = config.mode
+        self._set_results(frame[COLUMNS])
         self.duration_s_ = 0.0
         self.folder_ = path.parent
         return self
@@ -363,5 +367,4 @@ def measure(suite: Suite, config: PVIConfig | None = None, model: ModelConfig | 
         return PVI.load(folder), folder
     pvi = PVI(config, model=model, show_progress=show_progress).fit(suite, names)
     pvi.save(folder)
-    pvi.folder_ = folder
     return pvi, folder

@@ -29,11 +29,9 @@ class TextEmb:
         self.split = split
 
     def fit(self, suite: Suite, tasks: Sequence[str] | None = None) -> TextEmb:
-        from taskmix.models.features import FeatureCache
-        from taskmix.train.trainer import BackboneFactory
+        from taskmix.models.features import feature_source
 
-        factory = self.backbone if isinstance(self.backbone, BackboneFactory) else BackboneFactory(self.model)
-        cache = self.cache if isinstance(self.cache, FeatureCache) else FeatureCache(self.cache)
+        factory, cache = feature_source(self.model, self.backbone, self.cache)
         names = list(tasks or suite.names)
         self.embeddings_ = {}
         for n in names:
