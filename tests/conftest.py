@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,18 @@ def keyword_suite(tmp_path):
              "splits": {"train": "a/train.jsonl", "dev": "a/dev.jsonl", "test": "a/test.jsonl"}},
             {"name": "b", "text": ["text", "text2"], "label": "label", "splits": {"train": "b/train.jsonl"}},
         ]})
+
+
+def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+    """Run the `taskmix` command line in-process; (exit code, stdout, stderr)."""
+    from taskmix import cli
+
+    monkeypatch.setattr(sys, "argv", ["taskmix", *map(str, args)])
+    cli._state["debug"] = False
+    code = 0
+    try:
+        cli.main()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    out = capsys.readouterr()
+    return code, out.out, out.err

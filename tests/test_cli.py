@@ -7,20 +7,8 @@ import sys
 
 import pytest
 
-from conftest import keyword_rows, write_jsonl, write_suite
+from conftest import keyword_rows, run_cli, write_jsonl, write_suite
 from taskmix import cli
-
-
-def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["taskmix", *map(str, args)])
-    cli._state["debug"] = False
-    code = 0
-    try:
-        cli.main()
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_help_lists_commands(monkeypatch, capsys):

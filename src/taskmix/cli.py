@@ -318,6 +318,204 @@ def train(
 
 
 
+def _names(text: str | None, suite) -> list[str] | None:
+    """Comma-separated task names, each checked against the suite (None: all)."""
+    if not text:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for n in names:
+        suite[n]
+    return names
+
+
+def _transfer_file(out: Path, suite: str, setting: str) -> Path:
+    return out / "transfer" / f"{suite}-{setting}.csv"
+
+
+@app.command()
+def transfer(
+    suite: SuiteArg,
+    setting: Annotated[str | None, typer.Option(help="probe (frozen features + MLP head, seconds per pair) | "
+                                                     "finetune | bitfit | lora [default: probe]")] = None,
+    n: Annotated[int | None, typer.Option("--n", help="training examples of each target [default: 1000]")] = None,
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds [default: 1,2,3]")] = "",
+    targets: Annotated[str | None, typer.Option(help="comma-separated targets [default: every task]")] = None,
+    sources: Annotated[str | None, typer.Option(help="comma-separated sources [default: every task]")] = None,
+    config: Annotated[Path | None, typer.Option(help="transfer config YAML (keys of TransferConfig)")] = None,
+    out: OutOpt = Path("runs"),
+    model: ModelOpt = None, max_length: MaxLenOpt = None,
+    top: Annotated[int, typer.Option(help="graph: arrows to each target from its best N sources")] = 2,
+) -> None:
+    """Measure pairwise transfer: for each ordered pair (s, t), train on s then on N examples of t, against
+    t alone, over seeds. Writes the matrix (CSV: target, source, setting, pc, pm, score, ...), a heatmap and
+    a graph under OUT/transfer/, and prints the paper's commutativity and transitivity analyses.
+
+    Every pair and seed is one run in the run store: a stopped grid resumes where it stopped.
+
+        taskmix transfer suite.yaml --setting probe --seeds 1,2,3
+    """
+    from taskmix.config import TransferConfig, load_model_yaml, validate
+    from taskmix.data.task import Suite
+    from taskmix.relate.transfer import PairwiseTransfer
+    from taskmix.report.plots import transfer_graph, transfer_heatmap
+
+    base = load_model_yaml(TransferConfig, config) if config else TransferConfig()
+    data = base.model_dump()
+    data.update(_options(setting=setting, n=n))
+    if seeds:
+        data["seeds"] = _seeds(seeds)
+    cfg = validate(TransferConfig, data, source="command line")
+    s = Suite.load(suite)
+    pt = PairwiseTransfer(cfg, model=_model(s, model, max_length), out=out)
+    pt.fit(s, targets=_names(targets, s), sources=_names(sources, s))
+    matrix = pt.matrix_
+    path = matrix.save(_transfer_file(out, s.name, cfg.setting))
+    scores = matrix.scores()
+    transfer_heatmap(scores, path.with_suffix(".heatmap.png"), title=f"{s.name}: transfer scores ({cfg.setting})")
+    transfer_graph(scores, path.with_suffix(".graph.png"), top=top)
+    shown = scores.astype(object).where(scores.notna(), "-")
+    shown.insert(0, "target \\ source", shown.index)
+    _print_frame(shown, title=f"TaskWeb scores 0.5·PC + 0.5·(0.2·PM − 0.1), {cfg.setting}, n = {cfg.n}, "
+                              f"{len(cfg.seeds)} seeds (> 0: the source helps)")
+    com = matrix.commutativity()
+    if com["pairs"]:
+        console.print(f"commutativity: {com['same_sign']} of {com['pairs']} pairs transfer with the same sign both ways")
+    tr = matrix.transitivity()
+    if tr["triples"].iloc[0]:
+        console.print("transitivity: P(s→t > 0 | s→p > x and p→t > x) = " + ", ".join(
+            f"{r.p_positive:.2f} at x={r.threshold:.3g} ({r.triples})" for r in tr.itertuples() if r.triples)
+                      + f"; unconditional {tr['baseline'].iloc[0]:.2f}")
+    console.print(f"matrix: [bold]{path}[/] (heatmap and graph beside it)")
+
+
+def _target_task(target: str, suite, text: str, label: str):
+    """A task of the suite (by name) or a data file whose rows are the target's examples (all of
+    them are used, as train, dev and test)."""
+    if target in suite:
+        return suite[target]
+    path = Path(target)
+    if not path.exists():
+        raise ConfigError(f"--target {target!r} is neither a task of {suite.name} nor a file",
+                          hint=f"tasks: {', '.join(suite.names)}")
+    from taskmix.config import TaskConfig
+    from taskmix.data.loaders import load_task
+
+    fields = [f.strip() for f in text.split(",") if f.strip()]
+    cfg = TaskConfig(name=path.stem.replace(" ", "_") or "target", splits={"train": str(path), "dev": str(path),
+                     "test": str(path)}, text=fields if len(fields) > 1 else fields[0], label=label)
+    return load_task(cfg, base_dir=Path("."))
+
+
+def _matrix_for(path: Path | None, out: Path, suite, setting: str | None, metric: Path | None = None):
+    """The transfer matrix given, or the one `taskmix transfer` saved for the suite; None if neither."""
+    from taskmix.relate.matrix import TransferMatrix
+
+    if path is None:
+        saved = sorted((out / "transfer").glob(f"{suite.name}-*.csv")) if suite is not None else []
+        if setting:
+            saved = [p for p in saved if p.stem == f"{suite.name}-{setting}"]
+        if not saved:
+            return None
+        path = saved[0]
+        console.print(f"transfer matrix: {path}")
+    m = TransferMatrix.load(path)
+    if setting is None and len(m.settings) > 1:
+        raise ConfigError(f"{path} holds several settings: {', '.join(m.settings)}", hint="choose one with --setting")
+    m = m.select(setting) if setting and setting in m.settings else m
+    return m.with_metric(metric) if metric else m
+
+
+@app.command()
+def select(
+    sources: Annotated[str | None, typer.Option(help="suite YAML (or 'demo') of the candidate source tasks")] = None,
+    target: Annotated[str | None, typer.Option(help="the new target: a data file of its examples (~32 are "
+                                                     "enough), or a task of the sources suite")] = None,
+    matrix: Annotated[Path | None, typer.Option(help="transfer matrix CSV/Parquet (ours, or the published TaskWeb "
+                                                     "table) [default: the one `taskmix transfer` saved]")] = None,
+    setting: Annotated[str | None, typer.Option(help="setting of the matrix to use, e.g. probe or finetune/t5l")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="sources to select [default: 5]")] = None,
+    lam: Annotated[float | None, typer.Option(help="weight of the pivot estimate against F [default: 0.7]")] = None,
+    text: Annotated[str, typer.Option(help="target file: its text field(s), comma-separated")] = "text",
+    label: Annotated[str, typer.Option(help="target file: its label field")] = "label",
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="leave-one-out NDCG and Regret@k of F and TaskShop "
+                                                              "over every target of the matrix")] = False,
+    similarity: Annotated[Path | None, typer.Option(help="--evaluate: F table (target, source, score) instead "
+                                                         "of computing F from --sources")] = None,
+    metric: Annotated[Path | None, typer.Option(help="--evaluate: absolute target metric after each transfer "
+                                                     "(target, source, metric) for Regret@k")] = None,
+    train: Annotated[bool, typer.Option("--train", help="prove the selection: train the target with the top-k, "
+                                                        "random k, bottom-k and all sources, and alone")] = False,
+    per_source: Annotated[int | None, typer.Option(help="--train: examples from each source [default: 2000]")] = None,
+    seeds: Annotated[str, typer.Option(help="--train: comma-separated seeds")] = "1,2,3",
+    max_steps: Annotated[int | None, typer.Option(help="--train: step budget per run")] = None,
+    out: OutOpt = Path("runs"),
+    model: ModelOpt = None,
+) -> None:
+    """Rank source tasks for a new target (TaskShop: pivots through the transfer matrix + Retrieval-of-Experts
+    similarity F, which needs only the target's examples), or evaluate the ranking method.
+
+        taskmix select --sources suite.yaml --target new_task.jsonl --k 5
+        taskmix select --sources suite.yaml --target rte --train --seeds 1,2,3
+        taskmix select --evaluate --matrix taskweb_pairwise.csv --setting finetune/t5l --similarity roe.csv
+    """
+    from taskmix.config import SelectConfig, validate
+    from taskmix.data.task import Suite
+    from taskmix.relate.taskshop import (
+        leave_one_out,
+        load_similarity,
+        rank_sources,
+        train_selection,
+    )
+
+    cfg = validate(SelectConfig, _options(k=k, lam=lam, per_source=per_source), source="command line")
+    suite = Suite.load(sources) if sources else None
+    if evaluate:
+        m = _matrix_for(matrix, out, suite, setting, metric)
+        if m is None:
+            raise ConfigError("--evaluate needs a transfer matrix", hint="give --matrix, or run `taskmix transfer` first")
+        if similarity is not None:
+            F = load_similarity(similarity)
+        elif suite is not None:
+            from taskmix.relate.taskshop import make_similarity
+
+            tasks = [suite[t] for t in m.tasks if t in suite]
+            F = make_similarity(cfg.similarity, model=_model(suite, model, None), n_source=cfg.n_source_examples,
+                                n_target=cfg.n_target_examples, seed=cfg.seed).fit(tasks).score(tasks)
+        else:
+            raise ConfigError("--evaluate needs F", hint="give --similarity F.csv, or --sources suite.yaml to compute it")
+        result = leave_one_out(m, F, lam=cfg.lam, k=cfg.k)
+        shown = result.reset_index()
+        _print_frame(shown, title=f"leave-one-out: NDCG (×100, ↑) and Regret@{cfg.k} (%, ↓) of F alone and of "
+                                  f"TaskShop (λ = {cfg.lam})")
+        console.print("mean: " + ", ".join(f"{c} {result[c].mean():.2f}" for c in result.columns
+                                            if c.startswith(("ndcg", "regret"))))
+        return
+    if suite is None or target is None:
+        raise ConfigError("select needs --sources and --target (or --evaluate)")
+    t = _target_task(target, suite, text, label)
+    m = _matrix_for(matrix, out, suite, setting)
+    if m is None:
+        err.print("no transfer matrix (give --matrix or run `taskmix transfer`): ranking by F alone")
+    pool = [x for x in suite if x.name != t.name]
+    ranking = rank_sources(t, pool, m, cfg, model=_model(suite, model, None))
+    shown = ranking.reset_index()
+    shown.insert(0, "rank", range(1, len(shown) + 1))
+    _print_frame(shown, title=f"sources for {t.name}: TaskShop score (λ = {cfg.lam}) = λ·pivot + (1 − λ)·F; "
+                              "higher is more promising")
+    console.print(f"[bold]selected (top {cfg.k}):[/] {', '.join(ranking.index[:cfg.k])}")
+    if train:
+        from taskmix.config import TrainConfig
+        from taskmix.train.experiment import MultiTaskTrainer
+
+        if t.name not in suite:
+            raise ConfigError("--train needs the target as a task of the sources suite (with train and test data)")
+        trainer = MultiTaskTrainer(TrainConfig(**_options(max_steps=max_steps)), _model(suite, model, None),
+                                   seeds=_seeds(seeds), out=out)
+        _, table = train_selection(suite, t.name, list(ranking.index), cfg, trainer)
+        _print_frame(table, title=f"{t.name} trained with each selection of sources: test metric and difference "
+                                  "from the target alone, ± 95% CI over seeds")
+
+
 def _groups(text: str) -> list[list[str]]:
     return [[t.strip() for t in g.split(",") if t.strip()] for g in text.split(";") if g.strip()]
 
@@ -337,7 +535,7 @@ def _comparison(out: Path, suite: str | None):
 
     db = _store_path(out)
     with RunStore(db) as store:
-        records = store.runs(suite=suite, status="finished")
+        records = [r for r in store.runs(suite=suite, status="finished") if r.kind in ("stl", "mtl")]
     if not records:
         raise ConfigError(f"{db}: no finished runs" + (f" of suite {suite!r}" if suite else ""))
     suites = sorted({r.suite for r in records})

@@ -171,6 +171,12 @@ class TrainConfig(_Strict):
     freeze_embeddings: bool = Field(
         False, description="keep the word-embedding matrix fixed (about 1/3 faster steps on MiniLM)")
     save_model: bool = Field(False, description="keep the best weights as safetensors")
+    adaptation: Literal["full", "bitfit", "lora"] = Field(
+        "full", description="which encoder parameters train: all, only biases (BitFit) or LoRA adapters (peft)")
+    lora_r: int = Field(8, gt=0, description="lora: rank of the adapters")
+    lora_alpha: int = Field(16, gt=0, description="lora: scaling of the adapters")
+    lora_target_modules: list[str] | None = Field(
+        None, description="lora: names of the layers to adapt (default: the attention query and value)")
 
 
 class PVIConfig(_Strict):
@@ -216,6 +222,40 @@ class GroupConfig(_Strict):
     sizes: list[int] | None = Field(None, description="random / textemb: sizes of the groups to form")
     seed: int = Field(13, description="seed of random groups and subsamples")
     pvi: PVIConfig = Field(default_factory=PVIConfig)
+
+
+class TransferConfig(_Strict):
+    """How pairwise transfer s → t is measured (Kim et al. 2023): train on s, then on n examples of
+    t, against training on the same n examples of t alone, over seeds."""
+
+    setting: Literal["probe", "finetune", "bitfit", "lora"] = Field(
+        "probe", description="probe: frozen features and a small MLP head whose hidden layer transfers "
+                             "(seconds, CPU); finetune / bitfit / lora: the encoder adapted that way")
+    n: int = Field(1000, gt=0, description="training examples of the target (a seeded sample, the same for "
+                                           "the transfer and the target-only run)")
+    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1,
+                             description="training seeds (the paper: 8)")
+    sample_seed: int = Field(13, description="seed of the target sample")
+    source: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=1, patience=None),
+                                description="training on the source (finetune / bitfit / lora)")
+    target: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=3),
+                                description="training on the target's n examples (finetune / bitfit / lora)")
+    probe_hidden: int = Field(256, gt=0, description="probe: width of the hidden layer that transfers")
+    probe_steps: int = Field(300, gt=0, description="probe: Adam steps on each task")
+    probe_lr: float = Field(1e-3, gt=0, description="probe: learning rate")
+    probe_batch: int = Field(64, gt=0, description="probe: batch size")
+
+
+class SelectConfig(_Strict):
+    """How sources are chosen for a target (TaskShop) and how the choice is proved by training."""
+
+    similarity: Literal["roe"] = Field("roe", description="F, the similarity needing only target examples")
+    lam: float = Field(0.7, ge=0, le=1, description="weight of the pivot estimate against F (the paper: 0.7)")
+    k: int = Field(5, gt=0, description="how many sources to select")
+    n_source_examples: int = Field(100, gt=0, description="roe: source examples embedded")
+    n_target_examples: int = Field(32, gt=0, description="roe: target examples embedded")
+    per_source: int = Field(2000, gt=0, description="training examples taken from each selected source")
+    seed: int = Field(13, description="seed of the example samples and of the random selection")
 
 
 class RunConfig(_Strict):

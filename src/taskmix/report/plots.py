@@ -64,23 +64,68 @@ def pvi_distributions(pvi: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def _heatmap(frame: pd.DataFrame, path: str | Path, *, title: str, label, cmap: str, vmin: float, vmax: float,
+             xlabel: str | None = None, ylabel: str | None = None) -> Path:
+    """A labelled heatmap of a square-ish table; ``label(value)`` is the text of a cell (None: blank)."""
+    rows, cols = list(frame.index), list(frame.columns)
+    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(cols) + 2.5), max(4, 0.7 * len(rows) + 1.5)))
+    values = frame.to_numpy(dtype=float)
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax)
+    mid = (vmin + vmax) / 2
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            v = values[i, j]
+            if np.isfinite(v) and (text := label(v)) is not None:
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="white" if (v < mid if cmap == "viridis" else abs(v - mid) > 0.6 * (vmax - mid)) else "black")
+    ax.set_xticks(range(len(cols)))
+    ax.set_yticks(range(len(rows)))
+    ax.set_xticklabels(cols, rotation=35, ha="right", fontsize=8)
+    ax.set_yticklabels(rows, fontsize=8)
+    if xlabel:
+        ax.set_xlabel(xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def pvalue_heatmap(pvalues: pd.DataFrame, path: str | Path, alpha: float) -> Path:
     """Pairwise p-values of the PVI tests; cells with p < alpha (significantly different) are marked."""
-    names = list(pvalues.index)
-    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(names) + 2.5), max(4, 0.7 * len(names) + 1.5)))
-    im = ax.imshow(pvalues.to_numpy(), cmap="viridis", vmin=0, vmax=1)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if i != j:
-                p = pvalues.iloc[i, j]
-                ax.text(j, i, f"{p:.2g}" + ("*" if p < alpha else ""), ha="center", va="center", fontsize=7,
-                        color="white" if p < 0.5 else "black")
-    ax.set_xticks(range(len(names)))
-    ax.set_yticks(range(len(names)))
-    ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
-    ax.set_yticklabels(names, fontsize=8)
-    ax.set_title(f"p-values of PVI t-tests (* p < {alpha:g}: different)")
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _heatmap(pvalues, path, title=f"p-values of PVI t-tests (* p < {alpha:g}: different)",
+                    label=lambda p: f"{p:.2g}" + ("*" if p < alpha else ""), cmap="viridis", vmin=0, vmax=1)
+
+
+def transfer_heatmap(scores: pd.DataFrame, path: str | Path, title: str = "TaskWeb transfer scores") -> Path:
+    """Target × source transfer scores (red: the source hurts the target, blue: it helps)."""
+    lim = float(np.nanmax(np.abs(scores.to_numpy(dtype=float)))) or 1.0
+    return _heatmap(scores, path, title=title, label=lambda v: f"{v:+.2f}", cmap="RdBu", vmin=-lim, vmax=lim,
+                    xlabel="source", ylabel="target")
+
+
+def transfer_graph(scores: pd.DataFrame, path: str | Path, top: int = 2) -> Path:
+    """Tasks on a circle; an arrow s → t for each target's ``top`` most helpful sources with a
+    positive score (width ∝ score)."""
+    names = sorted(set(scores.index) | set(scores.columns))
+    angle = np.linspace(0, 2 * np.pi, len(names), endpoint=False)
+    pos = {n: (np.cos(a), np.sin(a)) for n, a in zip(names, angle, strict=True)}
+    fig, ax = plt.subplots(figsize=(7, 7))
+    best = float(np.nanmax(scores.to_numpy(dtype=float))) or 1.0
+    for t in scores.index:
+        row = scores.loc[t].dropna().sort_values(ascending=False)
+        for s, v in row[row > 0].head(top).items():
+            ax.annotate("", xy=pos[t], xytext=pos[s],
+                        arrowprops={"arrowstyle": "-|>", "lw": 0.5 + 3 * v / best, "color": "tab:blue",
+                                    "alpha": 0.7, "shrinkA": 18, "shrinkB": 18})
+    for n, (x, y) in pos.items():
+        ax.text(x, y, n, ha="center", va="center", fontsize=8,
+                bbox={"boxstyle": "round", "fc": "white", "ec": "grey"})
+    ax.set_xlim(-1.35, 1.35)
+    ax.set_ylim(-1.35, 1.35)
+    ax.axis("off")
+    ax.set_title(f"Each target's {top} most helpful sources (arrow: source → target)")
     fig.tight_layout()
     return _save(fig, path)
 

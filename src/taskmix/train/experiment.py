@@ -59,6 +59,44 @@ def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool =
     return [RunSpec(s, seed) for s in settings for seed in seeds]
 
 
+def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, *, total: int, skipped: int,
+              show_progress: bool = True) -> list[tuple]:
+    """Carry out runs through the store: ``todo`` holds (spec, run id) pairs, where a spec has a
+    ``setting`` and a ``seed``; ``work(spec, run_id, progress)`` trains and returns (metrics,
+    artifacts folder or None). Each run is marked running, then finished or failed, so a killed
+    grid resumes where it stopped. Returns the (spec, exception) of the runs that failed."""
+    failures = []
+    with make_progress(show_progress) as bar:
+        overall = bar.add_task("runs", total=total, completed=skipped)
+        steps = bar.add_task("steps", total=1, visible=False)
+
+        def one(item):
+            spec, run_id = item
+            bar.update(steps, description=f"{spec.setting} seed {spec.seed}", completed=0, visible=True)
+            store.start(run_id)
+            metrics, artifacts = work(spec, run_id, lambda s, n: bar.update(steps, completed=s, total=n))
+            store.finish(run_id, metrics, artifacts)
+            return metrics
+
+        for (spec, run_id), res in executor.map(one, todo):
+            if isinstance(res, BaseException):
+                log.error("run %s seed %d failed: %s", spec.setting, spec.seed, res)
+                store.fail(run_id, f"{type(res).__name__}: {res}")
+                failures.append((spec, res))
+            bar.advance(overall)
+        bar.update(steps, visible=False)
+    return failures
+
+
+def raise_failures(failures: Sequence[tuple], total: int, store_path: Path) -> None:
+    """One error naming the failed runs (if any), saying the finished ones are kept."""
+    if failures:
+        msg = "; ".join(f"{s.setting} seed {s.seed}: {e}" for s, e in failures[:5])
+        raise TaskmixError(f"{len(failures)} of {total} runs failed: {msg}",
+                           hint=f"the finished runs are kept in {store_path}; "
+                                "fix the cause and run the same command again")
+
+
 class MultiTaskTrainer:
     """Train STL and MTL models over seeds and compare them.
 
@@ -109,37 +147,17 @@ class MultiTaskTrainer:
                 log.info("%d of %d runs already finished; skipping them", skipped, len(specs))
             failures = self._execute(suite, trainer, store, todo, skipped, len(specs))
             records = [store.get(i) for i in ids]
-        if failures:
-            msg = "; ".join(f"{s.setting} seed {s.seed}: {e}" for s, e in failures[:5])
-            raise TaskmixError(f"{len(failures)} of {len(specs)} runs failed: {msg}",
-                               hint=f"the finished runs are kept in {self.out / STORE_FILE}; "
-                                    "fix the cause and run the same command again")
+        raise_failures(failures, len(specs), self.out / STORE_FILE)
         return records
 
     def _execute(self, suite, trainer, store, todo, skipped, total):
-        failures = []
-        with make_progress(self.show_progress) as bar:
-            overall = bar.add_task("runs", total=total, completed=skipped)
-            steps = bar.add_task("steps", total=1, visible=False)
+        def work(spec, run_id, progress):
+            result = trainer.fit([suite[t] for t in spec.tasks], spec.seed, progress=progress,
+                                 keep_model=self.config.save_model)
+            return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
 
-            def one(item):
-                spec, run_id = item
-                bar.update(steps, description=f"{spec.setting} seed {spec.seed}", completed=0, visible=True)
-                store.start(run_id)
-                result = trainer.fit([suite[t] for t in spec.tasks], spec.seed,
-                                     progress=lambda s, n: bar.update(steps, completed=s, total=n),
-                                     keep_model=self.config.save_model)
-                artifacts = self._write_artifacts(run_id, spec, result)
-                store.finish(run_id, result.to_dict(), str(artifacts))
-                return result
-
-            for (spec, run_id), res in self.executor.map(one, todo):
-                if isinstance(res, BaseException):
-                    log.error("run %s seed %d failed: %s", spec.setting, spec.seed, res)
-                    store.fail(run_id, f"{type(res).__name__}: {res}")
-                    failures.append((spec, res))
-                bar.advance(overall)
-        return failures
+        return carry_out(store, self.executor, todo, work, total=total, skipped=skipped,
+                         show_progress=self.show_progress)
 
     def _write_artifacts(self, run_id: str, spec: RunSpec, result) -> Path:
         """metrics.json, test predictions and (if asked) the weights; written whole or not at all."""

@@ -21,6 +21,7 @@ import torch
 from taskmix.config import ModelConfig, TrainConfig
 from taskmix.data.task import Task
 from taskmix.evaluate.metrics import task_metrics
+from taskmix.models.adapt import make_adaptation
 from taskmix.models.backbone import Backbone
 from taskmix.models.hps import HardSharingModel, make_batch
 from taskmix.train.sampling import make_sampler
@@ -144,6 +145,7 @@ class Trainer:
         set_seed(seed)
         rng = np.random.default_rng(seed)
         backbone = self.backbone()
+        backbone.model = make_adaptation(c).apply(backbone.model)
         if c.freeze_embeddings:
             backbone.model.get_input_embeddings().weight.requires_grad_(False)
         model = HardSharingModel(backbone, tasks)

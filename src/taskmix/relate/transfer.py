@@ -1,0 +1,293 @@
+"""Pairwise transfer (Kim et al. 2023, TaskWeb): how much does training on s first help t?
+
+For every ordered pair (s, t) and seed: train on s (all of it), then on ``n`` examples of t;
+compare t's test metric with training on the same ``n`` examples of t alone. Over seeds, PC is
+the mean relative change of t's metric, PM the fraction of seeds where it rose, and the TaskWeb
+score ``0.5·PC + 0.5·(0.2·PM − 0.1)``.
+
+Settings: ``probe`` (frozen features from the feature cache and a small MLP head whose hidden
+layer carries over from s to t — seconds per pair on a CPU), and ``finetune``, ``bitfit``,
+``lora`` (the encoder adapted that way; the adapted encoder carries over).
+
+Every (s → t, seed) and every target-only (t, seed) is one run in the run store, identified by
+the hash of what it depends on: a killed grid resumes where it stopped, and nothing finished is
+run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from taskmix.config import ModelConfig, TransferConfig, config_hash
+from taskmix.data.task import Suite, Task
+from taskmix.errors import ConfigError
+from taskmix.evaluate.metrics import task_metrics
+from taskmix.execute import Executor, LocalExecutor
+from taskmix.relate.matrix import TransferMatrix, taskweb_score
+from taskmix.store import RunStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PairwiseTransfer", "TransferMatrix", "target_sample"]
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """One run: the target trained alone (source None) or after the source, with a seed."""
+
+    target: str
+    source: str | None
+    seed: int
+
+    @property
+    def setting(self) -> str:
+        return f"transfer:{self.source}>{self.target}" if self.source else f"transfer:{self.target}"
+
+    @property
+    def tasks(self) -> list[str]:
+        return [self.source, self.target] if self.source else [self.target]
+
+
+def target_sample(task: Task, n: int, seed: int) -> Task:
+    """The task with a seeded sample of ``n`` training examples (all of them if it has fewer)."""
+    train = task.splits["train"]
+    if len(train) <= n:
+        return task
+    idx = np.sort(np.random.default_rng(seed).choice(len(train), size=n, replace=False))
+    return Task(name=task.name, kind=task.kind, splits={**task.splits, "train": train.subset(idx)},
+                label_names=task.label_names, description=task.description, text_fields=task.text_fields,
+                split_info=task.split_info, n_choices=task.n_choices)
+
+
+# ---------------------------------------------------------------- the probe setting
+
+class _Probe(nn.Module):
+    """features → hidden layer (carried from source to target) → task output."""
+
+    def __init__(self, dim: int, hidden: int, task: Task, body: nn.Module | None = None):
+        super().__init__()
+        self.body = body if body is not None else nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.1))
+        self.kind = task.kind
+        self.out = nn.Linear(hidden, task.num_labels if task.kind == "classification" else 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.out(self.body(x))
+        return y.squeeze(-1) if self.kind != "classification" else y  # MC: [n, choices]; regression: [n]
+
+    def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.kind == "regression":
+            return nn.functional.mse_loss(out, y.float())
+        return nn.functional.cross_entropy(out, y.long())
+
+    def predict(self, out: torch.Tensor) -> np.ndarray:
+        return out.numpy() if self.kind == "regression" else out.argmax(-1).numpy()
+
+
+class ProbeTransfer:
+    """Train probes on frozen features: on the source, then the target; or the target alone."""
+
+    def __init__(self, config: TransferConfig, factory, cache):
+        self.config, self.factory, self.cache = config, factory, cache
+
+    def features(self, task: Task, split: str) -> np.ndarray:
+        return self.cache.get(self.factory.template, task, split)
+
+    def _fit(self, probe: _Probe, task: Task, X: np.ndarray, seed: int) -> _Probe:
+        c = self.config
+        g = torch.Generator().manual_seed(seed)
+        X = torch.from_numpy(X).float()
+        y = torch.from_numpy(np.asarray(task.splits["train"].labels))
+        opt = torch.optim.AdamW(probe.parameters(), lr=c.probe_lr, weight_decay=0.01)
+        probe.train()
+        for _ in range(c.probe_steps):
+            idx = torch.randint(len(X), (min(c.probe_batch, len(X)),), generator=g)
+            loss = probe.loss(probe(X[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return probe
+
+    def run(self, source: Task | None, target: Task, full_target: Task, seed: int) -> dict:
+        c = self.config
+        torch.manual_seed(seed)
+        dim = self.factory.template.hidden_size
+        probe = _Probe(dim, c.probe_hidden, target)
+        if source is not None:
+            trained = self._fit(_Probe(dim, c.probe_hidden, source), source, self.features(source, "train"), seed)
+            # The hidden layer always carries over; the output layer too when the label spaces are the
+            # same (as a text-to-text model's verbalised labels would).
+            probe = trained if same_outputs(source, target) else _Probe(dim, c.probe_hidden, target, trained.body)
+        X = self.features(full_target, "train")
+        keep = _rows_of(target, full_target)
+        probe = self._fit(probe, target, X[keep], seed + 1)
+        probe.eval()
+        with torch.no_grad():
+            out = probe(torch.from_numpy(self.features(full_target, "test")).float())
+        test = target.splits["test"]
+        return task_metrics(target, probe.predict(out), test.labels)
+
+
+def same_outputs(a: Task, b: Task) -> bool:
+    """Whether two tasks' outputs mean the same: same kind and (classification) the same labels."""
+    if a.kind != b.kind:
+        return False
+    return a.kind != "classification" or list(a.label_names or []) == list(b.label_names or [])
+
+
+def _rows_of(sample: Task, full: Task) -> np.ndarray:
+    """Positions of the sample's training examples in the full task (by example id)."""
+    pos = {i: k for k, i in enumerate(full.splits["train"].ids)}
+    return np.array([pos[i] for i in sample.splits["train"].ids])
+
+
+# ---------------------------------------------------------------- fine-tuning settings
+
+class EncoderTransfer:
+    """Adapt the encoder on the source (finetune / bitfit / lora), then on the target."""
+
+    def __init__(self, config: TransferConfig, factory):
+        from taskmix.train.trainer import Trainer
+
+        self.config, self.factory = config, factory
+        adaptation = {"finetune": "full"}.get(config.setting, config.setting)
+        self.source_cfg = config.source.model_copy(update={"adaptation": adaptation})
+        self.target_cfg = config.target.model_copy(update={"adaptation": adaptation})
+        self.source_trainer = Trainer(self.source_cfg, factory)
+        self._last: tuple[tuple[str, int], object] | None = None  # the latest source-trained encoder
+
+    def _source_encoder(self, source: Task, seed: int):
+        """The encoder after training on ``source`` with ``seed`` (kept for the next pair: runs are
+        ordered source by source, so each source is trained once per seed)."""
+        from taskmix.models.backbone import Backbone
+
+        key = (source.fingerprint(), seed)
+        if self._last is None or self._last[0] != key:
+            result = self.source_trainer.fit([source], seed, keep_model=True)
+            bb = result.model.backbone
+            self._last = (key, Backbone(bb.model, bb.tokenizer, name=bb.name, config=bb.config))
+        return self._last[1]
+
+    def run(self, source: Task | None, target: Task, full_target: Task, seed: int, progress=None) -> dict:
+        from taskmix.train.trainer import BackboneFactory, Trainer
+
+        factory = self.factory
+        if source is not None:
+            factory = BackboneFactory(self.factory.config, template=self._source_encoder(source, seed))
+        result = Trainer(self.target_cfg, factory).fit([target], seed, progress=progress)
+        return result.test[target.name]
+
+
+# ---------------------------------------------------------------- the estimator
+
+class PairwiseTransfer:
+    """Measure the transfer matrix of a suite (or of some targets and sources in it).
+
+    >>> pt = PairwiseTransfer(TransferConfig(setting="probe", seeds=[1, 2, 3]), out="runs")  # doctest: +SKIP
+    >>> pt.fit(suite).matrix_.scores().round(3)                                               # doctest: +SKIP
+    """
+
+    def __init__(self, config: TransferConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
+                 cache=None, out: str | Path = "runs", executor: Executor | None = None, show_progress: bool = True):
+        self.config = config or TransferConfig()
+        self.model = model
+        self.backbone = backbone
+        self.cache = cache
+        self.out = Path(out)
+        self.executor = executor or LocalExecutor()
+        self.show_progress = show_progress
+
+    def _plan(self, targets: Sequence[str], sources: Sequence[str]) -> list[TransferSpec]:
+        """Target-only runs first, then the pairs source by source (so that a source-trained
+        encoder serves every target before the next source is trained)."""
+        seeds = self.config.seeds
+        specs = [TransferSpec(t, None, seed) for t in targets for seed in seeds]
+        specs += [TransferSpec(t, s, seed) for s in sources for seed in seeds for t in targets if s != t]
+        return specs
+
+    def fit(self, suite: Suite, targets: Sequence[str] | None = None,
+            sources: Sequence[str] | None = None) -> PairwiseTransfer:
+        from taskmix.models.features import feature_source
+        from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures
+
+        c = self.config
+        targets = list(targets or suite.names)
+        sources = list(sources or suite.names)
+        for name in [*targets, *sources]:
+            suite[name]  # a clear error for an unknown task
+        if len(set(targets) | set(sources)) < 2:
+            raise ConfigError("pairwise transfer needs at least two tasks")
+        factory, cache = feature_source(self.model or ModelConfig(name=suite.model), self.backbone, self.cache)
+        self.backbone, self.cache = factory, cache
+        samples = {t: target_sample(suite[t], c.n, c.sample_seed) for t in targets}
+        runner = ProbeTransfer(c, factory, cache) if c.setting == "probe" else EncoderTransfer(c, factory)
+        fingerprints = {n: suite[n].fingerprint() for n in set(targets) | set(sources)}
+        base = {"kind": "transfer", "setting": c.setting, "n": c.n, "sample_seed": c.sample_seed,
+                "model": factory.config.model_dump(mode="json"), "backbone": factory.fingerprint()}
+        if c.setting == "probe":
+            base["probe"] = {k: getattr(c, k) for k in ("probe_hidden", "probe_steps", "probe_lr", "probe_batch")}
+        else:
+            base["train"] = {"source": runner.source_cfg.model_dump(mode="json"),
+                             "target": runner.target_cfg.model_dump(mode="json")}
+
+        specs = self._plan(targets, sources)
+        self.out.mkdir(parents=True, exist_ok=True)
+        with RunStore(self.out / STORE_FILE) as store:
+            todo, ids = [], []
+            for spec in specs:
+                cfg = {**base, "target": fingerprints[spec.target], "seed": spec.seed,
+                       "source": fingerprints[spec.source] if spec.source else None}
+                rec = store.add(config_hash(cfg), suite=suite.name, setting=spec.setting, kind="transfer",
+                                tasks=spec.tasks, seed=spec.seed, config=cfg)
+                ids.append(rec.id)
+                if rec.status != "finished":
+                    todo.append((spec, rec.id))
+            skipped = len(specs) - len(todo)
+            if skipped:
+                log.info("%d of %d transfer runs already finished; skipping them", skipped, len(specs))
+
+            def work(spec: TransferSpec, run_id: str, progress):
+                source = suite[spec.source] if spec.source else None
+                kw = {} if c.setting == "probe" else {"progress": progress}
+                metrics = runner.run(source, samples[spec.target], suite[spec.target], spec.seed, **kw)
+                return {"test": {spec.target: metrics}}, None
+
+            failures = carry_out(store, self.executor, todo, work, total=len(specs), skipped=skipped,
+                                 show_progress=self.show_progress)
+            records = [store.get(i) for i in ids]
+        raise_failures(failures, len(specs), self.out / STORE_FILE)
+        self.runs_ = self._runs_frame(suite, specs, records)
+        self.matrix_ = matrix_from_runs(self.runs_, c.setting)
+        return self
+
+    @staticmethod
+    def _runs_frame(suite: Suite, specs: Sequence[TransferSpec], records) -> pd.DataFrame:
+        rows = []
+        for spec, rec in zip(specs, records, strict=True):
+            task = suite[spec.target]
+            rows.append({"target": spec.target, "source": spec.source or "", "seed": spec.seed,
+                         "metric": rec.metrics["test"][spec.target][task.main_metric], "run": rec.id})
+        return pd.DataFrame(rows)
+
+
+def matrix_from_runs(runs: pd.DataFrame, setting: str) -> TransferMatrix:
+    """PC, PM and the TaskWeb score of every pair from per-seed target metrics (``runs``: target,
+    source ('' for the target alone), seed, metric)."""
+    alone = runs[runs["source"] == ""].set_index(["target", "seed"])["metric"]
+    rows = []
+    for (t, s), g in runs[runs["source"] != ""].groupby(["target", "source"], sort=False):
+        base = alone.loc[[(t, seed) for seed in g["seed"]]].to_numpy()
+        got = g["metric"].to_numpy()
+        rel = (got - base) / np.maximum(np.abs(base), 1e-6)
+        pc, pm = float(rel.mean()), float((got > base).mean())
+        rows.append({"target": t, "source": s, "setting": setting, "pc": pc, "pm": pm,
+                     "score": float(taskweb_score(pc, pm)), "metric": float(got.mean()),
+                     "base": float(base.mean()), "n_seeds": len(g)})
+    return TransferMatrix(pd.DataFrame(rows))
