@@ -141,6 +141,14 @@ def test_transfer_and_select_commands(monkeypatch, capsys, three_suite, tiny_mod
     code, text, err = run_cli(monkeypatch, capsys, "select", "--sources", three_suite, "--evaluate", *base)
     assert code == 0, err
     assert "ndcg_taskshop" in text and "leave-one-out" in text
+    code, text, err = run_cli(monkeypatch, capsys, "select", "--sources", three_suite, "--target", "a", "--k", "1",
+                              "--train", "--seeds", "1", "--max-steps", "2", "--per-source", "10", *base)
+    assert code == 0, err
+    assert "trained with each selection" in text and "taskshop" in text and "bottom" in text
+    with RunStore(out / "taskmix.db") as store:
+        settings = {r.setting for r in store.runs() if r.kind != "transfer"}
+    # the target alone and three selections (top, bottom/random, all); no single-task runs of the sources
+    assert [x for x in settings if x.startswith("stl:")] == ["stl:a"] and len(settings) == 4
     code, _, err = run_cli(monkeypatch, capsys, "select", "--sources", three_suite, "--target", "zzz", *base)
     assert code == 2 and "neither a task" in err
     bad = tmp_path / "bad.csv"

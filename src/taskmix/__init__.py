@@ -16,7 +16,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "ModelConfig": "taskmix.config", "RunConfig": "taskmix.config", "SuiteConfig": "taskmix.config",
     "TaskConfig": "taskmix.config", "TrainConfig": "taskmix.config", "PVIConfig": "taskmix.config",
-    "GroupConfig": "taskmix.config",
+    "GroupConfig": "taskmix.config", "TransferConfig": "taskmix.config", "SelectConfig": "taskmix.config",
+    "PairwiseTransfer": "taskmix.relate.transfer", "TransferMatrix": "taskmix.relate.matrix",
+    "TaskShop": "taskmix.relate.taskshop", "RetrievalOfExperts": "taskmix.relate.taskshop",
     "PVI": "taskmix.relate.pvi", "TextEmb": "taskmix.relate.textemb",
     "PVIGrouper": "taskmix.group.groupers", "TextEmbGrouper": "taskmix.group.groupers",
     "AllGrouper": "taskmix.group.groupers", "RandomGrouper": "taskmix.group.groupers",

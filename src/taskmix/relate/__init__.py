@@ -1,1 +1,1 @@
-"""How related are tasks? (PVI, transfer, TaskShop — added by later issues.)"""
+"""How related are tasks? PVI, TextEmb, pairwise transfer (TaskWeb) and TaskShop, one method per module."""

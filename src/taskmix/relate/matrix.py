@@ -47,6 +47,21 @@ def _read_table(path: Path) -> pd.DataFrame:
     raise DataError(f"{path}: unknown matrix format {suffix!r}", hint="use a .csv or .parquet file")
 
 
+def read_pair_table(path: str | Path, value: str, renames: dict[str, str] | None = None) -> pd.DataFrame:
+    """A (target, source, ``value``) table from CSV/Parquet, with ``value`` checked to be numeric."""
+    path = Path(path)
+    frame = _read_table(path).rename(columns=renames or {})
+    missing = {"target", "source", value} - set(frame.columns)
+    if missing:
+        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}",
+                        hint=f"the table needs the columns target, source, {value}")
+    values = pd.to_numeric(frame[value], errors="coerce")
+    if values.isna().any():
+        i = int(values.index[values.isna()][0])
+        raise DataError(f"{path}: row {_row(i)}: column {value!r} is {frame[value].iloc[i]!r}, not a number")
+    return frame.assign(**{value: values})
+
+
 class TransferMatrix:
     """Pairwise transfer scores, one row per (target, source, setting).
 
@@ -156,18 +171,8 @@ class TransferMatrix:
     def with_metric(self, path: str | Path) -> TransferMatrix:
         """Add the target's absolute metric after each transfer (what Regret@k needs) from a table
         with columns target, source and ``metric`` (or the published TaskWeb ``mean_score``)."""
-        path = Path(path)
-        frame = _read_table(path)
-        frame = frame.rename(columns={"mean_score": "metric"})
-        missing = {"target", "source", "metric"} - set(frame.columns)
-        if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}",
-                            hint="a metric table has the columns target, source, metric (or mean_score)")
-        values = pd.to_numeric(frame["metric"], errors="coerce")
-        if values.isna().any():
-            i = int(values.index[values.isna()][0])
-            raise DataError(f"{path}: row {_row(i)}: column 'metric' is {frame['metric'].iloc[i]!r}, not a number")
-        extra = frame.assign(metric=values)[["target", "source", "metric"]].drop_duplicates(["target", "source"])
+        frame = read_pair_table(path, "metric", renames={"mean_score": "metric"})
+        extra = frame[["target", "source", "metric"]].drop_duplicates(["target", "source"])
         merged = self.frame.drop(columns=["metric"], errors="ignore").merge(extra, on=["target", "source"], how="left")
         return TransferMatrix(merged)
 

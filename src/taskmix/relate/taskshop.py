@@ -25,7 +25,7 @@ import pandas as pd
 
 from taskmix.data.task import Task
 from taskmix.errors import DataError
-from taskmix.relate.matrix import TransferMatrix, _read_table
+from taskmix.relate.matrix import TransferMatrix, read_pair_table
 
 log = logging.getLogger(__name__)
 
@@ -151,17 +151,7 @@ def make_similarity(name: str, **kw) -> Similarity:
 
 def load_similarity(path: str | Path) -> pd.DataFrame:
     """A saved F table (CSV/Parquet with columns target, source, score) as target × source."""
-    path = Path(path)
-    frame = _read_table(path)
-    missing = {"target", "source", "score"} - set(frame.columns)
-    if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}",
-                        hint="a similarity table has the columns target, source, score")
-    values = pd.to_numeric(frame["score"], errors="coerce")
-    if values.isna().any():
-        i = int(values.index[values.isna()][0])
-        raise DataError(f"{path}: row {i + 1}: column 'score' is {frame['score'].iloc[i]!r}, not a number")
-    frame = frame.assign(score=values)
+    frame = read_pair_table(path, "score")
     return frame.pivot_table(index="target", columns="source", values="score", aggfunc="first")
 
 
@@ -299,6 +289,7 @@ def train_selection(suite, target: str, ranking: Sequence[str], config=None, tra
     """
     from taskmix.config import SelectConfig
     from taskmix.data.task import Suite
+    from taskmix.evaluate.compare import Comparison
     from taskmix.relate.transfer import target_sample
     from taskmix.train.experiment import MultiTaskTrainer
 
@@ -307,7 +298,11 @@ def train_selection(suite, target: str, ranking: Sequence[str], config=None, tra
     groupings = selection_groupings(ranking, target, c.k, c.seed)
     used = dict.fromkeys(t for part in groupings.values() for g in part for t in g)
     tasks = [suite[t] if t == target else target_sample(suite[t], c.per_source, c.seed) for t in used]
-    comparison = trainer.compare(Suite(suite.name, tasks, model=suite.model), groupings)
+    mixed = Suite(suite.name, tasks, model=suite.model)
+    # The target alone is the baseline; the sources need no single-task models of their own.
+    records = trainer.run(mixed, [[target]]) + trainer.run(mixed, [g for part in groupings.values() for g in part],
+                                                           stl=False)
+    comparison = Comparison(records, mixed, groupings=groupings)
     table = comparison.table()
     table = table[(table["task"] == target) & (table["grouping"] != "")]
     keep = ["grouping", "setting", "seeds", table["delta_metric"].iloc[0], table["delta_metric"].iloc[0] + "_ci",

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from taskmix.config import ModelConfig, TransferConfig, config_hash
+from taskmix.config import ModelConfig, TransferConfig
 from taskmix.data.task import Suite, Task
 from taskmix.errors import ConfigError
 from taskmix.evaluate.metrics import task_metrics
@@ -215,7 +215,7 @@ class PairwiseTransfer:
     def fit(self, suite: Suite, targets: Sequence[str] | None = None,
             sources: Sequence[str] | None = None) -> PairwiseTransfer:
         from taskmix.models.features import feature_source
-        from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures
+        from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures, register_runs
 
         c = self.config
         targets = list(targets or suite.names)
@@ -240,18 +240,11 @@ class PairwiseTransfer:
         specs = self._plan(targets, sources)
         self.out.mkdir(parents=True, exist_ok=True)
         with RunStore(self.out / STORE_FILE) as store:
-            todo, ids = [], []
-            for spec in specs:
-                cfg = {**base, "target": fingerprints[spec.target], "seed": spec.seed,
-                       "source": fingerprints[spec.source] if spec.source else None}
-                rec = store.add(config_hash(cfg), suite=suite.name, setting=spec.setting, kind="transfer",
-                                tasks=spec.tasks, seed=spec.seed, config=cfg)
-                ids.append(rec.id)
-                if rec.status != "finished":
-                    todo.append((spec, rec.id))
+            todo, ids = register_runs(store, suite.name, [
+                (spec, "transfer", {**base, "target": fingerprints[spec.target], "seed": spec.seed,
+                                    "source": fingerprints[spec.source] if spec.source else None})
+                for spec in specs])
             skipped = len(specs) - len(todo)
-            if skipped:
-                log.info("%d of %d transfer runs already finished; skipping them", skipped, len(specs))
 
             def work(spec: TransferSpec, run_id: str, progress):
                 source = suite[spec.source] if spec.source else None

@@ -59,6 +59,22 @@ def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool =
     return [RunSpec(s, seed) for s in settings for seed in seeds]
 
 
+def register_runs(store: RunStore, suite: str, entries: Sequence[tuple]) -> tuple[list[tuple], list[str]]:
+    """Add planned runs to the store: ``entries`` hold (spec, kind, config); a spec has ``tasks``,
+    ``setting`` and ``seed``, the config everything the run depends on (hashed into its id).
+    Returns (the (spec, id) pairs not finished yet, the ids of all)."""
+    todo, ids = [], []
+    for spec, kind, cfg in entries:
+        rec = store.add(config_hash(cfg), suite=suite, setting=spec.setting, kind=kind,
+                        tasks=list(spec.tasks), seed=spec.seed, config=cfg)
+        ids.append(rec.id)
+        if rec.status != "finished":
+            todo.append((spec, rec.id))
+    if len(todo) < len(entries):
+        log.info("%d of %d runs already finished; skipping them", len(entries) - len(todo), len(entries))
+    return todo, ids
+
+
 def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, *, total: int, skipped: int,
               show_progress: bool = True) -> list[tuple]:
     """Carry out runs through the store: ``todo`` holds (spec, run id) pairs, where a spec has a
@@ -134,17 +150,9 @@ class MultiTaskTrainer:
         with RunStore(self.out / STORE_FILE) as store:
             # Hashing a task's contents reads all its texts: once per task, not once per run.
             fingerprints = {t: suite[t].fingerprint() for s in specs for t in s.tasks}
-            todo, ids = [], []
-            for spec in specs:
-                cfg = self._run_config(suite, spec, fingerprints)
-                rec = store.add(config_hash(cfg), suite=suite.name, setting=spec.setting, kind=spec.kind,
-                                tasks=list(spec.tasks), seed=spec.seed, config=cfg)
-                ids.append(rec.id)
-                if rec.status != "finished":
-                    todo.append((spec, rec.id))
+            todo, ids = register_runs(store, suite.name, [
+                (spec, spec.kind, self._run_config(suite, spec, fingerprints)) for spec in specs])
             skipped = len(specs) - len(todo)
-            if skipped:
-                log.info("%d of %d runs already finished; skipping them", skipped, len(specs))
             failures = self._execute(suite, trainer, store, todo, skipped, len(specs))
             records = [store.get(i) for i in ids]
         raise_failures(failures, len(specs), self.out / STORE_FILE)
