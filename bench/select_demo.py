@@ -49,7 +49,7 @@ def main() -> None:
     pt = PairwiseTransfer(TransferConfig(setting="probe", n=a.n, seeds=seeds), out=a.out, show_progress=False).fit(suite)
     matrix_s = time.perf_counter() - t0
     m = pt.matrix_
-    F = RetrievalOfExperts(backbone=pt.backbone, cache=pt.cache).fit(list(suite)).score(list(suite))
+    F = RetrievalOfExperts(backbone=pt.backbone_, cache=pt.cache_).fit(list(suite)).score(list(suite))
     relatives = {t: [x for x in g if x != t] for g in suite.groups.values() for t in g}
     figures: dict = {"gold": {"top1_relative": {}}, "roe": {"top1_relative": {}}, "taskshop": {"top1_relative": {}},
                      "precision_at_relatives": {"gold": {}, "roe": {}, "taskshop": {}}}

@@ -479,8 +479,7 @@ def select(
             from taskmix.relate.taskshop import make_similarity
 
             tasks = [suite[t] for t in m.tasks if t in suite]
-            F = make_similarity(cfg.similarity, model=_model(suite, model, None), n_source=cfg.n_source_examples,
-                                n_target=cfg.n_target_examples, seed=cfg.seed).fit(tasks).score(tasks)
+            F = make_similarity(cfg, model=_model(suite, model, None)).fit(tasks).score(tasks)
         else:
             raise ConfigError("--evaluate needs F", hint="give --similarity F.csv, or --sources suite.yaml to compute it")
         result = leave_one_out(m, F, lam=cfg.lam, k=cfg.k)
@@ -535,7 +534,7 @@ def _comparison(out: Path, suite: str | None):
 
     db = _store_path(out)
     with RunStore(db) as store:
-        records = [r for r in store.runs(suite=suite, status="finished") if r.kind in ("stl", "mtl")]
+        records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl"))
     if not records:
         raise ConfigError(f"{db}: no finished runs" + (f" of suite {suite!r}" if suite else ""))
     suites = sorted({r.suite for r in records})

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id        TEXT PRIMARY KEY,       -- config hash: same config, same id
     suite     TEXT NOT NULL,
     setting   TEXT NOT NULL,          -- e.g. 'stl:rte' or 'mtl:rte+cb'
-    kind      TEXT NOT NULL,          -- 'stl' or 'mtl'
+    kind      TEXT NOT NULL,          -- 'stl', 'mtl' or 'transfer'
     tasks     TEXT NOT NULL,          -- JSON list of task names
     seed      INTEGER NOT NULL,
     status    TEXT NOT NULL,          -- pending | running | finished | failed
@@ -137,8 +137,12 @@ class RunStore:
         row = self._conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         return RunRecord.from_row(row) if row else None
 
-    def runs(self, suite: str | None = None, status: str | None = None) -> list[RunRecord]:
+    def runs(self, suite: str | None = None, status: str | None = None,
+             kinds: tuple[str, ...] | None = None) -> list[RunRecord]:
         q, args = "SELECT * FROM runs WHERE 1=1", []
+        if kinds:
+            q += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args.extend(kinds)
         if suite:
             q += " AND suite=?"
             args.append(suite)

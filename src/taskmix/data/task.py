@@ -33,9 +33,22 @@ class TaskSplit:
     labels: np.ndarray
     ids: list[str]
     choices: list[list[str]] | None = None
+    _texts_hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.texts)
+
+    def texts_hash(self) -> str:
+        """A hash of the encoder inputs (texts and choices), computed once: splits are not changed
+        after loading (``subset`` makes a new one)."""
+        if self._texts_hash is None:
+            h = hashlib.sha256()
+            for i in range(len(self)):
+                for seq in self.sequences(i):
+                    h.update("\x1f".join(seq).encode())
+                    h.update(b"\x1e")
+            self._texts_hash = h.hexdigest()[:16]
+        return self._texts_hash
 
     def subset(self, index: Sequence[int] | np.ndarray) -> TaskSplit:
         idx = [int(i) for i in index]
@@ -72,6 +85,7 @@ class Task:
     text_fields: list[str] = field(default_factory=lambda: ["text"])
     split_info: dict[str, str] = field(default_factory=dict)
     n_choices: int | None = None
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def num_labels(self) -> int:
@@ -90,7 +104,12 @@ class Task:
                 "regression": "pearson"}[self.kind]
 
     def fingerprint(self) -> str:
-        """A hash of the task's content: splits, labels and kind (not of file paths)."""
+        """A hash of the task's content: splits, labels and kind (not of file paths); computed once."""
+        if self._fingerprint is None:
+            self._fingerprint = self._content_hash()
+        return self._fingerprint
+
+    def _content_hash(self) -> str:
         h = hashlib.sha256(f"{self.name}|{self.kind}|{self.label_names}".encode())
         for name in SPLITS:
             s = self.splits.get(name)

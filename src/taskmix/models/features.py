@@ -7,14 +7,13 @@ Files are plain ``.npy`` arrays, read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
 
-from taskmix.data.task import Task, TaskSplit
+from taskmix.data.task import Task
 from taskmix.files import atomic_file
 from taskmix.models.backbone import Backbone
 
@@ -23,15 +22,6 @@ log = logging.getLogger(__name__)
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("TASKMIX_CACHE", Path.home() / ".cache" / "taskmix")) / "features"
-
-
-def _texts_hash(split: TaskSplit) -> str:
-    h = hashlib.sha256()
-    for i in range(len(split)):
-        for seq in split.sequences(i):
-            h.update("\x1f".join(seq).encode())
-            h.update(b"\x1e")
-    return h.hexdigest()[:16]
 
 
 def feature_source(model=None, backbone=None, cache=None):
@@ -44,7 +34,8 @@ def feature_source(model=None, backbone=None, cache=None):
 
 
 class FeatureCache:
-    """Embeddings of a task's split: [n, H], or [n, choices, H] for multiple choice.
+    """Embeddings of a task's split: [n, H], or [n, choices, H] for multiple choice; arrays read
+    once are kept in memory (read-only) for the cache object's life.
 
     >>> cache = FeatureCache("/tmp/taskmix-features")                    # doctest: +SKIP
     >>> X = cache.get(backbone, suite["rte"], "train")                   # doctest: +SKIP
@@ -54,18 +45,22 @@ class FeatureCache:
         self.root = Path(root) if root is not None else default_cache_dir()
         self.hits = 0
         self.misses = 0
+        self._memo: dict[Path, np.ndarray] = {}  # arrays already read or computed by this cache
 
     def path(self, backbone: Backbone, task: Task, split: str) -> Path:
-        key = f"{backbone.fingerprint()}-{task.name}-{split}-{_texts_hash(task.splits[split])}"
+        key = f"{backbone.fingerprint()}-{task.name}-{split}-{task.splits[split].texts_hash()}"
         return self.root / backbone.fingerprint() / f"{key}.npy"
 
     def get(self, backbone: Backbone, task: Task, split: str, progress=None) -> np.ndarray:
         p = self.path(backbone, task, split)
+        if p in self._memo:
+            self.hits += 1
+            return self._memo[p]
         if p.exists():
             try:
                 arr = np.load(p, allow_pickle=False)
                 self.hits += 1
-                return arr
+                return self._keep(p, arr)
             except (ValueError, OSError):
                 log.warning("feature cache file %s is damaged; recomputing", p)
         self.misses += 1
@@ -76,4 +71,9 @@ class FeatureCache:
             emb = emb.reshape(len(data), -1, emb.shape[-1])
         with atomic_file(p, "wb") as f:
             np.save(f, emb, allow_pickle=False)
-        return emb
+        return self._keep(p, emb)
+
+    def _keep(self, p: Path, arr: np.ndarray) -> np.ndarray:
+        arr.flags.writeable = False  # shared by every caller: read-only
+        self._memo[p] = arr
+        return arr

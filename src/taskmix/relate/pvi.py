@@ -134,13 +134,9 @@ class ProbeFamily:
 
     def __init__(self, config: PVIConfig, backbone, cache):
         self.config, self.backbone, self.cache = config, backbone, cache
-        self._features: dict[tuple[str, str], np.ndarray] = {}
 
     def features(self, task: Task, split: str, progress=None) -> np.ndarray:
-        key = (task.name, split)
-        if key not in self._features:
-            self._features[key] = self.cache.get(self.backbone, task, split, progress=progress)
-        return self._features[key]
+        return self.cache.get(self.backbone, task, split, progress=progress)
 
     def _fit(self, X: np.ndarray, y: np.ndarray):
         """A logistic regression; its L2 strength is chosen (unless fixed by ``probe_c``) by log-loss

@@ -114,11 +114,7 @@ class RetrievalOfExperts(Similarity):
         self.normalize = normalize
 
     def _mean_embedding(self, task: Task, n: int) -> np.ndarray:
-        from taskmix.models.features import feature_source
-
-        factory, cache = feature_source(self.model, self.backbone, self.cache)
-        self.backbone, self.cache = factory, cache  # load the model once for every task
-        X = cache.get(factory.template, task, "train")
+        X = self.cache_.get(self.backbone_.template, task, "train")
         if task.kind == "multiple_choice":  # one embedding per example: its choices' mean
             X = X.mean(axis=1)
         rng = np.random.default_rng(self.seed)
@@ -129,6 +125,9 @@ class RetrievalOfExperts(Similarity):
         return E.mean(axis=0)  # mean_i,j <s_i, t_j> = <mean s, mean t>
 
     def fit(self, sources: Sequence[Task]) -> RetrievalOfExperts:
+        from taskmix.models.features import feature_source
+
+        self.backbone_, self.cache_ = feature_source(self.model, self.backbone, self.cache)
         self.sources_ = {t.name: self._mean_embedding(t, self.n_source) for t in sources}
         return self
 
@@ -143,10 +142,12 @@ class RetrievalOfExperts(Similarity):
 SIMILARITIES: dict[str, type[Similarity]] = {"roe": RetrievalOfExperts}
 
 
-def make_similarity(name: str, **kw) -> Similarity:
-    if name not in SIMILARITIES:
-        raise DataError(f"unknown similarity {name!r}", hint=f"choose one of {', '.join(SIMILARITIES)}")
-    return SIMILARITIES[name](**kw)
+def make_similarity(config=None, **kw) -> Similarity:
+    """The F named by a ``SelectConfig`` with its settings; ``kw``: model, backbone or cache."""
+    from taskmix.config import SelectConfig
+
+    c = config or SelectConfig()
+    return SIMILARITIES[c.similarity](n_source=c.n_source_examples, n_target=c.n_target_examples, seed=c.seed, **kw)
 
 
 def load_similarity(path: str | Path) -> pd.DataFrame:
@@ -259,8 +260,7 @@ def rank_sources(target: Task, sources: Sequence[Task], matrix: TransferMatrix |
     sources = [s for s in sources if s.name != target.name]
     if not sources:
         raise DataError("no source tasks to rank (the sources are only the target itself)")
-    F = make_similarity(c.similarity, n_source=c.n_source_examples, n_target=c.n_target_examples, seed=c.seed,
-                        **similarity_kw).fit(sources).score([target]).loc[target.name]
+    F = make_similarity(c, **similarity_kw).fit(sources).score([target]).loc[target.name]
     names = [s.name for s in sources]
     if matrix is None or c.lam == 0:
         out = pd.DataFrame({"score": F[names], "direct": F[names], "pivot": np.nan, "pivots": 0})

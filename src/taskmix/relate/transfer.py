@@ -103,7 +103,7 @@ class ProbeTransfer:
     def _fit(self, probe: _Probe, task: Task, X: np.ndarray, seed: int) -> _Probe:
         c = self.config
         g = torch.Generator().manual_seed(seed)
-        X = torch.from_numpy(X).float()
+        X = torch.tensor(X, dtype=torch.float32)  # a copy: cached features are read-only
         y = torch.from_numpy(np.asarray(task.splits["train"].labels))
         opt = torch.optim.AdamW(probe.parameters(), lr=c.probe_lr, weight_decay=0.01)
         probe.train()
@@ -130,7 +130,7 @@ class ProbeTransfer:
         probe = self._fit(probe, target, X[keep], seed + 1)
         probe.eval()
         with torch.no_grad():
-            out = probe(torch.from_numpy(self.features(full_target, "test")).float())
+            out = probe(torch.tensor(self.features(full_target, "test"), dtype=torch.float32))
         test = target.splits["test"]
         return task_metrics(target, probe.predict(out), test.labels)
 
@@ -161,14 +161,14 @@ class EncoderTransfer:
         self.source_cfg = config.source.model_copy(update={"adaptation": adaptation})
         self.target_cfg = config.target.model_copy(update={"adaptation": adaptation})
         self.source_trainer = Trainer(self.source_cfg, factory)
-        self._last: tuple[tuple[str, int], object] | None = None  # the latest source-trained encoder
+        self._last: tuple[tuple[str, int], object] | None = None  # (source name, seed) → its encoder
 
     def _source_encoder(self, source: Task, seed: int):
         """The encoder after training on ``source`` with ``seed`` (kept for the next pair: runs are
         ordered source by source, so each source is trained once per seed)."""
         from taskmix.models.backbone import Backbone
 
-        key = (source.fingerprint(), seed)
+        key = (source.name, seed)
         if self._last is None or self._last[0] != key:
             result = self.source_trainer.fit([source], seed, keep_model=True)
             bb = result.model.backbone
@@ -225,10 +225,9 @@ class PairwiseTransfer:
         if len(set(targets) | set(sources)) < 2:
             raise ConfigError("pairwise transfer needs at least two tasks")
         factory, cache = feature_source(self.model or ModelConfig(name=suite.model), self.backbone, self.cache)
-        self.backbone, self.cache = factory, cache
+        self.backbone_, self.cache_ = factory, cache
         samples = {t: target_sample(suite[t], c.n, c.sample_seed) for t in targets}
         runner = ProbeTransfer(c, factory, cache) if c.setting == "probe" else EncoderTransfer(c, factory)
-        fingerprints = {n: suite[n].fingerprint() for n in set(targets) | set(sources)}
         base = {"kind": "transfer", "setting": c.setting, "n": c.n, "sample_seed": c.sample_seed,
                 "model": factory.config.model_dump(mode="json"), "backbone": factory.fingerprint()}
         if c.setting == "probe":
@@ -241,8 +240,8 @@ class PairwiseTransfer:
         self.out.mkdir(parents=True, exist_ok=True)
         with RunStore(self.out / STORE_FILE) as store:
             todo, ids = register_runs(store, suite.name, [
-                (spec, "transfer", {**base, "target": fingerprints[spec.target], "seed": spec.seed,
-                                    "source": fingerprints[spec.source] if spec.source else None})
+                (spec, "transfer", {**base, "target": suite[spec.target].fingerprint(), "seed": spec.seed,
+                                    "source": suite[spec.source].fingerprint() if spec.source else None})
                 for spec in specs])
             skipped = len(specs) - len(todo)
 

@@ -64,20 +64,20 @@ def pvi_distributions(pvi: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def _heatmap(frame: pd.DataFrame, path: str | Path, *, title: str, label, cmap: str, vmin: float, vmax: float,
-             xlabel: str | None = None, ylabel: str | None = None) -> Path:
-    """A labelled heatmap of a square-ish table; ``label(value)`` is the text of a cell (None: blank)."""
+def _heatmap(frame: pd.DataFrame, path: str | Path, *, title: str, label, dark, cmap: str, vmin: float,
+             vmax: float, xlabel: str | None = None, ylabel: str | None = None) -> Path:
+    """A labelled heatmap of a square-ish table; ``label(value)`` is the text of a cell (None: blank),
+    written in white where ``dark(value)`` (the colour map is dark there)."""
     rows, cols = list(frame.index), list(frame.columns)
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(cols) + 2.5), max(4, 0.7 * len(rows) + 1.5)))
     values = frame.to_numpy(dtype=float)
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax)
-    mid = (vmin + vmax) / 2
     for i in range(len(rows)):
         for j in range(len(cols)):
             v = values[i, j]
             if np.isfinite(v) and (text := label(v)) is not None:
                 ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="white" if (v < mid if cmap == "viridis" else abs(v - mid) > 0.6 * (vmax - mid)) else "black")
+                        color="white" if dark(v) else "black")
     ax.set_xticks(range(len(cols)))
     ax.set_yticks(range(len(rows)))
     ax.set_xticklabels(cols, rotation=35, ha="right", fontsize=8)
@@ -95,14 +95,15 @@ def _heatmap(frame: pd.DataFrame, path: str | Path, *, title: str, label, cmap: 
 def pvalue_heatmap(pvalues: pd.DataFrame, path: str | Path, alpha: float) -> Path:
     """Pairwise p-values of the PVI tests; cells with p < alpha (significantly different) are marked."""
     return _heatmap(pvalues, path, title=f"p-values of PVI t-tests (* p < {alpha:g}: different)",
-                    label=lambda p: f"{p:.2g}" + ("*" if p < alpha else ""), cmap="viridis", vmin=0, vmax=1)
+                    label=lambda p: f"{p:.2g}" + ("*" if p < alpha else ""), dark=lambda p: p < 0.5,
+                    cmap="viridis", vmin=0, vmax=1)
 
 
 def transfer_heatmap(scores: pd.DataFrame, path: str | Path, title: str = "TaskWeb transfer scores") -> Path:
     """Target × source transfer scores (red: the source hurts the target, blue: it helps)."""
     lim = float(np.nanmax(np.abs(scores.to_numpy(dtype=float)))) or 1.0
-    return _heatmap(scores, path, title=title, label=lambda v: f"{v:+.2f}", cmap="RdBu", vmin=-lim, vmax=lim,
-                    xlabel="source", ylabel="target")
+    return _heatmap(scores, path, title=title, label=lambda v: f"{v:+.2f}", dark=lambda v: abs(v) > 0.6 * lim,
+                    cmap="RdBu", vmin=-lim, vmax=lim, xlabel="source", ylabel="target")
 
 
 def transfer_graph(scores: pd.DataFrame, path: str | Path, top: int = 2) -> Path:

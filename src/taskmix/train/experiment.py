@@ -134,10 +134,10 @@ class MultiTaskTrainer:
         self.show_progress = show_progress
 
     def run_id(self, suite: Suite, spec: RunSpec) -> str:
-        return config_hash(self._run_config(suite, spec, {t: suite[t].fingerprint() for t in spec.tasks}))
+        return config_hash(self._run_config(suite, spec))
 
-    def _run_config(self, suite: Suite, spec: RunSpec, fingerprints: dict[str, str]) -> dict:
-        return {"tasks": {t: fingerprints[t] for t in spec.tasks},
+    def _run_config(self, suite: Suite, spec: RunSpec) -> dict:
+        return {"tasks": {t: suite[t].fingerprint() for t in spec.tasks},
                 "kinds": {t: suite[t].kind for t in spec.tasks}, "seed": spec.seed,
                 "model": self.model_config.model_dump(mode="json"), "backbone": self.backbone.fingerprint(),
                 "train": self.config.model_dump(mode="json")}
@@ -148,10 +148,8 @@ class MultiTaskTrainer:
         self.out.mkdir(parents=True, exist_ok=True)
         trainer = Trainer(self.config, self.backbone)
         with RunStore(self.out / STORE_FILE) as store:
-            # Hashing a task's contents reads all its texts: once per task, not once per run.
-            fingerprints = {t: suite[t].fingerprint() for s in specs for t in s.tasks}
             todo, ids = register_runs(store, suite.name, [
-                (spec, spec.kind, self._run_config(suite, spec, fingerprints)) for spec in specs])
+                (spec, spec.kind, self._run_config(suite, spec)) for spec in specs])
             skipped = len(specs) - len(todo)
             failures = self._execute(suite, trainer, store, todo, skipped, len(specs))
             records = [store.get(i) for i in ids]
