@@ -515,6 +515,75 @@ def select(
                                   "from the target alone, ± 95% CI over seeds")
 
 
+@app.command()
+def search(
+    suite: SuiteArg,
+    target: Annotated[str, typer.Option(help="the task whose score the auxiliary data sets should raise")],
+    candidates: Annotated[str | None, typer.Option(help="comma-separated auxiliary data sets [default: every "
+                                                        "other task]")] = None,
+    surrogate: Annotated[str | None, typer.Option(help="gp (default) | bayes | linear | mlp (the paper's)")] = None,
+    proposal: Annotated[str | None, typer.Option(help="ei (default) | thompson | greedy (the paper's) | random")] = None,
+    stop: Annotated[str | None, typer.Option(help="budget (default) | repeat (the paper's: stop when the predicted "
+                                                  "best was already trained) | ei")] = None,
+    budget: Annotated[int | None, typer.Option(help="most combinations trained [default: 20]")] = None,
+    initial: Annotated[int | None, typer.Option(help="size of the initial design [default: 4]")] = None,
+    q: Annotated[int | None, typer.Option("--q", help="combinations proposed per round [default: 1]")] = None,
+    seeds: Annotated[str, typer.Option(help="training seeds per combination [default: 1]")] = "",
+    max_steps: Annotated[int | None, typer.Option(help="training steps of one trial [default: 150]")] = None,
+    config: Annotated[Path | None, typer.Option(help="search config YAML (keys of SearchConfig)")] = None,
+    out: OutOpt = Path("runs"),
+    model: ModelOpt = None, max_length: MaxLenOpt = None,
+) -> None:
+    """Find the auxiliary data sets that most help TARGET without training all 2^n combinations:
+    train an initial design (the target alone, all data sets, combinations covering each), fit a
+    surrogate of (inclusion vector -> target dev score), train the combination it proposes, refit,
+    until the budget. Prints each trial as it finishes and the best so far; writes the trials (CSV),
+    a summary (JSON) and the best-so-far curve (PNG) under OUT/search/.
+
+    Every trial is a run in the run store: a stopped search re-run with the same command carries on
+    and never trains a combination twice.
+
+        taskmix search suite.yaml --target rte --surrogate gp --budget 20
+    """
+    from taskmix.config import SearchConfig, load_model_yaml, validate
+    from taskmix.data.task import Suite
+    from taskmix.train.trials import save_search, search_combinations, search_summary
+
+    base = load_model_yaml(SearchConfig, config) if config else SearchConfig()
+    data = base.model_dump()
+    data.update(_options(surrogate=surrogate, proposal=proposal, stop=stop, budget=budget, initial=initial, q=q))
+    if seeds:
+        data["seeds"] = _seeds(seeds)
+    if max_steps is not None:
+        data["train"]["max_steps"] = max_steps
+    cfg = validate(SearchConfig, data, source="command line")
+    s = Suite.load(suite)
+    console.print(f"[bold]combination search[/] for {target}: {cfg.surrogate} surrogate, {cfg.proposal} proposals, "
+                  f"budget {cfg.budget}; score = {target}'s dev {s[target].main_metric if target in s else ''}")
+    console.print(f"{'trial':>5}  {'phase':6}  {'score':>7}  {'pred.':>7}  {'best':>7}  datasets")
+    shown = [0]
+
+    def live(search) -> None:
+        for row in search.rows_[shown[0]:]:
+            star = " *" if row["score"] >= row["best_so_far"] else ""
+            pred = "" if row["predicted"] is None else f"{row['predicted']:.4f}"
+            console.print(f"{row['trial']:>5}  {row['phase']:6}  {row['score']:7.4f}  {pred:>7}  "
+                          f"{row['best_so_far']:7.4f}  {row['datasets']}{star}", highlight=False)
+        shown[0] = len(search.rows_)
+
+    result, trials = search_combinations(s, target, cfg, candidates=_names(candidates, s),
+                                         model=_model(s, model, max_length), out=out, callback=live)
+    path = save_search(result, trials, out / "search", s.name, target)
+    summary = search_summary(result, trials)
+    console.print(f"\nstopped: {summary['stopped']} after {summary['trials']} trials")
+    console.print(f"[bold]best combination:[/] {target} + {' + '.join(summary['best']) or '(nothing: alone is best)'}"
+                  f"  dev {summary['best_dev']:.4f}, test {summary['best_test']:.4f}")
+    if summary["alone_test"] is not None:
+        console.print(f"{target} alone: dev {summary['alone_dev']:.4f}, test {summary['alone_test']:.4f} "
+                      f"(gain on test {summary['best_test'] - summary['alone_test']:+.4f})")
+    console.print(f"trials: [bold]{path}[/] (summary .json and best-so-far curve .png beside it)")
+
+
 def _groups(text: str) -> list[list[str]]:
     return [[t.strip() for t in g.split(",") if t.strip()] for g in text.split(";") if g.strip()]
 

@@ -258,6 +258,38 @@ class SelectConfig(_Strict):
     seed: int = Field(13, description="seed of the example samples and of the random selection")
 
 
+class SearchConfig(_Strict):
+    """How the auxiliary data sets of a target are chosen by combination search (Zhan & Zhang):
+    train some combinations, fit a surrogate on (inclusion vector -> target score), train the
+    combination it proposes, refit, until the budget or a stop rule ends the search."""
+
+    surrogate: Literal["mlp", "linear", "bayes", "gp"] = Field(
+        "gp", description="mlp: the paper's two-layer network; linear: ridge (data-set effects); bayes: Bayesian "
+                          "regression with pairwise terms; gp: Gaussian process, Hamming kernel")
+    proposal: Literal["greedy", "thompson", "ei", "random"] = Field(
+        "ei", description="greedy: best prediction (the paper); thompson: best of a posterior draw; "
+                          "ei: largest expected improvement (thompson and ei need bayes or gp); "
+                          "random: untried combinations at random (the baseline)")
+    stop: Literal["repeat", "budget", "ei"] = Field(
+        "budget", description="repeat: stop when the predicted best was already trained (the paper); "
+                              "budget: only the budget; ei: stop when the expected improvement is below the noise")
+    budget: int = Field(20, gt=0, description="most combinations trained, the initial design included")
+    initial: int = Field(4, ge=1, description="initial design: the target alone, all data sets, then "
+                                              "combinations that together cover every data set")
+    q: int = Field(1, gt=0, description="combinations proposed per round (trained side by side)")
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1,
+                             description="training seeds per combination (its score is their mean)")
+    seed: int = Field(13, description="seed of the initial design, the surrogates and the proposals")
+    noise: float = Field(0.0, ge=0, description="stop ei: least expected improvement worth a trial (the "
+                                                "spread between seeds when larger)")
+    enumerate_up_to: int = Field(16, ge=1, le=22, description="score every combination up to this many "
+                                                              "auxiliary data sets")
+    local_search: bool = Field(True, description="above enumerate_up_to, propose by local search instead")
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(max_steps=150, sampler="equal", patience=None),
+        description="training of one trial: equal sampling, fixed step budget whatever the number of data sets")
+
+
 class RunConfig(_Strict):
     """Everything `taskmix train` needs besides the suite: model, training, seeds, output folder."""
 

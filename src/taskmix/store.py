@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS runs (
     id        TEXT PRIMARY KEY,       -- config hash: same config, same id
     suite     TEXT NOT NULL,
     setting   TEXT NOT NULL,          -- e.g. 'stl:rte' or 'mtl:rte+cb'
-    kind      TEXT NOT NULL,          -- 'stl', 'mtl' or 'transfer'
+    kind      TEXT NOT NULL,          -- 'stl', 'mtl', 'transfer' or 'trial'
     tasks     TEXT NOT NULL,          -- JSON list of task names
     seed      INTEGER NOT NULL,
     status    TEXT NOT NULL,          -- pending | running | finished | failed
@@ -36,6 +36,13 @@ CREATE TABLE IF NOT EXISTS runs (
     artifacts TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_suite ON runs (suite, status);
+-- the trials of combination searches: one row per (target, combination, seed) trained
+CREATE VIEW IF NOT EXISTS trials AS
+    SELECT id AS config_hash, suite, json_extract(config, '$.target') AS target,
+           json_extract(config, '$.mask') AS mask, json_extract(config, '$.datasets') AS datasets, seed, status,
+           json_extract(metrics, '$.score') AS score, json_extract(metrics, '$.test_score') AS test_score,
+           started, finished, duration
+    FROM runs WHERE kind = 'trial';
 """
 
 STATUSES = ("pending", "running", "finished", "failed")

@@ -131,6 +131,32 @@ def transfer_graph(scores: pd.DataFrame, path: str | Path, top: int = 2) -> Path
     return _save(fig, path)
 
 
+def relevance_heatmap(relevance: pd.DataFrame, path: str | Path) -> Path:
+    """Symmetrised surrogate relevance between tasks (blue: training together helps)."""
+    lim = float(np.nanmax(np.abs(relevance.to_numpy(dtype=float)))) or 1.0
+    return _heatmap(relevance, path, title="surrogate relevance (θ + θᵀ) / 2", label=lambda v: f"{v:+.3f}",
+                    dark=lambda v: abs(v) > 0.6 * lim, cmap="RdBu", vmin=-lim, vmax=lim)
+
+
+def search_curve(trials: pd.DataFrame, path: str | Path, title: str, baseline: float | None = None) -> Path:
+    """Each trial's score (dots: initial design and proposals) and the best so far (line); the
+    dashed line is the target trained alone."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for phase, marker, colour in (("design", "s", "tab:grey"), ("search", "o", "tab:blue")):
+        part = trials[trials["phase"] == phase]
+        ax.scatter(part["trial"], part["score"], marker=marker, color=colour, label=phase, zorder=3)
+    ax.step(trials["trial"], trials["best_so_far"], where="post", color="tab:orange", label="best so far")
+    if baseline is not None:
+        ax.axhline(baseline, ls="--", color="black", lw=0.8, label="target alone")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("target score (dev)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     fig.savefig(path, dpi=110)

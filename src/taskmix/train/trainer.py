@@ -138,10 +138,14 @@ class Trainer:
         return torch.optim.AdamW([g for g in groups if g["params"]], lr=c.lr)
 
     def fit(self, tasks: Sequence[Task], seed: int, progress: Callable[[int, int], None] | None = None,
-            keep_model: bool = False) -> TrainResult:
-        """Train on ``tasks`` with ``seed``; ``progress(step, total)`` is called after each step."""
+            keep_model: bool = False, focus: Sequence[str] | None = None) -> TrainResult:
+        """Train on ``tasks`` with ``seed``; ``progress(step, total)`` is called after each step.
+        ``focus`` names the tasks that matter (default: all): their dev score selects the
+        checkpoint and only they are evaluated, as when auxiliary data sets serve one target."""
         c = self.config
         tasks = list(tasks)
+        focus = list(focus) if focus else [t.name for t in tasks]
+        judged = [t for t in tasks if t.name in focus]
         set_seed(seed)
         rng = np.random.default_rng(seed)
         backbone = self.backbone()
@@ -158,7 +162,7 @@ class Trainer:
         streams = _Streams(sizes, rng)
         eval_every = c.eval_every or max(1, total // 4)
         # Without a dev split there is nothing to select on: the last step's model is kept.
-        has_dev = all("dev" in t.splits for t in tasks)
+        has_dev = all("dev" in t.splits for t in judged)
 
         best_score, best_step, best_state, best_dev, bad_evals = -math.inf, 0, None, {}, 0
         history: list[dict] = []
@@ -189,8 +193,8 @@ class Trainer:
                 progress(step, total)
 
             if has_dev and (step % eval_every == 0 or step == total):
-                dev = self.evaluate(model, "dev")
-                score = float(np.mean([dev[t.name][t.main_metric] for t in tasks]))
+                dev = self.evaluate(model, "dev", tasks=focus)
+                score = float(np.mean([dev[t.name][t.main_metric] for t in judged]))
                 history.append({"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score})
                 if score > best_score:
                     best_score, best_step, best_dev, bad_evals = score, step, dev, 0
@@ -206,8 +210,8 @@ class Trainer:
         else:
             best_step = step
         test, preds = {}, {}
-        if all("test" in t.splits for t in tasks):
-            test, preds = self.evaluate(model, "test", return_predictions=True)
+        if all("test" in t.splits for t in judged):
+            test, preds = self.evaluate(model, "test", return_predictions=True, tasks=focus)
         total_params = sum(p.numel() for p in model.parameters())
         return TrainResult(
             tasks=[t.name for t in tasks], seed=seed, test=test, dev=best_dev, best_step=best_step, steps=step,
@@ -216,9 +220,11 @@ class Trainer:
             history=history, predictions=preds, model=model if keep_model else None)
 
     @torch.no_grad()
-    def outputs(self, model: HardSharingModel, split: str) -> dict[str, np.ndarray]:
-        """Raw head outputs of every task of ``model`` on ``split`` (float32): class logits
-        [n, classes], choice scores [n, choices] or regression values [n]. Length-sorted batches."""
+    def outputs(self, model: HardSharingModel, split: str, tasks: Sequence[str] | None = None
+                ) -> dict[str, np.ndarray]:
+        """Raw head outputs of every task of ``model`` (or of those named in ``tasks``) on ``split``
+        (float32): class logits [n, classes], choice scores [n, choices] or regression values [n].
+        Length-sorted batches."""
         was_training = model.training
         model.eval()
         backbone = model.backbone
@@ -226,6 +232,8 @@ class Trainer:
         result = {}
         try:
             for k, task in enumerate(model.tasks):
+                if tasks is not None and task.name not in tasks:
+                    continue
                 data = task.splits[split]
                 seqs = [data.sequences(i)[0] for i in range(len(data))]
                 shape = {"regression": (len(data),), "classification": (len(data), task.num_labels),
@@ -241,11 +249,15 @@ class Trainer:
             model.train(was_training)
         return result
 
-    def evaluate(self, model: HardSharingModel, split: str, return_predictions: bool = False):
-        """Metrics of every task of ``model`` on ``split`` (and, if asked, the predictions)."""
+    def evaluate(self, model: HardSharingModel, split: str, return_predictions: bool = False,
+                 tasks: Sequence[str] | None = None):
+        """Metrics of every task of ``model`` (or of those named in ``tasks``) on ``split`` (and,
+        if asked, the predictions)."""
         metrics, preds = {}, {}
-        outputs = self.outputs(model, split)
+        outputs = self.outputs(model, split, tasks)
         for task in model.tasks:
+            if task.name not in outputs:
+                continue
             data = task.splits[split]
             pred = model.heads[task.name].predict(torch.from_numpy(outputs[task.name])).numpy()
             metrics[task.name] = task_metrics(task, pred, data.labels)

@@ -1,0 +1,155 @@
+"""Training the trials of a combination search through the run store.
+
+A trial trains the target together with a combination of auxiliary data sets: equal sampling from
+each data set and a fixed step budget whatever their number (as Zhan & Zhang do), the checkpoint
+chosen by the target's dev score, the target's metrics on test. Each (combination, seed) is one run
+of kind "trial" in the run store (the store's ``trials`` view lists them), identified by the hash of
+everything it depends on; a trial is never trained twice, so a killed search re-run with the same
+command carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from taskmix.config import ModelConfig, SearchConfig
+from taskmix.data.task import Suite
+from taskmix.errors import ConfigError
+from taskmix.execute import Executor, LocalExecutor
+from taskmix.files import atomic_file
+from taskmix.group.search import CombinationSearch, Objective, names_of
+from taskmix.store import RunStore
+from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures, register_runs
+from taskmix.train.trainer import BackboneFactory, Trainer
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One trial: the target trained with ``aux`` under ``seed``; ``mask`` is aux's bitmask."""
+
+    target: str
+    aux: tuple[str, ...]
+    mask: int
+    seed: int
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return (self.target, *self.aux)
+
+    @property
+    def setting(self) -> str:
+        return f"trial:{self.target}<-{'+'.join(self.aux) or '(alone)'}"
+
+
+class TrialTrainer(Objective):
+    """Scores combinations of auxiliary data sets for ``target`` by training them.
+
+    >>> objective = TrialTrainer(suite, "negation_site_b", SearchConfig(budget=8))    # doctest: +SKIP
+    >>> CombinationSearch(objective.config).fit(objective).best_                       # doctest: +SKIP
+    """
+
+    def __init__(self, suite: Suite, target: str, config: SearchConfig | None = None,
+                 candidates: Sequence[str] | None = None, model: ModelConfig | None = None,
+                 backbone: BackboneFactory | None = None, out: str | Path = "runs",
+                 executor: Executor | None = None, show_progress: bool = True):
+        if target not in suite.names:
+            raise ConfigError(f"target {target!r} is not a task of suite {suite.name!r}",
+                              hint=f"its tasks: {', '.join(suite.names)}")
+        self.candidates = [t for t in (candidates or suite.names) if t != target]
+        unknown = [t for t in self.candidates if t not in suite.names]
+        if unknown:
+            raise ConfigError(f"{', '.join(unknown)}: not tasks of suite {suite.name!r}",
+                              hint=f"its tasks: {', '.join(suite.names)}")
+        if not self.candidates:
+            raise ConfigError(f"suite {suite.name!r} has no task besides {target!r} to search over",
+                              hint="a combination search needs at least one auxiliary data set")
+        self.suite, self.target = suite, target
+        self.config = config or SearchConfig()
+        self.backbone = backbone or BackboneFactory(model or ModelConfig())
+        self.out = Path(out)
+        self.executor = executor or LocalExecutor()
+        self.show_progress = show_progress
+        self.trainer = Trainer(self.config.train, self.backbone)
+        self.test_scores_: dict[int, list[float]] = {}
+
+    def spec(self, mask: int, seed: int) -> TrialSpec:
+        return TrialSpec(self.target, tuple(names_of(mask, self.candidates)), mask, seed)
+
+    def run_config(self, spec: TrialSpec) -> dict:
+        """Everything a trial depends on (hashed into its id); not the search's own settings, so
+        searches with other surrogates share the trials they have in common."""
+        return {"target": self.target, "datasets": list(spec.aux), "mask": format(spec.mask, "b").zfill(len(self.candidates)),
+                "tasks": {t: self.suite[t].fingerprint() for t in spec.tasks}, "seed": spec.seed,
+                "model": self.backbone.config.model_dump(mode="json"), "backbone": self.backbone.fingerprint(),
+                "train": self.config.train.model_dump(mode="json")}
+
+    def evaluate(self, masks: Sequence[int]) -> list[list[float]]:
+        specs = [self.spec(int(m), seed) for m in masks for seed in self.config.seeds]
+        self.out.mkdir(parents=True, exist_ok=True)
+        with RunStore(self.out / STORE_FILE) as store:
+            todo, ids = register_runs(store, self.suite.name, [(s, "trial", self.run_config(s)) for s in specs])
+            failures = carry_out(store, self.executor, todo, self._work, total=len(specs),
+                                 skipped=len(specs) - len(todo), show_progress=self.show_progress)
+            records = {i: store.get(i) for i in ids}
+        raise_failures(failures, len(specs), self.out / STORE_FILE)
+        k = len(self.config.seeds)
+        for j, m in enumerate(masks):
+            self.test_scores_[int(m)] = [records[i].metrics["test_score"] for i in ids[j * k:(j + 1) * k]]
+        scores = [records[i].metrics["score"] for i in ids]
+        return [scores[j * k:(j + 1) * k] for j in range(len(masks))]
+
+    def _work(self, spec: TrialSpec, run_id: str, progress):
+        result = self.trainer.fit([self.suite[t] for t in spec.tasks], spec.seed, progress=progress,
+                                  focus=[self.target])
+        metric = self.suite[self.target].main_metric
+        metrics = result.to_dict()
+        metrics.update(score=result.dev[self.target][metric] if result.dev else float("nan"),
+                       test_score=result.test.get(self.target, {}).get(metric, float("nan")), metric=metric)
+        return metrics, None
+
+
+def search_combinations(suite: Suite, target: str, config: SearchConfig | None = None, *,
+                        callback=None, **kw) -> tuple[CombinationSearch, pd.DataFrame]:
+    """Search the auxiliary data sets of ``target`` by training trials (keywords go to
+    :class:`TrialTrainer`); returns the fitted search and its trials with their test scores."""
+    objective = TrialTrainer(suite, target, config, **kw)
+    search = CombinationSearch(objective.config).fit(objective, callback=callback)
+    trials = search.trials_
+    trials["test_score"] = [float(np.mean(objective.test_scores_[m])) for m in trials["mask"]]
+    return search, trials
+
+
+def save_search(search: CombinationSearch, trials: pd.DataFrame, folder: str | Path, suite: str,
+                target: str) -> Path:
+    """Write the trials (CSV), a summary (JSON) and the best-so-far curve (PNG) of a search to
+    ``folder/<suite>-<target>.*``; returns the CSV's path."""
+    from taskmix.report.plots import search_curve
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{suite}-{target}"
+    with atomic_file(stem.with_suffix(".csv"), "w") as f:
+        trials.to_csv(f, index=False)
+    summary = search_summary(search, trials)
+    with atomic_file(stem.with_suffix(".json"), "w") as f:
+        json.dump({"suite": suite, "target": target, **summary, "config": search.config.model_dump(mode="json")},
+                  f, indent=1)
+    search_curve(trials, stem.with_suffix(".png"), title=f"{suite}: combination search for {target} "
+                 f"({search.config.surrogate}, {search.config.proposal})", baseline=summary["alone_dev"])
+    return stem.with_suffix(".csv")
+
+
+def search_summary(search: CombinationSearch, trials: pd.DataFrame) -> dict:
+    """The pick, its dev and test scores, and the target alone's, for the report."""
+    best = trials.loc[trials["mask"] == search.best_mask_].iloc[0]
+    alone = trials.loc[trials["mask"] == 0]
+    return {"best": search.best_, "best_dev": float(best["score"]), "best_test": float(best["test_score"]),
+            "alone_dev": float(alone["score"].iloc[0]) if len(alone) else None,
+            "alone_test": float(alone["test_score"].iloc[0]) if len(alone) else None,
+            "trials": len(trials), "stopped": search.stopped_}
