@@ -263,3 +263,62 @@ def test_search_command(monkeypatch, capsys, four_suite, tiny_model_dir, tmp_pat
     code, _, err = run_cli(monkeypatch, capsys, "search", four_suite, "--target", "t", "--budget", "2",
                            "--model", tiny_model_dir, "--out", out)
     assert code == 2 and "smaller than the initial design" in err
+
+
+def test_random_subsets_cover_every_task_are_distinct_and_seeded():
+    from taskmix.group.groupers import random_subsets
+
+    names = list("abcdefg")
+    subs = random_subsets(names, 10, 3, seed=1)
+    assert len(subs) == 10 and len({tuple(s) for s in subs}) == 10 and all(len(s) == 3 for s in subs)
+    assert set().union(*map(set, subs)) == set(names)
+    assert subs == random_subsets(names, 10, 3, seed=1) and subs != random_subsets(names, 10, 3, seed=2)
+    assert len(random_subsets(list("abcd"), 50, 3, seed=0)) == 4  # only 4 distinct subsets exist
+    with pytest.raises(ConfigError, match="cannot be drawn"):
+        random_subsets(names, 5, 9, seed=0)
+
+
+def test_surrogate_grouper_groups_tasks_that_raise_each_others_scores(monkeypatch):
+    """Planted: a and b raise each other's dev score by 0.1, c and d too; across the pairs, -0.05."""
+    from taskmix.group.groupers import SurrogateGrouper
+    from taskmix.store import RunRecord
+    from taskmix.train.experiment import MultiTaskTrainer
+
+    helps = {frozenset("ab"): 0.1, frozenset("cd"): 0.1}
+
+    def fake_run(self, suite, groups, stl=True):
+        recs = []
+        for g in groups:
+            dev = {t: {"accuracy": 0.5 + sum(helps.get(frozenset((t, s)), -0.05) for s in g if s != t)} for t in g}
+            recs.append(RunRecord(id="+".join(g), suite="s", setting="mtl", kind="mtl", tasks=list(g), seed=1,
+                                  status="finished", config={}, metrics={"dev": dev}, error=None, created=0,
+                                  started=None, finished=None, duration=None, artifacts=None))
+        return recs
+
+    class T:
+        main_metric = "accuracy"
+
+    class FakeSuite:
+        name, names = "s", list("abcd")
+
+        def __getitem__(self, k):
+            return T()
+
+    monkeypatch.setattr(MultiTaskTrainer, "run", fake_run)
+    g = SurrogateGrouper(subsets=6, subset_size=2, ridge=1e-3, max_size=2).fit(FakeSuite())
+    assert g.groups_ == [["a", "b"], ["c", "d"]]
+    assert g.relevance_.loc["a", "b"] > 0.05 and g.relevance_.loc["a", "c"] < 0
+    assert np.allclose(g.relevance_.fillna(0), g.relevance_.T.fillna(0))
+    frame = g.to_frame()
+    assert frame.iloc[0]["chosen"] and set(frame.columns) == {"group", "size", "relevance", "chosen"}
+
+
+def test_group_command_with_the_surrogate_method(monkeypatch, capsys, four_suite, tiny_model_dir, tmp_path):
+    out = tmp_path / "runs"
+    code, text, err = run_cli(monkeypatch, capsys, "group", four_suite, "--method", "surrogate", "--subsets", "4",
+                              "--max-steps", "2", "--model", tiny_model_dir, "--out", out)
+    assert code == 0, err
+    assert "surrogate relevance" in text and "recommended" in text
+    assert (out / "groups" / "four-surrogate.csv").exists() and (out / "groups" / "four-surrogate.png").exists()
+    with RunStore(out / "taskmix.db") as store:
+        assert len(store.runs(kinds=("mtl",), status="finished")) == 4

@@ -35,7 +35,7 @@ ModelOpt = Annotated[str | None, typer.Option(help="model: minilm, a Hugging Fac
 MaxLenOpt = Annotated[int | None, typer.Option(help="maximum tokens per input")]
 ModeOpt = Annotated[str | None, typer.Option(help="PVI model family: probe (linear on frozen features, seconds) | "
                                                    "finetune (the paper's fine-tuned encoder, slow on a CPU)")]
-MethodOpt = Annotated[str | None, typer.Option(help="grouping method: pvi | textemb | all | random")]
+MethodOpt = Annotated[str | None, typer.Option(help="grouping method: pvi | textemb | surrogate | all | random")]
 AlphaOpt = Annotated[float | None, typer.Option(help="significance level of the PVI tests [default: 0.01]")]
 CriterionOpt = Annotated[str | None, typer.Option(help="pvalue (similar when p >= alpha) | effect (similar when "
                                                        "the effect size is small)")]
@@ -100,12 +100,13 @@ def _model(suite, model: str | None, max_length: int | None, device: str | None 
     return validate(ModelConfig, data, source="command line")
 
 
-def _group_config(base=None, pvi: dict | None = None, **flags):
+def _group_config(base=None, pvi: dict | None = None, train: dict | None = None, **flags):
     from taskmix.config import GroupConfig, validate
 
     data = (base or GroupConfig()).model_dump()
     data.update(_options(**flags))
     data["pvi"].update(_options(**(pvi or {})))
+    data["train"].update(_options(**(train or {})))
     return validate(GroupConfig, data, source="command line")
 
 
@@ -195,6 +196,10 @@ def group(
     search: Annotated[str | None, typer.Option(help="auto | greedy | exhaustive")] = None,
     sizes: Annotated[str | None, typer.Option(help="random/textemb: group sizes, e.g. 2,2,3")] = None,
     seed: Annotated[int | None, typer.Option(help="seed of random groups and subsamples")] = None,
+    subsets: Annotated[int | None, typer.Option(help="surrogate: random task subsets trained together "
+                                                     "[default: 3 per task]")] = None,
+    subset_size: Annotated[int | None, typer.Option(help="surrogate: tasks per subset [default: half]")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="surrogate: training steps per subset [default: 150]")] = None,
     top: Annotated[int, typer.Option(help="rows of the candidate table to print (all are saved)")] = 20,
     pvi_path: PVIPathOpt = None,
     model: ModelOpt = None, max_length: MaxLenOpt = None,
@@ -204,7 +209,9 @@ def group(
 
     pvi: tasks whose PVI distributions do not differ significantly (t-test for pairs, ANOVA for
     larger groups) are grouped; the most different pairs are listed as a negative control.
-    textemb: tasks with the most similar mean input embeddings. all / random: baselines.
+    textemb: tasks with the most similar mean input embeddings. surrogate: trains random subsets of
+    tasks together (runs in the run store), fits a ridge regression per task on which others were
+    present, and groups tasks whose effects on each other are positive. all / random: baselines.
     Writes OUT/groups/<suite>-<method>.csv. Example:
 
         taskmix group suite.yaml --method pvi --alpha 0.01
@@ -217,9 +224,10 @@ def group(
     config = _group_config(method=method, alpha=alpha, criterion=criterion, test=test, max_effect=max_effect,
                            subsample=sub, max_size=max_size, search=search, seed=seed,
                            sizes=[_int(x, "--sizes") for x in sizes.split(",")] if sizes else None,
-                           pvi={"mode": mode})
+                           subsets=subsets, subset_size=subset_size, pvi={"mode": mode},
+                           train={"max_steps": max_steps} if max_steps else None)
     mc = _model(s, model, max_length)
-    grouper = make_grouper(config, model=mc, show_progress=True)
+    grouper = make_grouper(config, model=mc, out=out, show_progress=True)
     if isinstance(grouper, PVIGrouper):
         grouper.fit(s, pvi=_pvi_for(s, config, mc, out, pvi_path))
         _print_frame(grouper.pvi_.summary_, title="V-information (mean PVI, bits) per task")
@@ -232,6 +240,13 @@ def group(
     _print_frame(rank_candidates(frame).head(top), title=f"candidate groups ({min(top, len(frame))} of {len(frame)}; all in {path})")
     console.print(grouper.describe())
     _print_partition(grouper.groups_, "recommended")
+    if config.method == "surrogate":
+        from taskmix.report.plots import relevance_heatmap
+
+        shown = grouper.relevance_.round(4).astype(object).where(grouper.relevance_.notna(), "-")
+        shown.insert(0, "task", shown.index)
+        _print_frame(shown, title="symmetrised surrogate relevance (θ + θᵀ)/2: > 0, the two help each other")
+        console.print(f"heatmap: {relevance_heatmap(grouper.relevance_, path.with_suffix('.png'))}")
     if isinstance(grouper, PVIGrouper):
         _print_partition(grouper.different_, "most different (negative control)")
     console.print(f"train and compare them: taskmix train {suite} --groups auto --method {config.method}")
@@ -298,7 +313,7 @@ def train(
 
         pvi = _pvi_for(s, run.group, run.model, Path(run.out), pvi_path)
         grouper, groupings = training_groupings(s, run.group, [b.strip() for b in baselines.split(",") if b.strip()],
-                                                pvi=pvi, model=run.model, show_progress=True)
+                                                pvi=pvi, model=run.model, out=run.out, show_progress=True)
         console.print(grouper.describe())
         for name, part in groupings.items():
             _print_partition(part, name)

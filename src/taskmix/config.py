@@ -203,7 +203,7 @@ class PVIConfig(_Strict):
 class GroupConfig(_Strict):
     """How tasks are grouped: the method, its statistics and the search over partitions."""
 
-    method: Literal["pvi", "textemb", "all", "random"] = "pvi"
+    method: Literal["pvi", "textemb", "surrogate", "all", "random"] = "pvi"
     alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the t-tests / ANOVAs")
     test: Literal["welch", "student"] = Field("welch", description="two-sample t-test (the paper: student)")
     criterion: Literal["pvalue", "effect"] = Field(
@@ -220,8 +220,16 @@ class GroupConfig(_Strict):
     min_similarity: float | None = Field(
         None, description="textemb: least mean cosine of a group (default: that of the median pair)")
     sizes: list[int] | None = Field(None, description="random / textemb: sizes of the groups to form")
-    seed: int = Field(13, description="seed of random groups and subsamples")
+    seed: int = Field(13, description="seed of random groups and subsamples (and surrogate: of the subsets "
+                                      "and their training)")
     pvi: PVIConfig = Field(default_factory=PVIConfig)
+    subsets: int | None = Field(None, gt=0, description="surrogate: random task subsets trained together "
+                                                         "(default: 3 per task)")
+    subset_size: int | None = Field(None, ge=2, description="surrogate: tasks per subset (default: half the suite)")
+    ridge: float = Field(1.0, gt=0, description="surrogate: strength of the ridge regression")
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(max_steps=150, sampler="equal", patience=None),
+        description="surrogate: training of each subset (equal sampling, fixed step budget)")
 
 
 class TransferConfig(_Strict):

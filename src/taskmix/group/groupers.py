@@ -7,12 +7,16 @@ of two or more are trained together, singletons alone) that ``MultiTaskTrainer.c
   (or differ by a small effect) are grouped; ``different_`` holds the most different pairs, the
   negative control.
 - :class:`TextEmbGrouper`: tasks whose mean input embeddings are the most similar (Vu et al.).
+- :class:`SurrogateGrouper`: tasks whose linear-surrogate effects on each other, measured by
+  training random subsets together, are positive (Li, Nguyen & Zhang).
 - :class:`AllGrouper`: every task in one model. :class:`RandomGrouper`: seeded random groups.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,11 +55,12 @@ class Grouper:
     method = ""
 
     def __init__(self, config: GroupConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
-                 cache=None, show_progress: bool = False, **params):
+                 cache=None, out: str | Path = "runs", show_progress: bool = False, **params):
         self.config = _config(config, {"method": self.method, **params} if self.method else params)
         self.model = model
         self.backbone = backbone
         self.cache = cache
+        self.out = Path(out)
         self.show_progress = show_progress
 
     def fit(self, suite: Suite) -> Grouper:
@@ -249,7 +254,91 @@ def rank_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(_k=key).sort_values(["_k", "p_value"], ascending=[True, False]).drop(columns="_k")
 
 
-GROUPERS: dict[str, type[Grouper]] = {g.method: g for g in (PVIGrouper, TextEmbGrouper, AllGrouper, RandomGrouper)}
+def random_subsets(names: Sequence[str], count: int, size: int, seed: int) -> list[list[str]]:
+    """``count`` distinct random subsets of ``size`` tasks (seeded), each task in at least one; fewer
+    when there are not that many distinct subsets."""
+    if not 2 <= size <= len(names):
+        raise ConfigError(f"subsets of {size} tasks cannot be drawn from {len(names)} tasks",
+                          hint=f"choose subset_size between 2 and {len(names)}")
+    rng = np.random.default_rng(seed)
+    total = math.comb(len(names), size)
+    chosen: list[tuple[str, ...]] = []
+    perm = [names[i] for i in rng.permutation(len(names))]
+    for k in range(0, len(perm), size):  # first a cover: every task in some subset
+        block = perm[k:k + size]
+        block += [t for t in perm if t not in block][:size - len(block)]
+        key = tuple(sorted(block, key=names.index))
+        if key not in chosen:
+            chosen.append(key)
+    while len(chosen) < min(count, total):
+        key = tuple(names[i] for i in sorted(rng.choice(len(names), size, replace=False)))
+        if key not in chosen:
+            chosen.append(key)
+    return [list(g) for g in chosen]
+
+
+class SurrogateGrouper(Grouper):
+    """Task modeling (Li, Nguyen & Zhang, TMLR 2023), the surrogate baseline of the PVI paper: train
+    one MTL model per random subset of tasks; for each task t, fit a ridge regression of t's dev
+    score on which other tasks were in the subset, whose coefficient θ[t, s] is s's effect on t;
+    group tasks by the symmetrised relevance (θ + θᵀ) / 2, keeping groups whose mean pairwise
+    relevance is positive (as with textemb, fixed ``sizes`` take the most relevant groups)."""
+
+    method = "surrogate"
+
+    def fit(self, suite: Suite) -> SurrogateGrouper:
+        from taskmix.group.surrogates import LinearSurrogate
+        from taskmix.train.experiment import MultiTaskTrainer
+
+        c = self.config
+        names = suite.names
+        if len(names) < 3:
+            raise ConfigError(f"surrogate grouping needs at least 3 tasks; suite {suite.name!r} has {len(names)}")
+        size = c.subset_size or max(2, math.ceil(len(names) / 2))
+        self.subsets_ = random_subsets(names, c.subsets or 3 * len(names), size, c.seed)
+        trainer = MultiTaskTrainer(c.train, model=self.model, backbone=self.backbone, seeds=[c.seed], out=self.out,
+                                   show_progress=self.show_progress)
+        records = trainer.run(suite, self.subsets_, stl=False)
+        rows = [{"subset": "+".join(r.tasks), "task": t, "score": r.metrics["dev"][t][suite[t].main_metric]}
+                for r in records for t in r.tasks]
+        self.scores_ = pd.DataFrame(rows)
+        theta = pd.DataFrame(0.0, index=names, columns=names)
+        for t in names:
+            mine = [r for r in records if t in r.tasks]
+            others = [s for s in names if s != t]
+            X = np.array([[s in r.tasks for s in others] for r in mine], float)
+            y = np.array([r.metrics["dev"][t][suite[t].main_metric] for r in mine])
+            theta.loc[t, others] = LinearSurrogate(alpha=c.ridge).fit(X, y).effects_
+        self.effects_ = theta  # row: target, column: the data set whose effect it is
+        rel = (theta + theta.T) / 2
+        for t in names:
+            rel.loc[t, t] = np.nan
+        self.relevance_ = rel
+        if c.sizes:
+            self.groups_ = sized_partition(names, c.sizes, self.group_score)
+        else:
+            scores = {g: self.group_score(g) for g in candidate_groups(names, c.max_size)}
+            top = max([v for v in scores.values() if v > 0], default=1.0)
+            self.groups_ = choose_partition(names, {g: v / top for g, v in scores.items() if v > 0}, c.search)
+        return self
+
+    def group_score(self, group: Sequence[str]) -> float:
+        """Mean symmetrised relevance of the pairs in ``group``."""
+        return float(np.mean([self.relevance_.loc[a, b] for a, b in itertools.combinations(group, 2)]))
+
+    def to_frame(self) -> pd.DataFrame:
+        chosen = {tuple(g) for g in self.groups_}
+        rows = [{"group": "+".join(g), "size": len(g), "relevance": self.group_score(g), "chosen": g in chosen}
+                for g in candidate_groups(list(self.relevance_.index), self.config.max_size)]
+        return pd.DataFrame(rows).sort_values("relevance", ascending=False, ignore_index=True)
+
+    def describe(self) -> str:
+        return (f"surrogate relevance from {len(self.subsets_)} random subsets of {len(self.subsets_[0])} tasks: "
+                "groups whose tasks raise each other's dev scores on average")
+
+
+GROUPERS: dict[str, type[Grouper]] = {g.method: g for g in (PVIGrouper, TextEmbGrouper, SurrogateGrouper, AllGrouper,
+                                                             RandomGrouper)}
 
 
 def grouper_from_record(record: dict | None) -> PVIGrouper | None:
