@@ -229,7 +229,7 @@ def main() -> None:
                                              "found": {"all": float(paper["found_at_stop"].mean())}}
         figures[lname]["fit_spearman"] = fit
     if args.json:
-        write_json(args.json, figures)
+        write_json(Path(args.json), figures)
 
 
 if __name__ == "__main__":

@@ -257,6 +257,11 @@ def test_search_command(monkeypatch, capsys, four_suite, tiny_model_dir, tmp_pat
     assert "best combination" in text and "(target alone)" in text and "stopped: budget after 5 trials" in text
     csv = out / "search" / "four-t.csv"
     assert csv.exists() and csv.with_suffix(".json").exists() and csv.with_suffix(".png").exists()
+    code, text, err = run_cli(monkeypatch, capsys, "report", "--out", out)  # a store with only a search
+    assert code == 0, err
+    html = (out / "report" / "index.html").read_text()
+    assert "Combination search for t" in html and "search-t.png" in html and "STL vs MTL" not in html
+    assert (out / "report" / "search-t.png").exists() and (out / "report" / "search-t.csv").exists()
     code, _, err = run_cli(monkeypatch, capsys, "search", four_suite, "--target", "zzz", "--model", tiny_model_dir,
                            "--out", out)
     assert code == 2 and "not a task of suite" in err

@@ -612,7 +612,7 @@ def _store_path(out: Path) -> Path:
     return db
 
 
-def _comparison(out: Path, suite: str | None):
+def _comparison(out: Path, suite: str | None, allow_empty: bool = False):
     from taskmix.evaluate.compare import Comparison
     from taskmix.store import RunStore
 
@@ -620,6 +620,8 @@ def _comparison(out: Path, suite: str | None):
     with RunStore(db) as store:
         records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl"))
     if not records:
+        if allow_empty:
+            return Comparison([]), None
         raise ConfigError(f"{db}: no finished runs" + (f" of suite {suite!r}" if suite else ""))
     suites = sorted({r.suite for r in records})
     if len(suites) > 1:
@@ -667,13 +669,16 @@ def runs(out: OutOpt = Path("runs"),
 def report(out: OutOpt = Path("runs"),
            suite: Annotated[str | None, typer.Option(help="suite name, if the store holds several")] = None,
            groups: Annotated[str | None, typer.Option(help='grouping to count models for: "a,b;c"')] = None) -> None:
-    """Write the HTML report (plots, tables, CSV/JSON) of a run store to OUT/report/index.html."""
+    """Write the HTML report (plots, tables, CSV/JSON) of a run store to OUT/report/index.html:
+    STL vs MTL, how the groups were chosen, and the combination searches run into OUT."""
     from taskmix.group.groupers import grouper_from_record
-    from taskmix.report.html import write_report
+    from taskmix.report.html import load_searches, write_report
 
-    comp, record = _comparison(out, suite)
+    searches = load_searches(out, suite)
+    comp, record = _comparison(out, suite, allow_empty=bool(searches))
     grouper = grouper_from_record(record)
-    path = write_report(comp, out / "report", groups=_groups(groups) if groups else None, grouper=grouper)
+    path = write_report(comp, out / "report", groups=_groups(groups) if groups else None, grouper=grouper,
+                        searches=searches, title=None if comp.records else f"taskmix report — {searches[0]['suite']}")
     console.print(f"report written to [bold]{path}[/]")
 
 

@@ -250,7 +250,7 @@ class CombinationSearch:
             Xu = bits(untried, n)
             if c.stop == "ei":
                 mean, std = surrogate.predict(Xu, return_std=True)
-                if expected_improvement(mean, std, float(y.max())).max() < max(c.noise, self.noise_()):
+                if expected_improvement(mean, std, float(y.max())).max() < max(c.noise, self.seed_noise()):
                     self.stopped_ = "ei"
                     break
             k = min(c.q, c.budget - len(self.scores_), len(untried))
@@ -260,7 +260,7 @@ class CombinationSearch:
             self.stopped_ = "callback"
         return self
 
-    def noise_(self) -> float:
+    def seed_noise(self) -> float:
         """Pooled standard deviation of a combination's score between seeds (0 with one seed)."""
         spreads = [np.var(s, ddof=1) for s in self.scores_.values() if len(s) > 1]
         return float(np.sqrt(np.mean(spreads))) if spreads else 0.0
@@ -296,15 +296,13 @@ def local_pool(n: int, surrogate: Surrogate | None, tried: Sequence[int], rng: n
     """Combinations met by hill climbing on the surrogate's prediction (one data set added or
     removed per move) from the best tried combinations and random ones, with their neighbours."""
     flips = np.left_shift(np.int64(1), np.arange(n, dtype=np.int64))
-    begin = list(tried)[:starts] + [int(x) for x in rng.integers(0, 2 ** n, size=starts)]
+    randoms = [int(x) for x in rng.integers(0, 2 ** n, size=starts)]
     if surrogate is None:
-        return np.unique(np.asarray(begin + list(tried), dtype=np.int64))
-    if tried:
-        scores = surrogate.predict(bits(tried, n))
-        begin = [int(tried[i]) for i in np.argsort(-scores)[:starts]] + begin[len(tried[:starts]):]
+        return np.unique(np.asarray(randoms + list(tried), dtype=np.int64))
+    best_tried = [int(tried[i]) for i in np.argsort(-surrogate.predict(bits(tried, n)))[:starts]] if tried else []
+    begin = best_tried + randoms
     seen: set[int] = set()
     for x in begin:
-        x = int(x)
         value = float(surrogate.predict(bits([x], n))[0])
         for _ in range(max_moves):
             nb = np.bitwise_xor(np.int64(x), flips)

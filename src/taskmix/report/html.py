@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from pathlib import Path
 
@@ -22,12 +24,15 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 
 def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[str]] | None = None,
-                 title: str | None = None, notes: list[str] | None = None, grouper=None) -> Path:
+                 title: str | None = None, notes: list[str] | None = None, grouper=None,
+                 searches: list[dict] | None = None) -> Path:
     """Write ``index.html``, PNG plots and CSV/JSON tables to ``out_dir``; returns the HTML path.
 
     With a fitted ``grouper`` (e.g. :class:`~taskmix.group.groupers.PVIGrouper`) the report also
     shows how the groups were chosen: PVI distributions, the p-value heatmap and the candidate
-    table. The folder is built beside its final place and renamed, so a report is never half-written.
+    table. ``searches`` are combination searches (summaries from :func:`load_searches`): the pick,
+    the best-so-far curve and the trials of each. The folder is built beside its final place and
+    renamed, so a report is never half-written.
     """
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
@@ -64,17 +69,37 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
                         "plots": [p for p in ("pvi.png", "pvalues.png") if (tmp / p).exists()],
                         "summary": _html_table(tables["pvi_summary"]) if "pvi_summary" in tables else None,
                         "candidates": _html_table(rank_candidates(tables["candidate_groups"]).head(25))}
+        shown = []
+        for entry in searches or []:
+            stem = f"search-{entry['target']}"
+            shutil.copyfile(entry["csv"], tmp / f"{stem}.csv")
+            if Path(entry["png"]).exists():
+                shutil.copyfile(entry["png"], tmp / f"{stem}.png")
+            trials = pd.read_csv(entry["csv"])[["trial", "phase", "datasets", "score", "test_score", "best_so_far"]]
+            shown.append({**entry, "plot": f"{stem}.png", "table": _html_table(trials)})
         html = _env.get_template("report.html.j2").render(
+            searches=shown,
             grouping=grouping,
             groupings=_html_table(comparison.printable_groupings()) if not by_grouping.empty else None,
             title=title or f"taskmix report — {comparison.suite_name}",
             created=time.strftime("%Y-%m-%d %H:%M"),
-            comparison=_html_table(printable) if not printable.empty else "<p>No finished runs.</p>",
+            comparison=_html_table(printable) if not printable.empty else None,
             settings=_html_table(settings), strategies=_html_table(tables["strategies"]) if groups else None,
             plots=plots, notes=notes or [], files=sorted(p.name for p in tmp.iterdir()),
             summary=summarise(table))
         (tmp / "index.html").write_text(html, encoding="utf-8")
     return out_dir / "index.html"
+
+
+def load_searches(out: str | Path, suite: str | None = None) -> list[dict]:
+    """The summaries `taskmix search` wrote under ``out/search`` (of ``suite``, if given), each
+    with the paths of its trials CSV and curve PNG."""
+    found = []
+    for path in sorted((Path(out) / "search").glob("*.json")):
+        entry = json.loads(path.read_text())
+        if suite is None or entry.get("suite") == suite:
+            found.append({**entry, "csv": str(path.with_suffix(".csv")), "png": str(path.with_suffix(".png"))})
+    return found
 
 
 def summarise(table: pd.DataFrame) -> list[str]:
