@@ -105,6 +105,23 @@ def test_linear_effects_and_bayes_interactions_are_read_off():
     assert np.allclose(bayes.effects_[:n], [1.0, -2.0, 0.0, 0.5, 0.0], atol=0.1)
 
 
+@pytest.mark.parametrize("name", ["bayes", "gp"])
+def test_posterior_draws_match_the_predictive_distribution(name):
+    """Thompson sampling relies on the draws: their mean and spread must be the model's own, also
+    when few, collinear observations leave the posterior covariance near-singular."""
+    n = 6
+    X = bits(np.array([0, 1, 3, 7, 7, 63]), n)  # repeated and nested rows: singular design
+    y = np.array([0.1, 0.3, 0.2, 0.5, 0.52, 0.4])
+    model = make_surrogate(name, seed=0).fit(X, y)
+    grid = bits(enumerate_masks(n), n)
+    mean, std = model.predict(grid, return_std=True)
+    rng = np.random.default_rng(0)
+    draws = np.array([model.sample(grid, rng) for _ in range(500)])
+    assert np.isfinite(draws).all()
+    assert np.allclose(draws.mean(axis=0), mean, atol=0.2 * std.max() + 1e-6)
+    assert np.allclose(draws.std(axis=0), std, rtol=0.15, atol=1e-3)
+
+
 @pytest.mark.parametrize("surrogate,proposal", [("mlp", "greedy"), ("linear", "greedy"), ("bayes", "ei"),
                                                 ("bayes", "thompson"), ("gp", "ei"), ("gp", "thompson")])
 def test_search_finds_the_planted_best_well_before_enumerating(surrogate, proposal):

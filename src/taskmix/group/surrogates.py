@@ -98,6 +98,14 @@ class LinearSurrogate(Surrogate):
         return (mean, np.zeros(len(mean))) if return_std else mean
 
 
+def gaussian_draw(mean: np.ndarray, cov: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One draw from N(mean, cov): mean + V·sqrt(λ)·z from the eigendecomposition of the
+    symmetrised covariance, negative round-off eigenvalues clipped. (An SVD of a near-singular
+    covariance, as numpy's multivariate_normal does, can fail to converge.)"""
+    lam, V = np.linalg.eigh((cov + cov.T) / 2)
+    return mean + V @ (np.sqrt(np.clip(lam, 0.0, None)) * rng.standard_normal(len(lam)))
+
+
 def pairwise_features(X: np.ndarray) -> np.ndarray:
     """[x_1..x_n, x_i·x_j for i < j]: main effects and pairwise interactions."""
     X = np.asarray(X, float)
@@ -161,7 +169,7 @@ class BayesSurrogate(Surrogate):
         return mean, np.sqrt(np.maximum(var, 0.0)) * self.sd_
 
     def sample(self, X, rng):
-        w = rng.multivariate_normal(self.coef_, self.cov_, method="svd")
+        w = gaussian_draw(self.coef_, self.cov_, rng)
         return ((self._features(X) - self.center_) @ w) * self.sd_ + self.mu_
 
 
@@ -199,7 +207,8 @@ class GPSurrogate(Surrogate):
     def sample(self, X, rng):
         if len(X) > self.joint_up_to:
             return super().sample(X, rng)
-        return self.model_.sample_y(np.asarray(X, float), random_state=int(rng.integers(2 ** 31)))[:, 0]
+        mean, cov = self.model_.predict(np.asarray(X, float), return_cov=True)
+        return gaussian_draw(mean, cov, rng)
 
 
 SURROGATES: dict[str, type[Surrogate]] = {c.name: c for c in (MLPSurrogate, LinearSurrogate, BayesSurrogate,
