@@ -30,6 +30,8 @@ GLUE_TASKS: dict[str, dict] = {
             "text": ["word_sentence1", "sentence2"], "label": "label"},
     "boolq": {"format": "jsonl", "splits": {"train": "superglue/boolq/val.jsonl"},
               "text": ["question", "passage"], "label": "label"},
+    "qnli": {"format": "tsv", "splits": {"train": "glue/qnli/dev.tsv"},  # dev only: split by the suite
+             "text": ["question", "sentence"], "label": "label"},
     "cola": {"format": "tsv", "splits": {"train": "glue/cola/in_domain_train.tsv", "test": "glue/cola/in_domain_dev.tsv"},
              "columns": ["source", "label", "mark", "sentence"], "text": "sentence", "label": "label"},
     "stsb": {"kind": "regression", "format": "tsv",

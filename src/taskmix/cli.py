@@ -35,6 +35,7 @@ ModelOpt = Annotated[str | None, typer.Option(help="model: minilm, a Hugging Fac
 MaxLenOpt = Annotated[int | None, typer.Option(help="maximum tokens per input")]
 ModeOpt = Annotated[str | None, typer.Option(help="PVI model family: probe (linear on frozen features, seconds) | "
                                                    "finetune (the paper's fine-tuned encoder, slow on a CPU)")]
+ADAPTATIONS = ("full", "bitfit", "lora", "ia3", "ip")
 MethodOpt = Annotated[str | None, typer.Option(help="grouping method: pvi | textemb | surrogate | all | random")]
 AlphaOpt = Annotated[float | None, typer.Option(help="significance level of the PVI tests [default: 0.01]")]
 CriterionOpt = Annotated[str | None, typer.Option(help="pvalue (similar when p >= alpha) | effect (similar when "
@@ -265,7 +266,10 @@ def train(
     groups: Annotated[str, typer.Option(help='tasks trained together: "a,b;c,d" (; between groups), "all" '
                                              '(one group), or "auto": the groups --method recommends, and its '
                                              "baselines")] = "all",
-    method: MethodOpt = None, mode: ModeOpt = None, alpha: AlphaOpt = None, criterion: CriterionOpt = None,
+    method: Annotated[str | None, typer.Option(
+        help="training method: full | bitfit | lora | ia3 | ip (Inspirational Pointer), or with --groups auto the "
+             "grouping method: pvi | textemb | surrogate")] = None,
+    mode: ModeOpt = None, alpha: AlphaOpt = None, criterion: CriterionOpt = None,
     baselines: Annotated[str, typer.Option(help="with --groups auto: baseline groupings trained too "
                                                 "(all, random, textemb, different)")] = "all,random,textemb,different",
     pvi_path: PVIPathOpt = None,
@@ -281,6 +285,10 @@ def train(
     max_length: Annotated[int | None, typer.Option(help="maximum tokens per input")] = None,
     device: Annotated[str | None, typer.Option(help="auto | cpu | cuda | cuda:N")] = None,
     stl: Annotated[bool, typer.Option(help="also train a single-task model per task")] = True,
+    adaptation: Annotated[str | None, typer.Option(help="what trains: full | bitfit | lora | ia3 | ip "
+                                                        "(what --method ip sets)")] = None,
+    descriptions: Annotated[bool | None, typer.Option(help="ip: give the form module each task's description "
+                                                           "[default: yes]")] = None,
 ) -> None:
     """Train STL models for every task named and an MTL model per group, over seeds; print the comparison.
 
@@ -289,6 +297,7 @@ def train(
 
         taskmix train suite.yaml --groups "rte,cb;mrpc,stsb" --seeds 1,2,3
         taskmix train suite.yaml --groups auto --method pvi     # PVI groups vs all, random, ...
+        taskmix train suite.yaml --method ip --max-steps 600    # Inspirational Pointer, backbone frozen
     """
     from taskmix.config import RunConfig, load_model_yaml, validate
     from taskmix.data.task import Suite, parse_groups
@@ -296,7 +305,12 @@ def train(
 
     run = load_model_yaml(RunConfig, config) if config else RunConfig()
     data = run.model_dump()
-    data["train"].update(_options(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, sampler=sampler))
+    if method in ADAPTATIONS:  # a training method, not a grouping method
+        if adaptation not in (None, method):
+            raise ConfigError(f"--method {method} and --adaptation {adaptation} disagree", hint="give one of them")
+        method, adaptation = None, method
+    data["train"].update(_options(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, sampler=sampler,
+                                  adaptation=adaptation, ip_descriptions=descriptions))
     if seeds:
         data["seeds"] = _seeds(seeds)
     if out is not None:

@@ -171,12 +171,23 @@ class TrainConfig(_Strict):
     freeze_embeddings: bool = Field(
         False, description="keep the word-embedding matrix fixed (about 1/3 faster steps on MiniLM)")
     save_model: bool = Field(False, description="keep the best weights as safetensors")
-    adaptation: Literal["full", "bitfit", "lora"] = Field(
-        "full", description="which encoder parameters train: all, only biases (BitFit) or LoRA adapters (peft)")
+    adaptation: Literal["full", "bitfit", "lora", "ia3", "ip"] = Field(
+        "full", description="what trains: the whole encoder (full), only its biases (bitfit), LoRA or (IA)3 "
+                            "adapters (peft), or an Inspirational Pointer on the frozen encoder (ip)")
+    task_weights: dict[str, float] | None = Field(
+        None, description="loss weight w_t per task (tasks not named weigh 1), on top of the examples' share")
     lora_r: int = Field(8, gt=0, description="lora: rank of the adapters")
     lora_alpha: int = Field(16, gt=0, description="lora: scaling of the adapters")
     lora_target_modules: list[str] | None = Field(
         None, description="lora: names of the layers to adapt (default: the attention query and value)")
+    ip_embedding_size: int = Field(200, gt=0, description="ip: size t of the task embedding (paper: 200)")
+    ip_descriptions: bool = Field(True, description="ip: prepend each task's description to the form module's "
+                                                    "input (false: the ablation without descriptions)")
+    ip_combine: Literal["sum", "concat"] = Field(
+        "sum", description="ip: how task and layer embeddings enter C: sum (the paper's parameter count) or concat")
+    ip_layers: Literal["encoder", "decoder"] = Field("encoder", description="ip: which stack's layers are modified")
+    ip_form_model: str | None = Field(None, description="ip: a separate frozen encoder as form module "
+                                                        "(default: the backbone itself)")
 
 
 class PVIConfig(_Strict):

@@ -1,26 +1,36 @@
-"""How the encoder is adapted to a task: full fine-tuning, BitFit or LoRA (through ``peft``).
+"""How the encoder is adapted to a task: full fine-tuning, BitFit, LoRA or (IA)³ (through
+``peft``), or an Inspirational Pointer on the frozen encoder.
 
 Small strategy objects, chosen by name from ``TrainConfig.adaptation``: ``apply(model)`` sets
-which parameters train and returns the module to train (LoRA wraps the encoder in a
-``peft`` model). Applying a strategy to an encoder that already carries it (the second stage of
-a sequential transfer) continues training the same parameters.
+which parameters train and returns the module to train (LoRA and (IA)³ wrap the encoder in a
+``peft`` model); ``build(backbone, tasks)`` makes the model with its task heads. Applying a
+strategy to an encoder that already carries it (the second stage of a sequential transfer)
+continues training the same parameters.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from taskmix.config import TrainConfig
+from taskmix.data.task import Task
 from taskmix.errors import ModelError
+from taskmix.models.backbone import Backbone
+from taskmix.models.hps import HardSharingModel
 
 
 class Adaptation:
-    """Which encoder parameters train."""
+    """Which encoder parameters train, and the model built around the encoder."""
 
     name = "base"
 
     def apply(self, model: nn.Module) -> nn.Module:
         raise NotImplementedError
+
+    def build(self, backbone: Backbone, tasks: Sequence[Task]) -> HardSharingModel:
+        return HardSharingModel(backbone, tasks)
 
 
 class FullFinetune(Adaptation):
@@ -45,35 +55,92 @@ class BitFit(Adaptation):
         return model
 
 
-class LoRA(Adaptation):
+class PeftAdaptation(Adaptation):
+    """Adapters added by ``peft``; its parameters whose names contain ``marker`` train."""
+
+    marker = ""
+
+    def peft_config(self, model: nn.Module):
+        raise NotImplementedError
+
+    def apply(self, model):
+        try:
+            from peft import PeftModel, get_peft_model
+        except ImportError:
+            raise ModelError(f"{self.name} needs the peft package", hint="pip install peft") from None
+        if isinstance(model, PeftModel):  # already adapted: keep training the same adapters
+            for n, p in model.named_parameters():
+                p.requires_grad_(self.marker in n)
+            return model
+        return get_peft_model(model, self.peft_config(model))
+
+
+class LoRA(PeftAdaptation):
     """Low-rank adapters on the attention projections (Hu et al. 2022), through ``peft``."""
 
-    name = "lora"
+    name, marker = "lora", "lora_"
 
     def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.1, target_modules: list[str] | None = None):
         self.r, self.alpha, self.dropout, self.target_modules = r, alpha, dropout, target_modules
 
+    def peft_config(self, model):
+        from peft import LoraConfig
+
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
+                          target_modules=self.target_modules or _linear_names(model, QUERY_VALUE))
+
+
+class IA3(PeftAdaptation):
+    """(IA)³ (Liu et al. 2022): learned vectors rescaling the attention keys and values and the
+    input of the feed-forward output layer, through ``peft``."""
+
+    name, marker = "ia3", "ia3_"
+
+    def peft_config(self, model):
+        from peft import IA3Config
+
+        ff = _linear_names(model, FEEDFORWARD_OUT, full=True)
+        return IA3Config(target_modules=_linear_names(model, KEY_VALUE, full=True) + ff, feedforward_modules=ff)
+
+
+class InspirationalPointerAdaptation(Adaptation):
+    """The encoder stays frozen; an Inspirational Pointer modifies its layers (``taskmix.models.ip``)."""
+
+    name = "ip"
+
+    def __init__(self, config: TrainConfig):
+        self.config = config
+        self._form: Backbone | None = None
+
     def apply(self, model):
-        try:
-            from peft import LoraConfig, PeftModel, get_peft_model
-        except ImportError:
-            raise ModelError("LoRA needs the peft package", hint="pip install peft") from None
-        if isinstance(model, PeftModel):  # already adapted: keep training the same adapters
-            for n, p in model.named_parameters():
-                p.requires_grad_("lora_" in n)
-            return model
-        config = LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                            target_modules=self.target_modules or _attention_projections(model))
-        return get_peft_model(model, config)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model
+
+    def build(self, backbone, tasks):
+        from taskmix.models.ip import IPModel
+
+        if self.config.ip_form_model and self._form is None:  # a separate frozen encoder, loaded once
+            self._form = Backbone.from_config(backbone.config.model_copy(update={"name": self.config.ip_form_model}))
+        return IPModel(backbone, tasks, self.config, form=self._form)
 
 
-def _attention_projections(model: nn.Module) -> list[str]:
-    """Names of the query/value projections of common encoders (BERT-like, DistilBERT, T5, DeBERTa)."""
-    names = {n.rsplit(".", 1)[-1] for n, m in model.named_modules() if isinstance(m, nn.Linear)}
-    for pair in (("query", "value"), ("q_lin", "v_lin"), ("q", "v"), ("query_proj", "value_proj"), ("q_proj", "v_proj")):
-        if set(pair) <= names:
-            return list(pair)
-    raise ModelError("cannot tell which layers of this encoder are its attention projections",
+# Projection names of common encoders (BERT-like, DistilBERT, T5, DeBERTa, Llama-like), in pairs.
+QUERY_VALUE = (("query", "value"), ("q_lin", "v_lin"), ("q", "v"), ("query_proj", "value_proj"), ("q_proj", "v_proj"))
+KEY_VALUE = (("key", "value"), ("k_lin", "v_lin"), ("k", "v"), ("key_proj", "value_proj"), ("k_proj", "v_proj"))
+FEEDFORWARD_OUT = (("output.dense",), ("lin2",), ("wo",), ("fc2",), ("down_proj",))
+
+
+def _linear_names(model: nn.Module, candidates, full: bool = False) -> list[str]:
+    """The first set of ``candidates`` naming linear layers of ``model``: the short names (peft
+    matches them as suffixes), or with ``full`` every matching module's full name (attention
+    output layers excluded, so that BERT's ``output.dense`` means the feed-forward one)."""
+    linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    for names in candidates:
+        hits = [n for n in linear if any(n == s or n.endswith("." + s) for s in names) and ".attention.output" not in n]
+        if all(any(h.endswith(s) for h in hits) for s in names):
+            return hits if full else list(names)
+    raise ModelError("cannot tell which layers of this encoder to adapt",
                      hint="set lora_target_modules in the training config, e.g. ['query', 'value']")
 
 
@@ -82,4 +149,8 @@ def make_adaptation(config: TrainConfig) -> Adaptation:
         return BitFit()
     if config.adaptation == "lora":
         return LoRA(config.lora_r, config.lora_alpha, target_modules=config.lora_target_modules)
+    if config.adaptation == "ia3":
+        return IA3()
+    if config.adaptation == "ip":
+        return InspirationalPointerAdaptation(config)
     return FullFinetune()

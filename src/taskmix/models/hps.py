@@ -27,17 +27,21 @@ def make_batch(backbone: Backbone, tasks: Sequence[Task], items: Sequence[tuple[
     each example's own task.
     """
     sequences: list[tuple[str, ...]] = []
+    seq_task: list[int] = []
     first = []
     labels = torch.full((len(items), len(tasks)), IGNORE, dtype=torch.float32)
     for row, (k, split, i) in enumerate(items):
         data = tasks[k].splits[split]
         first.append(len(sequences))
-        sequences.extend(data.sequences(i))
+        seqs = data.sequences(i)
+        sequences.extend(seqs)
+        seq_task.extend([k] * len(seqs))
         labels[row, k] = float(data.labels[i])
     batch = backbone.tokenize(sequences)
     batch_meta = {"first_seq": torch.tensor(first, device=backbone.device),
                   "labels": labels.to(backbone.device)}
-    return {"inputs": batch, **batch_meta}
+    # the raw sequences and each one's task, for models that read more than the tokens (IP)
+    return {"inputs": batch, **batch_meta, "sequences": sequences, "seq_task": seq_task}
 
 
 class HardSharingModel(nn.Module):
@@ -56,9 +60,13 @@ class HardSharingModel(nn.Module):
         self.heads = nn.ModuleDict({t.name: make_head(t, backbone.hidden_size, dropout) for t in self.tasks})
         self.heads.to(backbone.device)
 
+    def encode(self, batch: dict) -> torch.Tensor:
+        """Pooled encoder states [sequences, H] of the batch (subclasses change how)."""
+        return self.backbone.forward_pooled(self.encoder, batch["inputs"])
+
     def forward(self, batch: dict) -> dict[str, dict[str, torch.Tensor]]:
         """Per task present in the batch: outputs, labels, rows (batch positions) and loss."""
-        pooled = self.backbone.forward_pooled(self.encoder, batch["inputs"])
+        pooled = self.encode(batch)
         labels = batch["labels"]
         first = batch["first_seq"]
         out = {}

@@ -13,7 +13,12 @@ import pandas as pd
 from taskmix.evaluate.compare import Comparison
 from taskmix.files import atomic_dir
 from taskmix.group.groupers import rank_candidates
-from taskmix.report.plots import pvalue_heatmap, pvi_distributions, stl_vs_mtl_bars
+from taskmix.report.plots import (
+    embedding_heatmap,
+    pvalue_heatmap,
+    pvi_distributions,
+    stl_vs_mtl_bars,
+)
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("taskmix.report", "templates"),
                           autoescape=jinja2.select_autoescape(["html", "j2"]))
@@ -77,8 +82,17 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
                 shutil.copyfile(entry["png"], tmp / f"{stem}.png")
             trials = pd.read_csv(entry["csv"])[["trial", "phase", "datasets", "score", "test_score", "best_so_far"]]
             shown.append({**entry, "plot": f"{stem}.png", "table": _html_table(trials)})
+        embeddings = []
+        for r in comparison.records:  # Inspirational Pointer runs: how alike their task embeddings are
+            csv = Path(r.artifacts or "") / "task_embeddings.csv"
+            if r.artifacts and csv.exists():
+                desc = r.config["train"].get("ip_descriptions", True)
+                name = f"ip-{r.setting.replace(':', '-').replace('+', '_')}-s{r.seed}{'' if desc else '-nodesc'}.png"
+                embedding_heatmap(pd.read_csv(csv, index_col=0), tmp / name,
+                                  f"{r.setting} seed {r.seed}: {'with' if desc else 'without'} descriptions")
+                embeddings.append(name)
         html = _env.get_template("report.html.j2").render(
-            searches=shown,
+            searches=shown, embeddings=embeddings,
             grouping=grouping,
             groupings=_html_table(comparison.printable_groupings()) if not by_grouping.empty else None,
             title=title or f"taskmix report — {comparison.suite_name}",

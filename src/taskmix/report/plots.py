@@ -138,6 +138,12 @@ def relevance_heatmap(relevance: pd.DataFrame, path: str | Path) -> Path:
                     dark=lambda v: abs(v) > 0.6 * lim, cmap="RdBu", vmin=-lim, vmax=lim)
 
 
+def embedding_heatmap(similarity: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Cosine similarity of mean task embeddings (Inspirational Pointer)."""
+    return _heatmap(similarity, path, title=title, label=lambda v: f"{v:.2f}", dark=lambda v: v > 0.6,
+                    cmap="magma_r", vmin=min(0.0, float(np.nanmin(similarity.to_numpy(dtype=float)))), vmax=1.0)
+
+
 def search_curve(trials: pd.DataFrame, path: str | Path, title: str, baseline: float | None = None) -> Path:
     """Each trial's score (dots: initial design and proposals) and the best so far (line); the
     dashed line is the target trained alone."""

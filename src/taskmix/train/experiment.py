@@ -159,7 +159,7 @@ class MultiTaskTrainer:
     def _execute(self, suite, trainer, store, todo, skipped, total):
         def work(spec, run_id, progress):
             result = trainer.fit([suite[t] for t in spec.tasks], spec.seed, progress=progress,
-                                 keep_model=self.config.save_model)
+                                 keep_model=self.config.save_model or self.config.adaptation == "ip")
             return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
 
         return carry_out(store, self.executor, todo, work, total=total, skipped=skipped,
@@ -173,7 +173,13 @@ class MultiTaskTrainer:
             rows = [{"task": t, **dict(zip(p, vals, strict=True))}
                     for t, p in result.predictions.items() for vals in zip(*p.values(), strict=True)]
             pd.DataFrame(rows).to_csv(tmp / "predictions.csv", index=False)
-            if result.model is not None:
+            if hasattr(result.model, "save_ip"):  # IP: the task-embedding analysis; only its own weights
+                if len(spec.tasks) > 1:
+                    from taskmix.models.ip import embedding_similarity, mean_task_embeddings
+                    embedding_similarity(mean_task_embeddings(result.model)).to_csv(tmp / "task_embeddings.csv")
+                if self.config.save_model:
+                    result.model.save_ip(tmp)
+            elif result.model is not None:
                 from safetensors.torch import save_model
                 save_model(result.model, str(tmp / "model.safetensors"))
         return final

@@ -20,12 +20,13 @@ import torch
 
 from taskmix.config import ModelConfig, TrainConfig
 from taskmix.data.task import Task
+from taskmix.errors import ModelError
 from taskmix.evaluate.metrics import task_metrics
 from taskmix.models.adapt import make_adaptation
 from taskmix.models.backbone import Backbone
 from taskmix.models.hps import HardSharingModel, make_batch
 from taskmix.train.sampling import make_sampler
-from taskmix.train.weighting import LossWeighting, make_weighting
+from taskmix.train.weighting import LossWeighting, StaticWeighting, make_weighting
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,17 @@ class _Streams:
         return i
 
 
+def _load_shared(model: HardSharingModel, init: HardSharingModel) -> None:
+    """Copy every weight but the task heads from ``init`` into ``model``."""
+    own = model.state_dict()
+    shared = {k: v for k, v in init.state_dict().items() if not k.startswith("heads.")}
+    bad = [k for k, v in shared.items() if k not in own or own[k].shape != v.shape]
+    if bad:
+        raise ModelError(f"the model to start from does not fit this run ({len(bad)} weights differ, e.g. {bad[0]})",
+                         hint="start from a model trained with the same backbone and adaptation")
+    model.load_state_dict(shared, strict=False)
+
+
 def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
@@ -116,7 +128,10 @@ class Trainer:
                  weighting: LossWeighting | None = None):
         self.config = config or TrainConfig()
         self.backbone = backbone if isinstance(backbone, BackboneFactory) else BackboneFactory(backbone)
-        self.weighting = weighting or make_weighting(self.config.loss_weighting)
+        if weighting is None:
+            weighting = (StaticWeighting(self.config.task_weights) if self.config.task_weights
+                         else make_weighting(self.config.loss_weighting))
+        self.weighting = weighting
 
     def total_steps(self, tasks: Sequence[Task]) -> int:
         c = self.config
@@ -127,21 +142,27 @@ class Trainer:
 
     def _optimizer(self, model: HardSharingModel) -> torch.optim.Optimizer:
         c = self.config
-        decay, no_decay = [], []
-        for n, p in model.encoder.named_parameters():
-            if p.requires_grad:
+        decay, no_decay, heads = [], [], []
+        for n, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if n.startswith("heads."):
+                heads.append(p)
+            else:
                 (no_decay if p.ndim < 2 or "LayerNorm" in n or "norm" in n.lower() else decay).append(p)
         groups = [{"params": decay, "weight_decay": c.weight_decay},
                   {"params": no_decay, "weight_decay": 0.0},
-                  {"params": [p for p in model.heads.parameters() if p.requires_grad],
-                   "weight_decay": c.weight_decay, "lr": c.head_lr or c.lr}]
+                  {"params": heads, "weight_decay": c.weight_decay, "lr": c.head_lr or c.lr}]
         return torch.optim.AdamW([g for g in groups if g["params"]], lr=c.lr)
 
     def fit(self, tasks: Sequence[Task], seed: int, progress: Callable[[int, int], None] | None = None,
-            keep_model: bool = False, focus: Sequence[str] | None = None) -> TrainResult:
+            keep_model: bool = False, focus: Sequence[str] | None = None,
+            init: HardSharingModel | None = None) -> TrainResult:
         """Train on ``tasks`` with ``seed``; ``progress(step, total)`` is called after each step.
         ``focus`` names the tasks that matter (default: all): their dev score selects the
-        checkpoint and only they are evaluated, as when auxiliary data sets serve one target."""
+        checkpoint and only they are evaluated, as when auxiliary data sets serve one target.
+        ``init``: a trained model (same adaptation) whose shared weights — all but the task heads
+        — this run starts from, as in few-shot transfer to a new task."""
         c = self.config
         tasks = list(tasks)
         focus = list(focus) if focus else [t.name for t in tasks]
@@ -149,10 +170,13 @@ class Trainer:
         set_seed(seed)
         rng = np.random.default_rng(seed)
         backbone = self.backbone()
-        backbone.model = make_adaptation(c).apply(backbone.model)
+        adaptation = make_adaptation(c)
+        backbone.model = adaptation.apply(backbone.model)
         if c.freeze_embeddings:
             backbone.model.get_input_embeddings().weight.requires_grad_(False)
-        model = HardSharingModel(backbone, tasks)
+        model = adaptation.build(backbone, tasks)
+        if init is not None:
+            _load_shared(model, init)
         model.train()
         optim = self._optimizer(model)
         total = self.total_steps(tasks)

@@ -1,0 +1,317 @@
+"""Inspirational Pointer (Lu, Jiang, Wang & Zang): parameter-efficient multi-task tuning through
+human task descriptions.
+
+Laid out like a PEFT method — the settings (``ip_*`` in :class:`~taskmix.config.TrainConfig`), the
+layer (:class:`InspirationalPointer`: task embedding → one vector per layer) and the model
+(:class:`IPModel`: the frozen backbone with task heads, modified through forward hooks).
+
+Every input gets its task's description. A frozen *form module* (the backbone itself, or a
+separate frozen encoder) reads description + input; the mean-pooled hidden states of its n1 layers
+v_1…v_n1 are mixed with learned weights w and mapped to a task embedding τ = ReLU(T(Σ w_i v_i)) of
+size t. Each modified layer m has an id embedding L_m ∈ R^t; C (two linear layers with ReLU,
+t → t → d2, the last initialised to zero) turns τ and L_m into I_m, and the layer's hidden state
+h becomes h + h ∘ I_m. At initialisation I = 0: the model is the frozen backbone. Trainable:
+T, w, L, C and the heads — t·(d1 + d2 + t + n2) + n1 weights plus 2t + d2 biases outside the heads.
+
+Which layers are modified is found by :func:`find_layers` (the decoder's with ``part="decoder"``),
+so encoder-decoder and decoder-only models (with an auxiliary encoder as form module) fit the same
+design.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from taskmix.config import TrainConfig
+from taskmix.data.task import Task
+from taskmix.errors import ModelError
+from taskmix.models.backbone import Backbone, pool
+from taskmix.models.hps import HardSharingModel, make_batch
+
+log = logging.getLogger(__name__)
+
+# Sentence patterns by task kind (the paper's examples); {what}, {text}, {texts}, {source} filled in.
+TEMPLATES = {
+    "single": "Tell me the {what} of the {text}:",
+    "pair": "Determine the relationship between the {texts} from {source}:",
+    "regression": "Evaluate the {what} similarity of {texts}:",
+    "multiple_choice": "Choose the {what} answer for the {texts}:",
+}
+# Input room a description always leaves in the form module's window (tokens).
+MIN_INPUT_TOKENS = 16
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ").replace("-", " ").strip()
+
+
+def template_description(task: Task) -> str:
+    """A description built from the task's kind: data-set name + sentence pattern + data-set words
+    (its label names), e.g. ``"sst2. Tell me the label of the sentence: negative, positive."``."""
+    fields = [_words(f) for f in task.text_fields] or ["text"]
+    texts = " and ".join(fields)
+    if task.kind == "regression":
+        sentence = TEMPLATES["regression"].format(what="semantic", texts=f"the {texts}")
+    elif task.kind == "multiple_choice":
+        sentence = TEMPLATES["multiple_choice"].format(what="most plausible", texts=texts)
+    elif task.is_pair:
+        sentence = TEMPLATES["pair"].format(texts=texts, source=_words(task.name))
+    else:
+        sentence = TEMPLATES["single"].format(what="label", text=fields[0])
+    labels = f" {', '.join(task.label_names)}." if task.kind == "classification" and task.label_names else ""
+    return f"{_words(task.name)}. {sentence}{labels}"
+
+
+def describe(task: Task) -> str:
+    """The task's own ``description`` from the suite, or one built from the templates."""
+    return task.description.strip() if task.description and task.description.strip() else template_description(task)
+
+
+# ----------------------------------------------------------------------------- layers
+_LAYER_PATHS = {
+    "encoder": ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "layer", "encoder.block",
+                "transformer.h", "h", "model.layers", "model.decoder.layers", "decoder.layers", "decoder.block"),
+    "decoder": ("decoder.block", "decoder.layers", "model.decoder.layers", "transformer.h", "h", "model.layers",
+                "layers"),
+}
+
+
+def find_layers(model: nn.Module, part: str = "encoder") -> list[nn.Module]:
+    """The transformer layers whose hidden states IP modifies: BERT/MiniLM/RoBERTa/DeBERTa
+    (``encoder.layer``), DistilBERT (``transformer.layer``), T5 (``encoder.block`` / with
+    ``part="decoder"`` ``decoder.block``), GPT-2 (``h``), Llama-like (``model.layers``)."""
+    if part not in _LAYER_PATHS:
+        raise ModelError(f"unknown part {part!r}", hint="use encoder or decoder")
+    for path in _LAYER_PATHS[part]:
+        mod: nn.Module | None = model
+        for attr in path.split("."):
+            mod = getattr(mod, attr, None)
+            if mod is None:
+                break
+        if isinstance(mod, nn.ModuleList) and len(mod) > 0:
+            return list(mod)
+    raise ModelError(f"cannot find the {part} layers of {type(model).__name__}",
+                     hint="IP modifies each transformer layer's output; models whose layers sit in "
+                          "encoder.layer, transformer.layer, layers, h or *.block are supported")
+
+
+def _modify(vector: torch.Tensor):
+    """A forward hook: the layer's hidden state h (first output) becomes h + h ∘ I."""
+    def hook(module, args, output):
+        h = output[0] if isinstance(output, tuple) else output
+        v = vector.to(h.dtype).unsqueeze(1)  # [B, d2] → [B, 1, d2], broadcast over positions
+        h = h + h * v
+        return (h, *output[1:]) if isinstance(output, tuple) else h
+    return hook
+
+
+@contextlib.contextmanager
+def intervene(layers: Sequence[nn.Module], vectors: torch.Tensor) -> Iterator[None]:
+    """Register the hooks h → h + h ∘ I_m on ``layers`` (``vectors``: [n2, B, d2]) for the body of
+    the ``with`` block; they are removed on exit, also after an error."""
+    if len(layers) != len(vectors):
+        raise ValueError(f"{len(layers)} layers but {len(vectors)} vectors")
+    handles = [layer.register_forward_hook(_modify(v)) for layer, v in zip(layers, vectors, strict=True)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+class InspirationalPointer(nn.Module):
+    """The trainable part: w (n1), T (d1 → t), L (n2 × t) and C (t → t → d2).
+
+    ``combine`` is how τ and L_m enter C: ``sum`` (τ + L_m; the paper's parameter count) or
+    ``concat`` ([τ; L_m], C's first layer then reads 2t)."""
+
+    def __init__(self, d1: int, d2: int, n1: int, n2: int, t: int = 200, combine: str = "sum"):
+        super().__init__()
+        if combine not in ("sum", "concat"):
+            raise ModelError(f"unknown ip_combine {combine!r}", hint="use sum or concat")
+        self.d1, self.d2, self.n1, self.n2, self.t, self.combine = d1, d2, n1, n2, t, combine
+        self.w = nn.Parameter(torch.full((n1,), 1.0 / n1))
+        self.T = nn.Linear(d1, t)
+        self.L = nn.Parameter(torch.randn(n2, t) * 0.02)
+        self.C1 = nn.Linear(2 * t if combine == "concat" else t, t)
+        self.C2 = nn.Linear(t, d2)
+        nn.init.zeros_(self.C2.weight)  # I = 0 at the start: the model is the frozen backbone
+        nn.init.zeros_(self.C2.bias)
+
+    def task_embedding(self, states: torch.Tensor) -> torch.Tensor:
+        """τ [B, t] from the form module's pooled layer states [n1, B, d1]."""
+        return F.relu(self.T(torch.einsum("n,nbd->bd", self.w.to(states.dtype), states)))
+
+    def vectors(self, tau: torch.Tensor) -> torch.Tensor:
+        """I [n2, B, d2]: one modification vector per layer and example."""
+        L = self.L.to(tau.dtype).unsqueeze(1).expand(-1, tau.shape[0], -1)  # [n2, B, t]
+        tau = tau.unsqueeze(0).expand(self.n2, -1, -1)
+        x = torch.cat([tau, L], dim=-1) if self.combine == "concat" else tau + L
+        return self.C2(F.relu(self.C1(x)))
+
+    def formula(self) -> int:
+        """The paper's count of IP weights, t·(d1 + d2 + t + n2) + n1 (biases not counted)."""
+        return self.t * (self.d1 + self.d2 + self.t + self.n2) + self.n1
+
+    def config(self) -> dict:
+        return {k: getattr(self, k) for k in ("d1", "d2", "n1", "n2", "t", "combine")}
+
+
+class IPModel(HardSharingModel):
+    """The frozen backbone with task heads, its layers modified by an :class:`InspirationalPointer`.
+
+    >>> model = IPModel(backbone, [suite["rte"], suite["cb"]], TrainConfig(adaptation="ip"))  # doctest: +SKIP
+    >>> model.ip_parameters(), model.ip.formula()                                            # doctest: +SKIP
+    """
+
+    def __init__(self, backbone: Backbone, tasks: Sequence[Task], config: TrainConfig | None = None,
+                 form: Backbone | None = None, dropout: float = 0.1):
+        super().__init__(backbone, tasks, dropout)
+        config = config or TrainConfig(adaptation="ip")
+        self.use_descriptions = config.ip_descriptions
+        self.form = form or backbone
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        if self.form is not backbone:
+            for p in self.form.model.parameters():
+                p.requires_grad_(False)
+        self.layers = find_layers(self.encoder, config.ip_layers)
+        fc = self.form.model.config
+        n1 = int(getattr(fc, "num_hidden_layers", None) or fc.n_layer) + 1  # + the embeddings
+        self.ip = InspirationalPointer(self.form.hidden_size, backbone.hidden_size, n1, len(self.layers),
+                                       config.ip_embedding_size, config.ip_combine).to(backbone.device)
+        self.descriptions = {t.name: self._fit_description(t) for t in self.tasks}
+
+    # ------------------------------------------------------------ descriptions and form inputs
+    def _fit_description(self, task: Task) -> str:
+        """The description, cut to leave MIN_INPUT_TOKENS of the form module's window for the input."""
+        if not self.use_descriptions:
+            return ""
+        text = describe(task)
+        tok = self.form.tokenizer
+        limit = self.form.config.max_length - tok.num_special_tokens_to_add(pair=True) - MIN_INPUT_TOKENS
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        if len(ids) > limit:
+            warnings.warn(f"the description of {task.name} has {len(ids)} tokens, more than the "
+                          f"{limit} the form module's window ({self.form.config.max_length}) leaves beside the input; "
+                          "it is cut to fit, and inputs are truncated first", stacklevel=3)
+            text = tok.decode(ids[:max(limit, 1)])
+        return text
+
+    def form_inputs(self, sequences: Sequence[tuple[str, ...]], task_of: Sequence[int]) -> dict[str, torch.Tensor]:
+        """description + input per sequence, tokenised for the form module; when too long, the
+        input side is truncated and the description kept."""
+        inputs = [" ".join(s) for s in sequences]
+        kw = {"truncation": "only_second", "max_length": self.form.config.max_length, "padding": "longest",
+              "return_tensors": "pt"}
+        if self.use_descriptions:
+            enc = self.form.tokenizer([self.descriptions[self.tasks[k].name] for k in task_of], inputs, **kw)
+        else:
+            enc = self.form.tokenizer(inputs, **{**kw, "truncation": True})
+        return {k: v.to(self.form.device) for k, v in enc.items()}
+
+    # ------------------------------------------------------------ forward
+    def form_states(self, form_batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The frozen form module's mean-pooled hidden states of every layer: [n1, B, d1]."""
+        with torch.no_grad():
+            out = self.form.model(**form_batch, output_hidden_states=True)
+        mask = form_batch["attention_mask"]
+        return torch.stack([pool(h, mask, "mean") for h in out.hidden_states]).detach()
+
+    def task_embeddings(self, batch: dict) -> torch.Tensor:
+        """τ [B, t] of every sequence of the batch (sample-level task embeddings)."""
+        return self.ip.task_embedding(self.form_states(self.form_inputs(batch["sequences"], batch["seq_task"])))
+
+    def encode(self, batch: dict) -> torch.Tensor:
+        vectors = self.ip.vectors(self.task_embeddings(batch))
+        with intervene(self.layers, vectors):
+            return self.backbone.forward_pooled(self.encoder, batch["inputs"])
+
+    def ip_parameters(self) -> int:
+        """Trainable parameters outside the task heads (T, w, L, C)."""
+        return sum(p.numel() for p in self.ip.parameters())
+
+    # ------------------------------------------------------------ saving
+    def save_ip(self, folder: str | Path) -> Path:
+        """``ip.safetensors`` (IP and heads) and ``ip.json`` (sizes, descriptions) in ``folder``."""
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
+                 if k.startswith(("ip.", "heads."))}
+        save_file(state, str(folder / "ip.safetensors"))
+        meta = {"ip": self.ip.config(), "descriptions": self.descriptions, "tasks": [t.name for t in self.tasks],
+                "use_descriptions": self.use_descriptions}
+        (folder / "ip.json").write_text(json.dumps(meta, indent=2))
+        return folder
+
+    def load_ip(self, folder: str | Path, strict: bool = True) -> IPModel:
+        """Load weights written by :meth:`save_ip` (safetensors: no code runs on load). With
+        ``strict=False`` heads of tasks this model lacks are skipped (few-shot transfer)."""
+        from safetensors.torch import load_file
+
+        path = Path(folder) / "ip.safetensors"
+        if not path.exists():
+            raise ModelError(f"no IP weights at {path}", hint="save them first with save_ip(folder)")
+        meta = json.loads((Path(folder) / "ip.json").read_text())
+        if meta["ip"] != self.ip.config():
+            raise ModelError(f"the IP weights in {folder} have sizes {meta['ip']}, this model {self.ip.config()}",
+                             hint="load them into a model with the same backbone and ip_* settings")
+        state = load_file(str(path), device=str(self.backbone.device))
+        own = self.state_dict()
+        if not strict:
+            state = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        missing = [k for k in own if k.startswith("ip.") and k not in state]
+        unknown = [k for k in state if k not in own]
+        if missing or (strict and unknown):
+            raise ModelError(f"the IP weights in {folder} do not fit this model "
+                             f"(missing {missing[:3]}, unexpected {unknown[:3]})",
+                             hint="pass strict=False to skip the heads of other tasks")
+        self.load_state_dict(state, strict=False)
+        return self
+
+
+# ----------------------------------------------------------------------------- analysis
+@torch.no_grad()
+def mean_task_embeddings(model: IPModel, split: str = "test", n: int = 200, seed: int = 0,
+                         batch_size: int = 32) -> dict[str, np.ndarray]:
+    """The mean task embedding τ of each task over ``n`` seeded examples of ``split`` (the
+    training split where a task lacks it)."""
+    rng = np.random.default_rng(seed)
+    was_training = model.training
+    model.eval()
+    means = {}
+    try:
+        for k, task in enumerate(model.tasks):
+            use = split if split in task.splits else "train"
+            size = len(task.splits[use])
+            idx = rng.choice(size, min(n, size), replace=False)
+            parts = []
+            for i in range(0, len(idx), batch_size):
+                batch = make_batch(model.backbone, model.tasks, [(k, use, int(j)) for j in idx[i:i + batch_size]])
+                with model.backbone.autocast():
+                    parts.append(model.task_embeddings(batch).float().cpu())
+            means[task.name] = torch.cat(parts).mean(0).numpy()
+    finally:
+        model.train(was_training)
+    return means
+
+
+def embedding_similarity(means: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Cosine similarity between mean task embeddings (tasks × tasks; the paper's Figure 4)."""
+    names = list(means)
+    M = np.stack([means[t] for t in names])
+    M = M / np.maximum(np.linalg.norm(M, axis=1, keepdims=True), 1e-12)
+    return pd.DataFrame(M @ M.T, index=names, columns=names)
