@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3,4,5", help="few-shot seeds")
     ap.add_argument("--fewshot-steps", type=int, default=40)
     ap.add_argument("--cost-steps", type=int, default=12, help="steps timed per method for the step cost")
+    ap.add_argument("--only-cost", action="store_true", help="measure the step cost only")
     ap.add_argument("--out", type=Path, default=Path("bench/out/ip"))
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
@@ -137,6 +138,9 @@ def main() -> None:
           + ", ".join(f"{m} {c['s_per_step']:.3f} s / +{c['peak_rss_growth_mb']:.0f} MB" for m, c in cost.items())
           + f"; IP / full time {cost['ip']['s_per_step'] / cost['full']['s_per_step']:.2f}×", flush=True)
 
+    if a.only_cost:
+        write_json(a.json, figures)
+        return
     config = glue_suite_config(a.data_dir, SHARED + TARGETS, train_rows=a.train_rows)
     suite = Suite.from_config(config)
     shared = [capped(suite[n], a.dev_rows, a.test_rows) for n in SHARED]

@@ -219,3 +219,13 @@ def test_train_method_ip_from_the_command_line(monkeypatch, capsys, keyword_suit
     assert code == 0, err
     html = (out / "report" / "index.html").read_text()
     assert "Inspirational Pointer: task embeddings" in html and (out / "report" / "ip-mtl-a_b-s1.png").exists()
+
+
+def test_task_embeddings_do_not_depend_on_dropout(tiny_backbone, suite):
+    tasks = _tasks(suite, "negation_site_a", "topic")
+    tiny_backbone.model.config.hidden_dropout_prob = 0.5
+    model = IPModel(tiny_backbone, tasks, TrainConfig(adaptation="ip", ip_embedding_size=8)).train()
+    batch = _batch(tiny_backbone, tasks)
+    with torch.no_grad():
+        assert torch.equal(model.task_embeddings(batch), model.task_embeddings(batch))
+    assert model.encoder.training  # the main pass keeps its training mode

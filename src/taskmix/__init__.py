@@ -32,7 +32,7 @@ _EXPORTS = {
     "ModelError": "taskmix.errors", "StoreError": "taskmix.errors",
     "Comparison": "taskmix.evaluate.compare",
     "Backbone": "taskmix.models.backbone", "FeatureCache": "taskmix.models.features",
-    "HardSharingModel": "taskmix.models.hps",
+    "HardSharingModel": "taskmix.models.hps", "IPModel": "taskmix.models.ip",
     "RunStore": "taskmix.store",
     "MultiTaskTrainer": "taskmix.train.experiment",
     "BackboneFactory": "taskmix.train.trainer", "Trainer": "taskmix.train.trainer",

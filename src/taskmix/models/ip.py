@@ -223,9 +223,15 @@ class IPModel(HardSharingModel):
 
     # ------------------------------------------------------------ forward
     def form_states(self, form_batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The frozen form module's mean-pooled hidden states of every layer: [n1, B, d1]."""
-        with torch.no_grad():
-            out = self.form.model(**form_batch, output_hidden_states=True)
+        """The frozen form module's mean-pooled hidden states of every layer: [n1, B, d1]; in eval
+        mode (no dropout), so an input's task embedding does not vary from pass to pass."""
+        was_training = self.form.model.training
+        self.form.model.eval()
+        try:
+            with torch.no_grad():
+                out = self.form.model(**form_batch, output_hidden_states=True)
+        finally:
+            self.form.model.train(was_training)
         mask = form_batch["attention_mask"]
         return torch.stack([pool(h, mask, "mean") for h in out.hidden_states]).detach()
 
