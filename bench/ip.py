@@ -133,7 +133,7 @@ def main() -> None:
     # ------------------------------------------------------------ 3. step cost, fresh processes
     with mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
         cost = {m: pool.apply(step_cost, ((m, a.batch_size, a.max_length, a.cost_steps),)) for m in ("full", "ip")}
-    figures["step"] = {m: c for m, c in cost.items()}
+    figures["step"] = dict(cost)
     print(f"per step (batch {a.batch_size}, length {a.max_length}): "
           + ", ".join(f"{m} {c['s_per_step']:.3f} s / +{c['peak_rss_growth_mb']:.0f} MB" for m, c in cost.items())
           + f"; IP / full time {cost['ip']['s_per_step'] / cost['full']['s_per_step']:.2f}×", flush=True)

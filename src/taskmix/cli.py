@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +36,6 @@ ModelOpt = Annotated[str | None, typer.Option(help="model: minilm, a Hugging Fac
 MaxLenOpt = Annotated[int | None, typer.Option(help="maximum tokens per input")]
 ModeOpt = Annotated[str | None, typer.Option(help="PVI model family: probe (linear on frozen features, seconds) | "
                                                    "finetune (the paper's fine-tuned encoder, slow on a CPU)")]
-ADAPTATIONS = ("full", "bitfit", "lora", "ia3", "ip")
 MethodOpt = Annotated[str | None, typer.Option(help="grouping method: pvi | textemb | surrogate | all | random")]
 AlphaOpt = Annotated[float | None, typer.Option(help="significance level of the PVI tests [default: 0.01]")]
 CriterionOpt = Annotated[str | None, typer.Option(help="pvalue (similar when p >= alpha) | effect (similar when "
@@ -299,13 +299,13 @@ def train(
         taskmix train suite.yaml --groups auto --method pvi     # PVI groups vs all, random, ...
         taskmix train suite.yaml --method ip --max-steps 600    # Inspirational Pointer, backbone frozen
     """
-    from taskmix.config import RunConfig, load_model_yaml, validate
+    from taskmix.config import RunConfig, TrainConfig, load_model_yaml, validate
     from taskmix.data.task import Suite, parse_groups
     from taskmix.train.experiment import MultiTaskTrainer
 
     run = load_model_yaml(RunConfig, config) if config else RunConfig()
     data = run.model_dump()
-    if method in ADAPTATIONS:  # a training method, not a grouping method
+    if method in typing.get_args(TrainConfig.model_fields["adaptation"].annotation):  # a training method
         if adaptation not in (None, method):
             raise ConfigError(f"--method {method} and --adaptation {adaptation} disagree", hint="give one of them")
         method, adaptation = None, method

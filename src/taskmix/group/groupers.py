@@ -63,6 +63,14 @@ class Grouper:
         self.out = Path(out)
         self.show_progress = show_progress
 
+    def _candidate_frame(self, names: Sequence[str], score, column: str) -> pd.DataFrame:
+        """Every candidate group of ``names`` with its ``score`` (in ``column``) and whether it was
+        chosen, best first."""
+        chosen = {tuple(g) for g in self.groups_}
+        rows = [{"group": "+".join(g), "size": len(g), column: score(g), "chosen": g in chosen}
+                for g in candidate_groups(list(names), self.config.max_size)]
+        return pd.DataFrame(rows).sort_values(column, ascending=False, ignore_index=True)
+
     def fit(self, suite: Suite) -> Grouper:
         raise NotImplementedError
 
@@ -131,10 +139,7 @@ class TextEmbGrouper(Grouper):
         return self
 
     def to_frame(self) -> pd.DataFrame:
-        chosen = {tuple(g) for g in self.groups_}
-        rows = [{"group": "+".join(g), "size": len(g), "mean_cosine": self.similarity_.group_score(g),
-                 "chosen": g in chosen} for g in candidate_groups(self.similarity_.scores_.index, self.config.max_size)]
-        return pd.DataFrame(rows).sort_values("mean_cosine", ascending=False, ignore_index=True)
+        return self._candidate_frame(self.similarity_.scores_.index, self.similarity_.group_score, "mean_cosine")
 
     def describe(self) -> str:
         if self.threshold_ is None:
@@ -299,21 +304,19 @@ class SurrogateGrouper(Grouper):
         trainer = MultiTaskTrainer(c.train, model=self.model, backbone=self.backbone, seeds=[c.seed], out=self.out,
                                    show_progress=self.show_progress)
         records = trainer.run(suite, self.subsets_, stl=False)
-        rows = [{"subset": "+".join(r.tasks), "task": t, "score": r.metrics["dev"][t][suite[t].main_metric]}
-                for r in records for t in r.tasks]
-        self.scores_ = pd.DataFrame(rows)
+        def dev(r, t):
+            return r.metrics["dev"][t][suite[t].main_metric]
+
+        self.scores_ = pd.DataFrame([{"subset": "+".join(r.tasks), "task": t, "score": dev(r, t)}
+                                     for r in records for t in r.tasks])
         theta = pd.DataFrame(0.0, index=names, columns=names)
         for t in names:
             mine = [r for r in records if t in r.tasks]
             others = [s for s in names if s != t]
             X = np.array([[s in r.tasks for s in others] for r in mine], float)
-            y = np.array([r.metrics["dev"][t][suite[t].main_metric] for r in mine])
-            theta.loc[t, others] = LinearSurrogate(alpha=c.ridge).fit(X, y).effects_
+            theta.loc[t, others] = LinearSurrogate(alpha=c.ridge).fit(X, [dev(r, t) for r in mine]).effects_
         self.effects_ = theta  # row: target, column: the data set whose effect it is
-        rel = (theta + theta.T) / 2
-        for t in names:
-            rel.loc[t, t] = np.nan
-        self.relevance_ = rel
+        self.relevance_ = ((theta + theta.T) / 2).mask(np.eye(len(names), dtype=bool))  # diagonal: NaN
         if c.sizes:
             self.groups_ = sized_partition(names, c.sizes, self.group_score)
         else:
@@ -327,10 +330,7 @@ class SurrogateGrouper(Grouper):
         return float(np.mean([self.relevance_.loc[a, b] for a, b in itertools.combinations(group, 2)]))
 
     def to_frame(self) -> pd.DataFrame:
-        chosen = {tuple(g) for g in self.groups_}
-        rows = [{"group": "+".join(g), "size": len(g), "relevance": self.group_score(g), "chosen": g in chosen}
-                for g in candidate_groups(list(self.relevance_.index), self.config.max_size)]
-        return pd.DataFrame(rows).sort_values("relevance", ascending=False, ignore_index=True)
+        return self._candidate_frame(self.relevance_.index, self.group_score, "relevance")
 
     def describe(self) -> str:
         return (f"surrogate relevance from {len(self.subsets_)} random subsets of {len(self.subsets_[0])} tasks: "

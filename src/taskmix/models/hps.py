@@ -8,6 +8,7 @@ task's loss in a mixed batch equals its single-task loss on the same examples.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -83,6 +84,13 @@ class HardSharingModel(nn.Module):
             y = labels[rows, k]
             out[task.name] = {"outputs": outputs, "labels": y, "rows": rows, "loss": head.loss(outputs, y)}
         return out
+
+    def write_artifacts(self, folder: Path, weights: bool = False) -> None:
+        """What a finished run keeps in its folder besides metrics and predictions: the weights as
+        safetensors, if asked."""
+        if weights:
+            from safetensors.torch import save_model
+            save_model(self, str(folder / "model.safetensors"))
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -249,6 +249,14 @@ class IPModel(HardSharingModel):
         return sum(p.numel() for p in self.ip.parameters())
 
     # ------------------------------------------------------------ saving
+    def write_artifacts(self, folder: Path, weights: bool = False) -> None:
+        """The similarity of the tasks' mean embeddings (several tasks) and, if asked, only IP's
+        own weights and the heads."""
+        if len(self.tasks) > 1:
+            embedding_similarity(mean_task_embeddings(self)).to_csv(folder / "task_embeddings.csv")
+        if weights:
+            self.save_ip(folder)
+
     def save_ip(self, folder: str | Path) -> Path:
         """``ip.safetensors`` (IP and heads) and ``ip.json`` (sizes, descriptions) in ``folder``."""
         from safetensors.torch import save_file

@@ -158,30 +158,22 @@ class MultiTaskTrainer:
 
     def _execute(self, suite, trainer, store, todo, skipped, total):
         def work(spec, run_id, progress):
-            result = trainer.fit([suite[t] for t in spec.tasks], spec.seed, progress=progress,
-                                 keep_model=self.config.save_model or self.config.adaptation == "ip")
+            result = trainer.fit([suite[t] for t in spec.tasks], spec.seed, progress=progress, keep_model=True)
             return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
 
         return carry_out(store, self.executor, todo, work, total=total, skipped=skipped,
                          show_progress=self.show_progress)
 
     def _write_artifacts(self, run_id: str, spec: RunSpec, result) -> Path:
-        """metrics.json, test predictions and (if asked) the weights; written whole or not at all."""
+        """metrics.json, test predictions and what the model keeps (the weights if asked; IP: its
+        task-embedding similarities); written whole or not at all."""
         final = self.out / run_id
         with atomic_dir(final) as tmp:
             (tmp / "metrics.json").write_text(json.dumps({"setting": spec.setting, **result.to_dict()}, indent=2))
             rows = [{"task": t, **dict(zip(p, vals, strict=True))}
                     for t, p in result.predictions.items() for vals in zip(*p.values(), strict=True)]
             pd.DataFrame(rows).to_csv(tmp / "predictions.csv", index=False)
-            if hasattr(result.model, "save_ip"):  # IP: the task-embedding analysis; only its own weights
-                if len(spec.tasks) > 1:
-                    from taskmix.models.ip import embedding_similarity, mean_task_embeddings
-                    embedding_similarity(mean_task_embeddings(result.model)).to_csv(tmp / "task_embeddings.csv")
-                if self.config.save_model:
-                    result.model.save_ip(tmp)
-            elif result.model is not None:
-                from safetensors.torch import save_model
-                save_model(result.model, str(tmp / "model.safetensors"))
+            result.model.write_artifacts(tmp, weights=self.config.save_model)
         return final
 
     def compare(self, suite: Suite, groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]]):

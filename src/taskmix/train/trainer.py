@@ -26,7 +26,7 @@ from taskmix.models.adapt import make_adaptation
 from taskmix.models.backbone import Backbone
 from taskmix.models.hps import HardSharingModel, make_batch
 from taskmix.train.sampling import make_sampler
-from taskmix.train.weighting import LossWeighting, StaticWeighting, make_weighting
+from taskmix.train.weighting import LossWeighting, make_weighting
 
 log = logging.getLogger(__name__)
 
@@ -128,10 +128,9 @@ class Trainer:
                  weighting: LossWeighting | None = None):
         self.config = config or TrainConfig()
         self.backbone = backbone if isinstance(backbone, BackboneFactory) else BackboneFactory(backbone)
-        if weighting is None:
-            weighting = (StaticWeighting(self.config.task_weights) if self.config.task_weights
-                         else make_weighting(self.config.loss_weighting))
-        self.weighting = weighting
+        self.weighting = weighting or make_weighting(self.config.loss_weighting, self.config.task_weights)
+        # one strategy for every run: what it loads once (IP's separate form module) is reused
+        self.adaptation = make_adaptation(self.config)
 
     def total_steps(self, tasks: Sequence[Task]) -> int:
         c = self.config
@@ -170,11 +169,10 @@ class Trainer:
         set_seed(seed)
         rng = np.random.default_rng(seed)
         backbone = self.backbone()
-        adaptation = make_adaptation(c)
-        backbone.model = adaptation.apply(backbone.model)
+        backbone.model = self.adaptation.apply(backbone.model)
         if c.freeze_embeddings:
             backbone.model.get_input_embeddings().weight.requires_grad_(False)
-        model = adaptation.build(backbone, tasks)
+        model = self.adaptation.build(backbone, tasks)
         if init is not None:
             _load_shared(model, init)
         model.train()

@@ -39,7 +39,10 @@ class StaticWeighting(LossWeighting):
         return sum(losses[t] * (w[t] / total) for t in losses)
 
 
-def make_weighting(name: str) -> LossWeighting:
+def make_weighting(name: str, task_weights: Mapping[str, float] | None = None) -> LossWeighting:
+    """The weighting called ``name``; fixed ``task_weights`` (if any) take precedence."""
+    if task_weights:
+        return StaticWeighting(task_weights)
     if name == "examples":
         return ExampleWeighting()
     if name == "uniform":
