@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import multiprocessing as mp
 import resource
 import sys
@@ -123,6 +124,8 @@ def main() -> None:
     ap.add_argument("--only-cost", action="store_true", help="measure the step cost only")
     ap.add_argument("--out", type=Path, default=Path("bench/out/ip"))
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--fresh", action="store_true",
+                    help="re-train every method (default: reuse methods finished earlier with the same settings)")
     a = ap.parse_args()
     methods = [m for m in a.methods.split(",") if m]
     ks = [int(k) for k in a.k.split(",")]
@@ -147,8 +150,18 @@ def main() -> None:
     targets = {n: capped(suite[n], a.dev_rows, a.test_rows) for n in TARGETS}
     factory = BackboneFactory(ModelConfig(max_length=a.max_length))
     backbone_params = factory.template.num_parameters
-    mtl_rows, few_rows, sims = [], [], {}
+    mtl_rows, few_rows = [], []
+    same = {k: v for k, v in figures["settings"].items() if k not in ("methods", "json", "fresh", "only_cost",
+                                                                       "cost_steps")}
     for m in methods:
+        done = a.out / f"method-{m}.json"
+        if done.exists() and not a.fresh:
+            saved = json.loads(done.read_text())
+            if saved["settings"] == same:
+                print(f"{m:10s} reused from {done} (settings unchanged; --fresh re-trains)", flush=True)
+                mtl_rows.append(saved["multitask"])
+                few_rows.extend(saved["fewshot"])
+                continue
         adaptation, lr, extra = METHODS[m]
         cfg = TrainConfig(adaptation=adaptation, lr=lr, max_steps=a.steps, batch_size=a.batch_size, patience=None,
                           sampler="temperature", eval_every=max(1, a.steps // 3), **extra)
@@ -164,7 +177,6 @@ def main() -> None:
         if hasattr(model, "ip"):
             row["formula"] = model.ip.formula()
             sim = embedding_similarity(mean_task_embeddings(model, n=200))
-            sims[m] = sim
             sim.to_csv(a.out / f"similarity-{m}.csv")
             embedding_heatmap(sim, a.out / f"similarity-{m}.png",
                               f"mean task embeddings, {'without' if extra else 'with'} descriptions")
@@ -182,6 +194,9 @@ def main() -> None:
                     accs.append(r.test[name]["accuracy"])
                     few_rows.append({"method": m, "target": name, "k": k, "seed": s, "accuracy": accs[-1]})
                 print(f"{m:10s} {name:6s} k={k:<3d} acc {np.mean(accs):.4f} ± {ci95(accs):.4f}", flush=True)
+        done.write_text(json.dumps({"settings": same, "multitask": row,
+                                    "fewshot": [r for r in few_rows if r["method"] == m]}, indent=1,
+                                   default=lambda o: o.item()))
         del model, result
 
     mtl = pd.DataFrame(mtl_rows).set_index("method")
