@@ -40,6 +40,13 @@ MethodOpt = Annotated[str | None, typer.Option(help="grouping method: pvi | text
 AlphaOpt = Annotated[float | None, typer.Option(help="significance level of the PVI tests [default: 0.01]")]
 CriterionOpt = Annotated[str | None, typer.Option(help="pvalue (similar when p >= alpha) | effect (similar when "
                                                        "the effect size is small)")]
+ExecutorOpt = Annotated[str | None, typer.Option(
+    "--executor", help="where the runs are carried out: local (this process, one after another) | process (a pool "
+                       "of worker processes, one per GPU if any) | ray (a Ray cluster) [default: local]")]
+WorkersOpt = Annotated[int | None, typer.Option(help="process: pool size; ray without --address: CPUs of the local "
+                                                     "cluster [default: every CPU]")]
+AddressOpt = Annotated[str | None, typer.Option(help="ray: the cluster to join ('auto' for the one `ray start` "
+                                                     "runs here); implies --executor ray")]
 PVIPathOpt = Annotated[Path | None, typer.Option("--pvi", help="reuse a PVI table written by `taskmix pvi` "
                                                                "(a pvi.csv or its folder)")]
 
@@ -99,6 +106,22 @@ def _model(suite, model: str | None, max_length: int | None, device: str | None 
         data["name"] = suite.model
     data.update(_options(name=model, max_length=max_length, device=device))
     return validate(ModelConfig, data, source="command line")
+
+
+def _execution(executor: str | None, workers: int | None, address: str | None, base=None):
+    """The execution config: a config file's, overridden by the flags given."""
+    from taskmix.config import ExecutionConfig, validate
+
+    data = (base or ExecutionConfig()).model_dump()
+    if address is not None and executor is None:
+        executor = "ray"
+    data.update(_options(executor=executor, workers=workers, address=address))
+    return validate(ExecutionConfig, data, source="command line")
+
+
+def _executor(executor: str | None, workers: int | None, address: str | None):
+    from taskmix.execute import make_executor
+    return make_executor(_execution(executor, workers, address))
 
 
 def _group_config(base=None, pvi: dict | None = None, train: dict | None = None, **flags):
@@ -205,6 +228,7 @@ def group(
     pvi_path: PVIPathOpt = None,
     model: ModelOpt = None, max_length: MaxLenOpt = None,
     out: OutOpt = Path("runs"),
+    executor: ExecutorOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
 ) -> None:
     """Recommend which tasks to train together, with the evidence for every candidate group.
 
@@ -228,7 +252,8 @@ def group(
                            subsets=subsets, subset_size=subset_size, pvi={"mode": mode},
                            train={"max_steps": max_steps} if max_steps else None)
     mc = _model(s, model, max_length)
-    grouper = make_grouper(config, model=mc, out=out, show_progress=True)
+    grouper = make_grouper(config, model=mc, out=out, show_progress=True,
+                           executor=_executor(executor, workers, address))
     if isinstance(grouper, PVIGrouper):
         grouper.fit(s, pvi=_pvi_for(s, config, mc, out, pvi_path))
         _print_frame(grouper.pvi_.summary_, title="V-information (mean PVI, bits) per task")
@@ -289,6 +314,7 @@ def train(
                                                         "(what --method ip sets)")] = None,
     descriptions: Annotated[bool | None, typer.Option(help="ip: give the form module each task's description "
                                                            "[default: yes]")] = None,
+    executor: ExecutorOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
 ) -> None:
     """Train STL models for every task named and an MTL model per group, over seeds; print the comparison.
 
@@ -319,15 +345,20 @@ def train(
     data["model"] = _model(s, model, max_length, device, base=run.model).model_dump()
     data["group"] = _group_config(run.group, method=method, alpha=alpha, criterion=criterion,
                                   pvi={"mode": mode}).model_dump()
+    data["execution"] = _execution(executor, workers, address, base=run.execution).model_dump()
     run = validate(RunConfig, data, source="command line")
-    trainer = MultiTaskTrainer(run.train, run.model, seeds=run.seeds, out=run.out)
+    from taskmix.execute import make_executor
+
+    trainer = MultiTaskTrainer(run.train, run.model, seeds=run.seeds, out=run.out,
+                               executor=make_executor(run.execution))
     if groups == "auto":
         from taskmix.group.groupers import training_groupings
         from taskmix.train.experiment import save_groupings
 
         pvi = _pvi_for(s, run.group, run.model, Path(run.out), pvi_path)
         grouper, groupings = training_groupings(s, run.group, [b.strip() for b in baselines.split(",") if b.strip()],
-                                                pvi=pvi, model=run.model, out=run.out, show_progress=True)
+                                                pvi=pvi, model=run.model, out=run.out, show_progress=True,
+                                                executor=trainer.executor)
         console.print(grouper.describe())
         for name, part in groupings.items():
             _print_partition(part, name)
@@ -374,6 +405,7 @@ def transfer(
     out: OutOpt = Path("runs"),
     model: ModelOpt = None, max_length: MaxLenOpt = None,
     top: Annotated[int, typer.Option(help="graph: arrows to each target from its best N sources")] = 2,
+    executor: ExecutorOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
 ) -> None:
     """Measure pairwise transfer: for each ordered pair (s, t), train on s then on N examples of t, against
     t alone, over seeds. Writes the matrix (CSV: target, source, setting, pc, pm, score, ...), a heatmap and
@@ -395,7 +427,8 @@ def transfer(
         data["seeds"] = _seeds(seeds)
     cfg = validate(TransferConfig, data, source="command line")
     s = Suite.load(suite)
-    pt = PairwiseTransfer(cfg, model=_model(s, model, max_length), out=out)
+    pt = PairwiseTransfer(cfg, model=_model(s, model, max_length), out=out,
+                          executor=_executor(executor, workers, address))
     pt.fit(s, targets=_names(targets, s), sources=_names(sources, s))
     matrix = pt.matrix_
     path = matrix.save(_transfer_file(out, s.name, cfg.setting))
@@ -562,6 +595,7 @@ def search(
     config: Annotated[Path | None, typer.Option(help="search config YAML (keys of SearchConfig)")] = None,
     out: OutOpt = Path("runs"),
     model: ModelOpt = None, max_length: MaxLenOpt = None,
+    executor: ExecutorOpt = None, workers: WorkersOpt = None, address: AddressOpt = None,
 ) -> None:
     """Find the auxiliary data sets that most help TARGET without training all 2^n combinations:
     train an initial design (the target alone, all data sets, combinations covering each), fit a
@@ -601,7 +635,8 @@ def search(
         shown[0] = len(search.rows_)
 
     result, trials = search_combinations(s, target, cfg, candidates=_names(candidates, s),
-                                         model=_model(s, model, max_length), out=out, callback=live)
+                                         model=_model(s, model, max_length), out=out, callback=live,
+                                         executor=_executor(executor, workers, address))
     path = save_search(result, trials, out / "search", s.name, target)
     summary = search_summary(result, trials)
     console.print(f"\nstopped: {summary['stopped']} after {summary['trials']} trials")

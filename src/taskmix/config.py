@@ -309,6 +309,26 @@ class SearchConfig(_Strict):
         description="training of one trial: equal sampling, fixed step budget whatever the number of data sets")
 
 
+class ExecutionConfig(_Strict):
+    """Where the runs of a many-run command are carried out (never part of a run's identity: the
+    same run gives the same numbers whichever executor carries it out)."""
+
+    executor: Literal["local", "process", "ray"] = Field(
+        "local", description="local: in this process, one run after another; process: a pool of worker "
+                             "processes on this machine (one per GPU when there are GPUs); ray: a Ray cluster")
+    workers: int | None = Field(None, gt=0, description="process: pool size; ray without an address: CPUs of "
+                                                        "the local cluster [default: every CPU]")
+    address: str | None = Field(None, description="ray: cluster to join ('auto', 'host:port' or 'ray://…'); "
+                                                  "none starts a local cluster")
+    cpus_per_run: float = Field(1, gt=0, description="ray: CPUs each run asks for")
+    gpus_per_run: float | None = Field(None, ge=0, description="ray: GPUs each run asks for [default: 1 when "
+                                                               "the cluster has GPUs, else 0]")
+    threads: int | None = Field(None, gt=0, description="torch threads per run [default: local: torch's own; "
+                                                        "process / ray: 1]. Results are bit-identical across "
+                                                        "executors for the same thread count")
+    max_retries: int = Field(2, ge=0, description="process / ray: retries of a run whose worker died")
+
+
 class RunConfig(_Strict):
     """Everything `taskmix train` needs besides the suite: model, training, seeds, output folder."""
 
@@ -317,6 +337,7 @@ class RunConfig(_Strict):
     group: GroupConfig = Field(default_factory=GroupConfig, description="how `--groups auto` groups the tasks")
     seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     out: str = "runs"
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
 
 def config_hash(*parts: Any) -> str:

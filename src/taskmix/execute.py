@@ -1,33 +1,310 @@
 """Executors: where runs are carried out. Each run is a function of its spec → result.
 
-Only the local, in-process executor exists so far; a Ray executor will implement the same
-interface.
+- ``LocalExecutor``: in this process, one run after another (the default; live step progress).
+- ``ProcessExecutor``: a pool of worker processes on this machine, one per device (GPU) or per
+  ``workers``; a worker that dies (killed, out of memory) is replaced and its run retried.
+- ``RayExecutor``: tasks on a Ray cluster (``address="auto"`` joins a running one; without an
+  address a local one is started); Ray retries a run whose worker died.
+
+All of them implement ``map(fn, items)``, yielding ``(item, result or exception)`` as runs
+complete; ``fn`` must be a pure function of the item (the run store, the progress bars and every
+other piece of bookkeeping stay with the caller, see ``taskmix.train.experiment.carry_out``).
+``fn`` travels to workers with cloudpickle, so closures over a suite and a trainer are fine.
 """
 
 from __future__ import annotations
 
+import logging
+import multiprocessing as mp
+import os
+import socket
+import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from multiprocessing.connection import wait
 from typing import Any, TypeVar
 
+from taskmix.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
 T = TypeVar("T")
+
+
+class WorkerLost(RuntimeError):
+    """A run's worker process died (killed, out of memory) more often than retries allow."""
 
 
 class Executor:
     """Runs ``fn`` over items; yields (item, result or exception) as runs complete."""
 
+    #: True when ``fn`` runs in this process (so it may report step progress to the caller)
+    in_process = False
+
     def map(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[tuple[T, Any]]:
         raise NotImplementedError
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+def _set_threads(threads: int | None) -> int | None:
+    """Set torch's thread count (if given); returns the previous one."""
+    if not threads:
+        return None
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    return before
 
 
 class LocalExecutor(Executor):
     """In-process, one run after another (the default on a laptop)."""
 
-    def map(self, fn, items):
-        for item in items:
-            try:
-                yield item, fn(item)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as e:  # recorded by the caller; the grid goes on
-                yield item, e
+    in_process = True
 
+    def __init__(self, threads: int | None = None):
+        self.threads = threads
+
+    def map(self, fn, items):
+        before = _set_threads(self.threads)
+        try:
+            for item in items:
+                try:
+                    result = fn(item)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except Exception as e:  # recorded by the caller; the grid goes on
+                    result = e
+                yield item, result
+        finally:
+            _set_threads(before)
+
+    def describe(self) -> str:
+        return "local (in this process)"
+
+
+# ---------------------------------------------------------------- process pool
+
+def _worker_main(conn, fn_bytes: bytes, threads: int | None, env: dict[str, str]) -> None:
+    """A pool worker: receive items, send back ('ok', result) or ('error', exception)."""
+    import pickle
+
+    import cloudpickle
+
+    os.environ.update(env)
+    _set_threads(threads)
+    fn = cloudpickle.loads(fn_bytes)
+    while True:
+        try:
+            msg = conn.recv()
+        except EOFError:
+            return
+        if msg is None:
+            return
+        try:
+            reply = ("ok", fn(msg))
+        except Exception as e:  # noqa: BLE001  (sent back to the caller, who records it)
+            reply = ("error", e)
+        try:
+            conn.send(reply)
+        except (pickle.PicklingError, TypeError, AttributeError):  # an exception that cannot travel
+            conn.send(("error", RuntimeError(f"{reply[1]!r}\n{traceback.format_exc()}")))
+
+
+class ProcessExecutor(Executor):
+    """A pool of ``workers`` processes on this machine (spawned, so CUDA is safe); with GPUs one
+    worker per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``). A worker that dies is
+    replaced and its run retried up to ``max_retries`` times.
+
+    >>> ProcessExecutor(workers=2).map(abs, [-1, -2])            # doctest: +SKIP
+    """
+
+    def __init__(self, workers: int | None = None, threads: int | None = 1, max_retries: int = 2,
+                 devices: list[str] | None = None):
+        self.devices = devices if devices is not None else _cuda_devices()
+        self.workers = workers or len(self.devices) or max(1, (os.cpu_count() or 1) // max(1, threads or 1))
+        self.threads = threads
+        self.max_retries = max_retries
+        self.retried_: list = []
+        self._procs: dict = {}
+
+    def describe(self) -> str:
+        return f"process pool ({self.workers} workers)"
+
+    def __getstate__(self) -> dict:  # travels inside closures; its live workers do not
+        return {**self.__dict__, "_procs": {}}
+
+    @property
+    def busy_pids(self) -> list[int]:
+        """Process ids of the workers that are carrying out a run now."""
+        return [p.pid for p, (_, item) in self._procs.items() if item is not None]
+
+    def _start(self, ctx, fn_bytes: bytes, slot: int):
+        parent, child = ctx.Pipe()
+        env = {"CUDA_VISIBLE_DEVICES": self.devices[slot % len(self.devices)]} if self.devices else {}
+        proc = ctx.Process(target=_worker_main, args=(child, fn_bytes, self.threads, env), daemon=True)
+        proc.start()
+        child.close()
+        proc.slot = slot
+        self._procs[proc] = [parent, None]
+
+    def map(self, fn, items):
+        import cloudpickle
+
+        queue = deque((item, 0) for item in items)
+        if not queue:
+            return
+        ctx = mp.get_context("spawn")
+        fn_bytes = cloudpickle.dumps(fn)
+        self._procs = {}
+        for slot in range(min(self.workers, len(queue))):
+            self._start(ctx, fn_bytes, slot)
+        try:
+            while queue or any(job is not None for _, job in self._procs.values()):
+                for conn_job in self._procs.values():  # give idle workers work
+                    if conn_job[1] is None and queue:
+                        conn_job[1] = queue.popleft()
+                        conn_job[0].send(conn_job[1][0])
+                ready = wait([c for c, _ in self._procs.values()] + [p.sentinel for p in self._procs])
+                for proc in list(self._procs):
+                    conn, job = self._procs[proc]
+                    if conn in ready and job is not None:
+                        try:
+                            _, value = conn.recv()
+                        except (EOFError, OSError):
+                            proc.join(timeout=10)  # it died during the run
+                        else:
+                            self._procs[proc][1] = None
+                            yield job[0], value
+                            continue
+                    if proc.is_alive():
+                        continue
+                    conn.close()
+                    del self._procs[proc]
+                    if job is not None:
+                        item, tries = job
+                        if tries < self.max_retries:
+                            log.warning("a worker died (exit code %s) during a run; retrying it", proc.exitcode)
+                            self.retried_.append(item)
+                            queue.appendleft((item, tries + 1))
+                        else:
+                            yield item, WorkerLost(f"its worker died {tries + 1} times "
+                                                   f"(last exit code {proc.exitcode})")
+                    if queue:
+                        self._start(ctx, fn_bytes, proc.slot)
+        finally:
+            for conn, _ in self._procs.values():
+                try:
+                    conn.send(None)
+                except OSError:
+                    pass
+            for proc in self._procs:
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
+            self._procs = {}
+
+
+def _cuda_devices() -> list[str]:
+    try:
+        import torch
+        return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    except Exception:  # noqa: BLE001  (no usable CUDA: CPU workers)
+        return []
+
+
+# ---------------------------------------------------------------- Ray
+
+def _ray_run(fn, item, threads):
+    _set_threads(threads)
+    return fn(item)
+
+
+class RayExecutor(Executor):
+    """Runs on a Ray cluster. ``address="auto"`` (or ``ray://…``) joins a running cluster; with no
+    address a local cluster of ``workers`` CPUs is started for this process. Each run asks for
+    ``cpus_per_run`` CPUs and ``gpus_per_run`` GPUs (default: one GPU when the cluster has any);
+    a run whose worker died is retried by Ray up to ``max_retries`` times.
+
+    The output folder must be one that every node sees (a shared file system) when the cluster
+    has more than one machine: runs write their artifacts there.
+    """
+
+    def __init__(self, address: str | None = None, workers: int | None = None, cpus_per_run: float = 1,
+                 gpus_per_run: float | None = None, max_retries: int = 2, threads: int | None = 1):
+        self.address, self.workers = address, workers
+        self.cpus_per_run, self.gpus_per_run = cpus_per_run, gpus_per_run
+        self.max_retries, self.threads = max_retries, threads
+
+    def describe(self) -> str:
+        return f"ray ({self.address or f'local cluster, {self.workers or os.cpu_count()} CPUs'})"
+
+    def _init(self):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("the Ray executor needs Ray, which is not installed",
+                              hint="pip install 'taskmix[ray]'") from None
+        if not ray.is_initialized():
+            self._check_reachable()
+            kw = {"address": self.address} if self.address else {"num_cpus": self.workers or os.cpu_count()}
+            try:
+                ray.init(**kw, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+                         configure_logging=False)
+            except ConnectionError as e:
+                raise ConfigError(f"cannot join the Ray cluster at {self.address!r}: {e}",
+                                  hint="start one with `ray start --head`, or leave --address out "
+                                       "for a local cluster") from None
+        return ray
+
+    def _check_reachable(self) -> None:
+        """Fail fast on a 'host:port' nobody listens on (Ray itself waits minutes, then exits)."""
+        host, _, port = (self.address or "").rpartition(":")
+        if not host or "://" in self.address or not port.isdigit():
+            return
+        try:
+            socket.create_connection((host, int(port)), timeout=5).close()
+        except OSError as e:
+            raise ConfigError(f"cannot join the Ray cluster at {self.address!r}: {e}",
+                              hint="start one with `ray start --head`, or leave --address out "
+                                   "for a local cluster") from None
+
+    def map(self, fn, items):
+        items = list(items)
+        if not items:
+            return
+        ray = self._init()
+        gpus = self.gpus_per_run
+        if gpus is None:
+            gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
+        task = ray.remote(_ray_run).options(num_cpus=self.cpus_per_run, num_gpus=gpus,
+                                            max_retries=self.max_retries, retry_exceptions=False)
+        fn_ref = ray.put(fn)
+        pending = {task.remote(fn_ref, item, self.threads): item for item in items}
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                item = pending.pop(done[0])
+                try:
+                    yield item, ray.get(done[0])
+                except ray.exceptions.RayTaskError as e:  # fn raised: hand its own exception on
+                    yield item, e.cause if isinstance(e.cause, Exception) else e
+                except ray.exceptions.RayError as e:  # worker or node lost beyond the retries
+                    yield item, WorkerLost(str(e).splitlines()[0])
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+
+
+EXECUTORS = ("local", "process", "ray")
+
+
+def make_executor(config) -> Executor:
+    """The executor an ``ExecutionConfig`` names."""
+    if config.executor == "local":
+        return LocalExecutor(threads=config.threads)
+    if config.executor == "process":
+        return ProcessExecutor(workers=config.workers, threads=config.threads or 1, max_retries=config.max_retries)
+    return RayExecutor(address=config.address, workers=config.workers, cpus_per_run=config.cpus_per_run,
+                       gpus_per_run=config.gpus_per_run, max_retries=config.max_retries, threads=config.threads or 1)

@@ -3,11 +3,18 @@
 Re-running a command skips runs that finished and re-does the rest, so a run killed half-way
 loses nothing that had finished. The file uses WAL and a busy timeout, and every state change
 is one transaction, so concurrent readers and writers never see it half-written.
+
+A process that carries out runs first *claims* them (status running, its owner id, a heartbeat
+time) and beats while they last. A run held by an owner that is gone — a process of this machine
+that no longer exists, or a heartbeat older than ``stale_after`` seconds — can be claimed again,
+so a driver killed half-way is simply started again with the same command.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -33,7 +40,10 @@ CREATE TABLE IF NOT EXISTS runs (
     started   REAL,
     finished  REAL,
     duration  REAL,
-    artifacts TEXT
+    artifacts TEXT,
+    owner     TEXT,                   -- 'host:pid' of the process that claimed the run
+    heartbeat REAL,                   -- last sign of life from that process
+    attempts  INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_suite ON runs (suite, status);
 -- the trials of combination searches: one row per (target, combination, seed) trained
@@ -46,6 +56,31 @@ CREATE VIEW IF NOT EXISTS trials AS
 """
 
 STATUSES = ("pending", "running", "finished", "failed")
+# columns added after the first release: stores made before get them on opening
+LATER_COLUMNS = {"owner": "TEXT", "heartbeat": "REAL", "attempts": "INTEGER NOT NULL DEFAULT 0"}
+STALE_AFTER = 120.0  # seconds without a heartbeat after which a running run is presumed lost
+
+
+def owner_id() -> str:
+    """This process, as the run store names it: 'host:pid'."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool | None:
+    """Whether the owner process still exists: True / False for this machine's processes, None
+    (unknown) for another machine's."""
+    if not owner or ":" not in owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError):
+        return True
+    return True
 
 
 @dataclass
@@ -65,6 +100,9 @@ class RunRecord:
     finished: float | None
     duration: float | None
     artifacts: str | None
+    owner: str | None = None
+    heartbeat: float | None = None
+    attempts: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> RunRecord:
@@ -91,6 +129,10 @@ class RunStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA busy_timeout=30000")
             self._conn.executescript(SCHEMA)
+            have = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
+            for name, decl in LATER_COLUMNS.items():
+                if name not in have:
+                    self._conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: not a taskmix run store ({e})",
                              hint="point --out at a new folder, or move this file away") from None
@@ -125,15 +167,49 @@ class RunStore:
                 (run_id, suite, setting, kind, json.dumps(tasks), seed, json.dumps(config, sort_keys=True), time.time()))
         return self.get(run_id)
 
-    def start(self, run_id: str) -> None:
-        with self._tx() as c:
-            c.execute("UPDATE runs SET status='running', started=?, error=NULL WHERE id=?", (time.time(), run_id))
-
-    def finish(self, run_id: str, metrics: dict, artifacts: str | None = None) -> None:
+    def claim(self, run_id: str, owner: str | None = None, stale_after: float = STALE_AFTER) -> bool:
+        """Mark a run running for ``owner`` (default: this process) if nobody alive holds it:
+        it is pending or failed, or running for an owner that is gone. True if claimed."""
+        owner = owner or owner_id()
         now = time.time()
         with self._tx() as c:
-            c.execute("UPDATE runs SET status='finished', metrics=?, finished=?, duration=? - COALESCE(started, ?),"
-                      " artifacts=? WHERE id=?", (json.dumps(metrics), now, now, now, artifacts, run_id))
+            row = c.execute("SELECT status, owner, heartbeat FROM runs WHERE id=?", (run_id,)).fetchone()
+            if row is None or row["status"] == "finished":
+                return False
+            if row["status"] == "running" and row["owner"] != owner:
+                alive = owner_alive(row["owner"])
+                fresh = row["heartbeat"] is not None and now - row["heartbeat"] < stale_after
+                if alive or (alive is None and fresh):
+                    return False
+            c.execute("UPDATE runs SET status='running', owner=?, heartbeat=?, started=?, error=NULL,"
+                      " attempts=attempts+1 WHERE id=?", (owner, now, now, run_id))
+        return True
+
+    def beat(self, run_ids: list[str], owner: str | None = None) -> None:
+        """Heartbeat of ``owner``'s running runs among ``run_ids``."""
+        if not run_ids:
+            return
+        with self._tx() as c:
+            c.execute(f"UPDATE runs SET heartbeat=? WHERE status='running' AND owner=? AND id IN"
+                      f" ({','.join('?' * len(run_ids))})", (time.time(), owner or owner_id(), *run_ids))
+
+    def release(self, run_ids: list[str], owner: str | None = None) -> None:
+        """Give back ``owner``'s runs that did not finish (pending again), e.g. on Ctrl-C."""
+        if not run_ids:
+            return
+        with self._tx() as c:
+            c.execute(f"UPDATE runs SET status='pending', owner=NULL WHERE status='running' AND owner=? AND id IN"
+                      f" ({','.join('?' * len(run_ids))})", (owner or owner_id(), *run_ids))
+
+    def finish(self, run_id: str, metrics: dict, artifacts: str | None = None, *, started: float | None = None,
+               duration: float | None = None) -> None:
+        """Mark a run finished; ``started`` / ``duration``: when and how long it actually ran (a
+        run may wait in a queue after it was claimed)."""
+        now = time.time()
+        with self._tx() as c:
+            c.execute("UPDATE runs SET status='finished', metrics=?, finished=?, started=COALESCE(?, started),"
+                      " duration=COALESCE(?, ? - COALESCE(started, ?)), artifacts=? WHERE id=?",
+                      (json.dumps(metrics), now, started, duration, now, now, artifacts, run_id))
 
     def fail(self, run_id: str, error: str) -> None:
         with self._tx() as c:

@@ -55,8 +55,9 @@ class Grouper:
     method = ""
 
     def __init__(self, config: GroupConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
-                 cache=None, out: str | Path = "runs", show_progress: bool = False, **params):
+                 cache=None, out: str | Path = "runs", show_progress: bool = False, executor=None, **params):
         self.config = _config(config, {"method": self.method, **params} if self.method else params)
+        self.executor = executor
         self.model = model
         self.backbone = backbone
         self.cache = cache
@@ -302,7 +303,7 @@ class SurrogateGrouper(Grouper):
         size = c.subset_size or max(2, math.ceil(len(names) / 2))
         self.subsets_ = random_subsets(names, c.subsets or 3 * len(names), size, c.seed)
         trainer = MultiTaskTrainer(c.train, model=self.model, backbone=self.backbone, seeds=[c.seed], out=self.out,
-                                   show_progress=self.show_progress)
+                                   show_progress=self.show_progress, executor=self.executor)
         records = trainer.run(suite, self.subsets_, stl=False)
         def dev(r, t):
             return r.metrics["dev"][t][suite[t].main_metric]

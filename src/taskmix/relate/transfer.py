@@ -243,7 +243,6 @@ class PairwiseTransfer:
                 (spec, "transfer", {**base, "target": suite[spec.target].fingerprint(), "seed": spec.seed,
                                     "source": suite[spec.source].fingerprint() if spec.source else None})
                 for spec in specs])
-            skipped = len(specs) - len(todo)
 
             def work(spec: TransferSpec, run_id: str, progress):
                 source = suite[spec.source] if spec.source else None
@@ -251,7 +250,7 @@ class PairwiseTransfer:
                 metrics = runner.run(source, samples[spec.target], suite[spec.target], spec.seed, **kw)
                 return {"test": {spec.target: metrics}}, None
 
-            failures = carry_out(store, self.executor, todo, work, total=len(specs), skipped=skipped,
+            failures = carry_out(store, self.executor, todo, work, total=len(specs),
                                  show_progress=self.show_progress)
             records = [store.get(i) for i in ids]
         raise_failures(failures, len(specs), self.out / STORE_FILE)

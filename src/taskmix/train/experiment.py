@@ -6,8 +6,11 @@ config, seed), so re-running a command skips finished runs and re-does unfinishe
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ from taskmix.train.trainer import BackboneFactory, Trainer
 log = logging.getLogger(__name__)
 
 STORE_FILE = "taskmix.db"
+HEARTBEAT_EVERY = 10.0  # seconds between heartbeats of claimed runs
 
 
 @dataclass(frozen=True)
@@ -75,31 +79,83 @@ def register_runs(store: RunStore, suite: str, entries: Sequence[tuple]) -> tupl
     return todo, ids
 
 
-def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, *, total: int, skipped: int,
+class _Heartbeat:
+    """Beats for this process's claimed runs every ``every`` seconds, from a thread with its own
+    connection to the store (so a driver that vanishes leaves runs whose heartbeat goes stale)."""
+
+    def __init__(self, path: Path, run_ids: list[str], every: float = HEARTBEAT_EVERY):
+        self.path, self.ids, self.every = path, list(run_ids), every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="taskmix-heartbeat")
+
+    def _loop(self) -> None:
+        with RunStore(self.path) as store:
+            while not self._stop.wait(self.every):
+                try:
+                    store.beat(self.ids)
+                except Exception as e:  # noqa: BLE001  (a missed beat is not worth stopping the grid)
+                    log.debug("heartbeat failed: %s", e)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _timed(work, item, progress=None):
+    """Carry out one run; (its result, when it started, seconds it took)."""
+    spec, run_id = item
+    started = time.time()
+    result = work(spec, run_id, progress)
+    return result, started, time.time() - started
+
+
+def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, *, total: int,
               show_progress: bool = True) -> list[tuple]:
     """Carry out runs through the store: ``todo`` holds (spec, run id) pairs, where a spec has a
     ``setting`` and a ``seed``; ``work(spec, run_id, progress)`` trains and returns (metrics,
-    artifacts folder or None). Each run is marked running, then finished or failed, so a killed
-    grid resumes where it stopped. Returns the (spec, exception) of the runs that failed."""
-    failures = []
-    with make_progress(show_progress) as bar:
-        overall = bar.add_task("runs", total=total, completed=skipped)
+    artifacts folder or None); ``progress`` is None when the run is carried out in another process.
+
+    The runs are claimed first (a run another live process holds is left to it and reported as a
+    failure here), beaten for while they last, then marked finished or failed; on Ctrl-C the
+    unfinished ones are given back. A grid whose driver was killed resumes where it stopped: its
+    runs' owner is gone, so the same command claims them again. Returns the (spec, exception) of
+    the runs that failed."""
+    failures, claimed = [], []
+    for spec, run_id in todo:
+        if store.claim(run_id):
+            claimed.append((spec, run_id))
+        else:
+            rec = store.get(run_id)
+            if rec is not None and rec.status != "finished":  # finished meanwhile by another process: fine
+                failures.append((spec, TaskmixError(f"being run by another taskmix process ({rec.owner})")))
+    unfinished = {run_id for _, run_id in claimed}
+    with make_progress(show_progress) as bar, _Heartbeat(store.path, sorted(unfinished)):
+        overall = bar.add_task(f"runs ({executor.describe()})", total=total, completed=total - len(claimed))
         steps = bar.add_task("steps", total=1, visible=False)
-
-        def one(item):
-            spec, run_id = item
-            bar.update(steps, description=f"{spec.setting} seed {spec.seed}", completed=0, visible=True)
-            store.start(run_id)
-            metrics, artifacts = work(spec, run_id, lambda s, n: bar.update(steps, completed=s, total=n))
-            store.finish(run_id, metrics, artifacts)
-            return metrics
-
-        for (spec, run_id), res in executor.map(one, todo):
-            if isinstance(res, BaseException):
-                log.error("run %s seed %d failed: %s", spec.setting, spec.seed, res)
-                store.fail(run_id, f"{type(res).__name__}: {res}")
-                failures.append((spec, res))
-            bar.advance(overall)
+        if executor.in_process:
+            def fn(item):
+                spec, run_id = item
+                bar.update(steps, description=f"{spec.setting} seed {spec.seed}", completed=0, visible=True)
+                return _timed(work, item, lambda s, n: bar.update(steps, completed=s, total=n))
+        else:  # carried out in another process: no live step progress
+            fn = functools.partial(_timed, work)
+        try:
+            for (spec, run_id), res in executor.map(fn, claimed):
+                if isinstance(res, BaseException):
+                    log.error("run %s seed %d failed: %s", spec.setting, spec.seed, res)
+                    store.fail(run_id, f"{type(res).__name__}: {res}")
+                    failures.append((spec, res))
+                else:
+                    (metrics, artifacts), started, duration = res
+                    store.finish(run_id, metrics, artifacts, started=started, duration=duration)
+                unfinished.discard(run_id)
+                bar.advance(overall)
+        finally:
+            store.release(sorted(unfinished))
         bar.update(steps, visible=False)
     return failures
 
@@ -150,18 +206,17 @@ class MultiTaskTrainer:
         with RunStore(self.out / STORE_FILE) as store:
             todo, ids = register_runs(store, suite.name, [
                 (spec, spec.kind, self._run_config(suite, spec)) for spec in specs])
-            skipped = len(specs) - len(todo)
-            failures = self._execute(suite, trainer, store, todo, skipped, len(specs))
+            failures = self._execute(suite, trainer, store, todo, len(specs))
             records = [store.get(i) for i in ids]
         raise_failures(failures, len(specs), self.out / STORE_FILE)
         return records
 
-    def _execute(self, suite, trainer, store, todo, skipped, total):
+    def _execute(self, suite, trainer, store, todo, total):
         def work(spec, run_id, progress):
             result = trainer.fit([suite[t] for t in spec.tasks], spec.seed, progress=progress, keep_model=True)
             return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
 
-        return carry_out(store, self.executor, todo, work, total=total, skipped=skipped,
+        return carry_out(store, self.executor, todo, work, total=total,
                          show_progress=self.show_progress)
 
     def _write_artifacts(self, run_id: str, spec: RunSpec, result) -> Path:

@@ -95,7 +95,7 @@ class TrialTrainer(Objective):
         with RunStore(self.out / STORE_FILE) as store:
             todo, ids = register_runs(store, self.suite.name, [(s, "trial", self.run_config(s)) for s in specs])
             failures = carry_out(store, self.executor, todo, self._work, total=len(specs),
-                                 skipped=len(specs) - len(todo), show_progress=self.show_progress)
+                                 show_progress=self.show_progress)
             records = {i: store.get(i) for i in ids}
         raise_failures(failures, len(specs), self.out / STORE_FILE)
         k = len(self.config.seeds)
