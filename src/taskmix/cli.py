@@ -19,6 +19,7 @@ from rich.table import Table
 
 from taskmix import __version__
 from taskmix.errors import ConfigError, TaskmixError
+from taskmix.files import inside
 
 app = typer.Typer(
     name="taskmix", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -260,7 +261,7 @@ def group(
     else:
         grouper.fit(s)
     frame = grouper.to_frame()
-    path = out / "groups" / f"{s.name}-{config.method}.csv"
+    path = inside(out, "groups", f"{s.name}-{config.method}.csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(path, index=False)
     _print_frame(rank_candidates(frame).head(top), title=f"candidate groups ({min(top, len(frame))} of {len(frame)}; all in {path})")
@@ -389,7 +390,7 @@ def _names(text: str | None, suite) -> list[str] | None:
 
 
 def _transfer_file(out: Path, suite: str, setting: str) -> Path:
-    return out / "transfer" / f"{suite}-{setting}.csv"
+    return inside(out, "transfer", f"{suite}-{setting}.csv")
 
 
 @app.command()
@@ -481,6 +482,9 @@ def _matrix_for(path: Path | None, out: Path, suite, setting: str | None, metric
         path = saved[0]
         console.print(f"transfer matrix: {path}")
     m = TransferMatrix.load(path)
+    if suite is not None and not set(m.tasks) & set(suite.names):
+        raise ConfigError(f"{path}: none of its tasks ({', '.join(m.tasks[:6])}) is a task of suite {suite.name!r}",
+                          hint=f"the suite's tasks: {', '.join(suite.names)}; give the matrix measured on them")
     if setting is None and len(m.settings) > 1:
         raise ConfigError(f"{path} holds several settings: {', '.join(m.settings)}", hint="choose one with --setting")
     m = m.select(setting) if setting and setting in m.settings else m

@@ -128,7 +128,8 @@ class ModelConfig(_Strict):
 class SuiteConfig(_Strict):
     """A suite file: a name, a default model, and its tasks."""
 
-    name: str = "suite"
+    name: str = Field("suite", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+                      description="letters, digits, '_', '.', '-': it names files in the output folder")
     model: str = "minilm"
     suite: Literal["demo"] | None = Field(None, description="'demo': the built-in synthetic suite")
     tasks: list[TaskConfig] = Field(default_factory=list)
@@ -407,9 +408,13 @@ def validate(model: type[BaseModel], data: Any, *, source: str, text: str | None
         lines = _line_index(text) if text else {}
         problems = []
         for err in e.errors():
-            loc = tuple(err["loc"])
-            # pydantic adds the union member name ('str', 'HFSplit') to locations: drop those.
-            loc = tuple(x for x in loc if not (isinstance(x, str) and x[:1].isupper() or x in ("str", "list[str]", "dict[str,str]")))
+            raw = tuple(err["loc"])
+            # pydantic adds the union member name ('str', 'HFSplit') to locations: drop those (an
+            # unknown key itself is the user's, whatever its spelling).
+            keep = raw[-1:] if err["type"] == "extra_forbidden" else ()
+            loc = tuple(x for x in raw[:len(raw) - len(keep)] if not (isinstance(x, str) and x[:1].isupper()
+                                                                       or x in ("str", "list[str]", "dict[str,str]")))
+            loc += keep
             line = _nearest_line(lines, loc)
             where = f" line {line}" if line else ""
             key = ".".join(str(x) for x in loc) or "(top level)"

@@ -40,3 +40,16 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def inside(root: str | Path, *parts: str) -> Path:
+    """``root / parts…``, refusing a path that would leave ``root`` (names from a user's files
+    must not write outside the output folder)."""
+    from taskmix.errors import ConfigError
+
+    base = Path(root).resolve()
+    path = base.joinpath(*parts).resolve()
+    if not path.is_relative_to(base):
+        raise ConfigError(f"{'/'.join(parts)!r} would be written outside the output folder {root}",
+                          hint="use names of letters, digits, '_', '.' and '-'")
+    return Path(root).joinpath(*parts)

@@ -46,6 +46,9 @@ def read_split(config: TaskConfig, split: str, base_dir: Path) -> tuple[pd.DataF
     return frame, str(path)
 
 
+MAX_LINE_CHARS = 1_000_000  # one example longer than this is a mistake, not a text
+
+
 def _read_jsonl(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
     rows = []
     try:
@@ -53,6 +56,10 @@ def _read_jsonl(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
             for lineno, line in enumerate(f, 1):
                 if not line.strip():
                     continue
+                if len(line) > MAX_LINE_CHARS:
+                    raise DataError(f"{path}: line {lineno} is {len(line):,} characters long (at most "
+                                    f"{MAX_LINE_CHARS:,})", hint="one line holds one example; was a whole file "
+                                                                 "written on one line, or a document not cut?")
                 try:
                     rec = json.loads(line)
                 except json.JSONDecodeError as e:
@@ -277,7 +284,8 @@ def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[s
     present = set(out["train"].tolist())
     if len(present) < 2:
         only = names[next(iter(present))] if present else "-"
-        raise DataError(f"task {config.name!r}: the training data has a single class ({only!r})",
+        raise DataError(f"{parts['train'].source}: task {config.name!r}: the training data has a single class "
+                        f"({only!r})",
                         hint="a classification task needs at least two classes in train")
     return out, names
 

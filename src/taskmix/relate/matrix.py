@@ -22,6 +22,7 @@ import pandas as pd
 
 from taskmix.errors import DataError
 from taskmix.files import atomic_file
+from taskmix.safeload import safe_unpickle
 
 COLUMNS = ["target", "source", "setting", "pc", "pm", "score"]
 OPTIONAL = ["metric", "base", "n_seeds"]
@@ -42,9 +43,13 @@ def _read_table(path: Path) -> pd.DataFrame:
             return pd.read_parquet(path)
         if suffix in (".csv", ".tsv", ".txt"):
             return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+        if suffix in (".pkl", ".pickle"):  # e.g. the published TaskWeb scores: plain data only
+            return pd.DataFrame(safe_unpickle(path))
+    except DataError:
+        raise
     except Exception as e:  # pandas raises many kinds; all mean "not a table we can read"
         raise DataError(f"{path}: cannot read it as a table: {str(e).splitlines()[0]}") from None
-    raise DataError(f"{path}: unknown matrix format {suffix!r}", hint="use a .csv or .parquet file")
+    raise DataError(f"{path}: unknown matrix format {suffix!r}", hint="use a .csv, .parquet or .pkl file")
 
 
 def read_pair_table(path: str | Path, value: str, renames: dict[str, str] | None = None) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from taskmix.config import ModelConfig, SearchConfig
 from taskmix.data.task import Suite
 from taskmix.errors import ConfigError
 from taskmix.execute import Executor, LocalExecutor
-from taskmix.files import atomic_file
+from taskmix.files import atomic_file, inside
 from taskmix.group.search import CombinationSearch, Objective, names_of
 from taskmix.store import RunStore
 from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures, register_runs
@@ -133,7 +133,7 @@ def save_search(search: CombinationSearch, trials: pd.DataFrame, folder: str | P
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{suite}-{target}"
+    stem = inside(folder, f"{suite}-{target}")
     with atomic_file(stem.with_suffix(".csv"), "w") as f:
         trials.to_csv(f, index=False)
     summary = search_summary(search, trials)
