@@ -19,6 +19,7 @@ import multiprocessing as mp
 import os
 import socket
 import traceback
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import wait
@@ -216,9 +217,20 @@ def _cuda_devices() -> list[str]:
 
 # ---------------------------------------------------------------- Ray
 
-def _ray_run(fn, item, threads):
+_RAY_FNS: dict = {}  # in a Ray worker: the functions it has already deserialised, by key
+
+
+def _ray_run(key: str, boxed_fn: list, item, threads):
+    """One run in a Ray worker. The function comes as an object reference inside a list (so Ray
+    does not resolve it per task) and is fetched once per worker: what it loads lazily (a
+    backbone's weights) then serves every run the worker carries out."""
+    import ray
+
+    if key not in _RAY_FNS:
+        _RAY_FNS.clear()
+        _RAY_FNS[key] = ray.get(boxed_fn[0])
     _set_threads(threads)
-    return fn(item)
+    return _RAY_FNS[key](item)
 
 
 class RayExecutor(Executor):
@@ -280,8 +292,9 @@ class RayExecutor(Executor):
             gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
         task = ray.remote(_ray_run).options(num_cpus=self.cpus_per_run, num_gpus=gpus,
                                             max_retries=self.max_retries, retry_exceptions=False)
-        fn_ref = ray.put(fn)
-        pending = {task.remote(fn_ref, item, self.threads): item for item in items}
+        key = uuid.uuid4().hex
+        boxed = [ray.put(fn)]
+        pending = {task.remote(key, boxed, item, self.threads): item for item in items}
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)

@@ -2,7 +2,8 @@
 
 Keyed by (model fingerprint, task, split, hash of the texts): a second command, or another
 method on the same suite, reuses the embeddings instead of running the encoder again.
-Files are plain ``.npy`` arrays, read with ``allow_pickle=False``.
+Files are plain ``.npy`` arrays, read memory-mapped with ``allow_pickle=False``: a cached split
+costs no memory until its rows are used, however many examples it has.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class FeatureCache:
             return self._memo[p]
         if p.exists():
             try:
-                arr = np.load(p, allow_pickle=False)
+                arr = np.load(p, allow_pickle=False, mmap_mode="r")
                 self.hits += 1
                 return self._keep(p, arr)
             except (ValueError, OSError):
