@@ -268,3 +268,35 @@ def test_cli_rejects_an_unknown_executor(monkeypatch, capsys, keyword_suite):
     code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--executor", "cloud")
     assert code == 2 and "executor" in err and "local" in err
 
+
+
+def _claim_all(path: str, ids: list[str]) -> list[str]:
+    from taskmix.store import RunStore
+
+    won = []
+    with RunStore(path) as store:
+        for i in ids:
+            if store.claim(i):
+                store.beat([i])
+                store.finish(i, {"by": os.getpid()})
+                won.append(i)
+    return won
+
+
+def test_concurrent_writers_claim_each_run_once_and_keep_the_file_sound(tmp_path):
+    """Four processes race to claim and finish the same 60 runs in one store."""
+    import multiprocessing as mp
+
+    path = str(tmp_path / "s.db")
+    ids = [f"r{i}" for i in range(60)]
+    with RunStore(path) as store:
+        for i in ids:
+            store.add(i, suite="s", setting=f"stl:{i}", kind="stl", tasks=[i], seed=1, config={})
+    with mp.get_context("spawn").Pool(4) as pool:
+        won = pool.starmap(_claim_all, [(path, ids)] * 4)
+    flat = [i for w in won for i in w]
+    assert sorted(flat) == sorted(ids)  # every run carried out exactly once
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT COUNT(*) FROM runs WHERE status='finished' AND attempts=1").fetchone()[0] == 60
+    con.close()
