@@ -2,7 +2,7 @@
 tables are there, and a full-page screenshot is written for a person to look at.
 
     python tests/browser_check.py --out runs/demo            # a report made earlier
-    python tests/browser_check.py --make                     # make a small one first (bundled MiniLM)
+    python tests/browser_check.py --make                     # run `taskmix demo` first (bundled MiniLM)
 
 Installs Debian's chromium package when no browser is found and apt-get can be used. The test
 ``tests/test_report_browser.py`` runs the same check and is skipped when no browser is installed.
@@ -75,18 +75,16 @@ def check_report(report: Path, browser: str, screenshot: Path) -> dict:
 
 
 def make_report(out: Path) -> Path:
-    """A small real report: the demo suite, two groups, a few steps, the bundled MiniLM."""
-    base = [sys.executable, "-c", "from taskmix.cli import main; main()"]
-    subprocess.run([*base, "train", "demo", "--groups", "negation_site_a,negation_site_b;modality,sentiment",
-                    "--seeds", "1,2", "--max-steps", "3", "--out", str(out)], check=True, capture_output=True)
-    subprocess.run([*base, "report", "--out", str(out)], check=True, capture_output=True)
+    """A full real report: `taskmix demo` with one seed (PVI, groups, STL vs MTL; a few minutes)."""
+    subprocess.run([sys.executable, "-c", "from taskmix.cli import main; main()", "demo", "--seeds", "1",
+                    "--out", str(out)], check=True, capture_output=True)
     return out / "report"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, help="run folder whose report/ to check")
-    ap.add_argument("--make", action="store_true", help="make a small report first (in a temporary folder)")
+    ap.add_argument("--make", action="store_true", help="run `taskmix demo` first (in a temporary folder) and check its report")
     ap.add_argument("--screenshot", type=Path, default=Path("bench/out/report-screenshot.png"))
     a = ap.parse_args()
     browser = find_browser() or install_browser()
