@@ -194,7 +194,8 @@ def ray_cluster(tmp_path_factory):
         pytest.skip("the ray command is not installed")
     port = 6390 + os.getpid() % 500
     temp = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # a private cluster without token authentication (Ray turns it on once ~/.ray/auth_token exists)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                     "--disable-usage-stats", f"--temp-dir={temp}"], check=True, env=env, capture_output=True,
                    timeout=120)
@@ -205,8 +206,17 @@ def ray_cluster(tmp_path_factory):
         return str(temp) in cmd or f"--address=127.0.0.1:{port}" in cmd or (f":{port} " in cmd and "ray" in cmd)
 
     ours = [p for p in psutil.process_iter(["cmdline"]) if ours_(" ".join(p.info["cmdline"] or []) + " ")]
+    for p in list(ours):  # workers and agents rename themselves: find them as the cluster's children
+        try:
+            ours += p.children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+    ours = list({p.pid: p for p in ours}.values())
     for p in ours:
-        p.terminate()
+        try:
+            p.terminate()
+        except psutil.NoSuchProcess:
+            pass
     _, alive = psutil.wait_procs(ours, timeout=15)
     for p in alive:
         p.kill()
