@@ -266,8 +266,8 @@ class RayExecutor(Executor):
                          configure_logging=False)
             except ConnectionError as e:
                 raise ConfigError(f"cannot join the Ray cluster at {self.address!r}: {e}",
-                                  hint="start one with `ray start --head`, or leave --address out "
-                                       "for a local cluster") from None
+                                  hint="is it running (`ray status`)? A cluster with token authentication also "
+                                       "needs RAY_AUTH_MODE=token and its token here (RAY_AUTH_TOKEN)") from None
         return ray
 
     def _check_reachable(self) -> None:
