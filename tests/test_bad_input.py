@@ -214,7 +214,8 @@ def test_plain_data_pickles_load(tmp_path):
     assert np.array_equal(got["scores"], obj["scores"]) and got["names"] == ["a", "b"] and got["x"] == 1.5
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
                     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3),
                     max_leaves=8))
