@@ -146,7 +146,7 @@ def main() -> None:
                 ray.shutdown()
                 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
                 ex = RayExecutor(workers=workers, threads=1)
-                ex._init()  # the cluster's start is not part of the grid's time; workers' start is
+                ex.connect()  # the cluster's start is not part of the grid's time; workers' start is
                 seconds, _ = transfer_grid(suite, ex, tmp / f"ray{workers}", seeds, factory, cache)
                 grid[f"ray_{workers}_workers"] = seconds
                 print(f"transfer grid, {runs} probe runs: Ray {workers} worker(s) {seconds:.1f} s", flush=True)

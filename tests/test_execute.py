@@ -310,3 +310,13 @@ def test_concurrent_writers_claim_each_run_once_and_keep_the_file_sound(tmp_path
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert con.execute("SELECT COUNT(*) FROM runs WHERE status='finished' AND attempts=1").fetchone()[0] == 60
     con.close()
+
+
+def test_pool_devices_come_from_the_config():
+    from taskmix.config import ExecutionConfig
+    from taskmix.execute import make_executor
+
+    gpus = make_executor(ExecutionConfig(executor="process", devices="0,3"))
+    assert gpus.devices == ["0", "3"] and gpus.workers == 2  # one worker per GPU named
+    cpu = make_executor(ExecutionConfig(executor="process", devices="cpu", workers=3))
+    assert cpu.devices == [] and cpu.workers == 3

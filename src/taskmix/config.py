@@ -27,6 +27,10 @@ _SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "
                    ".parquet": "parquet", ".pq": "parquet"}
 
 
+# names of suites and tasks: they name files in the output folder
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -42,7 +46,7 @@ class HFSplit(_Strict):
 class TaskConfig(_Strict):
     """One task (labelled data set) of a suite; keys are those of the suite file."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    name: str = Field(pattern=NAME_PATTERN)
     kind: TaskKind = "classification"
     format: DataFormat | None = Field(None, description="inferred from the file suffix if absent")
     splits: dict[SplitName, str | HFSplit]
@@ -128,7 +132,7 @@ class ModelConfig(_Strict):
 class SuiteConfig(_Strict):
     """A suite file: a name, a default model, and its tasks."""
 
-    name: str = Field("suite", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$",
+    name: str = Field("suite", pattern=NAME_PATTERN,
                       description="letters, digits, '_', '.', '-': it names files in the output folder")
     model: str = "minilm"
     suite: Literal["demo"] | None = Field(None, description="'demo': the built-in synthetic suite")
@@ -328,6 +332,9 @@ class ExecutionConfig(_Strict):
                                                         "process / ray: 1]. Results are bit-identical across "
                                                         "executors for the same thread count")
     max_retries: int = Field(2, ge=0, description="process / ray: retries of a run whose worker died")
+    devices: str = Field("auto", pattern=r"^(auto|cpu|\d+(,\d+)*)$",
+                         description="process: auto (one worker per visible GPU, else CPU workers), cpu, or GPU "
+                                     "ids such as 0,1 (one worker each)")
 
 
 class RunConfig(_Strict):

@@ -95,6 +95,8 @@ def _worker_main(conn, fn_bytes: bytes, threads: int | None, env: dict[str, str]
 
     os.environ.update(env)
     _set_threads(threads)
+    # Not a file: the run function this worker's parent pickled a moment ago and sent down a pipe
+    # only the two of them hold (what DESIGN.md's "no unpickling" rule is about cannot reach it).
     fn = cloudpickle.loads(fn_bytes)
     while True:
         try:
@@ -115,8 +117,9 @@ def _worker_main(conn, fn_bytes: bytes, threads: int | None, env: dict[str, str]
 
 class ProcessExecutor(Executor):
     """A pool of ``workers`` processes on this machine (spawned, so CUDA is safe); with GPUs one
-    worker per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``). A worker that dies is
-    replaced and its run retried up to ``max_retries`` times.
+    worker per GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``). ``devices``: the GPU ids
+    to use, [] for CPU workers only, None for every visible GPU. A worker that dies is replaced and
+    its run retried up to ``max_retries`` times.
 
     >>> ProcessExecutor(workers=2).map(abs, [-1, -2])            # doctest: +SKIP
     """
@@ -252,7 +255,8 @@ class RayExecutor(Executor):
     def describe(self) -> str:
         return f"ray ({self.address or f'local cluster, {self.workers or os.cpu_count()} CPUs'})"
 
-    def _init(self):
+    def connect(self):
+        """Join (or start) the cluster, if not done yet; returns the ``ray`` module."""
         try:
             import ray
         except ImportError:
@@ -286,7 +290,7 @@ class RayExecutor(Executor):
         items = list(items)
         if not items:
             return
-        ray = self._init()
+        ray = self.connect()
         gpus = self.gpus_per_run
         if gpus is None:
             gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
@@ -310,14 +314,13 @@ class RayExecutor(Executor):
                 ray.cancel(ref, force=True)
 
 
-EXECUTORS = ("local", "process", "ray")
-
-
 def make_executor(config) -> Executor:
     """The executor an ``ExecutionConfig`` names."""
     if config.executor == "local":
         return LocalExecutor(threads=config.threads)
     if config.executor == "process":
-        return ProcessExecutor(workers=config.workers, threads=config.threads or 1, max_retries=config.max_retries)
+        devices = {"auto": None, "cpu": []}.get(config.devices, [d.strip() for d in config.devices.split(",")])
+        return ProcessExecutor(workers=config.workers, threads=config.threads or 1, max_retries=config.max_retries,
+                               devices=devices)
     return RayExecutor(address=config.address, workers=config.workers, cpus_per_run=config.cpus_per_run,
                        gpus_per_run=config.gpus_per_run, max_retries=config.max_retries, threads=config.threads or 1)

@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
+from taskmix.errors import ConfigError
+
 
 @contextmanager
 def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
@@ -45,8 +47,6 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 def inside(root: str | Path, *parts: str) -> Path:
     """``root / parts…``, refusing a path that would leave ``root`` (names from a user's files
     must not write outside the output folder)."""
-    from taskmix.errors import ConfigError
-
     base = Path(root).resolve()
     path = base.joinpath(*parts).resolve()
     if not path.is_relative_to(base):

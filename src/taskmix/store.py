@@ -40,10 +40,8 @@ CREATE TABLE IF NOT EXISTS runs (
     started   REAL,
     finished  REAL,
     duration  REAL,
-    artifacts TEXT,
-    owner     TEXT,                   -- 'host:pid' of the process that claimed the run
-    heartbeat REAL,                   -- last sign of life from that process
-    attempts  INTEGER NOT NULL DEFAULT 0
+    artifacts TEXT
+    -- and LATER_COLUMNS (owner, heartbeat, attempts), added on opening, so old stores gain them too
 );
 CREATE INDEX IF NOT EXISTS runs_suite ON runs (suite, status);
 -- the trials of combination searches: one row per (target, combination, seed) trained
@@ -56,7 +54,8 @@ CREATE VIEW IF NOT EXISTS trials AS
 """
 
 STATUSES = ("pending", "running", "finished", "failed")
-# columns added after the first release: stores made before get them on opening
+# columns added after the first release, to new and old stores alike when they are opened:
+# 'host:pid' of the process that claimed the run, its last sign of life, how often it was claimed
 LATER_COLUMNS = {"owner": "TEXT", "heartbeat": "REAL", "attempts": "INTEGER NOT NULL DEFAULT 0"}
 STALE_AFTER = 120.0  # seconds without a heartbeat after which a running run is presumed lost
 
