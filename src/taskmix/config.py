@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from taskmix.errors import ConfigError
 
-TaskKind = Literal["classification", "multiple_choice", "regression"]
+TaskKind = Literal["classification", "multiple_choice", "regression", "generation"]
 DataFormat = Literal["jsonl", "csv", "tsv", "parquet", "hf_disk", "hf_hub"]
 SplitName = Literal["train", "dev", "test"]
 
@@ -55,6 +55,8 @@ class TaskConfig(_Strict):
     choices: list[str] | None = Field(None, description="multiple choice: one field per choice")
     labels: dict[str, str] | list[str] | None = Field(
         None, description="map from raw label values to names, or the list of label names")
+    verbalizer: dict[str, str] | None = Field(
+        None, description="classification, for generative models: the text of each label (default: its name)")
     description: str | None = None
     header: bool = Field(True, description="csv/tsv: whether the first row names the columns")
     columns: list[str] | None = Field(None, description="csv/tsv: column names for headerless files")
@@ -90,8 +92,10 @@ class TaskConfig(_Strict):
             raise ValueError("'choices' needs at least two fields")
         if self.kind != "multiple_choice" and self.choices:
             raise ValueError("'choices' is only for kind: multiple_choice")
-        if self.kind == "regression" and self.labels:
-            raise ValueError("a regression task has no 'labels' map")
+        if self.kind in ("regression", "generation") and self.labels:
+            raise ValueError(f"a {self.kind} task has no 'labels' map")
+        if self.verbalizer and self.kind != "classification":
+            raise ValueError("'verbalizer' is only for classification tasks")
         if self.limit and self.sample:
             raise ValueError("give 'limit' or 'sample', not both")
         if self.columns and self.header:
@@ -127,6 +131,31 @@ class ModelConfig(_Strict):
         "auto", description="auto: bf16 autocast where the hardware supports it")
     trust_remote_code: bool = False
     inference_batch_size: int = Field(64, gt=0)
+
+
+class PromptConfig(_Strict):
+    """How a task is written for a generative model: instruction, input and response cue, and the
+    marker that ends each response. ``{description}`` is the task's description (with the label
+    texts of a classification task), ``{input}`` the example's text fields."""
+
+    instruction: str = Field("### Instruction:\n{description}\n\n", description="first part of every prompt")
+    input: str = Field("### Input:\n{input}\n\n", description="an example's input")
+    response: str = Field("### Response:\n", description="the cue after which the model answers")
+    end: str = Field("\n\n", description="the marker ending a response (a blank line); generation stops there")
+
+    @field_validator("instruction")
+    @classmethod
+    def _has_description(cls, v: str) -> str:
+        if "{description}" not in v:
+            raise ValueError("the instruction needs '{description}'")
+        return v
+
+    @field_validator("input")
+    @classmethod
+    def _has_input(cls, v: str) -> str:
+        if "{input}" not in v:
+            raise ValueError("the input part needs '{input}'")
+        return v
 
 
 class SuiteConfig(_Strict):

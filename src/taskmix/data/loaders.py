@@ -183,6 +183,25 @@ def _raw_label(value: Any, source: str, row: int, column: str) -> str:
     return _raw_key(value)
 
 
+def _answer(value: Any, source: str, row: int, column: str) -> str:
+    """A generation task's answer: text, or a list of spans / tuples written as text."""
+    from taskmix.data.prompt import answer_text
+
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, list):
+        bad = [v for v in value if not isinstance(v, (str, list)) or isinstance(v, list)
+               and not all(isinstance(f, str) for f in v)]
+        if bad:
+            raise DataError(f"{_where(source, row)}: answer column {column!r} holds {bad[0]!r}",
+                            hint="an answer is text, or a list of spans (strings) or tuples (lists of strings)")
+        return answer_text(value)
+    if not isinstance(value, str) or not value.strip():
+        raise DataError(f"{_where(source, row)}: answer column {column!r} is {'empty' if value in ('', None) else repr(value)}",
+                        hint="a generation task's answer is text, or a list of spans or tuples ([] for none)")
+    return value.strip()
+
+
 def _natural_order(values: set[str]) -> list[str]:
     try:
         return sorted(values, key=float)
@@ -208,7 +227,9 @@ def _parse(config: TaskConfig, split: str, frame: pd.DataFrame, source: str) -> 
         texts.append(tuple(_text(cols[f][i], source, line, f) for f in config.text_fields))
         if choices is not None:
             choices.append([_text(cols[f][i], source, line, f) for f in config.choices])
-        raw.append(_raw_label(cols[config.label][i], source, line, config.label))
+        value = cols[config.label][i]
+        raw.append(_answer(value, source, line, config.label) if config.kind == "generation"
+                   else _raw_label(value, source, line, config.label))
         lines.append(line)
     return _Split(split, source, texts, choices, raw, lines)
 
@@ -233,6 +254,9 @@ def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[s
             raise DataError(f"task {config.name!r}: every training label is {out['train'][0]}",
                             hint="a regression task needs labels that vary")
         return out, None
+
+    if config.kind == "generation":
+        return {name: np.asarray(p.raw, dtype=object) for name, p in parts.items()}, None
 
     if config.kind == "multiple_choice":
         n = len(config.choices or [])
@@ -356,4 +380,4 @@ def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: floa
 
     return Task(name=config.name, kind=config.kind, splits=splits, label_names=names,
                 description=config.description, text_fields=config.text_fields, split_info=info,
-                n_choices=len(config.choices) if config.choices else None)
+                n_choices=len(config.choices) if config.choices else None, verbalizer=config.verbalizer)

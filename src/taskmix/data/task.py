@@ -85,6 +85,7 @@ class Task:
     text_fields: list[str] = field(default_factory=lambda: ["text"])
     split_info: dict[str, str] = field(default_factory=dict)
     n_choices: int | None = None
+    verbalizer: dict[str, str] | None = None
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -101,7 +102,15 @@ class Task:
     @property
     def main_metric(self) -> str:
         return {"classification": "macro_f1", "multiple_choice": "accuracy",
-                "regression": "pearson"}[self.kind]
+                "regression": "pearson", "generation": "f1"}[self.kind]
+
+    def require_encoder_kind(self, what: str) -> None:
+        """Refuse a generation task where only fixed label sets are understood."""
+        if self.kind == "generation":
+            raise ConfigError(f"task {self.name!r} is a generation task (free-text answers); {what} needs "
+                              "classification, multiple-choice or regression tasks",
+                              hint="generation tasks are trained by `taskmix search --trainer generative` and "
+                                   "evaluated by `taskmix fewshot`")
 
     def fingerprint(self) -> str:
         """A hash of the task's content: splits, labels and kind (not of file paths); computed once."""
@@ -122,7 +131,10 @@ class Task:
             if s.choices is not None:
                 for c in s.choices:
                     h.update("\x1f".join(c).encode())
-            h.update(np.ascontiguousarray(s.labels).tobytes())
+            if s.labels.dtype == object:  # answers as text
+                h.update("\x1e".join(map(str, s.labels)).encode())
+            else:
+                h.update(np.ascontiguousarray(s.labels).tobytes())
         return h.hexdigest()[:16]
 
     def describe(self) -> dict:
@@ -133,6 +145,9 @@ class Task:
         train = self.splits["train"]
         if self.kind == "regression":
             out["labels"] = f"mean {train.labels.mean():.2f}, sd {train.labels.std():.2f}"
+        elif self.kind == "generation":
+            words_ = np.array([len(str(a).split()) for a in train.labels])
+            out["labels"] = f"answers of {np.median(words_):.0f} words (max {words_.max()})"
         else:
             names = self.label_names or []
             counts = Counter(int(x) for x in train.labels)

@@ -33,6 +33,47 @@ def task_metrics(task: Task, predictions: np.ndarray, labels: np.ndarray) -> dic
     }
 
 
+def exact_match_prf(predicted: Sequence[frozenset], gold: Sequence[frozenset]) -> dict[str, float]:
+    """Micro precision, recall and F1 of predicted items against gold items by exact match
+    (summed over examples), and the share of examples whose item sets are equal.
+
+    >>> m = exact_match_prf([frozenset({"a", "b"}), frozenset()], [frozenset({"a"}), frozenset({"c"})])
+    >>> m["precision"], m["recall"], m["f1"], m["exact"]        # 1 of 2 predicted right, 1 of 2 gold found
+    (0.5, 0.5, 0.5, 0.0)
+    """
+    if len(predicted) != len(gold):
+        raise ValueError(f"{len(predicted)} predictions for {len(gold)} examples")
+    hit = sum(len(p & g) for p, g in zip(predicted, gold, strict=True))
+    n_pred = sum(len(p) for p in predicted)
+    n_gold = sum(len(g) for g in gold)
+    precision = hit / n_pred if n_pred else 0.0
+    recall = hit / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    exact = float(np.mean([p == g for p, g in zip(predicted, gold, strict=True)])) if gold else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "exact": exact}
+
+
+def answer_metrics(task: Task, answers: Sequence[str], split: str) -> dict[str, float]:
+    """Metrics of a generative model's answers (texts, end marker cut) to ``split`` of ``task``:
+    a classification task's answers are read as labels by its verbaliser (an answer naming no
+    label is wrong; ``invalid`` is their share) and scored like a task head's predictions, plus
+    exact-match P/R/F1; a generation task's answers are parsed into items and scored by exact
+    match (micro P/R/F1, ``exact``: the share of answers whose items all match)."""
+    from taskmix.data.prompt import TaskPrompt, parse_answer
+
+    data = task.splits[split]
+    if task.kind == "classification":
+        verbaliser = TaskPrompt(task).verbaliser
+        ids = [verbaliser.to_label(a) for a in answers]
+        pred = np.array([-1 if i is None else i for i in ids])
+        out = task_metrics(task, pred, data.labels)
+        out["invalid"] = float(np.mean(pred < 0)) if len(pred) else 0.0
+        gold_items = [frozenset({int(y)}) for y in data.labels]
+        pred_items = [frozenset() if i is None else frozenset({i}) for i in ids]
+        return {**out, **exact_match_prf(pred_items, gold_items)}
+    return exact_match_prf([parse_answer(a) for a in answers], [parse_answer(str(y)) for y in data.labels])
+
+
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
     """Mean and half-width of the t-distribution confidence interval over seeds.
 

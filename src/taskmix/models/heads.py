@@ -67,6 +67,7 @@ class MultipleChoiceHead(Head):
 
 
 def make_head(task: Task, hidden: int, dropout: float = 0.1) -> Head:
+    task.require_encoder_kind("an encoder with task heads")
     if task.kind == "classification":
         return ClassificationHead(hidden, task.num_labels, dropout)
     if task.kind == "regression":

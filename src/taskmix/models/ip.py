@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from taskmix.config import TrainConfig
+from taskmix.data.prompt import describe, template_description  # noqa: F401 (re-exported)
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
 from taskmix.models.backbone import Backbone, pool
@@ -41,41 +42,8 @@ from taskmix.models.hps import HardSharingModel, make_batch
 
 log = logging.getLogger(__name__)
 
-# Sentence patterns by task kind (the paper's examples); {what}, {text}, {texts}, {source} filled in.
-TEMPLATES = {
-    "single": "Tell me the {what} of the {text}:",
-    "pair": "Determine the relationship between the {texts} from {source}:",
-    "regression": "Evaluate the {what} similarity of {texts}:",
-    "multiple_choice": "Choose the {what} answer for the {texts}:",
-}
 # Input room a description always leaves in the form module's window (tokens).
 MIN_INPUT_TOKENS = 16
-
-
-def _words(name: str) -> str:
-    return name.replace("_", " ").replace("-", " ").strip()
-
-
-def template_description(task: Task) -> str:
-    """A description built from the task's kind: data-set name + sentence pattern + data-set words
-    (its label names), e.g. ``"sst2. Tell me the label of the sentence: negative, positive."``."""
-    fields = [_words(f) for f in task.text_fields] or ["text"]
-    texts = " and ".join(fields)
-    if task.kind == "regression":
-        sentence = TEMPLATES["regression"].format(what="semantic", texts=f"the {texts}")
-    elif task.kind == "multiple_choice":
-        sentence = TEMPLATES["multiple_choice"].format(what="most plausible", texts=texts)
-    elif task.is_pair:
-        sentence = TEMPLATES["pair"].format(texts=texts, source=_words(task.name))
-    else:
-        sentence = TEMPLATES["single"].format(what="label", text=fields[0])
-    labels = f" {', '.join(task.label_names)}." if task.kind == "classification" and task.label_names else ""
-    return f"{_words(task.name)}. {sentence}{labels}"
-
-
-def describe(task: Task) -> str:
-    """The task's own ``description`` from the suite, or one built from the templates."""
-    return task.description.strip() if task.description and task.description.strip() else template_description(task)
 
 
 # ----------------------------------------------------------------------------- layers

@@ -103,6 +103,7 @@ def cross_fit_folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.
 def classification_view(task: Task, bins: int | None) -> Task:
     """The task as PVI sees it: classification and multiple choice as they are; regression labels
     cut into ``bins`` quantile bins of the training labels, or refused with a clear error."""
+    task.require_encoder_kind("PVI")
     if task.kind != "regression":
         return task
     if not bins:

@@ -74,6 +74,7 @@ class _Probe(nn.Module):
 
     def __init__(self, dim: int, hidden: int, task: Task, body: nn.Module | None = None):
         super().__init__()
+        task.require_encoder_kind("pairwise transfer")
         self.body = body if body is not None else nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.1))
         self.kind = task.kind
         self.out = nn.Linear(hidden, task.num_labels if task.kind == "classification" else 1)
