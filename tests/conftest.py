@@ -117,3 +117,57 @@ def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     out = capsys.readouterr()
     return code, out.out, out.err
+
+
+# ---------------------------------------------------------------- tiny generative models
+@pytest.fixture(scope="session")
+def lm_tokenizer():
+    """A byte-level BPE tokenizer trained here on prompt-like text (GPT-2's kind of vocabulary:
+    spaces and newlines survive the round trip), with an end-of-text and a padding token."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    from taskmix.data.synthetic import demo_suite
+
+    corpus = ["### Instruction:\n", "### Input:\n", "### Response:\n", "Answer with one of: ",
+              *[" ".join(t) for task in demo_suite() for t in task.splits["train"].texts[:40]],
+              *[" ".join(r.values()) for r in keyword_rows(40)]]
+    tok = ByteLevelBPETokenizer()
+    tok.train_from_iterator(corpus, vocab_size=600, min_frequency=1, special_tokens=["<eos>", "<pad>"],
+                            show_progress=False)
+    return PreTrainedTokenizerFast(tokenizer_object=tok._tokenizer, eos_token="<eos>", pad_token="<pad>")
+
+
+def tiny_gpt2(vocab: int, seed: int = 0):
+    from transformers import GPT2Config, GPT2LMHeadModel
+    torch.manual_seed(seed)
+    return GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=256, n_embd=48, n_layer=2, n_head=2,
+                                      bos_token_id=0, eos_token_id=0))
+
+
+def tiny_t5(vocab: int, seed: int = 0):
+    from transformers import T5Config, T5ForConditionalGeneration
+    torch.manual_seed(seed)
+    return T5ForConditionalGeneration(T5Config(vocab_size=vocab, d_model=48, d_kv=16, d_ff=96, num_layers=2,
+                                               num_decoder_layers=2, num_heads=3, pad_token_id=1, eos_token_id=0,
+                                               decoder_start_token_id=1))
+
+
+def tiny_lm(kind: str, tokenizer, max_length: int = 160):
+    """A tiny random GPT-2 ('causal') or T5 ('seq2seq') as a LanguageModel on the CPU."""
+    from taskmix.config import ModelConfig
+    from taskmix.models.generative import LanguageModel
+
+    model = (tiny_gpt2 if kind == "causal" else tiny_t5)(len(tokenizer))
+    return LanguageModel(model, tokenizer, name=f"tiny-{kind}",
+                         config=ModelConfig(name=f"tiny-{kind}", max_length=max_length, device="cpu",
+                                            precision="fp32"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory, lm_tokenizer):
+    """A tiny random GPT-2 saved as a local model folder, as a user's own model would be."""
+    path = tmp_path_factory.mktemp("tiny-gpt2")
+    tiny_gpt2(len(lm_tokenizer)).save_pretrained(path)
+    lm_tokenizer.save_pretrained(path)
+    return path

@@ -72,14 +72,14 @@ def test_answer_metrics_classification_and_generation():
     answers = [names[int(y)] for y in gold]
     answers[0] = "I am not sure"          # names no label: wrong, and invalid
     answers[1] = names[1 - int(gold[1])] + "."  # the other label
-    m = answer_metrics(task, answers, "test")
+    m = answer_metrics(task, answers, gold)
     n = len(gold)
     assert m["accuracy"] == pytest.approx((n - 2) / n)
     assert m["invalid"] == pytest.approx(1 / n)
     # one label per example: micro precision counts only answered examples, recall all of them
     assert m["precision"] == pytest.approx((n - 2) / (n - 1)) and m["recall"] == pytest.approx((n - 2) / n)
     t = _gen_task(["fever; cough", "none", "rash | site | arm"])
-    m = answer_metrics(t, ["Fever", "none", "rash | site | arm"], "test")
+    m = answer_metrics(t, ["Fever", "none", "rash | site | arm"], t.splits["test"].labels)
     # hits: fever, rash-triple = 2; predicted 2; gold 3
     assert (m["precision"], m["recall"], m["exact"]) == (1.0, pytest.approx(2 / 3), pytest.approx(2 / 3))
 

@@ -158,6 +158,18 @@ class PromptConfig(_Strict):
         return v
 
 
+class GenerationConfig(_Strict):
+    """How a generative model (causal or seq2seq language model) reads and answers tasks."""
+
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    architecture: Literal["auto", "causal", "seq2seq"] = Field(
+        "auto", description="auto: seq2seq for encoder-decoder models (T5), else causal (GPT-2, Llama-like)")
+    max_new_tokens: int = Field(32, gt=0, description="longest answer written")
+    batch_size: int = Field(16, gt=0, description="prompts answered at once")
+    eval_examples: int | None = Field(200, gt=0, description="dev examples answered at each checkpoint (the first "
+                                                           "N; all when unset); test is always answered in full")
+
+
 class SuiteConfig(_Strict):
     """A suite file: a name, a default model, and its tasks."""
 

@@ -53,25 +53,25 @@ def exact_match_prf(predicted: Sequence[frozenset], gold: Sequence[frozenset]) -
     return {"precision": precision, "recall": recall, "f1": f1, "exact": exact}
 
 
-def answer_metrics(task: Task, answers: Sequence[str], split: str) -> dict[str, float]:
-    """Metrics of a generative model's answers (texts, end marker cut) to ``split`` of ``task``:
+def answer_metrics(task: Task, answers: Sequence[str], labels: np.ndarray) -> dict[str, float]:
+    """Metrics of a generative model's answers (texts, end marker cut) to examples of ``task``
+    whose gold ``labels`` (label ids, or answer texts) are given:
     a classification task's answers are read as labels by its verbaliser (an answer naming no
     label is wrong; ``invalid`` is their share) and scored like a task head's predictions, plus
     exact-match P/R/F1; a generation task's answers are parsed into items and scored by exact
     match (micro P/R/F1, ``exact``: the share of answers whose items all match)."""
     from taskmix.data.prompt import TaskPrompt, parse_answer
 
-    data = task.splits[split]
     if task.kind == "classification":
         verbaliser = TaskPrompt(task).verbaliser
         ids = [verbaliser.to_label(a) for a in answers]
         pred = np.array([-1 if i is None else i for i in ids])
-        out = task_metrics(task, pred, data.labels)
+        out = task_metrics(task, pred, labels)
         out["invalid"] = float(np.mean(pred < 0)) if len(pred) else 0.0
-        gold_items = [frozenset({int(y)}) for y in data.labels]
+        gold_items = [frozenset({int(y)}) for y in labels]
         pred_items = [frozenset() if i is None else frozenset({i}) for i in ids]
         return {**out, **exact_match_prf(pred_items, gold_items)}
-    return exact_match_prf([parse_answer(a) for a in answers], [parse_answer(str(y)) for y in data.labels])
+    return exact_match_prf([parse_answer(a) for a in answers], [parse_answer(str(y)) for y in labels])
 
 
 def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:

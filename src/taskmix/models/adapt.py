@@ -86,8 +86,10 @@ class LoRA(PeftAdaptation):
     def peft_config(self, model):
         from peft import LoraConfig
 
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout,
-                          target_modules=self.target_modules or _linear_names(model, QUERY_VALUE))
+        targets = self.target_modules or _linear_names(model, QUERY_VALUE)
+        conv1d = any(type(m).__name__ == "Conv1D" for n, m in model.named_modules() if n.endswith(tuple(targets)))
+        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
+                          fan_in_fan_out=conv1d)
 
 
 class IA3(PeftAdaptation):
@@ -126,7 +128,8 @@ class InspirationalPointerAdaptation(Adaptation):
 
 
 # Projection names of common encoders (BERT-like, DistilBERT, T5, DeBERTa, Llama-like), in pairs.
-QUERY_VALUE = (("query", "value"), ("q_lin", "v_lin"), ("q", "v"), ("query_proj", "value_proj"), ("q_proj", "v_proj"))
+QUERY_VALUE = (("query", "value"), ("q_lin", "v_lin"), ("q", "v"), ("query_proj", "value_proj"), ("q_proj", "v_proj"),
+               ("c_attn",))  # GPT-2: query, key and value in one projection
 KEY_VALUE = (("key", "value"), ("k_lin", "v_lin"), ("k", "v"), ("key_proj", "value_proj"), ("k_proj", "v_proj"))
 FEEDFORWARD_OUT = (("output.dense",), ("lin2",), ("wo",), ("fc2",), ("down_proj",))
 
@@ -135,7 +138,8 @@ def _linear_names(model: nn.Module, candidates, full: bool = False) -> list[str]
     """The first set of ``candidates`` naming linear layers of ``model``: the short names (peft
     matches them as suffixes), or with ``full`` every matching module's full name (attention
     output layers excluded, so that BERT's ``output.dense`` means the feed-forward one)."""
-    linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    # GPT-2's projections are transformers' Conv1D (a linear layer with its weight transposed)
+    linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"]
     for names in candidates:
         hits = [n for n in linear if any(n == s or n.endswith("." + s) for s in names) and ".attention.output" not in n]
         if all(any(h.endswith(s) for h in hits) for s in names):

@@ -34,19 +34,21 @@ log = logging.getLogger(__name__)
 class BackboneFactory:
     """Gives a fresh copy of a backbone for every run, loading the weights from disk only once."""
 
-    def __init__(self, config: ModelConfig | None = None, template: Backbone | None = None):
+    def __init__(self, config: ModelConfig | None = None, template: Backbone | None = None,
+                 loader: Callable[[ModelConfig], Backbone] = Backbone.from_config):
         self.config = config or ModelConfig()
         self._template = template
+        self.loader = loader  # an encoder's, or e.g. LanguageModel.from_config
 
     @property
     def template(self) -> Backbone:
         if self._template is None:
-            self._template = Backbone.from_config(self.config)
+            self._template = self.loader(self.config)
         return self._template
 
     def __call__(self) -> Backbone:
         t = self.template
-        return Backbone(copy.deepcopy(t.model), t.tokenizer, name=t.name, config=t.config)
+        return type(t)(copy.deepcopy(t.model), t.tokenizer, name=t.name, config=t.config)
 
     def fingerprint(self) -> str:
         return self.template.fingerprint()
@@ -116,6 +118,23 @@ def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
     return f
 
 
+def make_optimizer(model: torch.nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW over the trainable parameters: weight decay on matrices, none on biases and norms;
+    task heads (``heads.*``) at ``head_lr``."""
+    decay, no_decay, heads = [], [], []
+    for n, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if n.startswith("heads."):
+            heads.append(p)
+        else:
+            (no_decay if p.ndim < 2 or "LayerNorm" in n or "norm" in n.lower() else decay).append(p)
+    groups = [{"params": decay, "weight_decay": c.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0},
+              {"params": heads, "weight_decay": c.weight_decay, "lr": c.head_lr or c.lr}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=c.lr)
+
+
 class Trainer:
     """Train one model on one task (STL) or several (MTL) and evaluate it.
 
@@ -139,20 +158,26 @@ class Trainer:
         n = sum(len(t.splits["train"]) for t in tasks)
         return max(1, math.ceil(c.epochs * n / (c.batch_size * c.grad_accum)))
 
-    def _optimizer(self, model: HardSharingModel) -> torch.optim.Optimizer:
-        c = self.config
-        decay, no_decay, heads = [], [], []
-        for n, p in model.named_parameters():
-            if not p.requires_grad:
-                continue
-            if n.startswith("heads."):
-                heads.append(p)
-            else:
-                (no_decay if p.ndim < 2 or "LayerNorm" in n or "norm" in n.lower() else decay).append(p)
-        groups = [{"params": decay, "weight_decay": c.weight_decay},
-                  {"params": no_decay, "weight_decay": 0.0},
-                  {"params": heads, "weight_decay": c.weight_decay, "lr": c.head_lr or c.lr}]
-        return torch.optim.AdamW([g for g in groups if g["params"]], lr=c.lr)
+    def build(self, tasks: Sequence[Task], init: HardSharingModel | None = None) -> HardSharingModel:
+        """The model a run trains: a fresh backbone, adapted, with its task heads (and the shared
+        weights of ``init``)."""
+        backbone = self.backbone()
+        backbone.model = self.adaptation.apply(backbone.model)
+        if self.config.freeze_embeddings:
+            backbone.model.get_input_embeddings().weight.requires_grad_(False)
+        model = self.adaptation.build(backbone, tasks)
+        if init is not None:
+            _load_shared(model, init)
+        return model
+
+    def loss(self, model: HardSharingModel, items: list[tuple[int, str, int]]) -> torch.Tensor:
+        """The training loss of one batch of (task index, split, example index) items."""
+        batch = make_batch(model.backbone, model.tasks, items)
+        with model.backbone.autocast():
+            out = model(batch)
+        losses = {t: o["loss"] for t, o in out.items()}
+        counts = {t: int(o["rows"].numel()) for t, o in out.items()}
+        return self.weighting.combine(losses, counts)
 
     def fit(self, tasks: Sequence[Task], seed: int, progress: Callable[[int, int], None] | None = None,
             keep_model: bool = False, focus: Sequence[str] | None = None,
@@ -168,15 +193,9 @@ class Trainer:
         judged = [t for t in tasks if t.name in focus]
         set_seed(seed)
         rng = np.random.default_rng(seed)
-        backbone = self.backbone()
-        backbone.model = self.adaptation.apply(backbone.model)
-        if c.freeze_embeddings:
-            backbone.model.get_input_embeddings().weight.requires_grad_(False)
-        model = self.adaptation.build(backbone, tasks)
-        if init is not None:
-            _load_shared(model, init)
+        model = self.build(tasks, init)
         model.train()
-        optim = self._optimizer(model)
+        optim = make_optimizer(model, c)
         total = self.total_steps(tasks)
         sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(int(c.warmup_ratio * total), total))
         sizes = [len(t.splits["train"]) for t in tasks]
@@ -197,12 +216,7 @@ class Trainer:
             for _ in range(c.grad_accum):
                 draws = sampler.draw(sizes, c.batch_size, rng)
                 items = [(int(k), "train", streams.next(int(k))) for k in draws]
-                batch = make_batch(backbone, tasks, items)
-                with backbone.autocast():
-                    out = model(batch)
-                losses = {t: o["loss"] for t, o in out.items()}
-                counts = {t: int(o["rows"].numel()) for t, o in out.items()}
-                loss = self.weighting.combine(losses, counts) / c.grad_accum
+                loss = self.loss(model, items) / c.grad_accum
                 loss.backward()
                 seen += len(items)
             if c.max_grad_norm:
@@ -238,7 +252,8 @@ class Trainer:
         return TrainResult(
             tasks=[t.name for t in tasks], seed=seed, test=test, dev=best_dev, best_step=best_step, steps=step,
             duration_s=time.perf_counter() - start, examples_per_s=seen / max(train_time, 1e-9),
-            trainable_parameters=model.trainable_parameters(), total_parameters=total_params,
+            trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+            total_parameters=total_params,
             history=history, predictions=preds, model=model if keep_model else None)
 
     @torch.no_grad()
