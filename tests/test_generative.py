@@ -118,3 +118,36 @@ def test_load_from_a_folder_and_write(tiny_gpt2_dir):
     assert len(out) == 2 and all(isinstance(o, str) for o in out)
     prompts = PromptConfig()
     assert "{input}" in prompts.input
+
+
+def test_search_with_the_generative_trainer_end_to_end(tmp_path, monkeypatch, capsys, tiny_gpt2_dir):
+    """`taskmix search --trainer generative` on the demo suite with a tiny GPT-2 from a folder."""
+    import json
+
+    from conftest import run_cli
+    from taskmix.store import RunStore
+
+    config = tmp_path / "search.yaml"
+    config.write_text("generation: {max_new_tokens: 4, eval_examples: 16}\ntrain: {batch_size: 8}\n")
+    out = tmp_path / "runs"
+    args = ["search", "demo", "--target", "negation_site_b", "--candidates", "negation_site_a,sentiment",
+            "--trainer", "generative", "--model", tiny_gpt2_dir, "--budget", "3", "--initial", "2",
+            "--max-steps", "4", "--config", config, "--out", out]
+    code, stdout, stderr = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, stderr
+    assert "best combination:" in stdout and "negation_site_b alone" in stdout
+    summary = json.loads((out / "search" / "demo-negation_site_b.json").read_text())
+    assert summary["trials"] == 3 and summary["config"]["trainer"] == "generative"
+    with RunStore(out / "taskmix.db") as store:
+        runs = store.runs(status="finished")
+    assert len(runs) == 3 and all(r.kind == "trial" and r.config["trainer"] == "generative" for r in runs)
+    assert all(0 <= r.metrics["score"] <= 1 and r.metrics["metric"] == "macro_f1" for r in runs)
+    # the same command again trains nothing new
+    code, stdout, _ = run_cli(monkeypatch, capsys, *args)
+    assert code == 0
+    with RunStore(out / "taskmix.db") as store:
+        assert len(store.runs()) == 3
+    # an encoder given as the model is refused with a clear message
+    code, _, stderr = run_cli(monkeypatch, capsys, "search", "demo", "--target", "negation_site_b",
+                              "--trainer", "generative", "--out", tmp_path / "r2")
+    assert code == 2 and "is an encoder" in stderr and "--model" in stderr

@@ -596,6 +596,9 @@ def search(
     q: Annotated[int | None, typer.Option("--q", help="combinations proposed per round [default: 1]")] = None,
     seeds: Annotated[str, typer.Option(help="training seeds per combination [default: 1]")] = "",
     max_steps: Annotated[int | None, typer.Option(help="training steps of one trial [default: 150]")] = None,
+    trainer: Annotated[str | None, typer.Option(help="encoder (an encoder with task heads, default) | generative (a "
+                                                     "causal or seq2seq language model given by --model, trained to "
+                                                     "answer the tasks written as prompts; scored by exact match)")] = None,
     config: Annotated[Path | None, typer.Option(help="search config YAML (keys of SearchConfig)")] = None,
     out: OutOpt = Path("runs"),
     model: ModelOpt = None, max_length: MaxLenOpt = None,
@@ -611,6 +614,7 @@ def search(
     and never trains a combination twice.
 
         taskmix search suite.yaml --target rte --surrogate gp --budget 20
+        taskmix search suite.yaml --target ner --trainer generative --model t5-base --max-steps 500
     """
     from taskmix.config import SearchConfig, load_model_yaml, validate
     from taskmix.data.task import Suite
@@ -618,7 +622,8 @@ def search(
 
     base = load_model_yaml(SearchConfig, config) if config else SearchConfig()
     data = base.model_dump()
-    data.update(_options(surrogate=surrogate, proposal=proposal, stop=stop, budget=budget, initial=initial, q=q))
+    data.update(_options(surrogate=surrogate, proposal=proposal, stop=stop, budget=budget, initial=initial, q=q,
+                         trainer=trainer))
     if seeds:
         data["seeds"] = _seeds(seeds)
     if max_steps is not None:

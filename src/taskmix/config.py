@@ -353,6 +353,11 @@ class SearchConfig(_Strict):
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(max_steps=150, sampler="equal", patience=None),
         description="training of one trial: equal sampling, fixed step budget whatever the number of data sets")
+    trainer: Literal["encoder", "generative"] = Field(
+        "encoder", description="encoder: an encoder with task heads; generative: a causal or seq2seq language model "
+                               "instruction-tuned on the tasks written as prompts (Zhan & Zhang), scored by exact match")
+    generation: GenerationConfig = Field(default_factory=GenerationConfig,
+                                         description="trainer generative: prompts, answers and decoding")
 
 
 class ExecutionConfig(_Strict):

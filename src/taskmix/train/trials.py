@@ -26,6 +26,7 @@ from taskmix.files import atomic_file, inside
 from taskmix.group.search import CombinationSearch, Objective, names_of
 from taskmix.store import RunStore
 from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures, register_runs
+from taskmix.train.generative import GenerativeTrainer, language_model_factory
 from taskmix.train.trainer import BackboneFactory, Trainer
 
 
@@ -71,11 +72,15 @@ class TrialTrainer(Objective):
                               hint="a combination search needs at least one auxiliary data set")
         self.suite, self.target = suite, target
         self.config = config or SearchConfig()
-        self.backbone = backbone or BackboneFactory(model or ModelConfig())
+        if self.config.trainer == "generative":
+            self.backbone = backbone or language_model_factory(model, self.config.generation)
+            self.trainer: Trainer = GenerativeTrainer(self.config.train, self.backbone, self.config.generation)
+        else:
+            self.backbone = backbone or BackboneFactory(model or ModelConfig())
+            self.trainer = Trainer(self.config.train, self.backbone)
         self.out = Path(out)
         self.executor = executor or LocalExecutor()
         self.show_progress = show_progress
-        self.trainer = Trainer(self.config.train, self.backbone)
         self.test_scores_: dict[int, list[float]] = {}
 
     def spec(self, mask: int, seed: int) -> TrialSpec:
@@ -84,7 +89,9 @@ class TrialTrainer(Objective):
     def run_config(self, spec: TrialSpec) -> dict:
         """Everything a trial depends on (hashed into its id); not the search's own settings, so
         searches with other surrogates share the trials they have in common."""
-        return {"target": self.target, "datasets": list(spec.aux), "mask": format(spec.mask, "b").zfill(len(self.candidates)),
+        generative = ({"trainer": "generative", "generation": self.config.generation.model_dump(mode="json")}
+                      if self.config.trainer == "generative" else {})  # encoder trials keep their old ids
+        return {**generative, "target": self.target, "datasets": list(spec.aux), "mask": format(spec.mask, "b").zfill(len(self.candidates)),
                 "tasks": {t: self.suite[t].fingerprint() for t in spec.tasks}, "seed": spec.seed,
                 "model": self.backbone.config.model_dump(mode="json"), "backbone": self.backbone.fingerprint(),
                 "train": self.config.train.model_dump(mode="json")}
