@@ -657,6 +657,75 @@ def search(
     console.print(f"trials: [bold]{path}[/] (summary .json and best-so-far curve .png beside it)")
 
 
+LLMOpt = Annotated[str | None, typer.Option("--llm", help="a local causal or seq2seq model (folder or Hugging Face "
+                                                           "name); with --endpoint, the model name sent to it")]
+EndpointOpt = Annotated[str | None, typer.Option(help="an OpenAI-compatible API instead of a local model, e.g. "
+                                                      "http://127.0.0.1:8000/v1")]
+ApiOpt = Annotated[str | None, typer.Option(help="--endpoint: completions (default) | chat")]
+KeyEnvOpt = Annotated[str | None, typer.Option(help="--endpoint: environment variable holding the API key "
+                                                    "[default: OPENAI_API_KEY]")]
+
+
+def _llm(llm: str | None, endpoint: str | None, api: str | None, api_key_env: str | None, **more):
+    from taskmix.config import LLMConfig, validate
+
+    if llm is None and endpoint is None:
+        raise ConfigError("no LLM given", hint="give --llm MODEL (a local folder or Hugging Face name) or --endpoint URL")
+    return validate(LLMConfig, _options(model=llm, endpoint=endpoint, api=api, api_key_env=api_key_env, **more),
+                    source="command line")
+
+
+@app.command()
+def fewshot(
+    suite: SuiteArg,
+    llm: LLMOpt = None, endpoint: EndpointOpt = None, api: ApiOpt = None, api_key_env: KeyEnvOpt = None,
+    tasks: Annotated[str | None, typer.Option(help="comma-separated tasks [default: every classification and "
+                                                   "generation task]")] = None,
+    k: Annotated[int | None, typer.Option("--k", help="demonstrations per prompt [default: the number of classes, "
+                                                      "one of each; 4 for generation tasks]")] = None,
+    seeds: Annotated[str, typer.Option(help="comma-separated seeds: each draws other demonstrations")] = "1,2,3",
+    split: Annotated[str, typer.Option(help="split answered: test | dev")] = "test",
+    limit: Annotated[int | None, typer.Option(help="answer only the first N examples of the split")] = None,
+    max_new_tokens: Annotated[int, typer.Option(help="longest answer written")] = 32,
+    timeout: Annotated[float | None, typer.Option(help="--endpoint: seconds to wait for one reply [default: 60]")] = None,
+    out: OutOpt = Path("runs"),
+) -> None:
+    """Few-shot prompting baseline: ask an LLM (a local model, or an OpenAI-compatible endpoint) to
+    answer each task from k demonstrations, without training; the answers are read as labels (or
+    items) and scored like the fine-tuned models. Each (task, seed) is a run in the store, so
+    `taskmix compare` shows the LLM beside STL and MTL; printed here beside the STL runs found.
+
+        taskmix fewshot suite.yaml --llm Qwen/Qwen2.5-0.5B-Instruct --seeds 1,2,3
+        OPENAI_API_KEY=... taskmix fewshot suite.yaml --endpoint https://api.openai.com/v1 --llm gpt-4o-mini --api chat
+    """
+    from taskmix.data.task import Suite
+    from taskmix.evaluate.compare import Comparison
+    from taskmix.evaluate.fewshot import run_fewshot
+    from taskmix.store import RunStore
+    from taskmix.train.experiment import STORE_FILE
+
+    if split not in ("test", "dev"):
+        raise ConfigError(f"--split {split!r}: use test or dev")
+    if k is not None and k < 0:
+        raise ConfigError("--k: give 0 or more demonstrations")
+    config = _llm(llm, endpoint, api, api_key_env, timeout=timeout)
+    s = Suite.load(suite)
+    names = _names(tasks, s) or [t.name for t in s if t.kind in ("classification", "generation")]
+    if not names:
+        raise ConfigError(f"suite {s.name!r} has no classification or generation task to prompt")
+    records = run_fewshot(s, names, config, k=k, seeds=_seeds(seeds), split=split, limit=limit,
+                          max_new_tokens=max_new_tokens, out=out)
+    with RunStore(out / STORE_FILE) as store:
+        stl = [r for r in store.runs(suite=s.name, status="finished", kinds=("stl",)) if r.tasks[0] in names]
+    _print_frame(Comparison(records + stl, s).printable(),
+                 title=f"few-shot LLM ({records[0].config['llm']['model'] or config.endpoint}) on {split}"
+                       + (" beside the STL models in the store" if stl else "") + ", mean ± 95% CI over seeds")
+    invalid = {r.tasks[0]: r.metrics["test"][r.tasks[0]].get("invalid") for r in records}
+    shown = ", ".join(f"{t} {v:.0%}" for t, v in invalid.items() if v)
+    if shown:
+        console.print(f"answers naming no label (counted wrong): {shown}")
+
+
 def _groups(text: str) -> list[list[str]]:
     return [[t.strip() for t in g.split(",") if t.strip()] for g in text.split(";") if g.strip()]
 
@@ -676,7 +745,7 @@ def _comparison(out: Path, suite: str | None, allow_empty: bool = False):
 
     db = _store_path(out)
     with RunStore(db) as store:
-        records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl"))
+        records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl", "fewshot"))
     if not records:
         if allow_empty:
             return Comparison([]), None

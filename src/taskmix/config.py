@@ -170,6 +170,21 @@ class GenerationConfig(_Strict):
                                                            "N; all when unset); test is always answered in full")
 
 
+class LLMConfig(_Strict):
+    """A large language model used by prompting (few-shot baselines, LLM similarity): a local
+    Hugging Face model, or an OpenAI-compatible HTTP endpoint."""
+
+    model: str | None = Field(None, description="a local folder or Hugging Face name; with an endpoint, the model "
+                                                "name sent to it")
+    endpoint: str | None = Field(None, description="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1")
+    api: Literal["completions", "chat"] = Field("completions", description="endpoint: which API is called")
+    api_key_env: str = Field("OPENAI_API_KEY", description="endpoint: environment variable holding the key")
+    timeout: float = Field(60.0, gt=0, description="endpoint: seconds to wait for one reply")
+    retries: int = Field(3, ge=0, description="endpoint: retries of a request that failed or timed out")
+    architecture: Literal["auto", "causal", "seq2seq"] = "auto"
+    max_length: int = Field(1024, ge=8, description="local model: longest prompt in tokens (its start is cut)")
+
+
 class SuiteConfig(_Strict):
     """A suite file: a name, a default model, and its tasks."""
 

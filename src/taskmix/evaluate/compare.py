@@ -18,8 +18,9 @@ from taskmix.evaluate.metrics import format_ci, mean_ci
 from taskmix.store import RunRecord
 
 METRICS = {"classification": ("accuracy", "macro_f1"), "multiple_choice": ("accuracy", "macro_f1"),
-           "regression": ("spearman", "pearson")}
-LABELS = {"accuracy": "acc", "macro_f1": "macro-F1", "pearson": "Pearson", "spearman": "Spearman"}
+           "regression": ("spearman", "pearson"), "generation": ("exact", "f1")}
+LABELS = {"accuracy": "acc", "macro_f1": "macro-F1", "pearson": "Pearson", "spearman": "Spearman",
+          "exact": "exact", "f1": "F1 (exact match)"}
 
 
 class Comparison:
@@ -91,6 +92,8 @@ class Comparison:
         tasks = names.split("+")
         if kind == "stl":
             return "STL"
+        if kind == "fewshot":
+            return "few-shot LLM"
         if len(tasks) >= 3 and set(tasks) == all_tasks:
             return f"MTL all {len(tasks)} tasks"
         return "MTL " + names
