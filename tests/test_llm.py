@@ -173,3 +173,52 @@ def test_fewshot_with_a_local_model(keyword_suite, tiny_gpt2_dir, tmp_path, monk
                                    "--out", tmp_path / "runs")
     assert code == 0, stderr
     assert "few-shot LLM" in stdout
+
+
+def _review_and_clinical_suite(tmp_path):
+    from conftest import keyword_rows, write_jsonl, write_suite
+
+    write_jsonl(tmp_path / "a.jsonl", keyword_rows(40, 1))
+    write_jsonl(tmp_path / "b.jsonl", keyword_rows(40, 2, pair=True))
+    write_jsonl(tmp_path / "c.jsonl", [{"text": f"pt {'denies' if i % 2 else 'reports'} fever day {i}",
+                                        "label": "neg" if i % 2 else "pos"} for i in range(40)])
+    return write_suite(tmp_path / "s.yaml", {"name": "mix", "tasks": [
+        {"name": "a", "text": "text", "label": "label", "splits": {"train": "a.jsonl"}},
+        {"name": "b", "text": ["text", "text2"], "label": "label", "splits": {"train": "b.jsonl"}},
+        {"name": "clinical", "text": "text", "label": "label", "splits": {"train": "c.jsonl"}}]})
+
+
+def test_llm_similarity_is_a_log_ratio_and_cached(fake, tmp_path):
+    from taskmix.config import LLMConfig
+    from taskmix.data.task import Suite
+    from taskmix.relate.llmsim import LLMSimilarity
+    from taskmix.store import RunStore
+
+    suite = Suite.from_yaml(_review_and_clinical_suite(tmp_path))
+    store = tmp_path / "runs" / "taskmix.db"
+    sim = LLMSimilarity(llm=LLMConfig(endpoint=fake.url), store=store, pairs=3, show_progress=False)
+    F = sim.fit(list(suite)).score([suite["a"]])
+    # the fake says yes (log p = -0.1) to two reviews, and no (-2.0) beats yes (-3.0) otherwise
+    assert F.loc["a", "b"] == pytest.approx(-0.1 - -2.0) and F.loc["a", "clinical"] == pytest.approx(-3.0 - -2.0)
+    assert "a" not in F.columns and sim.asked_ == 6 and len(fake.requests) == 6
+    assert "Are task A and task B similar tasks? Answer yes or no." in fake.requests[0]["prompt"]
+    assert "-> pos" in fake.requests[0]["prompt"] or "-> neg" in fake.requests[0]["prompt"]  # the answer is shown
+    again = LLMSimilarity(llm=LLMConfig(endpoint=fake.url), store=store, pairs=3, show_progress=False)
+    assert again.fit(list(suite)).score([suite["a"]]).equals(F)
+    assert again.asked_ == 0 and len(fake.requests) == 6  # every answer came from the run store's cache
+    with RunStore(store) as s:
+        assert s._conn.execute("SELECT count(*) FROM cache").fetchone()[0] == 6
+    other = LLMSimilarity(llm=LLMConfig(endpoint=fake.url, model="another"), store=store, pairs=3, show_progress=False)
+    other.fit(list(suite)).score([suite["a"]])
+    assert other.asked_ == 6  # another model is asked afresh
+
+
+def test_select_with_llm_similarity(fake, tmp_path, monkeypatch, capsys):
+    suite = _review_and_clinical_suite(tmp_path)
+    code, out, err = run_cli(monkeypatch, capsys, "select", "--sources", suite, "--target", "a", "--measure", "llm",
+                             "--endpoint", fake.url, "--k", "1", "--out", tmp_path / "runs")
+    assert code == 0, err
+    assert "selected (top 1): b" in out
+    code, _, err = run_cli(monkeypatch, capsys, "select", "--sources", suite, "--target", "a", "--measure", "llm",
+                           "--out", tmp_path / "runs")
+    assert code == 2 and "--endpoint" in err

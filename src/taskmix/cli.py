@@ -51,6 +51,23 @@ AddressOpt = Annotated[str | None, typer.Option(help="ray: the cluster to join (
 PVIPathOpt = Annotated[Path | None, typer.Option("--pvi", help="reuse a PVI table written by `taskmix pvi` "
                                                                "(a pvi.csv or its folder)")]
 
+LLMOpt = Annotated[str | None, typer.Option("--llm", help="a local causal or seq2seq model (folder or Hugging Face "
+                                                           "name); with --endpoint, the model name sent to it")]
+EndpointOpt = Annotated[str | None, typer.Option(help="an OpenAI-compatible API instead of a local model, e.g. "
+                                                      "http://127.0.0.1:8000/v1")]
+ApiOpt = Annotated[str | None, typer.Option(help="--endpoint: completions (default) | chat")]
+KeyEnvOpt = Annotated[str | None, typer.Option(help="--endpoint: environment variable holding the API key "
+                                                    "[default: OPENAI_API_KEY]")]
+
+
+def _llm(llm: str | None, endpoint: str | None, api: str | None, api_key_env: str | None, **more):
+    from taskmix.config import LLMConfig, validate
+
+    if llm is None and endpoint is None:
+        raise ConfigError("no LLM given", hint="give --llm MODEL (a local folder or Hugging Face name) or --endpoint URL")
+    return validate(LLMConfig, _options(model=llm, endpoint=endpoint, api=api, api_key_env=api_key_env, **more),
+                    source="command line")
+
 
 def _version(value: bool) -> None:
     if value:
@@ -514,6 +531,10 @@ def select(
     per_source: Annotated[int | None, typer.Option(help="--train: examples from each source [default: 2000]")] = None,
     seeds: Annotated[str, typer.Option(help="--train: comma-separated seeds")] = "1,2,3",
     max_steps: Annotated[int | None, typer.Option(help="--train: step budget per run")] = None,
+    measure: Annotated[str | None, typer.Option(help="F: roe (sentence embeddings, default) | llm (ask --llm or "
+                                                      "--endpoint whether example pairs come from similar tasks; "
+                                                      "answers cached in the run store)")] = None,
+    llm: LLMOpt = None, endpoint: EndpointOpt = None, api: ApiOpt = None, api_key_env: KeyEnvOpt = None,
     out: OutOpt = Path("runs"),
     model: ModelOpt = None,
 ) -> None:
@@ -523,6 +544,7 @@ def select(
         taskmix select --sources suite.yaml --target new_task.jsonl --k 5
         taskmix select --sources suite.yaml --target rte --train --seeds 1,2,3
         taskmix select --evaluate --matrix taskweb_pairwise.csv --setting finetune/t5l --similarity roe.csv
+        taskmix select --sources suite.yaml --target new_task.jsonl --measure llm --endpoint http://127.0.0.1:8000/v1
     """
     from taskmix.config import SelectConfig, validate
     from taskmix.data.task import Suite
@@ -533,7 +555,12 @@ def select(
         train_selection,
     )
 
-    cfg = validate(SelectConfig, _options(k=k, lam=lam, per_source=per_source), source="command line")
+    llm_config = _llm(llm, endpoint, api, api_key_env) if measure == "llm" else None
+    cfg = validate(SelectConfig, _options(k=k, lam=lam, per_source=per_source, similarity=measure, llm=llm_config),
+                   source="command line")
+    from taskmix.train.experiment import STORE_FILE
+
+    store = out / STORE_FILE  # the LLM's answers are cached there
     suite = Suite.load(sources) if sources else None
     if evaluate:
         m = _matrix_for(matrix, out, suite, setting, metric)
@@ -545,7 +572,7 @@ def select(
             from taskmix.relate.taskshop import make_similarity
 
             tasks = [suite[t] for t in m.tasks if t in suite]
-            F = make_similarity(cfg, model=_model(suite, model, None)).fit(tasks).score(tasks)
+            F = make_similarity(cfg, model=_model(suite, model, None), store=store).fit(tasks).score(tasks)
         else:
             raise ConfigError("--evaluate needs F", hint="give --similarity F.csv, or --sources suite.yaml to compute it")
         result = leave_one_out(m, F, lam=cfg.lam, k=cfg.k)
@@ -562,7 +589,7 @@ def select(
     if m is None:
         err.print("no transfer matrix (give --matrix or run `taskmix transfer`): ranking by F alone")
     pool = [x for x in suite if x.name != t.name]
-    ranking = rank_sources(t, pool, m, cfg, model=_model(suite, model, None))
+    ranking = rank_sources(t, pool, m, cfg, model=_model(suite, model, None), store=store)
     shown = ranking.reset_index()
     shown.insert(0, "rank", range(1, len(shown) + 1))
     _print_frame(shown, title=f"sources for {t.name}: TaskShop score (λ = {cfg.lam}) = λ·pivot + (1 − λ)·F; "
@@ -655,24 +682,6 @@ def search(
         console.print(f"{target} alone: dev {summary['alone_dev']:.4f}, test {summary['alone_test']:.4f} "
                       f"(gain on test {summary['best_test'] - summary['alone_test']:+.4f})")
     console.print(f"trials: [bold]{path}[/] (summary .json and best-so-far curve .png beside it)")
-
-
-LLMOpt = Annotated[str | None, typer.Option("--llm", help="a local causal or seq2seq model (folder or Hugging Face "
-                                                           "name); with --endpoint, the model name sent to it")]
-EndpointOpt = Annotated[str | None, typer.Option(help="an OpenAI-compatible API instead of a local model, e.g. "
-                                                      "http://127.0.0.1:8000/v1")]
-ApiOpt = Annotated[str | None, typer.Option(help="--endpoint: completions (default) | chat")]
-KeyEnvOpt = Annotated[str | None, typer.Option(help="--endpoint: environment variable holding the API key "
-                                                    "[default: OPENAI_API_KEY]")]
-
-
-def _llm(llm: str | None, endpoint: str | None, api: str | None, api_key_env: str | None, **more):
-    from taskmix.config import LLMConfig, validate
-
-    if llm is None and endpoint is None:
-        raise ConfigError("no LLM given", hint="give --llm MODEL (a local folder or Hugging Face name) or --endpoint URL")
-    return validate(LLMConfig, _options(model=llm, endpoint=endpoint, api=api, api_key_env=api_key_env, **more),
-                    source="command line")
 
 
 @app.command()

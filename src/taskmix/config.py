@@ -329,7 +329,11 @@ class TransferConfig(_Strict):
 class SelectConfig(_Strict):
     """How sources are chosen for a target (TaskShop) and how the choice is proved by training."""
 
-    similarity: Literal["roe"] = Field("roe", description="F, the similarity needing only target examples")
+    similarity: Literal["roe", "llm"] = Field(
+        "roe", description="F, the similarity needing only target examples: roe (Retrieval-of-Experts, sentence "
+                           "embeddings) or llm (an LLM asked whether example pairs come from similar tasks)")
+    llm: LLMConfig | None = Field(None, description="llm: the model asked")
+    llm_pairs: int = Field(5, gt=0, description="llm: (source, target) example pairs asked about per task pair")
     lam: float = Field(0.7, ge=0, le=1, description="weight of the pivot estimate against F (the paper: 0.7)")
     k: int = Field(5, gt=0, description="how many sources to select")
     n_source_examples: int = Field(100, gt=0, description="roe: source examples embedded")

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS runs (
     -- and LATER_COLUMNS (owner, heartbeat, attempts), added on opening, so old stores gain them too
 );
 CREATE INDEX IF NOT EXISTS runs_suite ON runs (suite, status);
+-- answers that cost something to get again (e.g. an LLM's log-probabilities), by a hash of the question
+CREATE TABLE IF NOT EXISTS cache (
+    key     TEXT PRIMARY KEY,
+    value   TEXT NOT NULL,            -- JSON
+    created REAL NOT NULL
+);
 -- the trials of combination searches: one row per (target, combination, seed) trained
 CREATE VIEW IF NOT EXISTS trials AS
     SELECT id AS config_hash, suite, json_extract(config, '$.target') AS target,
@@ -232,6 +238,17 @@ class RunStore:
             q += " AND status=?"
             args.append(status)
         return [RunRecord.from_row(r) for r in self._conn.execute(q + " ORDER BY created, id", args)]
+
+    def cached(self, key: str):
+        """The value remembered under ``key``, or None."""
+        row = self._conn.execute("SELECT value FROM cache WHERE key=?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def remember(self, key: str, value) -> None:
+        """Keep a JSON-able ``value`` under ``key`` (replacing an older one)."""
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
+                      (key, json.dumps(value), time.time()))
 
     def count(self, status: str | None = None) -> int:
         if status:

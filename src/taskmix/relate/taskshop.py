@@ -79,7 +79,7 @@ def rank(scores: pd.Series) -> list[str]:
 class Similarity:
     """F(s → t): how promising source s looks for target t, from target examples only.
 
-    One subclass per method, chosen by name (``SIMILARITIES``): ``fit`` reads the source tasks,
+    One subclass per method, chosen by name (``SelectConfig.similarity``, see :func:`make_similarity`): ``fit`` reads the source tasks,
     ``score`` gives a target × source table for some targets.
     """
 
@@ -139,15 +139,17 @@ class RetrievalOfExperts(Similarity):
         return pd.DataFrame.from_dict(rows, orient="index")
 
 
-SIMILARITIES: dict[str, type[Similarity]] = {"roe": RetrievalOfExperts}
-
-
-def make_similarity(config=None, **kw) -> Similarity:
-    """The F named by a ``SelectConfig`` with its settings; ``kw``: model, backbone or cache."""
+def make_similarity(config=None, *, store=None, **kw) -> Similarity:
+    """The F named by a ``SelectConfig`` with its settings; ``kw`` (roe): model, backbone or
+    cache; ``store`` (llm): the run store whose cache keeps the LLM's answers."""
     from taskmix.config import SelectConfig
 
     c = config or SelectConfig()
-    return SIMILARITIES[c.similarity](n_source=c.n_source_examples, n_target=c.n_target_examples, seed=c.seed, **kw)
+    if c.similarity == "llm":
+        from taskmix.relate.llmsim import LLMSimilarity
+
+        return LLMSimilarity(llm=c.llm, store=store, pairs=c.llm_pairs, seed=c.seed)
+    return RetrievalOfExperts(n_source=c.n_source_examples, n_target=c.n_target_examples, seed=c.seed, **kw)
 
 
 def load_similarity(path: str | Path) -> pd.DataFrame:
