@@ -151,3 +151,47 @@ def test_search_with_the_generative_trainer_end_to_end(tmp_path, monkeypatch, ca
     code, _, stderr = run_cli(monkeypatch, capsys, "search", "demo", "--target", "negation_site_b",
                               "--trainer", "generative", "--out", tmp_path / "r2")
     assert code == 2 and "is an encoder" in stderr and "--model" in stderr
+
+
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+def test_ip_on_language_models_is_the_identity_at_init_and_trains(kind, lm_tokenizer, tiny_model_dir):
+    """IP on T5 (decoder blocks modified, its own encoder as form module) and GPT-2 (every layer,
+    an auxiliary frozen encoder as form module): outputs unchanged at initialisation."""
+    from taskmix.models.ip import GenerativeIPModel
+
+    tasks = [keyword_task(12), extraction_task(12)]
+    lm = tiny_lm(kind, lm_tokenizer)
+    cfg = TrainConfig(adaptation="ip", ip_embedding_size=16, max_steps=8, batch_size=6, lr=1e-2, patience=None,
+                      ip_form_model=None if kind == "seq2seq" else str(tiny_model_dir))
+    factory = language_model_factory(lm.config, template=lm)
+    trainer = GenerativeTrainer(cfg, factory, GenerationConfig(max_new_tokens=3, eval_examples=4))
+    model = trainer.build(tasks)
+    assert isinstance(model, GenerativeIPModel)
+    if kind == "seq2seq":
+        assert model.layers == list(model.model.decoder.block) and model.form.model is model.model.get_encoder()
+    else:
+        assert model.layers == list(model.model.transformer.h) and model.form.name == str(tiny_model_dir)
+    trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"ip"}
+    items = [(0, "train", 0), (1, "train", 1), (0, "train", 2)]
+    prompts, targets = model.texts(items)
+    batch = lm.teacher_batch(prompts, targets)
+    model.eval()
+    with torch.no_grad():
+        plain = model.model(**batch).logits
+        with model.context(items):
+            hooked = model.model(**batch).logits
+        assert torch.equal(plain, hooked)  # C's last layer starts at zero: I = 0
+        plain_answers = lm.generate(model.model, prompts, 3)
+        assert model.answers(0, "train", [0, 2]) == [model.prompts[0].cut(plain_answers[i]) for i in (0, 2)]
+    assert len(model.model._forward_hooks) == 0 and all(len(la._forward_hooks) == 0 for la in model.layers)
+    # training moves only the pointer, and it changes the outputs
+    result = trainer.fit(tasks, seed=1, keep_model=True)
+    trained = result.model
+    trained.eval()
+    with torch.no_grad(), trained.context(items):
+        after = trained.model(**batch).logits
+    assert not torch.equal(after, plain)
+    frozen = {n: p for n, p in trained.model.named_parameters()}
+    assert all(torch.equal(frozen[n], p) for n, p in lm.model.named_parameters())  # the LM did not change
+    assert 0 < result.trainable_parameters == trained.ip_parameters()

@@ -126,6 +126,17 @@ class InspirationalPointerAdaptation(Adaptation):
             self._form = Backbone.from_config(backbone.config.model_copy(update={"name": self.config.ip_form_model}))
         return IPModel(backbone, tasks, self.config, form=self._form)
 
+    def form_for(self, lm) -> Backbone:
+        """The form module of a language model's pointer: its own encoder (seq2seq, a part of
+        this run's copy), or a separate frozen encoder, loaded once for every run."""
+        from taskmix.models.ip import form_module
+
+        if lm.is_seq2seq and not self.config.ip_form_model:
+            return form_module(lm, self.config)
+        if self._form is None:
+            self._form = form_module(lm, self.config)
+        return self._form
+
 
 # Projection names of common encoders (BERT-like, DistilBERT, T5, DeBERTa, Llama-like), in pairs.
 QUERY_VALUE = (("query", "value"), ("q_lin", "v_lin"), ("q", "v"), ("query_proj", "value_proj"), ("q_proj", "v_proj"),

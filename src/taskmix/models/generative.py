@@ -9,6 +9,7 @@ end marker. The loss counts only the answer's tokens (and the end token), never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -171,17 +172,13 @@ class GenerativeModel(nn.Module):
         """The mean token loss of the items' answers (teacher forcing)."""
         prompts, targets = self.texts(items)
         batch = self.lm.to_device(self.lm.teacher_batch(prompts, targets))
-        with self.lm.autocast():
-            return self.run(batch).loss
+        with self.lm.autocast(), self.context(items):
+            return self.model(**batch).loss
 
-    def run(self, batch: dict):
-        """One forward pass of the language model (a hook point for subclasses)."""
-        return self.model(**batch)
-
-    def write(self, prompts: Sequence[str], k: int) -> list[str]:
-        """Greedy continuations of prompts of task ``k`` (a hook point for subclasses)."""
-        with self.lm.autocast():
-            return self.lm.generate(self.model, prompts, self.config.max_new_tokens)
+    def context(self, items: Sequence[tuple[int, str, int]]):
+        """A context in which the language model reads ``items`` (a hook: nothing here; an
+        Inspirational Pointer registers its layer hooks)."""
+        return contextlib.nullcontext()
 
     @torch.no_grad()
     def answers(self, k: int, split: str, index: Sequence[int]) -> list[str]:
@@ -193,8 +190,10 @@ class GenerativeModel(nn.Module):
             tp = self.prompts[k]
             bs = self.config.batch_size
             for j in range(0, len(index), bs):
-                part = [tp.prompt(split, int(i)) for i in index[j:j + bs]]
-                out += [tp.cut(a) for a in self.write(part, k)]
+                items = [(k, split, int(i)) for i in index[j:j + bs]]
+                prompts = [tp.prompt(split, i) for _, _, i in items]
+                with self.lm.autocast(), self.context(items):
+                    out += [tp.cut(a) for a in self.lm.generate(self.model, prompts, self.config.max_new_tokens)]
         finally:
             self.train(was_training)
         return out

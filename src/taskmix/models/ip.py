@@ -13,9 +13,9 @@ t → t → d2, the last initialised to zero) turns τ and L_m into I_m, and the
 h becomes h + h ∘ I_m. At initialisation I = 0: the model is the frozen backbone. Trainable:
 T, w, L, C and the heads — t·(d1 + d2 + t + n2) + n1 weights plus 2t + d2 biases outside the heads.
 
-Which layers are modified is found by :func:`find_layers` (the decoder's with ``part="decoder"``),
-so encoder-decoder and decoder-only models (with an auxiliary encoder as form module) fit the same
-design.
+Which layers are modified is found by :func:`find_layers`. :class:`GenerativeIPModel` puts the same
+pointer on a language model: a seq2seq model's decoder layers with its own encoder as the form
+module, or every layer of a decoder-only model with an auxiliary frozen encoder as form module.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskmix.config import TrainConfig
+from taskmix.config import GenerationConfig, TrainConfig
 from taskmix.data.prompt import describe, template_description  # noqa: F401 (re-exported)
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
 from taskmix.models.backbone import Backbone, pool
+from taskmix.models.generative import GenerativeModel, LanguageModel
 from taskmix.models.hps import HardSharingModel, make_batch
 
 log = logging.getLogger(__name__)
@@ -136,29 +137,21 @@ class InspirationalPointer(nn.Module):
         return {k: getattr(self, k) for k in ("d1", "d2", "n1", "n2", "t", "combine")}
 
 
-class IPModel(HardSharingModel):
-    """The frozen backbone with task heads, its layers modified by an :class:`InspirationalPointer`.
+class _Pointer:
+    """What an Inspirational Pointer adds to a frozen model (a mixin of an ``nn.Module`` with
+    ``tasks``): the frozen form module and its task descriptions, the pointer ``ip`` and the
+    ``layers`` it modifies, and saving and loading of its weights."""
 
-    >>> model = IPModel(backbone, [suite["rte"], suite["cb"]], TrainConfig(adaptation="ip"))  # doctest: +SKIP
-    >>> model.ip_parameters(), model.ip.formula()                                            # doctest: +SKIP
-    """
-
-    def __init__(self, backbone: Backbone, tasks: Sequence[Task], config: TrainConfig | None = None,
-                 form: Backbone | None = None, dropout: float = 0.1):
-        super().__init__(backbone, tasks, dropout)
-        config = config or TrainConfig(adaptation="ip")
+    def _setup_pointer(self, model: nn.Module, d2: int, part: str, form: Backbone, config: TrainConfig,
+                       device: torch.device) -> None:
         self.use_descriptions = config.ip_descriptions
-        self.form = form or backbone
-        for p in self.encoder.parameters():
+        self.form = form
+        for p in form.model.parameters():
             p.requires_grad_(False)
-        if self.form is not backbone:
-            for p in self.form.model.parameters():
-                p.requires_grad_(False)
-        self.layers = find_layers(self.encoder, config.ip_layers)
-        fc = self.form.model.config
-        n1 = int(getattr(fc, "num_hidden_layers", None) or fc.n_layer) + 1  # + the embeddings
-        self.ip = InspirationalPointer(self.form.hidden_size, backbone.hidden_size, n1, len(self.layers),
-                                       config.ip_embedding_size, config.ip_combine).to(backbone.device)
+        self.layers = find_layers(model, part)
+        n1 = int(form.model.config.num_hidden_layers) + 1  # + the embeddings
+        self.ip = InspirationalPointer(form.hidden_size, d2, n1, len(self.layers), config.ip_embedding_size,
+                                       config.ip_combine).to(device)
         self.descriptions = {t.name: self._fit_description(t) for t in self.tasks}
 
     # ------------------------------------------------------------ descriptions and form inputs
@@ -204,27 +197,18 @@ class IPModel(HardSharingModel):
         return torch.stack([pool(h, mask, "mean") for h in out.hidden_states]).detach()
 
     def task_embeddings(self, batch: dict) -> torch.Tensor:
-        """τ [B, t] of every sequence of the batch (sample-level task embeddings)."""
+        """τ [B, t] of every sequence of a HardSharingModel batch (sample-level task embeddings)."""
         return self.ip.task_embedding(self.form_states(self.form_inputs(batch["sequences"], batch["seq_task"])))
 
-    def encode(self, batch: dict) -> torch.Tensor:
-        vectors = self.ip.vectors(self.task_embeddings(batch))
-        with intervene(self.layers, vectors):
-            return self.backbone.forward_pooled(self.encoder, batch["inputs"])
+    def pointer_vectors(self, sequences: Sequence[tuple[str, ...]], task_of: Sequence[int]) -> torch.Tensor:
+        """I [n2, B, d2] for inputs ``sequences`` of tasks ``task_of``."""
+        return self.ip.vectors(self.ip.task_embedding(self.form_states(self.form_inputs(sequences, task_of))))
 
     def ip_parameters(self) -> int:
         """Trainable parameters outside the task heads (T, w, L, C)."""
         return sum(p.numel() for p in self.ip.parameters())
 
     # ------------------------------------------------------------ saving
-    def write_artifacts(self, folder: Path, weights: bool = False) -> None:
-        """The similarity of the tasks' mean embeddings (several tasks) and, if asked, only IP's
-        own weights and the heads."""
-        if len(self.tasks) > 1:
-            embedding_similarity(mean_task_embeddings(self)).to_csv(folder / "task_embeddings.csv")
-        if weights:
-            self.save_ip(folder)
-
     def save_ip(self, folder: str | Path) -> Path:
         """``ip.safetensors`` (IP and heads) and ``ip.json`` (sizes, descriptions) in ``folder``."""
         from safetensors.torch import save_file
@@ -263,6 +247,66 @@ class IPModel(HardSharingModel):
                              hint="pass strict=False to skip the heads of other tasks")
         self.load_state_dict(state, strict=False)
         return self
+
+
+
+
+class IPModel(_Pointer, HardSharingModel):
+    """The frozen backbone with task heads, its layers modified by an :class:`InspirationalPointer`.
+
+    >>> model = IPModel(backbone, [suite["rte"], suite["cb"]], TrainConfig(adaptation="ip"))  # doctest: +SKIP
+    >>> model.ip_parameters(), model.ip.formula()                                            # doctest: +SKIP
+    """
+
+    def __init__(self, backbone: Backbone, tasks: Sequence[Task], config: TrainConfig | None = None,
+                 form: Backbone | None = None, dropout: float = 0.1):
+        super().__init__(backbone, tasks, dropout)
+        config = config or TrainConfig(adaptation="ip")
+        for p in self.encoder.parameters():
+            p.requires_grad_(False)
+        self._setup_pointer(self.encoder, backbone.hidden_size, config.ip_layers, form or backbone, config,
+                            backbone.device)
+
+    def encode(self, batch: dict) -> torch.Tensor:
+        with intervene(self.layers, self.pointer_vectors(batch["sequences"], batch["seq_task"])):
+            return self.backbone.forward_pooled(self.encoder, batch["inputs"])
+
+    def write_artifacts(self, folder: Path, weights: bool = False) -> None:
+        """The similarity of the tasks' mean embeddings (several tasks) and, if asked, only IP's
+        own weights and the heads."""
+        if len(self.tasks) > 1:
+            embedding_similarity(mean_task_embeddings(self)).to_csv(folder / "task_embeddings.csv")
+        if weights:
+            self.save_ip(folder)
+
+
+class GenerativeIPModel(_Pointer, GenerativeModel):
+    """A frozen language model whose decoder layers an :class:`InspirationalPointer` modifies:
+    a seq2seq model's decoder (its own encoder reads description + input as the form module), or
+    every layer of a decoder-only model (an auxiliary frozen encoder — ``ip_form_model``, default
+    the bundled MiniLM — is the form module). ``ip_layers: encoder`` set explicitly modifies a
+    seq2seq model's encoder instead."""
+
+    def __init__(self, lm: LanguageModel, tasks: Sequence[Task], config: TrainConfig,
+                 generation: GenerationConfig | None = None, form: Backbone | None = None):
+        super().__init__(lm, tasks, generation)
+        for p in lm.model.parameters():
+            p.requires_grad_(False)
+        part = config.ip_layers if "ip_layers" in config.model_fields_set else "decoder"
+        self._setup_pointer(lm.model, lm.hidden_size, part, form or form_module(lm, config), config, lm.device)
+
+    def context(self, items):
+        sequences = [self.tasks[k].splits[split].texts[i] for k, split, i in items]
+        return intervene(self.layers, self.pointer_vectors(sequences, [k for k, _, _ in items]))
+
+
+def form_module(lm: LanguageModel, config: TrainConfig) -> Backbone:
+    """The form module of a language model: ``ip_form_model`` if set; else a seq2seq model's own
+    encoder, or the bundled MiniLM beside a decoder-only model."""
+    if lm.is_seq2seq and not config.ip_form_model:
+        return Backbone(lm.model.get_encoder(), lm.tokenizer, name=f"{lm.name} encoder", config=lm.config)
+    return Backbone.from_config(lm.config.model_copy(update={"name": config.ip_form_model or "minilm",
+                                                             "max_length": min(lm.config.max_length, 512)}))
 
 
 # ----------------------------------------------------------------------------- analysis

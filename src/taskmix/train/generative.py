@@ -57,7 +57,7 @@ class GenerativeTrainer(Trainer):
         if self.config.adaptation == "ip":
             from taskmix.models.ip import GenerativeIPModel
 
-            return GenerativeIPModel(lm, tasks, self.config, self.generation, form=self.adaptation.form(lm))
+            return GenerativeIPModel(lm, tasks, self.config, self.generation, form=self.adaptation.form_for(lm))
         return GenerativeModel(lm, tasks, self.generation)
 
     def loss(self, model: GenerativeModel, items: list[tuple[int, str, int]]) -> torch.Tensor:
