@@ -98,10 +98,10 @@ def test_answer_logprobs_match_the_loss(lm_tokenizer):
     lm = tiny_lm("causal", lm_tokenizer)
     lm.model.eval()
     prompts, answers = ["### Input:\nthe film was great\n### Response:\n"], ["pos"]
-    lp = lm.answer_logprobs(lm.model, prompts, answers)
     batch = lm.teacher_batch(prompts, answers, end=False)
     n = int((batch["labels"] != IGNORE).sum())
     with torch.no_grad():
+        lp = lm.answer_logprobs(lm.model, prompts, answers)
         loss = lm.model(**batch).loss
     assert float(lp[0]) == pytest.approx(-float(loss) * n, rel=1e-4)
 

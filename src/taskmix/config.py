@@ -143,18 +143,12 @@ class PromptConfig(_Strict):
     response: str = Field("### Response:\n", description="the cue after which the model answers")
     end: str = Field("\n\n", description="the marker ending a response (a blank line); generation stops there")
 
-    @field_validator("instruction")
+    @field_validator("instruction", "input")
     @classmethod
-    def _has_description(cls, v: str) -> str:
-        if "{description}" not in v:
-            raise ValueError("the instruction needs '{description}'")
-        return v
-
-    @field_validator("input")
-    @classmethod
-    def _has_input(cls, v: str) -> str:
-        if "{input}" not in v:
-            raise ValueError("the input part needs '{input}'")
+    def _has_placeholder(cls, v: str, info) -> str:
+        needed = {"instruction": "{description}", "input": "{input}"}[info.field_name]
+        if needed not in v:
+            raise ValueError(f"the {info.field_name} part needs '{needed}'")
         return v
 
 

@@ -60,10 +60,10 @@ def answer_metrics(task: Task, answers: Sequence[str], labels: np.ndarray) -> di
     label is wrong; ``invalid`` is their share) and scored like a task head's predictions, plus
     exact-match P/R/F1; a generation task's answers are parsed into items and scored by exact
     match (micro P/R/F1, ``exact``: the share of answers whose items all match)."""
-    from taskmix.data.prompt import TaskPrompt, parse_answer
+    from taskmix.data.prompt import Verbaliser, parse_answer
 
     if task.kind == "classification":
-        verbaliser = TaskPrompt(task).verbaliser
+        verbaliser = Verbaliser.for_task(task)
         ids = [verbaliser.to_label(a) for a in answers]
         pred = np.array([-1 if i is None else i for i in ids])
         out = task_metrics(task, pred, labels)

@@ -50,10 +50,7 @@ class GenerativeTrainer(Trainer):
         if init is not None:
             raise ModelError("a generative run cannot start from another run's model",
                              hint="start it from a fine-tuned checkpoint given as --model instead")
-        lm = self.backbone()
-        lm.model = self.adaptation.apply(lm.model)
-        if self.config.freeze_embeddings:
-            lm.model.get_input_embeddings().weight.requires_grad_(False)
+        lm = self.adapted_backbone()
         if self.config.adaptation == "ip":
             from taskmix.models.ip import GenerativeIPModel
 

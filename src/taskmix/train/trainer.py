@@ -158,13 +158,18 @@ class Trainer:
         n = sum(len(t.splits["train"]) for t in tasks)
         return max(1, math.ceil(c.epochs * n / (c.batch_size * c.grad_accum)))
 
-    def build(self, tasks: Sequence[Task], init: HardSharingModel | None = None) -> HardSharingModel:
-        """The model a run trains: a fresh backbone, adapted, with its task heads (and the shared
-        weights of ``init``)."""
+    def adapted_backbone(self) -> Backbone:
+        """A fresh copy of the backbone whose parameters train as the adaptation says."""
         backbone = self.backbone()
         backbone.model = self.adaptation.apply(backbone.model)
         if self.config.freeze_embeddings:
             backbone.model.get_input_embeddings().weight.requires_grad_(False)
+        return backbone
+
+    def build(self, tasks: Sequence[Task], init: HardSharingModel | None = None) -> HardSharingModel:
+        """The model a run trains: a fresh backbone, adapted, with its task heads (and the shared
+        weights of ``init``)."""
+        backbone = self.adapted_backbone()
         model = self.adaptation.build(backbone, tasks)
         if init is not None:
             _load_shared(model, init)
