@@ -12,12 +12,13 @@ import torch
 
 from conftest import tiny_bert
 from taskmix.config import TrainConfig
+from taskmix.data.prompt import describe, template_description
 from taskmix.data.synthetic import demo_suite
 from taskmix.data.task import Task, TaskSplit
 from taskmix.errors import ModelError
 from taskmix.models.adapt import make_adaptation
 from taskmix.models.hps import HardSharingModel, make_batch
-from taskmix.models.ip import IPModel, describe, find_layers, intervene, template_description
+from taskmix.models.ip import IPModel, find_layers, intervene
 from taskmix.train.trainer import Trainer
 
 

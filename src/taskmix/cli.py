@@ -727,7 +727,7 @@ def fewshot(
     with RunStore(out / STORE_FILE) as store:
         stl = [r for r in store.runs(suite=s.name, status="finished", kinds=("stl",)) if r.tasks[0] in names]
     _print_frame(Comparison(records + stl, s).printable(),
-                 title=f"few-shot LLM ({records[0].config['llm']['model'] or config.endpoint}) on {split}"
+                 title=f"few-shot LLM ({config.model or config.endpoint}) on {split}"
                        + (" beside the STL models in the store" if stl else "") + ", mean ± 95% CI over seeds")
     invalid = {r.tasks[0]: r.metrics["test"][r.tasks[0]].get("invalid") for r in records}
     shown = ", ".join(f"{t} {v:.0%}" for t, v in invalid.items() if v)

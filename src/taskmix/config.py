@@ -177,6 +177,8 @@ class LLMConfig(_Strict):
     retries: int = Field(3, ge=0, description="endpoint: retries of a request that failed or timed out")
     architecture: Literal["auto", "causal", "seq2seq"] = "auto"
     max_length: int = Field(1024, ge=8, description="local model: longest prompt in tokens (its start is cut)")
+    device: str = Field("auto", description="local model: auto (cuda if present, else cpu), cpu, cuda, cuda:1")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="local model: auto = bf16 where fast")
 
 
 class SuiteConfig(_Strict):

@@ -190,8 +190,10 @@ def _answer(value: Any, source: str, row: int, column: str) -> str:
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, list):
-        bad = [v for v in value if not isinstance(v, (str, list)) or isinstance(v, list)
-               and not all(isinstance(f, str) for f in v)]
+        def well_formed(item: Any) -> bool:  # a span, or a tuple of strings
+            return isinstance(item, str) or isinstance(item, list) and all(isinstance(f, str) for f in item)
+
+        bad = [v for v in value if not well_formed(v)]
         if bad:
             raise DataError(f"{_where(source, row)}: answer column {column!r} holds {bad[0]!r}",
                             hint="an answer is text, or a list of spans (strings) or tuples (lists of strings)")

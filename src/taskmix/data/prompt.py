@@ -75,6 +75,11 @@ def normalise(text: str) -> str:
     return text.strip(" \"'`").rstrip(".!,;:").strip()
 
 
+def cut_at(text: str, marker: str | None) -> str:
+    """``text`` up to the first ``marker`` (all of it when the marker is empty or absent)."""
+    return text[:text.index(marker)] if marker and marker in text else text
+
+
 def answer_text(value: Any) -> str:
     """A generation label as text: a string as it is; a list of spans or tuples as
     ``a; b`` / ``h | r | t; …``; an empty list as ``none``."""
@@ -186,7 +191,4 @@ class TaskPrompt:
 
     def cut(self, generated: str) -> str:
         """A generated text up to the end marker."""
-        end = self.config.end
-        if end and end in generated:
-            generated = generated[:generated.index(end)]
-        return generated.strip()
+        return cut_at(generated, self.config.end).strip()

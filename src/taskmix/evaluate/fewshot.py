@@ -111,13 +111,10 @@ def run_fewshot(suite: Suite, tasks: Sequence[str], llm: LLMConfig, *, k: int | 
     prompt = prompt or PromptConfig()
     for t in tasks:
         TaskPrompt(suite[t], prompt)  # refuses a task kind it cannot prompt, before any work
-    client: list[LLM] = []
-    fewshot = FewShot(None, k, prompt, max_new_tokens, limit)  # the LLM is loaded by the first run
+    fewshot = FewShot(None, k, prompt, max_new_tokens, limit)
 
     def work(spec: FewShotSpec, run_id: str, progress):
-        if not client:  # loaded once, and only when some run is left to do
-            client.append(make_llm(llm))
-        fewshot.llm = client[0]
+        fewshot.llm = fewshot.llm or make_llm(llm)  # loaded once, and only when some run is left to do
         metrics, preds = fewshot.evaluate(suite[spec.task], spec.seed, split, progress)
         return {"test": {spec.task: metrics}, "dev": {}, "k": fewshot.k_for(suite[spec.task]), "split": split,
                 "trainable_parameters": 0,

@@ -127,14 +127,14 @@ class InspirationalPointerAdaptation(Adaptation):
         return IPModel(backbone, tasks, self.config, form=self._form)
 
     def form_for(self, lm) -> Backbone:
-        """The form module of a language model's pointer: its own encoder (seq2seq, a part of
-        this run's copy), or a separate frozen encoder, loaded once for every run."""
-        from taskmix.models.ip import form_module
-
+        """The form module of a language model's pointer: ``ip_form_model`` if set; else a seq2seq
+        model's own encoder (part of this run's copy), or the bundled MiniLM beside a decoder-only
+        model. A separate encoder is loaded once for every run."""
         if lm.is_seq2seq and not self.config.ip_form_model:
-            return form_module(lm, self.config)
+            return Backbone(lm.model.get_encoder(), lm.tokenizer, name=f"{lm.name} encoder", config=lm.config)
         if self._form is None:
-            self._form = form_module(lm, self.config)
+            self._form = Backbone.from_config(lm.config.model_copy(update={
+                "name": self.config.ip_form_model or "minilm", "max_length": min(lm.config.max_length, 512)}))
         return self._form
 
 

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from taskmix.config import GenerationConfig, TrainConfig
-from taskmix.data.prompt import describe, template_description  # noqa: F401 (re-exported)
+from taskmix.data.prompt import describe
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
 from taskmix.models.backbone import Backbone, pool
@@ -196,10 +196,6 @@ class _Pointer:
         mask = form_batch["attention_mask"]
         return torch.stack([pool(h, mask, "mean") for h in out.hidden_states]).detach()
 
-    def task_embeddings(self, batch: dict) -> torch.Tensor:
-        """τ [B, t] of every sequence of a HardSharingModel batch (sample-level task embeddings)."""
-        return self.ip.task_embedding(self.form_states(self.form_inputs(batch["sequences"], batch["seq_task"])))
-
     def pointer_vectors(self, sequences: Sequence[tuple[str, ...]], task_of: Sequence[int]) -> torch.Tensor:
         """I [n2, B, d2] for inputs ``sequences`` of tasks ``task_of``."""
         return self.ip.vectors(self.ip.task_embedding(self.form_states(self.form_inputs(sequences, task_of))))
@@ -267,6 +263,10 @@ class IPModel(_Pointer, HardSharingModel):
         self._setup_pointer(self.encoder, backbone.hidden_size, config.ip_layers, form or backbone, config,
                             backbone.device)
 
+    def task_embeddings(self, batch: dict) -> torch.Tensor:
+        """τ [B, t] of every sequence of a HardSharingModel batch (sample-level task embeddings)."""
+        return self.ip.task_embedding(self.form_states(self.form_inputs(batch["sequences"], batch["seq_task"])))
+
     def encode(self, batch: dict) -> torch.Tensor:
         with intervene(self.layers, self.pointer_vectors(batch["sequences"], batch["seq_task"])):
             return self.backbone.forward_pooled(self.encoder, batch["inputs"])
@@ -283,30 +283,21 @@ class IPModel(_Pointer, HardSharingModel):
 class GenerativeIPModel(_Pointer, GenerativeModel):
     """A frozen language model whose decoder layers an :class:`InspirationalPointer` modifies:
     a seq2seq model's decoder (its own encoder reads description + input as the form module), or
-    every layer of a decoder-only model (an auxiliary frozen encoder — ``ip_form_model``, default
-    the bundled MiniLM — is the form module). ``ip_layers: encoder`` set explicitly modifies a
-    seq2seq model's encoder instead."""
+    every layer of a decoder-only model (an auxiliary frozen encoder is the form module; see
+    ``InspirationalPointerAdaptation.form_for``). ``ip_layers: encoder`` set explicitly modifies
+    a seq2seq model's encoder instead."""
 
-    def __init__(self, lm: LanguageModel, tasks: Sequence[Task], config: TrainConfig,
-                 generation: GenerationConfig | None = None, form: Backbone | None = None):
+    def __init__(self, lm: LanguageModel, tasks: Sequence[Task], config: TrainConfig, form: Backbone,
+                 generation: GenerationConfig | None = None):
         super().__init__(lm, tasks, generation)
         for p in lm.model.parameters():
             p.requires_grad_(False)
         part = config.ip_layers if "ip_layers" in config.model_fields_set else "decoder"
-        self._setup_pointer(lm.model, lm.hidden_size, part, form or form_module(lm, config), config, lm.device)
+        self._setup_pointer(lm.model, lm.hidden_size, part, form, config, lm.device)
 
     def context(self, items):
         sequences = [self.tasks[k].splits[split].texts[i] for k, split, i in items]
         return intervene(self.layers, self.pointer_vectors(sequences, [k for k, _, _ in items]))
-
-
-def form_module(lm: LanguageModel, config: TrainConfig) -> Backbone:
-    """The form module of a language model: ``ip_form_model`` if set; else a seq2seq model's own
-    encoder, or the bundled MiniLM beside a decoder-only model."""
-    if lm.is_seq2seq and not config.ip_form_model:
-        return Backbone(lm.model.get_encoder(), lm.tokenizer, name=f"{lm.name} encoder", config=lm.config)
-    return Backbone.from_config(lm.config.model_copy(update={"name": config.ip_form_model or "minilm",
-                                                             "max_length": min(lm.config.max_length, 512)}))
 
 
 # ----------------------------------------------------------------------------- analysis

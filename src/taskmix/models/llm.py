@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from taskmix.config import LLMConfig, ModelConfig
+from taskmix.data.prompt import cut_at
 from taskmix.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,10 @@ class LLM:
     name = "llm"
 
     def complete(self, prompts: Sequence[str], max_tokens: int, stop: str | None = None) -> list[str]:
+        """Greedy continuations of ``prompts``, each cut at ``stop``."""
+        return [cut_at(text, stop) for text in self._complete(list(prompts), max_tokens, stop)]
+
+    def _complete(self, prompts: list[str], max_tokens: int, stop: str | None) -> list[str]:
         raise NotImplementedError
 
     def option_logprobs(self, prompt: str, options: Sequence[str]) -> list[float]:
@@ -52,15 +57,16 @@ class LocalLLM(LLM):
     def from_config(cls, config: LLMConfig) -> LocalLLM:
         from taskmix.models.generative import LanguageModel
 
-        model = ModelConfig(name=config.model or "", max_length=config.max_length)
+        model = ModelConfig(name=config.model or "", max_length=config.max_length, device=config.device,
+                            precision=config.precision)
         return cls(LanguageModel.from_config(model, architecture=config.architecture))
 
-    def complete(self, prompts, max_tokens, stop=None):
+    def _complete(self, prompts, max_tokens, stop):
         out = []
         for i in range(0, len(prompts), self.batch_size):
             with self.lm.autocast():
                 out += self.lm.generate(self.lm.model, prompts[i:i + self.batch_size], max_tokens)
-        return [o[:o.index(stop)] if stop and stop in o else o for o in out]
+        return out
 
     def option_logprobs(self, prompt, options):
         import torch
@@ -160,14 +166,13 @@ class EndpointLLM(LLM):
             return {"messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, "temperature": 0}
         return {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
 
-    def complete(self, prompts, max_tokens, stop=None):
+    def _complete(self, prompts, max_tokens, stop):
         out = []
         for p in prompts:
             body = self._body(p, max_tokens)
             if stop:
                 body["stop"] = [stop]
-            text = self._text(self._choice(self._post(body)))
-            out.append(text[:text.index(stop)] if stop and stop in text else text)
+            out.append(self._text(self._choice(self._post(body))))
         return out
 
     def option_logprobs(self, prompt, options):

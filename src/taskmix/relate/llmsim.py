@@ -68,16 +68,13 @@ class LLMSimilarity(Similarity):
         self.sources_ = list(sources)
         # an LLMConfig is loaded at the first question the cache cannot answer
         self._client = self.llm if isinstance(self.llm, LLM) else None
+        self._identity = self.llm.name if isinstance(self.llm, LLM) else json.dumps(
+            self.llm.model_dump(mode="json", include={"model", "endpoint", "api"}), sort_keys=True)
         self.asked_ = 0  # questions sent to the LLM (not answered from the cache)
         return self
 
-    def _identity(self) -> str:
-        if isinstance(self.llm, LLM):
-            return self.llm.name
-        return json.dumps(self.llm.model_dump(mode="json", include={"model", "endpoint", "api"}), sort_keys=True)
-
     def _ask(self, prompt: str, store) -> float:
-        key = "llmsim:" + hashlib.sha256(f"{self._identity()}\x1f{prompt}".encode()).hexdigest()[:32]
+        key = "llmsim:" + hashlib.sha256(f"{self._identity}\x1f{prompt}".encode()).hexdigest()[:32]
         hit = store.cached(key) if store is not None else None
         if hit is not None:
             return float(hit)

@@ -54,7 +54,7 @@ class GenerativeTrainer(Trainer):
         if self.config.adaptation == "ip":
             from taskmix.models.ip import GenerativeIPModel
 
-            return GenerativeIPModel(lm, tasks, self.config, self.generation, form=self.adaptation.form_for(lm))
+            return GenerativeIPModel(lm, tasks, self.config, self.adaptation.form_for(lm), self.generation)
         return GenerativeModel(lm, tasks, self.generation)
 
     def loss(self, model: GenerativeModel, items: list[tuple[int, str, int]]) -> torch.Tensor:
@@ -78,9 +78,6 @@ class GenerativeTrainer(Trainer):
             preds[task.name] = {"id": data.ids[:n], "label": [str(g) if task.kind == "generation" else int(g)
                                                                for g in gold], "prediction": answers}
         return (metrics, preds) if return_predictions else metrics
-
-    def outputs(self, *args, **kw):  # pragma: no cover - a guard, not a feature
-        raise ModelError("a generative model has no head outputs; use evaluate()")
 
 
 def mean_loss(model: GenerativeModel, items: Sequence[tuple[int, str, int]], batch_size: int = 16) -> float:
