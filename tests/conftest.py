@@ -171,3 +171,31 @@ def tiny_gpt2_dir(tmp_path_factory, lm_tokenizer):
     tiny_gpt2(len(lm_tokenizer)).save_pretrained(path)
     lm_tokenizer.save_pretrained(path)
     return path
+
+
+# ---------------------------------------------------------------- finished runs, as a store holds them
+STL_SCORES = {("a", 1): 0.50, ("a", 2): 0.60, ("a", 3): 0.55, ("b", 1): 0.70, ("b", 2): 0.65, ("b", 3): 0.80}
+MTL_SCORES = {1: {"a": 0.58, "b": 0.71}, 2: {"a": 0.61, "b": 0.70}, 3: {"a": 0.50, "b": 0.86}}
+
+
+def run_record(run_id: str, tasks: list[str], seed: int, scores: dict[str, float]):
+    """A finished run's record: macro-F1 = accuracy = the score of each task, trained with
+    max_steps 200 on 80/20/20 examples per task."""
+    from taskmix.store import RunRecord
+
+    kind = "stl" if len(tasks) == 1 else "mtl"
+    return RunRecord(id=run_id, suite="s", setting=f"{kind}:{'+'.join(tasks)}", kind=kind, tasks=tasks, seed=seed,
+                     status="finished",
+                     config={"kinds": {t: "classification" for t in tasks}, "model": {"name": "tiny", "max_length": 64},
+                             "train": {"max_steps": 200, "batch_size": 16, "lr": 1e-4, "sampler": "proportional",
+                                       "patience": 4, "adaptation": "full"}},
+                     metrics={"test": {t: {"accuracy": v, "macro_f1": v} for t, v in scores.items()},
+                              "trainable_parameters": 10, "steps": 150,
+                              "rows": {t: {"train": 80, "dev": 20, "test": 20} for t in tasks}},
+                     error=None, created=0.0, started=0.0, finished=1.0, duration=1.0, artifacts=None)
+
+
+def stl_mtl_records() -> list:
+    """STL runs of tasks a and b and MTL runs of a+b, seeds 1-3 (STL_SCORES, MTL_SCORES)."""
+    out = [run_record(f"stl-{t}-{s}", [t], s, {t: v}) for (t, s), v in STL_SCORES.items()]
+    return out + [run_record(f"mtl-{s}", ["a", "b"], s, v) for s, v in MTL_SCORES.items()]

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -113,7 +116,11 @@ def test_pvi_and_group_commands(monkeypatch, capsys, keyword_suite, tiny_model_d
     code, out, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--pvi", tables[0], *base)
     assert code == 0, err
     assert "recommended:" in out and "most different" in out and "welch t" in out
-    assert (out_dir / "groups" / "kw-pvi.csv").exists()
+    assert len(list((out_dir / "groups").glob("kw-pvi-*.csv"))) == 1
+    code, out, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--pvi", tables[0], "--criterion", "effect",
+                             *base)
+    assert code == 0, err
+    assert len(list((out_dir / "groups").glob("kw-pvi-*.csv"))) == 2  # another criterion: its own table
     code, out, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--method", "random", "--sizes", "2", *base)
     assert code == 0 and "recommended: a+b" in out.replace("b+a", "a+b")
     code, _, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--subsample", "many", *base)
@@ -150,3 +157,108 @@ def test_train_auto_groups_compare_and_report(monkeypatch, capsys, keyword_suite
     html = (out_dir / "report" / "index.html").read_text()
     assert "How the groups were chosen" in html and "Groupings compared" in html
     assert (out_dir / "report" / "pvalues.png").exists()
+
+
+# ---------------------------------------------------------------- failures are clean (issue 17)
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+@pytest.mark.parametrize("args, first", [
+    (["train", "SUITE", "--bogus"], "error: No such option: --bogus"),
+    (["tasks"], "error: Missing argument"),
+    (["trian"], "error: No such command 'trian'"),
+    (["train", "SUITE", "--max-steps", "abc"], "error: Invalid value for '--max-steps'"),
+    (["train", "SUITE", "--max-steps", "0"], "error: --max-steps: Input should be greater than 0"),
+    (["train", "SUITE", "--seeds", ""], "error: --seeds '': give at least one seed"),
+    (["train", "SUITE", "--seeds", "1,1"], "error: --seeds '1,1': seed 1 given more than once"),
+    (["runs", "--out", "OUTFILE"], "error: no run store"),
+], ids=["unknown-option", "missing-argument", "unknown-command", "not-a-number", "flag-named", "empty-seeds",
+        "repeated-seed", "store-missing"])
+def test_usage_errors_are_one_message_and_exit_2(args, first, monkeypatch, capsys, keyword_suite, tmp_path):
+    (tmp_path / "file").write_text("x")
+    args = [str(keyword_suite) if a == "SUITE" else str(tmp_path / "file") if a == "OUTFILE" else a for a in args]
+    code, out, err = run_cli(monkeypatch, capsys, *args, *(["--out", tmp_path / "o"] if args[0] == "train" else []))
+    assert code == 2, out + err
+    assert _first_line(err).startswith(first), err
+    assert "Traceback" not in out + err and len(err.strip().splitlines()) <= 2  # the message and a hint
+
+
+def test_taskmix_alone_prints_help(monkeypatch, capsys):
+    code, out, err = run_cli(monkeypatch, capsys)
+    assert code == 0 and "Usage" in out and "train" in out and "Traceback" not in out + err
+
+
+def test_out_that_is_a_file_and_suite_that_is_a_folder(monkeypatch, capsys, keyword_suite, tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--out", tmp_path / "taken")
+    assert code == 2 and _first_line(err).startswith(f"error: {tmp_path / 'taken'}: cannot make this folder")
+    assert "Traceback" not in err
+    code, _, err = run_cli(monkeypatch, capsys, "train", tmp_path, "--out", tmp_path / "o")
+    assert code == 2 and _first_line(err) == f"error: {tmp_path}: is a folder, not a YAML file"
+    # a data file that is a folder
+    (tmp_path / "d").mkdir()
+    suite = write_suite(tmp_path / "s.yaml", {"tasks": [{"name": "a", "splits": {"train": "d"}, "format": "jsonl",
+                                                         "text": "text", "label": "label"}]})
+    code, _, err = run_cli(monkeypatch, capsys, "tasks", suite)
+    assert code == 2 and "is a folder, not a data file" in _first_line(err) and "Traceback" not in err
+
+
+def test_long_messages_are_not_broken_into_lines(monkeypatch, capsys, tmp_path):
+    """stderr is not a terminal here: rich would wrap at 80 columns; a message naming a long path
+    must stay one line (a log line, and what a test or grep looks for)."""
+    deep = tmp_path / ("a-folder-with-a-rather-long-name-" * 4) / "suite.yaml"
+    code, _, err = run_cli(monkeypatch, capsys, "tasks", deep)
+    assert code == 2 and _first_line(err) == f"error: {deep}: file not found"
+
+
+def _wait_for(predicate, timeout: float = 120.0) -> None:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            raise TimeoutError
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("sig, code, label", [(signal.SIGINT, 130, "interrupted:"),
+                                              (signal.SIGTERM, 143, "terminated (SIGTERM):")])
+def test_interrupt_says_what_was_kept_and_exits_130(sig, code, label, keyword_suite, tiny_model_dir, tmp_path):
+    """A real `taskmix train` process, stopped while a run trains: the message says how many runs
+    are kept, the exit code tells a shell it was interrupted, and no run is left held."""
+    from taskmix.store import RunStore
+
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-c", "from taskmix.cli import main; main()", "train", str(keyword_suite),
+                             "--groups", "a;b", "--seeds", "1", "--model", str(tiny_model_dir), "--max-steps",
+                             "100000", "--batch-size", "4", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def running() -> bool:
+        if not (out / "taskmix.db").exists():
+            return False
+        with RunStore(out / "taskmix.db", readonly=True) as store:
+            return any(r.status == "running" for r in store.runs())
+
+    try:
+        _wait_for(running)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == code, err
+    # progress lines start with [m:ss]; the suite's data also draws warnings
+    lines = [line for line in err.splitlines() if not line.startswith(("[", "warning:"))]
+    assert lines[0] == f"{label} 0 of 2 runs are finished and kept in {out / 'taskmix.db'}", err
+    assert "Traceback" not in err
+    with RunStore(out / "taskmix.db", readonly=True) as store:
+        assert {r.status for r in store.runs()} == {"pending"}
+
+
+def test_output_to_a_pipe_shows_progress_lines(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--groups", "a", "--seeds", "1,2",
+                           "--model", tiny_model_dir, "--max-steps", "3", "--batch-size", "4", "--out", tmp_path / "o")
+    assert code == 0, err
+    progress = [line for line in err.splitlines() if line.startswith("[")]
+    assert any(line.endswith("runs (local (in this process)): 2/2") for line in progress), err
+    assert any("stl:a seed 2: 3/3" in line for line in progress), err

@@ -5,10 +5,12 @@ SIGKILLed half-way is started again with the same command and neither loses nor 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -193,7 +195,9 @@ def ray_cluster(tmp_path_factory):
     if not ray_bin.exists():
         pytest.skip("the ray command is not installed")
     port = 6390 + os.getpid() % 500
-    temp = tmp_path_factory.mktemp("ray")
+    # a short path: Ray's sockets live under it, and a socket path has at most 107 bytes (a long
+    # TMPDIR would break `ray start`)
+    temp = Path(tempfile.mkdtemp(prefix="tmx-ray-", dir="/tmp"))
     # a private cluster without token authentication (Ray turns it on once ~/.ray/auth_token exists)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
@@ -220,6 +224,7 @@ def ray_cluster(tmp_path_factory):
     _, alive = psutil.wait_procs(ours, timeout=15)
     for p in alive:
         p.kill()
+    shutil.rmtree(temp, ignore_errors=True)
 
 
 def _ray_workers_running() -> list[int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from taskmix.config import TrainConfig
@@ -93,7 +94,10 @@ def test_experiment_resumes_after_crash(keyword_suite, tiny_factory, tmp_path, m
     assert calls == []  # everything finished: nothing is re-trained
     m = json.loads((out / records[0].id / "metrics.json").read_text())
     assert m["setting"] == records[0].setting and "test" in m
-    assert (out / records[0].id / "predictions.csv").exists()
+    preds = pd.read_csv(out / records[0].id / "predictions.csv")
+    assert list(preds.columns) == ["task", "id", "text", "label", "prediction"]
+    assert set(preds["label"]) <= {"neg", "pos"} and set(preds["prediction"]) <= {"neg", "pos"}
+    assert preds["text"].str.contains("the film was").all()
 
 
 def test_failed_run_is_recorded_and_reported(keyword_suite, tiny_factory, tmp_path, monkeypatch):

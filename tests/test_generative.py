@@ -66,7 +66,8 @@ def test_training_lowers_the_loss_and_learns_the_answers(kind, lm_tokenizer):
     assert result.test["kw"]["accuracy"] >= 0.8, result.test
     assert result.test["ex"]["f1"] >= 0.5, result.test
     kw = result.predictions["kw"]
-    assert np.mean([p == ("neg", "pos")[y] for p, y in zip(kw["prediction"], kw["label"], strict=True)]) >= 0.8
+    assert np.mean([p == y for p, y in zip(kw["prediction"], kw["label"], strict=True)]) >= 0.8
+    assert set(kw["label"]) == {"neg", "pos"} and len(kw["text"]) == len(kw["id"])
 
 
 def test_same_seed_same_run(lm_tokenizer):

@@ -246,3 +246,121 @@ def test_wrong_type_names_key(tmp_path):
     path.write_text("tasks:\n  - name: a\n    splits: {train: t.jsonl}\n    text: text\n    label: label\n    limit: lots\n")
     with pytest.raises(ConfigError, match=r"line 6: tasks.0.limit"):
         Suite.from_yaml(path)
+
+
+# ---------------------------------------------------------------- leaks, caps and clear messages (issue 17)
+
+def _task(tmp_path, files: dict[str, str | bytes], task: dict, **suite_keys):
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
+    return one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label", **task}, **suite_keys)
+
+
+def test_a_split_given_as_the_train_file_is_refused(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", keyword_rows(30))
+    (tmp_path / "copy.jsonl").write_bytes((tmp_path / "train.jsonl").read_bytes())
+    same = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
+                                     "splits": {"train": "train.jsonl", "dev": "train.jsonl"}})
+    with pytest.raises(DataError, match="its dev file is its train file"):
+        Suite.from_yaml(same)
+    copy = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
+                                     "splits": {"train": "train.jsonl", "test": "copy.jsonl"}})
+    with pytest.raises(DataError, match="its test file is its train file .*copy.jsonl"):
+        Suite.from_yaml(copy)
+
+
+def test_dev_rows_found_in_train_are_counted_and_warned(tmp_path, caplog):
+    rows = [{"text": f"sentence number {i}", "label": ["a", "b"][i % 2]} for i in range(30)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "dev.jsonl", rows[:2] + [{"text": "a new one", "label": "a"}])
+    suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
+                                      "splits": {"train": "train.jsonl", "dev": "dev.jsonl"}})
+    with caplog.at_level("WARNING"):
+        task = Suite.from_yaml(suite)["t"]
+    assert task.overlap == {"dev": 2}
+    assert "2 of 3 dev examples" in caplog.text and "same text as a training example" in caplog.text
+    assert task.describe()["also in train"] == "dev 2"
+    clean = [{"text": f"unseen {i}", "label": "a"} for i in range(3)]
+    write_jsonl(tmp_path / "dev.jsonl", clean)
+    assert Suite.from_yaml(suite)["t"].overlap == {}
+
+
+def test_csv_errors_name_the_real_line(tmp_path):
+    # a quoted text spanning two lines: the bad row is on line 5 of the file, the 3rd record
+    text = 'text,label\n"first, and\nstill first",pos\nsecond,neg\nthird,\n'
+    suite = _task(tmp_path, {"d.csv": text}, {"splits": {"train": "d.csv"}})
+    with pytest.raises(DataError, match=r"d.csv: line 5: label column 'label' is missing"):
+        Suite.from_yaml(suite)
+    bad = 'text,label\nfine,pos\ntoo,many,fields\n'
+    suite = _task(tmp_path, {"d.csv": bad}, {"splits": {"train": "d.csv"}})
+    with pytest.raises(DataError, match=r"line 3: 3 fields, but the header has 2"):
+        Suite.from_yaml(suite)
+
+
+def test_latin1_file_names_the_line(tmp_path):
+    data = b'{"text": "ok", "label": "pos"}\n{"text": "ok", "label": "neg"}\n{"text": "caf\xe9", "label": "pos"}\n'
+    suite = _task(tmp_path, {"d.jsonl": data}, {"splits": {"train": "d.jsonl"}})
+    with pytest.raises(DataError, match=r"d.jsonl: line 3, column 14: not UTF-8"):
+        Suite.from_yaml(suite)
+    suite = _task(tmp_path, {"d.csv": b"text,label\nok,pos\ncaf\xe9,neg\n"}, {"splits": {"train": "d.csv"}})
+    with pytest.raises(DataError, match=r"d.csv: line 3, column 4: not UTF-8"):
+        Suite.from_yaml(suite)
+
+
+def test_columns_that_do_not_fit_the_file(tmp_path):
+    rows = "".join(f"sentence {i}\t{'ab'[i % 2]}\n" for i in range(40))
+    suite = _task(tmp_path, {"d.tsv": rows}, {"splits": {"train": "d.tsv"}, "columns": ["label"], "text": "label"})
+    with pytest.raises(DataError, match=r"d.tsv: line 1: 2 fields, but 'columns' names 1"):
+        Suite.from_yaml(suite)
+    # a headerless file read with a header: the hint names 'header: false'
+    suite = _task(tmp_path, {"d.tsv": rows}, {"splits": {"train": "d.tsv"}})
+    with pytest.raises(DataError) as info:
+        Suite.from_yaml(suite)
+    assert "read as the column names (sentence 0, a)" in info.value.hint and "header: false" in info.value.hint
+
+
+def test_nan_label_is_missing_and_fractional_labels_hint_regression(tmp_path, caplog):
+    rows = "text,label\n" + "".join(f"s{i},{['pos', 'neg'][i % 2]}\n" for i in range(10)) + "s10,NaN\n"
+    suite = _task(tmp_path, {"d.csv": rows}, {"splits": {"train": "d.csv"}})
+    with pytest.raises(DataError, match=r"line 12: label column 'label' is missing \('NaN'\)"):
+        Suite.from_yaml(suite)
+    scores = "text,label\n" + "".join(f"s{i},{[0.5, 1.5, 2.25][i % 3]}\n" for i in range(30))
+    suite = _task(tmp_path, {"d.csv": scores}, {"splits": {"train": "d.csv"}})
+    with caplog.at_level("WARNING"):
+        task = Suite.from_yaml(suite)["t"]
+    assert task.label_names == ["0.5", "1.5", "2.25"]
+    assert "read as 3 classes" in caplog.text and "kind: regression" in caplog.text
+
+
+def test_made_split_sizes_as_counts_and_caps_per_split(tmp_path, caplog):
+    rows = [{"text": f"sentence {i}", "label": ["a", "b"][i % 2]} for i in range(200)]
+    write_jsonl(tmp_path / "train.jsonl", rows)
+    write_jsonl(tmp_path / "test.jsonl", [{"text": f"test {i}", "label": "ab"[i % 2]} for i in range(50)])
+    suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label", "splits": {"train": "train.jsonl"},
+                                      "dev_size": 20, "test_size": 0.1})
+    t = Suite.from_yaml(suite)["t"]
+    assert (len(t.splits["dev"]), len(t.splits["test"]), len(t.splits["train"])) == (20, 20, 160)
+    suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
+                                      "splits": {"train": "train.jsonl", "test": "test.jsonl"},
+                                      "limit": {"train": 40, "test": 10}, "sample": {"dev": 6}})
+    t = Suite.from_yaml(suite)["t"]
+    assert (len(t.splits["train"]), len(t.splits["dev"]), len(t.splits["test"])) == (40, 6, 10)
+    assert t.splits["test"].texts[:2] == [("test 0",), ("test 1",)]  # limit: the first rows
+    assert "first 40 of" in t.split_info["train"] and "sample of 6 of 30" in t.split_info["dev"]
+    # a made dev larger than what trains is said
+    suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label", "splits": {"train": "train.jsonl"},
+                                      "sample": 20})
+    with caplog.at_level("WARNING"):
+        Suite.from_yaml(suite)
+    assert "larger than what trains" in caplog.text and "dev_size" in caplog.text
+
+
+def test_split_size_and_cap_mistakes(tmp_path):
+    write_jsonl(tmp_path / "train.jsonl", keyword_rows(20))
+    for keys, expect in [({"dev_size": 0.6}, "fraction between 0 and 0.5"), ({"dev_size": 2.5}, "number of examples"),
+                         ({"limit": {"train": 5}, "sample": {"train": 5}}, "'limit' or 'sample' for train"),
+                         ({"limit": {"valid": 5}}, "limit")]:
+        suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
+                                          "splits": {"train": "train.jsonl"}, **keys})
+        with pytest.raises(ConfigError, match=expect):
+            Suite.from_yaml(suite)

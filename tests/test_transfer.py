@@ -130,7 +130,12 @@ def test_transfer_and_select_commands(monkeypatch, capsys, three_suite, tiny_mod
     base = ["--model", tiny_model_dir, "--out", out]
     code, text, err = run_cli(monkeypatch, capsys, "transfer", three_suite, "--n", "12", "--seeds", "1,2", *base)
     assert code == 0, err
-    assert "TaskWeb scores" in text and "commutativity" in text
+    assert "TaskWeb scores" in text and "commutativity" in text and "n = 12," in text
+    code, text, err = run_cli(monkeypatch, capsys, "transfer", three_suite, "--n", "100", "--seeds", "1",
+                              "--targets", "a", "--sources", "b", "--out", tmp_path / "other",
+                              "--model", tiny_model_dir)
+    assert code == 0, err
+    assert "n = a 28 (a target's training examples, at most --n)" in text  # not "n = 100"
     csv = out / "transfer" / "three-probe.csv"
     assert csv.exists() and csv.with_suffix(".heatmap.png").exists() and csv.with_suffix(".graph.png").exists()
     write_jsonl(tmp_path / "new.jsonl", keyword_rows(32, 77))
@@ -138,6 +143,9 @@ def test_transfer_and_select_commands(monkeypatch, capsys, three_suite, tiny_mod
                               tmp_path / "new.jsonl", "--k", "2", *base)
     assert code == 0, err
     assert "selected (top 2)" in text and "pivot" in text
+    code, text, err = run_cli(monkeypatch, capsys, "select", "--sources", three_suite, "--target",
+                              tmp_path / "new.jsonl", "--k", "5", *base)
+    assert code == 0 and "selected (top 3 of 5 asked)" in text  # only three sources exist
     code, text, err = run_cli(monkeypatch, capsys, "select", "--sources", three_suite, "--evaluate", *base)
     assert code == 0, err
     assert "ndcg_taskshop" in text and "leave-one-out" in text

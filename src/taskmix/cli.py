@@ -6,29 +6,34 @@ shows the traceback).
 
 from __future__ import annotations
 
+import functools
 import logging
+import signal
 import sys
 import typing
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from taskmix import __version__
-from taskmix.errors import ConfigError, TaskmixError
-from taskmix.files import inside
+from taskmix.config import COMMAND_LINE
+from taskmix.errors import ConfigError, Interrupted, Stopped, TaskmixError
+from taskmix.files import atomic_file, inside
 
 app = typer.Typer(
     name="taskmix", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
     help="Which of my NLP tasks should I train together, and will it help? taskmix trains single-task "
          "(STL) and multi-task (MTL) models on your tasks and compares them with confidence intervals.",
     context_settings={"help_option_names": ["-h", "--help"]})
-# Tables are wide: when output goes to a file or pipe, do not wrap them at 80 columns.
-console = Console() if sys.stdout.isatty() else Console(width=200)
-err = Console(stderr=True)
+# Tables are wide: when output goes to a file or pipe, do not wrap them at 80 columns. Messages are
+# never hard-wrapped (soft_wrap): a line piped into a log stays one line, whatever COLUMNS says.
+console = Console(soft_wrap=True) if sys.stdout.isatty() else Console(width=200, soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 _state = {"debug": False}
 
 SuiteArg = Annotated[str, typer.Argument(help="suite YAML file, or 'demo' for the built-in synthetic suite")]
@@ -66,7 +71,7 @@ def _llm(llm: str | None, endpoint: str | None, api: str | None, api_key_env: st
     if llm is None and endpoint is None:
         raise ConfigError("no LLM given", hint="give --llm MODEL (a local folder or Hugging Face name) or --endpoint URL")
     return validate(LLMConfig, _options(model=llm, endpoint=endpoint, api=api, api_key_env=api_key_env, **more),
-                    source="command line")
+                    source=COMMAND_LINE, flags={"model": "--llm"})
 
 
 def _version(value: bool) -> None:
@@ -81,8 +86,18 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="show tracebacks o
           version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                                 help="print the version and exit")] = False) -> None:
     _state["debug"] = debug
-    logging.basicConfig(level=logging.INFO if verbose or debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    detail = verbose or debug
+    handler = logging.StreamHandler()
+    handler.setFormatter(_LogFormat("%(levelname)s %(name)s: %(message)s" if detail else "%(levelname)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if detail else logging.WARNING, handlers=[handler])
+
+
+class _LogFormat(logging.Formatter):
+    """Log lines as a person reads them: 'warning: …', like the 'error: …' of an error."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        record = logging.makeLogRecord({**record.__dict__, "levelname": record.levelname.lower()})
+        return super().format(record)
 
 
 def _print_frame(frame, title: str | None = None) -> None:
@@ -90,7 +105,7 @@ def _print_frame(frame, title: str | None = None) -> None:
     for col in frame.columns:
         table.add_column(str(col), overflow="fold")
     for _, row in frame.iterrows():
-        table.add_row(*[_cell(v) for v in row])
+        table.add_row(*[Text(_cell(v)) for v in row])  # Text: a '[' in a name is not markup
     console.print(table)
 
 
@@ -101,13 +116,19 @@ def _cell(v) -> str:
 
 
 def _seeds(text: str) -> list[int]:
+    """``--seeds 1,2,3``: distinct integers, at least one."""
+    from taskmix.config import distinct_seeds
+
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
         raise ConfigError(f"--seeds {text!r}: give integers separated by commas, e.g. 1,2,3") from None
     if not seeds:
-        raise ConfigError("--seeds: give at least one seed")
-    return seeds
+        raise ConfigError(f"--seeds {text!r}: give at least one seed, e.g. 1,2,3")
+    try:
+        return distinct_seeds(seeds)
+    except ValueError as e:
+        raise ConfigError(f"--seeds {text!r}: {e}") from None
 
 
 def _options(**values) -> dict:
@@ -123,7 +144,7 @@ def _model(suite, model: str | None, max_length: int | None, device: str | None 
     if model is None and (base is None or "name" not in base.model_fields_set):
         data["name"] = suite.model
     data.update(_options(name=model, max_length=max_length, device=device))
-    return validate(ModelConfig, data, source="command line")
+    return validate(ModelConfig, data, source=COMMAND_LINE, flags={"name": "--model"})
 
 
 def _execution(executor: str | None, workers: int | None, address: str | None, base=None):
@@ -134,7 +155,7 @@ def _execution(executor: str | None, workers: int | None, address: str | None, b
     if address is not None and executor is None:
         executor = "ray"
     data.update(_options(executor=executor, workers=workers, address=address))
-    return validate(ExecutionConfig, data, source="command line")
+    return validate(ExecutionConfig, data, source=COMMAND_LINE)
 
 
 def _executor(executor: str | None, workers: int | None, address: str | None):
@@ -149,7 +170,7 @@ def _group_config(base=None, pvi: dict | None = None, train: dict | None = None,
     data.update(_options(**flags))
     data["pvi"].update(_options(**(pvi or {})))
     data["train"].update(_options(**(train or {})))
-    return validate(GroupConfig, data, source="command line")
+    return validate(GroupConfig, data, source=COMMAND_LINE)
 
 
 def _pvi_for(suite, config, model, out: Path, path: Path | None):
@@ -214,7 +235,7 @@ def pvi(
     s = Suite.load(suite)
     finetune = {**PVIConfig().finetune.model_dump(), **_options(epochs=epochs, batch_size=batch_size, lr=lr)}
     config = validate(PVIConfig, _options(mode=mode, split=split, folds=folds, bins=bins, seed=seed,
-                                          finetune=finetune), source="command line")
+                                          finetune=finetune), source=COMMAND_LINE)
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     for n in names or []:
         s[n]  # a clear error for an unknown task
@@ -278,9 +299,12 @@ def group(
     else:
         grouper.fit(s)
     frame = grouper.to_frame()
-    path = inside(out, "groups", f"{s.name}-{config.method}.csv")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+    from taskmix.config import config_hash
+
+    # one file per grouping configuration: another criterion or test does not overwrite this one
+    path = inside(out, "groups", f"{s.name}-{config.method}-{config_hash(config)[:8]}.csv")
+    with atomic_file(path) as f:
+        frame.to_csv(f, index=False)
     _print_frame(rank_candidates(frame).head(top), title=f"candidate groups ({min(top, len(frame))} of {len(frame)}; all in {path})")
     console.print(grouper.describe())
     _print_partition(grouper.groups_, "recommended")
@@ -316,7 +340,7 @@ def train(
     baselines: Annotated[str, typer.Option(help="with --groups auto: baseline groupings trained too "
                                                 "(all, random, textemb, different)")] = "all,random,textemb,different",
     pvi_path: PVIPathOpt = None,
-    seeds: Annotated[str, typer.Option(help="comma-separated seeds, e.g. 1,2,3")] = "",
+    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds, e.g. 1,2,3 [default: 1,2,3]")] = None,
     config: Annotated[Path | None, typer.Option(help="run config YAML (keys: model, train, seeds, out)")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="folder of the run store [default: runs]")] = None,
     model: Annotated[str | None, typer.Option(help="model: minilm, a Hugging Face name or a folder")] = None,
@@ -355,7 +379,7 @@ def train(
         method, adaptation = None, method
     data["train"].update(_options(epochs=epochs, max_steps=max_steps, batch_size=batch_size, lr=lr, sampler=sampler,
                                   adaptation=adaptation, ip_descriptions=descriptions))
-    if seeds:
+    if seeds is not None:
         data["seeds"] = _seeds(seeds)
     if out is not None:
         data["out"] = str(out)
@@ -364,7 +388,7 @@ def train(
     data["group"] = _group_config(run.group, method=method, alpha=alpha, criterion=criterion,
                                   pvi={"mode": mode}).model_dump()
     data["execution"] = _execution(executor, workers, address, base=run.execution).model_dump()
-    run = validate(RunConfig, data, source="command line")
+    run = validate(RunConfig, data, source=COMMAND_LINE, flags={"model.name": "--model"})
     from taskmix.execute import make_executor
 
     trainer = MultiTaskTrainer(run.train, run.model, seeds=run.seeds, out=run.out,
@@ -416,7 +440,7 @@ def transfer(
     setting: Annotated[str | None, typer.Option(help="probe (frozen features + MLP head, seconds per pair) | "
                                                      "finetune | bitfit | lora [default: probe]")] = None,
     n: Annotated[int | None, typer.Option("--n", help="training examples of each target [default: 1000]")] = None,
-    seeds: Annotated[str, typer.Option(help="comma-separated seeds [default: 1,2,3]")] = "",
+    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds [default: 1,2,3]")] = None,
     targets: Annotated[str | None, typer.Option(help="comma-separated targets [default: every task]")] = None,
     sources: Annotated[str | None, typer.Option(help="comma-separated sources [default: every task]")] = None,
     config: Annotated[Path | None, typer.Option(help="transfer config YAML (keys of TransferConfig)")] = None,
@@ -441,9 +465,9 @@ def transfer(
     base = load_model_yaml(TransferConfig, config) if config else TransferConfig()
     data = base.model_dump()
     data.update(_options(setting=setting, n=n))
-    if seeds:
+    if seeds is not None:
         data["seeds"] = _seeds(seeds)
-    cfg = validate(TransferConfig, data, source="command line")
+    cfg = validate(TransferConfig, data, source=COMMAND_LINE)
     s = Suite.load(suite)
     pt = PairwiseTransfer(cfg, model=_model(s, model, max_length), out=out,
                           executor=_executor(executor, workers, address))
@@ -455,7 +479,10 @@ def transfer(
     transfer_graph(scores, path.with_suffix(".graph.png"), top=top)
     shown = scores.astype(object).where(scores.notna(), "-")
     shown.insert(0, "target \\ source", shown.index)
-    _print_frame(shown, title=f"TaskWeb scores 0.5·PC + 0.5·(0.2·PM − 0.1), {cfg.setting}, n = {cfg.n}, "
+    used = {t: min(cfg.n, len(s[t].splits["train"])) for t in scores.index}
+    n = f"n = {cfg.n}" if set(used.values()) == {cfg.n} else \
+        "n = " + ", ".join(f"{t} {k}" for t, k in used.items()) + " (a target's training examples, at most --n)"
+    _print_frame(shown, title=f"TaskWeb scores 0.5·PC + 0.5·(0.2·PM − 0.1), {cfg.setting}, {n}, "
                               f"{len(cfg.seeds)} seeds (> 0: the source helps)")
     com = matrix.commutativity()
     if com["pairs"]:
@@ -483,7 +510,7 @@ def _target_task(target: str, suite, text: str, label: str):
     fields = [f.strip() for f in text.split(",") if f.strip()]
     cfg = TaskConfig(name=path.stem.replace(" ", "_") or "target", splits={"train": str(path), "dev": str(path),
                      "test": str(path)}, text=fields if len(fields) > 1 else fields[0], label=label)
-    return load_task(cfg, base_dir=Path("."))
+    return load_task(cfg, base_dir=Path("."), check_leaks=False)
 
 
 def _matrix_for(path: Path | None, out: Path, suite, setting: str | None, metric: Path | None = None):
@@ -536,7 +563,7 @@ def select(
                                                       "answers cached in the run store)")] = None,
     llm: LLMOpt = None, endpoint: EndpointOpt = None, api: ApiOpt = None, api_key_env: KeyEnvOpt = None,
     out: OutOpt = Path("runs"),
-    model: ModelOpt = None,
+    model: ModelOpt = None, max_length: MaxLenOpt = None,
 ) -> None:
     """Rank source tasks for a new target (TaskShop: pivots through the transfer matrix + Retrieval-of-Experts
     similarity F, which needs only the target's examples), or evaluate the ranking method.
@@ -557,7 +584,7 @@ def select(
 
     llm_config = _llm(llm, endpoint, api, api_key_env) if measure == "llm" else None
     cfg = validate(SelectConfig, _options(k=k, lam=lam, per_source=per_source, similarity=measure, llm=llm_config),
-                   source="command line")
+                   source=COMMAND_LINE)
     from taskmix.train.experiment import STORE_FILE
 
     store = out / STORE_FILE  # the LLM's answers are cached there
@@ -572,7 +599,7 @@ def select(
             from taskmix.relate.taskshop import make_similarity
 
             tasks = [suite[t] for t in m.tasks if t in suite]
-            F = make_similarity(cfg, model=_model(suite, model, None), store=store).fit(tasks).score(tasks)
+            F = make_similarity(cfg, model=_model(suite, model, max_length), store=store).fit(tasks).score(tasks)
         else:
             raise ConfigError("--evaluate needs F", hint="give --similarity F.csv, or --sources suite.yaml to compute it")
         result = leave_one_out(m, F, lam=cfg.lam, k=cfg.k)
@@ -589,19 +616,21 @@ def select(
     if m is None:
         err.print("no transfer matrix (give --matrix or run `taskmix transfer`): ranking by F alone")
     pool = [x for x in suite if x.name != t.name]
-    ranking = rank_sources(t, pool, m, cfg, model=_model(suite, model, None), store=store)
+    ranking = rank_sources(t, pool, m, cfg, model=_model(suite, model, max_length), store=store)
     shown = ranking.reset_index()
     shown.insert(0, "rank", range(1, len(shown) + 1))
     _print_frame(shown, title=f"sources for {t.name}: TaskShop score (λ = {cfg.lam}) = λ·pivot + (1 − λ)·F; "
                               "higher is more promising")
-    console.print(f"[bold]selected (top {cfg.k}):[/] {', '.join(ranking.index[:cfg.k])}")
+    chosen = list(ranking.index[:cfg.k])
+    console.print(f"[bold]selected (top {len(chosen)}{f' of {cfg.k} asked' if len(chosen) < cfg.k else ''}):[/] "
+                  f"{', '.join(chosen)}")
     if train:
         from taskmix.config import TrainConfig
         from taskmix.train.experiment import MultiTaskTrainer
 
         if t.name not in suite:
             raise ConfigError("--train needs the target as a task of the sources suite (with train and test data)")
-        trainer = MultiTaskTrainer(TrainConfig(**_options(max_steps=max_steps)), _model(suite, model, None),
+        trainer = MultiTaskTrainer(TrainConfig(**_options(max_steps=max_steps)), _model(suite, model, max_length),
                                    seeds=_seeds(seeds), out=out)
         _, table = train_selection(suite, t.name, list(ranking.index), cfg, trainer)
         _print_frame(table, title=f"{t.name} trained with each selection of sources: test metric and difference "
@@ -621,7 +650,7 @@ def search(
     budget: Annotated[int | None, typer.Option(help="most combinations trained [default: 20]")] = None,
     initial: Annotated[int | None, typer.Option(help="size of the initial design [default: 4]")] = None,
     q: Annotated[int | None, typer.Option("--q", help="combinations proposed per round [default: 1]")] = None,
-    seeds: Annotated[str, typer.Option(help="training seeds per combination [default: 1]")] = "",
+    seeds: Annotated[str | None, typer.Option(help="training seeds per combination [default: 1]")] = None,
     max_steps: Annotated[int | None, typer.Option(help="training steps of one trial [default: 150]")] = None,
     trainer: Annotated[str | None, typer.Option(help="encoder (an encoder with task heads, default) | generative (a "
                                                      "causal or seq2seq language model given by --model, trained to "
@@ -651,11 +680,11 @@ def search(
     data = base.model_dump()
     data.update(_options(surrogate=surrogate, proposal=proposal, stop=stop, budget=budget, initial=initial, q=q,
                          trainer=trainer))
-    if seeds:
+    if seeds is not None:
         data["seeds"] = _seeds(seeds)
     if max_steps is not None:
         data["train"]["max_steps"] = max_steps
-    cfg = validate(SearchConfig, data, source="command line")
+    cfg = validate(SearchConfig, data, source=COMMAND_LINE)
     s = Suite.load(suite)
     console.print(f"[bold]combination search[/] for {target}: {cfg.surrogate} surrogate, {cfg.proposal} proposals, "
                   f"budget {cfg.budget}; score = {target}'s dev {s[target].main_metric if target in s else ''}")
@@ -753,7 +782,7 @@ def _comparison(out: Path, suite: str | None, allow_empty: bool = False):
     from taskmix.store import RunStore
 
     db = _store_path(out)
-    with RunStore(db) as store:
+    with RunStore(db, readonly=True) as store:
         records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl", "fewshot"))
     if not records:
         if allow_empty:
@@ -785,36 +814,41 @@ def compare(out: OutOpt = Path("runs"),
 
 @app.command()
 def runs(out: OutOpt = Path("runs"),
-         status: Annotated[str | None, typer.Option(help="pending | running | finished | failed")] = None) -> None:
-    """List the runs in a run store: setting, seed, status, main metric, time."""
-    import pandas as pd
+         status: Annotated[str | None, typer.Option(help="pending | queued | running | finished | failed | "
+                                                         "interrupted (held by a process that is gone)")] = None
+         ) -> None:
+    """List the runs in a run store: setting, seed, status, test metrics, time."""
+    from taskmix.evaluate.compare import runs_table
+    from taskmix.store import SHOWN_STATUSES, RunStore
 
-    from taskmix.store import RunStore
-
+    if status is not None and status not in SHOWN_STATUSES:
+        raise ConfigError(f"--status {status!r}: choose from {', '.join(SHOWN_STATUSES)}")
     db = _store_path(out)
-    with RunStore(db) as store:
-        records = store.runs(status=status)
-    rows = [{"id": r.id[:10], "suite": r.suite, "setting": r.setting, "seed": r.seed, "status": r.status,
-             "minutes": round((r.duration or 0) / 60, 2),
-             "test": ", ".join(f"{t} {next(iter(m.values())) * 100:.1f}" for t, m in (r.metrics or {}).get("test", {}).items())
-             or (r.error or "")} for r in records]
-    _print_frame(pd.DataFrame(rows), title=f"{len(rows)} runs in {db}")
+    with RunStore(db, readonly=True) as store:
+        table = runs_table(store.runs())
+    if status is not None:
+        table = table[table.status == status]
+    _print_frame(table, title=f"{len(table)} runs in {db}")
 
 
 @app.command()
 def report(out: OutOpt = Path("runs"),
            suite: Annotated[str | None, typer.Option(help="suite name, if the store holds several")] = None,
-           groups: Annotated[str | None, typer.Option(help='grouping to count models for: "a,b;c"')] = None) -> None:
+           groups: Annotated[str | None, typer.Option(help='grouping to count models for: "a,b;c"')] = None,
+           to: Annotated[Path | None, typer.Option(help="folder to write the report to (e.g. when OUT is "
+                                                       "read-only) [default: OUT/report]")] = None) -> None:
     """Write the HTML report (plots, tables, CSV/JSON) of a run store to OUT/report/index.html:
     STL vs MTL, how the groups were chosen, and the combination searches run into OUT."""
     from taskmix.group.groupers import grouper_from_record
-    from taskmix.report.html import load_searches, write_report
+    from taskmix.report.html import load_searches, load_transfers, write_report
 
     searches = load_searches(out, suite)
     comp, record = _comparison(out, suite, allow_empty=bool(searches))
     grouper = grouper_from_record(record)
-    path = write_report(comp, out / "report", groups=_groups(groups) if groups else None, grouper=grouper,
-                        searches=searches, title=None if comp.records else f"taskmix report — {searches[0]['suite']}")
+    name = comp.suite_name or searches[0]["suite"]
+    path = write_report(comp, to or out / "report", groups=_groups(groups) if groups else None, grouper=grouper,
+                        searches=searches, transfers=load_transfers(out, name),
+                        title=None if comp.records else f"taskmix report — {name}")
     console.print(f"report written to [bold]{path}[/]")
 
 
@@ -838,28 +872,79 @@ def demo(out: OutOpt = Path("runs/demo"),
     console.print(f"\nreport: [bold]{path}[/]  (open it in a browser; tables as CSV/JSON beside it)")
 
 
+def _interruptible(command):
+    """A command whose Ctrl-C (or SIGTERM) ends as :class:`Interrupted`: typer would turn a
+    KeyboardInterrupt into a silent exit code; this one says what was kept."""
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as e:
+            raise Interrupted(getattr(e, "message", "") or "nothing half-written is kept",
+                              hint="run the same command again to carry on; finished runs are not run again",
+                              exit_code=128 + (getattr(e, "signal", None) or signal.SIGINT)) from None
+    return run
+
+
+for _info in app.registered_commands:
+    _info.callback = _interruptible(_info.callback)
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Stopped(signal=signum)
+
+
+def _click_error(e: BaseException, name: str) -> bool:
+    """Whether ``e`` is click's exception ``name``, from click itself or the copy typer bundles."""
+    return any(c.__name__ == name for c in type(e).__mro__)
+
+
+def _fail(message: str, hint: str | None, code: int, label: str = "error") -> None:
+    err.print(f"[bold red]{label}:[/] {escape(message)}")
+    if hint:
+        err.print(f"[yellow]hint:[/] {escape(hint)}")
+    sys.exit(code)
+
+
 def main() -> None:
-    """Entry point: run the app; input errors become one message and exit code 2."""
+    """Entry point: run the app. Input errors and command-line mistakes become one message and
+    exit code 2; Ctrl-C says what was kept and exits 130 (SIGTERM: 143)."""
+    if hasattr(signal, "SIGTERM"):
+        try:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+        except ValueError:  # not the main thread (e.g. called from a test runner's thread)
+            pass
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except TaskmixError as e:
         if _state["debug"]:
             raise
-        err.print(f"[bold red]error:[/] {e.message}", highlight=False)
-        if e.hint:
-            err.print(f"[yellow]hint:[/] {e.hint}", highlight=False)
-        sys.exit(e.exit_code)
-    except click.exceptions.Abort:
-        err.print("aborted")
-        sys.exit(130)
-    except click.exceptions.ClickException as e:
-        e.show()
-        sys.exit(e.exit_code)
-    except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted; finished runs are kept, run the same command again to resume")
-        sys.exit(130)
+        label = "error" if not isinstance(e, Interrupted) else \
+            "terminated (SIGTERM)" if e.exit_code == 128 + signal.SIGTERM else "interrupted"
+        _fail(e.message, e.hint, e.exit_code, label)
+    except Exception as e:  # click's (or typer's copy of click's) exceptions, and the file system's
+        if _state["debug"]:
+            raise
+        if _click_error(e, "NoArgsIsHelpError"):  # `taskmix` alone, or a command group without one
+            console.print(e.format_message(), markup=False, highlight=False)
+            sys.exit(0)
+        if _click_error(e, "ClickException"):  # a usage error: unknown option or command, bad value
+            ctx = getattr(e, "ctx", None)
+            command = ctx.command_path if ctx is not None else "taskmix"
+            _fail(e.format_message().strip(),
+                  f"`{command} --help` lists {'the commands' if command == 'taskmix' else 'its options'}", 2)
+        if _click_error(e, "Abort"):
+            _fail("interrupted", None, 130, "interrupted")
+        if _click_error(e, "Exit"):
+            sys.exit(e.exit_code)
+        if isinstance(e, OSError):  # the file system refused something a check did not foresee
+            where = f"{e.filename}: " if e.filename else ""
+            _fail(f"{where}{e.strerror or e}", "run again with --debug to see where it happened", 2)
+        raise
+    if isinstance(code, int) and code:  # typer's way of reporting an interrupt outside a command
+        if code == 130:
+            _fail("interrupted", None, 130, "interrupted")
+        sys.exit(code)
 
 
 if __name__ == "__main__":

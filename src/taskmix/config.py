@@ -12,10 +12,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from taskmix.errors import ConfigError
 
@@ -29,6 +37,29 @@ _SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "
 
 # names of suites and tasks: they name files in the output folder
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+def distinct_seeds(seeds: list[int]) -> list[int]:
+    """``seeds``, refusing a seed given twice: each seed trains one model, and a repeated one would
+    count that model twice in every statistic."""
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ValueError(f"seed {', '.join(map(str, twice))} given more than once; give distinct seeds, e.g. 1,2,3")
+    return seeds
+
+
+Seeds = Annotated[list[int], AfterValidator(distinct_seeds)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+def _split_size(v: float) -> float:
+    if 0 < v < 0.5 or v >= 1 and float(v).is_integer():
+        return v
+    raise ValueError("give a fraction between 0 and 0.5 (e.g. 0.15) or a number of examples (e.g. 200)")
+
+
+# the size of a split made from train: a fraction of train's rows, or a count of examples
+SplitSize = Annotated[float, AfterValidator(_split_size)]
 
 
 class _Strict(BaseModel):
@@ -60,8 +91,14 @@ class TaskConfig(_Strict):
     description: str | None = None
     header: bool = Field(True, description="csv/tsv: whether the first row names the columns")
     columns: list[str] | None = Field(None, description="csv/tsv: column names for headerless files")
-    limit: int | None = Field(None, gt=0, description="use the first N training rows")
-    sample: int | None = Field(None, gt=0, description="use a seeded sample of N training rows")
+    limit: PositiveInt | dict[SplitName, PositiveInt] | None = Field(
+        None, description="use the first N rows: N (of train), or per split, e.g. {train: 800, dev: 200}")
+    sample: PositiveInt | dict[SplitName, PositiveInt] | None = Field(
+        None, description="use a seeded sample of N rows: N (of train), or per split, e.g. {train: 800, test: 500}")
+    dev_size: SplitSize | None = Field(None, description="dev made from train: a fraction, or a number of "
+                                                         "examples [default: the suite's]")
+    test_size: SplitSize | None = Field(None, description="test made from train: a fraction, or a number of "
+                                                          "examples [default: the suite's]")
 
     @property
     def text_fields(self) -> list[str]:
@@ -96,12 +133,18 @@ class TaskConfig(_Strict):
             raise ValueError(f"a {self.kind} task has no 'labels' map")
         if self.verbalizer and self.kind != "classification":
             raise ValueError("'verbalizer' is only for classification tasks")
-        if self.limit and self.sample:
-            raise ValueError("give 'limit' or 'sample', not both")
+        both = set(self.caps("limit")) & set(self.caps("sample"))
+        if both:
+            raise ValueError(f"give 'limit' or 'sample' for {', '.join(sorted(both))}, not both")
         if self.columns and self.header:
             # Column names given means the file has none, unless the user said otherwise.
             object.__setattr__(self, "header", False)
         return self
+
+    def caps(self, key: Literal["limit", "sample"]) -> dict[str, int]:
+        """``limit`` or ``sample`` per split: a plain number caps train."""
+        value = getattr(self, key)
+        return {} if value is None else {"train": value} if isinstance(value, int) else dict(value)
 
     def resolved_format(self, path: str) -> str:
         if self.format:
@@ -190,8 +233,10 @@ class SuiteConfig(_Strict):
     suite: Literal["demo"] | None = Field(None, description="'demo': the built-in synthetic suite")
     tasks: list[TaskConfig] = Field(default_factory=list)
     seed: int = Field(13, description="seed of the splits made from train")
-    dev_size: float = Field(0.15, gt=0, lt=0.5)
-    test_size: float = Field(0.15, gt=0, lt=0.5)
+    dev_size: SplitSize = Field(0.15, description="dev made from train (when a task has no dev file): a fraction "
+                                                  "below 0.5, or a number of examples")
+    test_size: SplitSize = Field(0.15, description="test made from train (when a task has no test file): a "
+                                                   "fraction below 0.5, or a number of examples")
 
     @model_validator(mode="after")
     def _check(self) -> SuiteConfig:
@@ -309,8 +354,8 @@ class TransferConfig(_Strict):
                              "(seconds, CPU); finetune / bitfit / lora: the encoder adapted that way")
     n: int = Field(1000, gt=0, description="training examples of the target (a seeded sample, the same for "
                                            "the transfer and the target-only run)")
-    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1,
-                             description="training seeds (the paper: 8)")
+    seeds: Seeds = Field(default_factory=lambda: [1, 2, 3], min_length=1,
+                         description="training seeds (the paper: 8)")
     sample_seed: int = Field(13, description="seed of the target sample")
     source: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=1, patience=None),
                                 description="training on the source (finetune / bitfit / lora)")
@@ -357,8 +402,8 @@ class SearchConfig(_Strict):
     initial: int = Field(4, ge=1, description="initial design: the target alone, all data sets, then "
                                               "combinations that together cover every data set")
     q: int = Field(1, gt=0, description="combinations proposed per round (trained side by side)")
-    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1,
-                             description="training seeds per combination (its score is their mean)")
+    seeds: Seeds = Field(default_factory=lambda: [1], min_length=1,
+                         description="training seeds per combination (its score is their mean)")
     seed: int = Field(13, description="seed of the initial design, the surrogates and the proposals")
     noise: float = Field(0.0, ge=0, description="stop ei: least expected improvement worth a trial (the "
                                                 "spread between seeds when larger)")
@@ -404,7 +449,7 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     group: GroupConfig = Field(default_factory=GroupConfig, description="how `--groups auto` groups the tasks")
-    seeds: list[int] = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    seeds: Seeds = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     out: str = "runs"
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 
@@ -466,32 +511,56 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
     return data, text
 
 
-def validate(model: type[BaseModel], data: Any, *, source: str, text: str | None = None) -> Any:
-    """Validate ``data`` into ``model``; a failure becomes one ConfigError listing every problem."""
+COMMAND_LINE = "command line"  # the source of values given as flags
+
+
+def validate(model: type[BaseModel], data: Any, *, source: str, text: str | None = None,
+             flags: dict[str, str] | None = None) -> Any:
+    """Validate ``data`` into ``model``; a failure becomes one ConfigError listing every problem.
+
+    Problems name the file and line of ``text`` when given; for ``source="command line"`` they
+    name the flag: ``flags`` maps a key path (``"model.name"``) to its flag (``"--model"``), and
+    any other key ``a.b_c`` is the flag ``--b-c``."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys to values, found {type(data).__name__}")
     try:
         return model.model_validate(data)
     except ValidationError as e:
         lines = _line_index(text) if text else {}
-        problems = []
+        found: dict[str, list[str]] = {}  # the place of each problem: its messages (one per union member)
         for err in e.errors():
             raw = tuple(err["loc"])
             # pydantic adds the union member name ('str', 'HFSplit') to locations: drop those (an
             # unknown key itself is the user's, whatever its spelling).
             keep = raw[-1:] if err["type"] == "extra_forbidden" else ()
-            loc = tuple(x for x in raw[:len(raw) - len(keep)] if not (isinstance(x, str) and x[:1].isupper()
-                                                                       or x in ("str", "list[str]", "dict[str,str]")))
+            loc = tuple(x for x in raw[:len(raw) - len(keep)] if not _type_name(x))
             loc += keep
             line = _nearest_line(lines, loc)
-            where = f" line {line}" if line else ""
+            where = f" line {line}:" if line else ""
             key = ".".join(str(x) for x in loc) or "(top level)"
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 allowed = ", ".join(_allowed_keys(model, loc[:-1]))
                 msg = f"unknown key {loc[-1]!r} (allowed: {allowed})"
-            problems.append(f"{source}:{where}: {key}: {msg}")
-        raise ConfigError("invalid configuration\n  " + "\n  ".join(problems)) from None
+            if source == COMMAND_LINE:
+                named = [x for x in loc if isinstance(x, str)]
+                place = (flags or {}).get(key) or ("--" + named[-1].replace("_", "-") if named else key)
+            else:
+                place = f"{source}:{where} {key}"
+            if msg not in found.setdefault(place, []):
+                found[place].append(msg)
+        problems = [f"{place}: {'; or '.join(msgs)}" for place, msgs in found.items()]
+        if source == COMMAND_LINE and len(problems) == 1:
+            raise ConfigError(problems[0], hint="see the command's --help for its options") from None
+        raise ConfigError(f"invalid {'options' if source == COMMAND_LINE else 'configuration'}\n  "
+                          + "\n  ".join(problems)) from None
+
+
+def _type_name(part: Any) -> bool:
+    """Whether a part of a pydantic error location names a union member ('str', 'HFSplit',
+    'dict[...]') rather than a key of the user's."""
+    return isinstance(part, str) and (part[:1].isupper() or part in ("str", "int", "float", "bool")
+                                      or part.startswith(("list[", "dict[", "function-")))
 
 
 def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:

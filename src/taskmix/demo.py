@@ -15,7 +15,7 @@ from taskmix.data.synthetic import demo_suite
 from taskmix.evaluate.compare import Comparison
 from taskmix.group.groupers import training_groupings
 from taskmix.relate.pvi import measure
-from taskmix.report.html import write_report
+from taskmix.report.html import load_transfers, write_report
 from taskmix.train.experiment import MultiTaskTrainer, save_groupings
 
 BASELINES = ("all", "random")
@@ -45,5 +45,6 @@ def run_demo(config: RunConfig | None = None, show_progress: bool = True):
              f"Model {config.model.name}, {len(config.seeds)} seeds ({', '.join(map(str, config.seeds))}), "
              f"{config.train.max_steps} steps per task, batch {config.train.batch_size}, lr {config.train.lr}."]
     report = write_report(comparison, Path(config.out) / "report", groups=grouper.groups_,
-                          title="taskmix demo — synthetic clinical suite", notes=notes, grouper=grouper)
+                          title="taskmix demo — synthetic clinical suite", notes=notes, grouper=grouper,
+                          transfers=load_transfers(config.out, suite.name))
     return comparison, report, grouper

@@ -33,3 +33,24 @@ class ModelError(TaskmixError):
 
 class StoreError(TaskmixError):
     """A run store that cannot be opened or is inconsistent."""
+
+
+
+class Stopped(KeyboardInterrupt):
+    """Work stopped by Ctrl-C (or SIGTERM, ``signal`` 15, which the command line turns into this):
+    still a KeyboardInterrupt, carrying what was kept (e.g. "3 of 8 runs are finished and kept in
+    runs/taskmix.db") when the code it passed through knows."""
+
+    def __init__(self, message: str = "", *, signal: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.signal = signal
+
+
+class Interrupted(TaskmixError):
+    """How the command line reports a :class:`KeyboardInterrupt`: what was kept, exit code 130
+    (Ctrl-C) or 143 (SIGTERM), as shells report a process ended by that signal."""
+
+    def __init__(self, message: str, *, hint: str | None = None, exit_code: int = 130):
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code

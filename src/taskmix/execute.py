@@ -6,8 +6,9 @@
 - ``RayExecutor``: tasks on a Ray cluster (``address="auto"`` joins a running one; without an
   address a local one is started); Ray retries a run whose worker died.
 
-All of them implement ``map(fn, items)``, yielding ``(item, result or exception)`` as runs
-complete; ``fn`` must be a pure function of the item (the run store, the progress bars and every
+All of them implement ``map(fn, items, started)``, yielding ``(item, result or exception)`` as runs
+complete, and calling ``started(item)`` in this process when a run is handed to its worker (Ray:
+when it is submitted, as Ray does not say when a task begins); ``fn`` must be a pure function of the item (the run store, the progress bars and every
 other piece of bookkeeping stay with the caller, see ``taskmix.train.experiment.carry_out``).
 ``fn`` travels to workers with cloudpickle, so closures over a suite and a trainer are fine.
 """
@@ -42,7 +43,8 @@ class Executor:
     #: True when ``fn`` runs in this process (so it may report step progress to the caller)
     in_process = False
 
-    def map(self, fn: Callable[[T], Any], items: Iterable[T]) -> Iterator[tuple[T, Any]]:
+    def map(self, fn: Callable[[T], Any], items: Iterable[T],
+            started: Callable[[T], None] | None = None) -> Iterator[tuple[T, Any]]:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -67,10 +69,12 @@ class LocalExecutor(Executor):
     def __init__(self, threads: int | None = None):
         self.threads = threads
 
-    def map(self, fn, items):
+    def map(self, fn, items, started=None):
         before = _set_threads(self.threads)
         try:
             for item in items:
+                if started:
+                    started(item)
                 try:
                     result = fn(item)
                 except (KeyboardInterrupt, SystemExit):
@@ -153,7 +157,7 @@ class ProcessExecutor(Executor):
         proc.slot = slot
         self._procs[proc] = [parent, None]
 
-    def map(self, fn, items):
+    def map(self, fn, items, started=None):
         import cloudpickle
 
         queue = deque((item, 0) for item in items)
@@ -169,7 +173,12 @@ class ProcessExecutor(Executor):
                 for conn_job in self._procs.values():  # give idle workers work
                     if conn_job[1] is None and queue:
                         conn_job[1] = queue.popleft()
-                        conn_job[0].send(conn_job[1][0])
+                        if started:
+                            started(conn_job[1][0])
+                        try:
+                            conn_job[0].send(conn_job[1][0])
+                        except OSError:  # the worker died just now: noticed below, its run retried
+                            pass
                 ready = wait([c for c, _ in self._procs.values()] + [p.sentinel for p in self._procs])
                 for proc in list(self._procs):
                     conn, job = self._procs[proc]
@@ -264,7 +273,8 @@ class RayExecutor(Executor):
                               hint="pip install 'taskmix[ray]'") from None
         if not ray.is_initialized():
             self._check_reachable()
-            kw = {"address": self.address} if self.address else {"num_cpus": self.workers or os.cpu_count()}
+            kw = {"address": self.address} if self.address else {"num_cpus": self.workers or os.cpu_count(),
+                                                                  **_short_temp_dir()}
             try:
                 ray.init(**kw, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                          configure_logging=False)
@@ -286,7 +296,7 @@ class RayExecutor(Executor):
                               hint="start one with `ray start --head`, or leave --address out "
                                    "for a local cluster") from None
 
-    def map(self, fn, items):
+    def map(self, fn, items, started=None):
         items = list(items)
         if not items:
             return
@@ -299,6 +309,8 @@ class RayExecutor(Executor):
         key = uuid.uuid4().hex
         boxed = [ray.put(fn)]
         pending = {task.remote(key, boxed, item, self.threads): item for item in items}
+        for item in items if started else ():
+            started(item)
         try:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
@@ -312,6 +324,16 @@ class RayExecutor(Executor):
         finally:
             for ref in pending:
                 ray.cancel(ref, force=True)
+
+
+def _short_temp_dir() -> dict:
+    """Where a local Ray cluster keeps its files: Ray's default (under TMPDIR) unless that path is
+    so long that its sockets' paths would pass the 107-byte limit of a Unix socket path."""
+    import tempfile
+
+    if os.environ.get("RAY_TMPDIR") or len(tempfile.gettempdir()) < 40 or not os.path.isdir("/tmp"):
+        return {}
+    return {"_temp_dir": "/tmp/ray"}
 
 
 def make_executor(config) -> Executor:

@@ -4,10 +4,14 @@ Re-running a command skips runs that finished and re-does the rest, so a run kil
 loses nothing that had finished. The file uses WAL and a busy timeout, and every state change
 is one transaction, so concurrent readers and writers never see it half-written.
 
-A process that carries out runs first *claims* them (status running, its owner id, a heartbeat
-time) and beats while they last. A run held by an owner that is gone — a process of this machine
-that no longer exists, or a heartbeat older than ``stale_after`` seconds — can be claimed again,
-so a driver killed half-way is simply started again with the same command.
+A process that carries out runs first *claims* them (status queued, its owner id, a heartbeat
+time), marks each running when it starts, and beats while they last. A run held by an owner that
+is gone — a process of this machine that no longer exists, or a heartbeat older than
+``stale_after`` seconds — can be claimed again, so a driver killed half-way is simply started
+again with the same command; until then such runs are *shown* as interrupted.
+
+Commands that only read (``runs``, ``compare``, ``report``) open the store read-only, so a store on
+a read-only file system (a published result, a mounted archive) can be read.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from taskmix.errors import StoreError
+from taskmix.files import make_dir
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -32,7 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
     kind      TEXT NOT NULL,          -- 'stl', 'mtl', 'transfer' or 'trial'
     tasks     TEXT NOT NULL,          -- JSON list of task names
     seed      INTEGER NOT NULL,
-    status    TEXT NOT NULL,          -- pending | running | finished | failed
+    status    TEXT NOT NULL,          -- pending | queued | running | finished | failed
     config    TEXT NOT NULL,          -- JSON of everything the run depends on
     metrics   TEXT,                   -- JSON: {'test': {task: {metric: v}}, 'dev': ..., ...}
     error     TEXT,
@@ -59,7 +64,10 @@ CREATE VIEW IF NOT EXISTS trials AS
     FROM runs WHERE kind = 'trial';
 """
 
-STATUSES = ("pending", "running", "finished", "failed")
+STATUSES = ("pending", "queued", "running", "finished", "failed")
+HELD = ("queued", "running")  # statuses of a run an owner holds
+# what `taskmix runs` may show besides the stored statuses: held by an owner that is gone
+SHOWN_STATUSES = (*STATUSES, "interrupted")
 # columns added after the first release, to new and old stores alike when they are opened:
 # 'host:pid' of the process that claimed the run, its last sign of life, how often it was claimed
 LATER_COLUMNS = {"owner": "TEXT", "heartbeat": "REAL", "attempts": "INTEGER NOT NULL DEFAULT 0"}
@@ -109,6 +117,16 @@ class RunRecord:
     heartbeat: float | None = None
     attempts: int = 0
 
+    def shown_status(self, stale_after: float = STALE_AFTER, now: float | None = None) -> str:
+        """The status as a person should read it: a queued or running run whose owner is gone
+        (its process ended on this machine, or no heartbeat for ``stale_after`` seconds) is
+        ``interrupted``; the next command that needs it claims it again."""
+        if self.status not in HELD:
+            return self.status
+        alive = owner_alive(self.owner)
+        fresh = self.heartbeat is not None and (now or time.time()) - self.heartbeat < stale_after
+        return self.status if alive or (alive is None and fresh) else "interrupted"
+
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> RunRecord:
         d = dict(row)
@@ -125,22 +143,45 @@ class RunStore:
     >>> [r.setting for r in store.runs(status="finished")]          # doctest: +SKIP
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool = False):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
         try:
-            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            if readonly:
+                self._conn = self._open_readonly()
+            else:
+                make_dir(self.path.parent)
+                self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA busy_timeout=30000")
+                self._conn.executescript(SCHEMA)
+                have = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
+                for name, decl in LATER_COLUMNS.items():
+                    if name not in have:
+                        self._conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
             self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(SCHEMA)
-            have = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
-            for name, decl in LATER_COLUMNS.items():
-                if name not in have:
-                    self._conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"{self.path}: not a taskmix run store ({e})",
                              hint="point --out at a new folder, or move this file away") from None
+
+    def _open_readonly(self) -> sqlite3.Connection:
+        """A connection that never writes. A store in WAL mode on a read-only file system cannot
+        make its shared-memory file, so it is then read as immutable (nobody can be writing it)."""
+        if not self.path.is_file():
+            raise StoreError(f"no run store at {self.path}",
+                             hint="run `taskmix train` first, or point --out at its folder")
+        uri = self.path.resolve().as_uri()
+        for mode in ("mode=ro", "mode=ro&immutable=1"):
+            conn = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=30.0, isolation_level=None)
+            try:
+                conn.execute("SELECT COUNT(*) FROM runs").fetchone()
+                return conn
+            except sqlite3.OperationalError as e:
+                conn.close()
+                if "no such table" in str(e):
+                    raise sqlite3.DatabaseError("it has no runs table") from None
+                last = e
+        raise sqlite3.DatabaseError(str(last))
 
     def close(self) -> None:
         self._conn.close()
@@ -173,29 +214,36 @@ class RunStore:
         return self.get(run_id)
 
     def claim(self, run_id: str, owner: str | None = None, stale_after: float = STALE_AFTER) -> bool:
-        """Mark a run running for ``owner`` (default: this process) if nobody alive holds it:
-        it is pending or failed, or running for an owner that is gone. True if claimed."""
+        """Reserve a run for ``owner`` (default: this process) if nobody alive holds it: it is
+        pending or failed, or held by an owner that is gone. It is *queued* until :meth:`start`.
+        True if claimed."""
         owner = owner or owner_id()
         now = time.time()
         with self._tx() as c:
             row = c.execute("SELECT status, owner, heartbeat FROM runs WHERE id=?", (run_id,)).fetchone()
             if row is None or row["status"] == "finished":
                 return False
-            if row["status"] == "running" and row["owner"] != owner:
+            if row["status"] in HELD and row["owner"] != owner:
                 alive = owner_alive(row["owner"])
                 fresh = row["heartbeat"] is not None and now - row["heartbeat"] < stale_after
                 if alive or (alive is None and fresh):
                     return False
-            c.execute("UPDATE runs SET status='running', owner=?, heartbeat=?, started=?, error=NULL,"
-                      " attempts=attempts+1 WHERE id=?", (owner, now, now, run_id))
+            c.execute("UPDATE runs SET status='queued', owner=?, heartbeat=?, started=NULL, error=NULL,"
+                      " attempts=attempts+1 WHERE id=?", (owner, now, run_id))
         return True
+
+    def start(self, run_id: str, owner: str | None = None) -> None:
+        """A claimed run begins now (queued → running)."""
+        with self._tx() as c:
+            c.execute("UPDATE runs SET status='running', started=? WHERE id=? AND owner=? AND status='queued'",
+                      (time.time(), run_id, owner or owner_id()))
 
     def beat(self, run_ids: list[str], owner: str | None = None) -> None:
         """Heartbeat of ``owner``'s running runs among ``run_ids``."""
         if not run_ids:
             return
         with self._tx() as c:
-            c.execute(f"UPDATE runs SET heartbeat=? WHERE status='running' AND owner=? AND id IN"
+            c.execute(f"UPDATE runs SET heartbeat=? WHERE status IN ('queued', 'running') AND owner=? AND id IN"
                       f" ({','.join('?' * len(run_ids))})", (time.time(), owner or owner_id(), *run_ids))
 
     def release(self, run_ids: list[str], owner: str | None = None) -> None:
@@ -203,7 +251,8 @@ class RunStore:
         if not run_ids:
             return
         with self._tx() as c:
-            c.execute(f"UPDATE runs SET status='pending', owner=NULL WHERE status='running' AND owner=? AND id IN"
+            c.execute(f"UPDATE runs SET status='pending', owner=NULL, started=NULL"
+                      f" WHERE status IN ('queued', 'running') AND owner=? AND id IN"
                       f" ({','.join('?' * len(run_ids))})", (owner or owner_id(), *run_ids))
 
     def finish(self, run_id: str, metrics: dict, artifacts: str | None = None, *, started: float | None = None,
@@ -227,6 +276,7 @@ class RunStore:
 
     def runs(self, suite: str | None = None, status: str | None = None,
              kinds: tuple[str, ...] | None = None) -> list[RunRecord]:
+        """Runs of ``suite`` with ``status`` and a kind among ``kinds`` (None: any), oldest first."""
         q, args = "SELECT * FROM runs WHERE 1=1", []
         if kinds:
             q += f" AND kind IN ({','.join('?' * len(kinds))})"

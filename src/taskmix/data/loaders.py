@@ -7,7 +7,10 @@ column, and what to do about it.
 from __future__ import annotations
 
 import csv
+import hashlib
+import io
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,8 @@ import pandas as pd
 from taskmix.config import HFSplit, TaskConfig, _raw_key
 from taskmix.data.task import SPLITS, Task, TaskSplit
 from taskmix.errors import DataError
+
+log = logging.getLogger(__name__)
 
 _LINE = "__line__"  # column holding the file line (or row) number of each record
 
@@ -34,6 +39,9 @@ def read_split(config: TaskConfig, split: str, base_dir: Path) -> tuple[pd.DataF
     if not path.exists():
         raise DataError(f"task {config.name!r}, split {split!r}: file not found: {path}",
                         hint="paths in a suite file are relative to the suite file's folder")
+    if path.is_dir():
+        raise DataError(f"task {config.name!r}, split {split!r}: {path} is a folder, not a data file",
+                        hint="name the file itself (a folder is read only with format: hf_disk)")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty", hint="give a file with at least one record")
     reader = {"jsonl": _read_jsonl, "csv": _read_delimited, "tsv": _read_delimited,
@@ -49,52 +57,76 @@ def read_split(config: TaskConfig, split: str, base_dir: Path) -> tuple[pd.DataF
 MAX_LINE_CHARS = 1_000_000  # one example longer than this is a mistake, not a text
 
 
+def _read_text(path: Path) -> str:
+    """The file as text (UTF-8, a byte-order mark dropped); a decoding error names the line."""
+    data = path.read_bytes()
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DataError(f"{path}: line {line}, column {column}: not UTF-8 text (byte 0x{data[e.start]:02x}: {e.reason})",
+                        hint="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 in > out`") from None
+
+
 def _read_jsonl(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
     rows = []
-    try:
-        with open(path, encoding="utf-8-sig") as f:
-            for lineno, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                if len(line) > MAX_LINE_CHARS:
-                    raise DataError(f"{path}: line {lineno} is {len(line):,} characters long (at most "
-                                    f"{MAX_LINE_CHARS:,})", hint="one line holds one example; was a whole file "
-                                                                 "written on one line, or a document not cut?")
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path}: line {lineno}, column {e.colno}: not valid JSON ({e.msg})",
-                                    hint="each line of a jsonl file must be one JSON object") from None
-                if not isinstance(rec, dict):
-                    raise DataError(f"{path}: line {lineno}: expected a JSON object, found {type(rec).__name__}")
-                rec[_LINE] = lineno
-                rows.append(rec)
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})",
-                        hint="convert the file to UTF-8") from None
+    for lineno, line in enumerate(_read_text(path).split("\n"), 1):
+        if not line.strip():
+            continue
+        if len(line) > MAX_LINE_CHARS:
+            raise DataError(f"{path}: line {lineno} is {len(line):,} characters long (at most "
+                            f"{MAX_LINE_CHARS:,})", hint="one line holds one example; was a whole file "
+                                                         "written on one line, or a document not cut?")
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: line {lineno}, column {e.colno}: not valid JSON ({e.msg})",
+                            hint="each line of a jsonl file must be one JSON object") from None
+        if not isinstance(rec, dict):
+            raise DataError(f"{path}: line {lineno}: expected a JSON object, found {type(rec).__name__}")
+        rec[_LINE] = lineno
+        rows.append(rec)
     return pd.DataFrame.from_records(rows)
 
 
 def _read_delimited(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
-    sep = "\t" if fmt == "tsv" else ","
+    """A csv or tsv file, record by record with the line each starts on (a quoted field may span
+    lines). GLUE-style tsv files hold unbalanced quotes inside text: tsv is read without quoting."""
+    sep, kind = ("\t", "tab") if fmt == "tsv" else (",", "comma")
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=sep,
+                        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+    names, records, lines, line = None if config.header else config.columns, [], [], 1
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, MAX_LINE_CHARS))
     try:
-        frame = pd.read_csv(
-            path, sep=sep, header=0 if config.header else None, names=config.columns,
-            dtype=str, keep_default_na=False, encoding="utf-8-sig",  # a BOM must not stick to a column name
-            # GLUE-style tsv files contain unbalanced quotes inside text: read them literally.
-            quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
-        )
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})",
-                        hint="convert the file to UTF-8") from None
-    except pd.errors.ParserError as e:
-        raise DataError(f"{path}: cannot parse as {fmt}: {e}",
-                        hint="check the separator and quoting; headerless files need 'columns:'") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty") from None
-    if config.header is False and config.columns is None:
-        frame.columns = [str(c) for c in frame.columns]
-    frame[_LINE] = np.arange(len(frame)) + (2 if config.header else 1)
+        for fields in reader:
+            start, line = line, reader.line_num + 1
+            if not fields or fields == [""]:
+                continue  # a blank line
+            if names is None:
+                if config.header:  # this is the header line
+                    names = config.columns or [f.strip() for f in fields]
+                    continue
+                names = [str(i) for i in range(len(fields))]
+            if len(fields) != len(names):
+                what = "the header has" if config.header and not config.columns else \
+                    "'columns' names" if config.columns else "the first line has"
+                raise DataError(f"{path}: line {start}: {len(fields)} fields, but {what} {len(names)}",
+                                hint=f"is it {kind}-separated? Texts holding the separator need quotes"
+                                     + ("; with 'columns:' name every column of the file" if config.columns else ""))
+            records.append(fields)
+            lines.append(start)
+    except csv.Error as e:
+        raise DataError(f"{path}: line {line}: cannot read as {fmt} ({e})",
+                        hint="check the separator and quoting") from None
+    finally:
+        csv.field_size_limit(limit)
+    if names is None:
+        raise DataError(f"{path}: the file is empty")
+    frame = pd.DataFrame(records, columns=names, dtype=object)
+    frame[_LINE] = lines
     return frame
 
 
@@ -149,13 +181,18 @@ def _where(source: str, line: int) -> str:
 
 
 def _check_columns(frame: pd.DataFrame, fields: list[str], source: str, config: TaskConfig) -> None:
-    have = [c for c in frame.columns if c != _LINE]
+    have = ", ".join(str(c) for c in frame.columns if c != _LINE)
+    delimited = source.endswith((".csv", ".tsv")) or config.format in ("csv", "tsv")
     for f in fields:
         if f not in frame.columns:
-            raise DataError(
-                f"{source}: task {config.name!r} needs column {f!r}, which is not there",
-                hint=f"columns found: {', '.join(map(str, have))}; fix 'text'/'label'/'choices' "
-                     "in the suite file" + ("" if config.header else ", or name the columns with 'columns:'"))
+            if delimited and config.header and not config.columns:
+                hint = (f"the first line was read as the column names ({have}); if the file has no header "
+                        "line, add 'header: false' and name its columns with 'columns: [...]'")
+            elif delimited and not config.columns:
+                hint = f"a file without a header has columns {have}; name them with 'columns: [...]'"
+            else:
+                hint = f"columns found: {have}; fix 'text'/'label'/'choices' in the suite file"
+            raise DataError(f"{source}: task {config.name!r} needs column {f!r}, which is not there", hint=hint)
 
 
 def _text(value: Any, source: str, row: int, column: str) -> str:
@@ -172,9 +209,11 @@ def _text(value: Any, source: str, row: int, column: str) -> str:
 
 
 def _raw_label(value: Any, source: str, row: int, column: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value == "":
-        raise DataError(f"{_where(source, row)}: label column {column!r} is missing",
-                        hint="every training and evaluation example needs a label")
+    if value is None or (isinstance(value, float) and math.isnan(value)) or \
+            isinstance(value, str) and value.strip().lower() in ("", "nan"):
+        raise DataError(f"{_where(source, row)}: label column {column!r} is missing"
+                        + (f" ({value!r})" if isinstance(value, str) and value.strip() else ""),
+                        hint="every training and evaluation example needs a label; remove or fill such rows")
     if isinstance(value, (list, dict, np.ndarray)):
         raise DataError(f"{_where(source, row)}: label {value!r} is a {type(value).__name__}, not one value",
                         hint="each example takes exactly one label")
@@ -294,6 +333,7 @@ def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[s
     else:
         names = _natural_order(set(parts["train"].raw))
         mapping = {n: n for n in names}
+        _warn_if_scores(config.name, names)
     index = {n: i for i, n in enumerate(names)}
     for name, p in parts.items():
         ids = []
@@ -314,6 +354,18 @@ def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[s
                         f"({only!r})",
                         hint="a classification task needs at least two classes in train")
     return out, names
+
+
+def _warn_if_scores(task: str, names: list[str]) -> None:
+    """Labels that are numbers with fractions, or many different numbers, are likely scores."""
+    try:
+        values = [float(n) for n in names]
+    except ValueError:
+        return
+    if any(not v.is_integer() for v in values) or len(values) > 20:
+        shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        log.warning("task %r: its labels are numbers (%s) and are read as %d classes; if they are scores, "
+                    "add 'kind: regression' to the task", task, shown, len(names))
 
 
 def stratified_split(labels: np.ndarray, size: float, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -339,9 +391,61 @@ def stratified_split(labels: np.ndarray, size: float, seed: int, stratify: bool 
     return keep, held_arr
 
 
+def _same_files(config: TaskConfig, base_dir: Path) -> list[tuple[str, str, Path]]:
+    """Pairs of splits given as the same file (the same path, or identical bytes)."""
+    files = {}
+    for split, spec in config.splits.items():
+        if isinstance(spec, str) and config.format not in ("hf_disk", "hf_hub"):
+            path = Path(spec) if Path(spec).is_absolute() else base_dir / spec
+            if path.is_file():
+                files[split] = path
+    digests: dict[str, str] = {}
+    same = []
+    for a in SPLITS:
+        for b in SPLITS[SPLITS.index(a) + 1:]:
+            if a not in files or b not in files:
+                continue
+            pa, pb = files[a], files[b]
+            if pa.resolve() == pb.resolve() or pa.stat().st_size == pb.stat().st_size and \
+                    digests.setdefault(a, _digest(pa)) == digests.setdefault(b, _digest(pb)):
+                same.append((a, b, pb))
+    return same
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _overlap(splits: dict[str, TaskSplit]) -> dict[str, int]:
+    """How many dev / test examples have the same input text as some training example."""
+    seen = {"\x1e".join("\x1f".join(seq) for seq in splits["train"].sequences(i)) for i in range(len(splits["train"]))}
+    return {name: sum("\x1e".join("\x1f".join(seq) for seq in splits[name].sequences(i)) in seen
+                      for i in range(len(splits[name])))
+            for name in ("dev", "test") if name in splits}
+
+
+def _made_size(size: float, n: int) -> float:
+    """A made split's ``size`` (a fraction, or a number of examples) as a fraction of ``n`` rows."""
+    return size if size < 1 else min(size / max(n, 1), 0.5)
+
+
 def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: float = 0.15,
-              test_size: float = 0.15) -> Task:
-    """Read, validate and split one task of a suite."""
+              test_size: float = 0.15, check_leaks: bool = True) -> Task:
+    """Read, validate and split one task of a suite.
+
+    Splits not given are made from train (stratified, seeded; ``dev_size`` / ``test_size`` a
+    fraction or a number of examples, the task's own first); then ``limit`` / ``sample`` cap each
+    split. The same file given for two splits is an error; dev or test examples whose text is also
+    in train are counted (``Task.overlap``) and warned about (``check_leaks=False``: neither, for
+    a task whose examples only describe it and are never scored, such as a new target's)."""
+    for a, b, path in _same_files(config, Path(base_dir)) if check_leaks else ():
+        raise DataError(f"task {config.name!r}: its {b} file is its {a} file ({path})",
+                        hint=f"a model evaluated on its {a} data says nothing about new data; give a separate "
+                             f"{b} file, or leave '{b}' out and it is made from train")
     parts = {}
     for split in SPLITS:
         if split in config.splits:
@@ -355,11 +459,15 @@ def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: floa
 
     info: dict[str, str] = {}
     stratify = config.kind == "classification"
-    for split, size, offset in (("test", test_size, 1), ("dev", dev_size, 2)):
+    sizes = {"test": config.test_size or test_size, "dev": config.dev_size or dev_size}
+    for split, offset in (("test", 1), ("dev", 2)):
         if split in splits:
             continue
-        train = splits["train"]
-        frac = size / (1 - test_size) if split == "dev" and "test" in info else size
+        train, size = splits["train"], sizes[split]
+        if size < 1 and split == "dev" and "test" in info and sizes["test"] < 1:
+            frac = size / (1 - sizes["test"])  # a fraction of the file, not of what test left
+        else:
+            frac = _made_size(size, len(train))
         keep, held = stratified_split(train.labels, frac, seed + offset, stratify=stratify)
         if len(keep) < 2 or len(held) < 1:
             raise DataError(f"task {config.name!r}: too few training examples ({len(train)}) to make a {split} split",
@@ -368,18 +476,36 @@ def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: floa
         splits["train"] = train.subset(keep)
         info[split] = f"{len(held)} examples taken from train ({'stratified, ' if stratify else ''}seed {seed + offset})"
 
-    train = splits["train"]
-    if config.limit and config.limit < len(train):
-        splits["train"] = train.subset(np.arange(config.limit))
-        info["train"] = f"first {config.limit} of {len(train)}"
-    elif config.sample and config.sample < len(train):
-        pick = np.sort(np.random.default_rng(seed).choice(len(train), config.sample, replace=False))
-        splits["train"] = train.subset(pick)
-        info["train"] = f"sample of {config.sample} of {len(train)} (seed {seed})"
+    for split, n in config.caps("limit").items():
+        data = splits.get(split)
+        if data is not None and n < len(data):
+            splits[split] = data.subset(np.arange(n))
+            info[split] = _join(info.get(split), f"first {n} of {len(data)}")
+    for split, n in config.caps("sample").items():
+        data = splits.get(split)
+        if data is not None and n < len(data):
+            pick = np.sort(np.random.default_rng(seed).choice(len(data), n, replace=False))
+            splits[split] = data.subset(pick)
+            info[split] = _join(info.get(split), f"sample of {n} of {len(data)} (seed {seed})")
     if config.kind == "classification" and len(set(splits["train"].labels.tolist())) < 2:
         raise DataError(f"task {config.name!r}: after limit/sample, train has a single class",
                         hint="use a larger limit, or 'sample:' for a random subset")
+    for split in ("dev", "test"):
+        if split in info and len(splits[split]) > len(splits["train"]):
+            log.warning("task %r: the %s split made from train (%d examples) is larger than what trains (%d); "
+                        "cap it with '%s_size: N' or 'sample: {%s: N}'", config.name, split, len(splits[split]),
+                        len(splits["train"]), split, split)
 
+    overlap = _overlap(splits) if check_leaks else {}
+    if any(overlap.values()):
+        log.warning("task %r: %s have the same text as a training example; scores on them overstate how "
+                    "well the model does on new data", config.name,
+                    " and ".join(f"{n} of {len(splits[s])} {s} examples" for s, n in overlap.items() if n))
     return Task(name=config.name, kind=config.kind, splits=splits, label_names=names,
                 description=config.description, text_fields=config.text_fields, split_info=info,
-                n_choices=len(config.choices) if config.choices else None, verbalizer=config.verbalizer)
+                n_choices=len(config.choices) if config.choices else None, verbalizer=config.verbalizer,
+                overlap={s: n for s, n in overlap.items() if n})
+
+
+def _join(*parts: str | None) -> str:
+    return "; ".join(p for p in parts if p)

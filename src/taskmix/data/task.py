@@ -86,6 +86,8 @@ class Task:
     split_info: dict[str, str] = field(default_factory=dict)
     n_choices: int | None = None
     verbalizer: dict[str, str] | None = None
+    # dev / test examples whose input text is also a training example's (a leak), by split
+    overlap: dict[str, int] = field(default_factory=dict)
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -137,6 +139,24 @@ class Task:
                 h.update(np.ascontiguousarray(s.labels).tobytes())
         return h.hexdigest()[:16]
 
+    def readable_predictions(self, split: str, predicted: Sequence, n: int | None = None) -> dict[str, list]:
+        """The first ``n`` (default: all) examples of ``split`` with ``predicted`` as a person reads
+        them: id, text (fields joined by ' | '), gold label and prediction — label names for
+        classification, values for regression, the choice index for multiple choice, the answer
+        text for generation (a generative model's answer is kept as it wrote it)."""
+        data = self.splits[split]
+        n = len(data) if n is None else n
+
+        def shown(v):
+            if isinstance(v, str):
+                return v
+            if self.kind == "classification" and self.label_names:
+                return self.label_names[int(v)]
+            return float(v) if self.kind == "regression" else int(v)
+
+        return {"id": data.ids[:n], "text": [" | ".join(t) for t in data.texts[:n]],
+                "label": [shown(v) for v in data.labels[:n]], "prediction": [shown(v) for v in predicted]}
+
     def describe(self) -> dict:
         """Sizes, label distribution and text lengths, for `taskmix tasks`."""
         out: dict = {"task": self.name, "kind": self.kind + (" (pair)" if self.is_pair else "")}
@@ -156,6 +176,7 @@ class Task:
         words = np.array([sum(len(t.split()) for t in x) for x in train.texts])
         out["words"] = f"{np.median(words):.0f} (max {words.max()})"
         out["made splits"] = "; ".join(f"{k}: {v}" for k, v in self.split_info.items()) or "-"
+        out["also in train"] = ", ".join(f"{s} {n}" for s, n in self.overlap.items()) or "-"
         return out
 
 
@@ -237,8 +258,8 @@ class Suite:
                 raise ConfigError(f"{source}: 'suite: demo' takes no 'tasks'",
                                   hint="remove 'tasks', or remove 'suite: demo'")
             return suite
-        tasks = [load_task(t, base_dir=Path(base_dir), seed=config.seed,
-                           dev_size=config.dev_size, test_size=config.test_size)
+        tasks = [load_task(t, base_dir=Path(base_dir), seed=config.seed, dev_size=config.dev_size,
+                           test_size=config.test_size)
                  for t in config.tasks]
         return cls(config.name, tasks, model=config.model, source=source)
 

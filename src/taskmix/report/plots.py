@@ -36,8 +36,11 @@ def stl_vs_mtl_bars(table: pd.DataFrame, path: str | Path, metric_label: str = "
     ax.set_xticklabels(tasks, rotation=20, ha="right")
     ax.set_ylabel(f"test {metric_label} (%)")
     ax.set_title("Single-task (STL) vs multi-task (MTL), mean ± 95% CI over seeds")
-    lo = np.nanmin([table.iloc[k][table.iloc[k]["delta_metric"]] for k in range(len(table))]) * 100
-    ax.set_ylim(max(0, lo - 15), 100)
+    # Bars start at 0 (a cut axis exaggerates differences) and every error bar is inside the axes.
+    means = np.array([r[r["delta_metric"]] for _, r in table.iterrows()], dtype=float) * 100
+    cis = np.nan_to_num(np.array([r[r["delta_metric"] + "_ci"] for _, r in table.iterrows()], dtype=float)) * 100
+    ax.set_ylim(min(0.0, float(np.nanmin(means - cis)) - 2), max(100.0, float(np.nanmax(means + cis)) + 2))
+    ax.axhline(0, color="grey", lw=0.8)
     ax.legend(legend.values(), legend.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -65,13 +68,17 @@ def pvi_distributions(pvi: pd.DataFrame, path: str | Path) -> Path:
 
 
 def _heatmap(frame: pd.DataFrame, path: str | Path, *, title: str, label, dark, cmap: str, vmin: float,
-             vmax: float, xlabel: str | None = None, ylabel: str | None = None) -> Path:
+             vmax: float, xlabel: str | None = None, ylabel: str | None = None, log: bool = False) -> Path:
     """A labelled heatmap of a square-ish table; ``label(value)`` is the text of a cell (None: blank),
-    written in white where ``dark(value)`` (the colour map is dark there)."""
+    written in white where ``dark(value)`` (the colour map is dark there); ``log``: a logarithmic
+    colour scale from ``vmin`` to ``vmax``."""
+    from matplotlib.colors import LogNorm
+
     rows, cols = list(frame.index), list(frame.columns)
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(cols) + 2.5), max(4, 0.7 * len(rows) + 1.5)))
     values = frame.to_numpy(dtype=float)
-    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=vmin, vmax=vmax)
+    scale = {"norm": LogNorm(vmin=vmin, vmax=vmax)} if log else {"vmin": vmin, "vmax": vmax}
+    im = ax.imshow(np.ma.masked_invalid(np.clip(values, vmin, vmax) if log else values), cmap=cmap, **scale)
     for i in range(len(rows)):
         for j in range(len(cols)):
             v = values[i, j]
@@ -93,10 +100,12 @@ def _heatmap(frame: pd.DataFrame, path: str | Path, *, title: str, label, dark, 
 
 
 def pvalue_heatmap(pvalues: pd.DataFrame, path: str | Path, alpha: float) -> Path:
-    """Pairwise p-values of the PVI tests; cells with p < alpha (significantly different) are marked."""
-    return _heatmap(pvalues, path, title=f"p-values of PVI t-tests (* p < {alpha:g}: different)",
-                    label=lambda p: f"{p:.2g}" + ("*" if p < alpha else ""), dark=lambda p: p < 0.5,
-                    cmap="viridis", vmin=0, vmax=1)
+    """Pairwise p-values of the PVI tests on a log scale (1e-10 to 1, so that 1e-3 and 1e-30 do not
+    look alike); cells with p < alpha (significantly different) are marked."""
+    floor = 1e-10
+    return _heatmap(pvalues, path, title=f"p-values of PVI t-tests, log scale (* p < {alpha:g}: different)",
+                    label=lambda p: (f"<{floor:.0e}" if p < floor else f"{p:.2g}") + ("*" if p < alpha else ""),
+                    dark=lambda p: p < 1e-5, cmap="viridis", vmin=floor, vmax=1.0, log=True)
 
 
 def transfer_heatmap(scores: pd.DataFrame, path: str | Path, title: str = "TaskWeb transfer scores") -> Path:
@@ -147,6 +156,8 @@ def embedding_heatmap(similarity: pd.DataFrame, path: str | Path, title: str) ->
 def search_curve(trials: pd.DataFrame, path: str | Path, title: str, baseline: float | None = None) -> Path:
     """Each trial's score (dots: initial design and proposals) and the best so far (line); the
     dashed line is the target trained alone."""
+    from matplotlib.ticker import MaxNLocator
+
     fig, ax = plt.subplots(figsize=(7, 4))
     for phase, marker, colour in (("design", "s", "tab:grey"), ("search", "o", "tab:blue")):
         part = trials[trials["phase"] == phase]
@@ -154,6 +165,7 @@ def search_curve(trials: pd.DataFrame, path: str | Path, title: str, baseline: f
     ax.step(trials["trial"], trials["best_so_far"], where="post", color="tab:orange", label="best so far")
     if baseline is not None:
         ax.axhline(baseline, ls="--", color="black", lw=0.8, label="target alone")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are counted, never fractions
     ax.set_xlabel("trial")
     ax.set_ylabel("target score (dev)")
     ax.set_title(title)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from taskmix.config import ModelConfig, TrainConfig, config_hash
+from taskmix.config import ModelConfig, TrainConfig, config_hash, distinct_seeds
 from taskmix.data.task import Suite
-from taskmix.errors import TaskmixError
+from taskmix.errors import ConfigError, Stopped, TaskmixError
 from taskmix.execute import Executor, LocalExecutor
-from taskmix.files import atomic_dir, atomic_file
+from taskmix.files import atomic_dir, atomic_file, make_dir
 from taskmix.progress import make_progress
 from taskmix.store import RunRecord, RunStore
 from taskmix.train.trainer import BackboneFactory, Trainer
@@ -49,34 +49,68 @@ class RunSpec:
 
 
 def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool = True) -> list[RunSpec]:
-    """STL runs for every task named in ``groups`` and an MTL run per group of two or more."""
-    settings: list[tuple[str, ...]] = []
+    """STL runs for every task named in ``groups`` and an MTL run per group of two or more. A group
+    is a set of tasks: the same tasks in another order are the same run (trained in the order first
+    given)."""
+    settings: dict[frozenset, tuple[str, ...]] = {}
     if stl:
         for g in groups:
             for t in g:
-                if (t,) not in settings:
-                    settings.append((t,))
+                settings.setdefault(frozenset([t]), (t,))
     for g in groups:
-        key = tuple(g)
-        if len(key) > 1 and key not in settings:
-            settings.append(key)
-    return [RunSpec(s, seed) for s in settings for seed in seeds]
+        if len(set(g)) > 1:
+            settings.setdefault(frozenset(g), tuple(g))
+    return [RunSpec(s, seed) for s in settings.values() for seed in unique_seeds(seeds)]
+
+
+def unique_seeds(seeds: Sequence[int]) -> list[int]:
+    """``seeds`` as a list of distinct seeds (a repeated seed would count one model twice)."""
+    try:
+        seeds = distinct_seeds([int(s) for s in seeds])
+    except ValueError as e:
+        raise ConfigError(f"seeds: {e}") from None
+    if not seeds:
+        raise ConfigError("seeds: give at least one seed")
+    return seeds
 
 
 def register_runs(store: RunStore, suite: str, entries: Sequence[tuple]) -> tuple[list[tuple], list[str]]:
     """Add planned runs to the store: ``entries`` hold (spec, kind, config); a spec has ``tasks``,
     ``setting`` and ``seed``, the config everything the run depends on (hashed into its id).
-    Returns (the (spec, id) pairs not finished yet, the ids of all)."""
-    todo, ids = [], []
+    Entries with the same config are one run. Returns (the (spec, id) pairs of the distinct runs
+    not finished yet, the id of every entry in order)."""
+    todo, ids, seen = [], [], set()
     for spec, kind, cfg in entries:
-        rec = store.add(config_hash(cfg), suite=suite, setting=spec.setting, kind=kind,
+        run_id = config_hash(cfg)
+        ids.append(run_id)
+        if run_id in seen:
+            continue
+        seen.add(run_id)
+        rec = store.add(run_id, suite=suite, setting=spec.setting, kind=kind,
                         tasks=list(spec.tasks), seed=spec.seed, config=cfg)
-        ids.append(rec.id)
         if rec.status != "finished":
             todo.append((spec, rec.id))
-    if len(todo) < len(entries):
-        log.info("%d of %d runs already finished; skipping them", len(entries) - len(todo), len(entries))
+    if len(todo) < len(seen):
+        log.info("%d of %d runs already finished; skipping them", len(seen) - len(todo), len(seen))
     return todo, ids
+
+
+def run_grid(out: str | Path, suite: str, entries: Sequence[tuple], work, *, executor: Executor | None = None,
+             show_progress: bool = True) -> list[RunRecord]:
+    """Register → claim → carry out → record, for every grid of runs: ``entries`` are (spec, kind,
+    config) as for :func:`register_runs`, ``work`` as for :func:`carry_out`. Each distinct run is
+    carried out once (finished ones never again). Returns the record of every entry, in order (the
+    same record for entries that are one run); raises one error naming the runs that failed."""
+    out = make_dir(out)
+    path = out / STORE_FILE
+    with RunStore(path) as store:
+        todo, ids = register_runs(store, suite, entries)
+        distinct = list(dict.fromkeys(ids))
+        failures = carry_out(store, executor or LocalExecutor(), todo, work, total=len(distinct),
+                             show_progress=show_progress)
+        records = {i: store.get(i) for i in distinct}
+    raise_failures(failures, len(distinct), path)
+    return [records[i] for i in ids]
 
 
 class _Heartbeat:
@@ -119,11 +153,13 @@ def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, 
     ``setting`` and a ``seed``; ``work(spec, run_id, progress)`` trains and returns (metrics,
     artifacts folder or None); ``progress`` is None when the run is carried out in another process.
 
-    The runs are claimed first (a run another live process holds is left to it and reported as a
-    failure here), beaten for while they last, then marked finished or failed; on Ctrl-C the
-    unfinished ones are given back. A grid whose driver was killed resumes where it stopped: its
-    runs' owner is gone, so the same command claims them again. Returns the (spec, exception) of
-    the runs that failed."""
+    The runs are claimed first (queued; a run another live process holds is left to it and
+    reported as a failure here), marked running when handed to a worker, beaten for while they
+    last, then marked finished or failed. On Ctrl-C the unfinished ones are given back and
+    :class:`~taskmix.errors.Stopped` (a KeyboardInterrupt) says what was kept. A grid whose
+    driver was killed resumes where it stopped: its runs' owner is gone, so the same command
+    claims them again.
+    Returns the (spec, exception) of the runs that failed."""
     failures, claimed = [], []
     for spec, run_id in todo:
         if store.claim(run_id):
@@ -133,8 +169,9 @@ def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, 
             if rec is not None and rec.status != "finished":  # finished meanwhile by another process: fine
                 failures.append((spec, TaskmixError(f"being run by another taskmix process ({rec.owner})")))
     unfinished = {run_id for _, run_id in claimed}
+    done = total - len(claimed)
     with make_progress(show_progress) as bar, _Heartbeat(store.path, sorted(unfinished)):
-        overall = bar.add_task(f"runs ({executor.describe()})", total=total, completed=total - len(claimed))
+        overall = bar.add_task(f"runs ({executor.describe()})", total=total, completed=done)
         steps = bar.add_task("steps", total=1, visible=False)
         if executor.in_process:
             def fn(item):
@@ -144,7 +181,7 @@ def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, 
         else:  # carried out in another process: no live step progress
             fn = functools.partial(_timed, work)
         try:
-            for (spec, run_id), res in executor.map(fn, claimed):
+            for (spec, run_id), res in executor.map(fn, claimed, started=lambda item: store.start(item[1])):
                 if isinstance(res, BaseException):
                     log.error("run %s seed %d failed: %s", spec.setting, spec.seed, res)
                     store.fail(run_id, f"{type(res).__name__}: {res}")
@@ -152,8 +189,12 @@ def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, 
                 else:
                     (metrics, artifacts), started, duration = res
                     store.finish(run_id, metrics, artifacts, started=started, duration=duration)
+                    done += 1
                 unfinished.discard(run_id)
                 bar.advance(overall)
+        except KeyboardInterrupt as e:
+            raise Stopped(f"{done} of {total} runs are finished and kept in {store.path}",
+                                  signal=getattr(e, "signal", None)) from None
         finally:
             store.release(sorted(unfinished))
         bar.update(steps, visible=False)
@@ -184,7 +225,7 @@ class MultiTaskTrainer:
         self.config = config or TrainConfig()
         self.backbone = backbone or BackboneFactory(model or ModelConfig())
         self.model_config = self.backbone.config
-        self.seeds = list(seeds)
+        self.seeds = unique_seeds(seeds)
         self.out = Path(out)
         self.executor = executor or LocalExecutor()
         self.show_progress = show_progress
@@ -200,24 +241,15 @@ class MultiTaskTrainer:
 
     def run(self, suite: Suite, groups: Sequence[Sequence[str]], stl: bool = True) -> list[RunRecord]:
         """Carry out every planned run not already finished; return the records of all of them."""
-        specs = plan_runs(groups, self.seeds, stl=stl)
-        self.out.mkdir(parents=True, exist_ok=True)
         trainer = Trainer(self.config, self.backbone)
-        with RunStore(self.out / STORE_FILE) as store:
-            todo, ids = register_runs(store, suite.name, [
-                (spec, spec.kind, self._run_config(suite, spec)) for spec in specs])
-            failures = self._execute(suite, trainer, store, todo, len(specs))
-            records = [store.get(i) for i in ids]
-        raise_failures(failures, len(specs), self.out / STORE_FILE)
-        return records
 
-    def _execute(self, suite, trainer, store, todo, total):
         def work(spec, run_id, progress):
             result = trainer.fit([suite[t] for t in spec.tasks], spec.seed, progress=progress, keep_model=True)
             return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
 
-        return carry_out(store, self.executor, todo, work, total=total,
-                         show_progress=self.show_progress)
+        specs = plan_runs(groups, self.seeds, stl=stl)
+        return run_grid(self.out, suite.name, [(spec, spec.kind, self._run_config(suite, spec)) for spec in specs],
+                        work, executor=self.executor, show_progress=self.show_progress)
 
     def _write_artifacts(self, run_id: str, spec: RunSpec, result) -> Path:
         """metrics.json, test predictions and what the model keeps (the weights if asked; IP: its

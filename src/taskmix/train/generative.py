@@ -75,8 +75,7 @@ class GenerativeTrainer(Trainer):
             answers = model.answers(k, split, range(n))
             gold = data.labels[:n]
             metrics[task.name] = answer_metrics(task, answers, gold)
-            preds[task.name] = {"id": data.ids[:n], "label": [str(g) if task.kind == "generation" else int(g)
-                                                               for g in gold], "prediction": answers}
+            preds[task.name] = task.readable_predictions(split, answers, n)
         return (metrics, preds) if return_predictions else metrics
 
 

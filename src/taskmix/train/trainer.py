@@ -69,6 +69,7 @@ class TrainResult:
     trainable_parameters: int
     total_parameters: int
     history: list[dict] = field(default_factory=list)
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)  # examples per task and split
     predictions: dict[str, dict[str, list]] = field(default_factory=dict)
     model: HardSharingModel | None = None
 
@@ -259,7 +260,8 @@ class Trainer:
             duration_s=time.perf_counter() - start, examples_per_s=seen / max(train_time, 1e-9),
             trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
             total_parameters=total_params,
-            history=history, predictions=preds, model=model if keep_model else None)
+            history=history, rows={t.name: {s: len(d) for s, d in t.splits.items()} for t in tasks},
+            predictions=preds, model=model if keep_model else None)
 
     @torch.no_grad()
     def outputs(self, model: HardSharingModel, split: str, tasks: Sequence[str] | None = None
@@ -303,5 +305,5 @@ class Trainer:
             data = task.splits[split]
             pred = model.heads[task.name].predict(torch.from_numpy(outputs[task.name])).numpy()
             metrics[task.name] = task_metrics(task, pred, data.labels)
-            preds[task.name] = {"id": data.ids, "label": data.labels.tolist(), "prediction": pred.tolist()}
+            preds[task.name] = task.readable_predictions(split, pred.tolist())
         return (metrics, preds) if return_predictions else metrics

@@ -24,8 +24,7 @@ from taskmix.errors import ConfigError
 from taskmix.execute import Executor, LocalExecutor
 from taskmix.files import atomic_file, inside
 from taskmix.group.search import CombinationSearch, Objective, names_of
-from taskmix.store import RunStore
-from taskmix.train.experiment import STORE_FILE, carry_out, raise_failures, register_runs
+from taskmix.train.experiment import run_grid
 from taskmix.train.generative import GenerativeTrainer, language_model_factory
 from taskmix.train.trainer import BackboneFactory, Trainer
 
@@ -98,17 +97,12 @@ class TrialTrainer(Objective):
 
     def evaluate(self, masks: Sequence[int]) -> list[list[float]]:
         specs = [self.spec(int(m), seed) for m in masks for seed in self.config.seeds]
-        self.out.mkdir(parents=True, exist_ok=True)
-        with RunStore(self.out / STORE_FILE) as store:
-            todo, ids = register_runs(store, self.suite.name, [(s, "trial", self.run_config(s)) for s in specs])
-            failures = carry_out(store, self.executor, todo, self._work, total=len(specs),
-                                 show_progress=self.show_progress)
-            records = {i: store.get(i) for i in ids}
-        raise_failures(failures, len(specs), self.out / STORE_FILE)
+        records = run_grid(self.out, self.suite.name, [(s, "trial", self.run_config(s)) for s in specs], self._work,
+                           executor=self.executor, show_progress=self.show_progress)
         k = len(self.config.seeds)
         for j, m in enumerate(masks):
-            self.test_scores_[int(m)] = [records[i].metrics["test_score"] for i in ids[j * k:(j + 1) * k]]
-        scores = [records[i].metrics["score"] for i in ids]
+            self.test_scores_[int(m)] = [r.metrics["test_score"] for r in records[j * k:(j + 1) * k]]
+        scores = [r.metrics["score"] for r in records]
         return [scores[j * k:(j + 1) * k] for j in range(len(masks))]
 
     def _work(self, spec: TrialSpec, run_id: str, progress):

@@ -1,0 +1,106 @@
+"""Comparison: one model counts once (records deduplicated by run id, groups as sets), paired CIs
+and verdicts; and `train`, `compare` and the report agree on them."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from conftest import MTL_SCORES, STL_SCORES, run_cli, run_record, stl_mtl_records
+from taskmix.evaluate.compare import Comparison
+from taskmix.evaluate.metrics import verdict
+
+STL, MTL, records = STL_SCORES, MTL_SCORES, stl_mtl_records
+
+
+def by_hand() -> tuple[float, float]:
+    """Mean and 95% half-width of the per-seed mean difference over the two grouped tasks."""
+    d = [np.mean([MTL[s][t] - STL[(t, s)] for t in ("a", "b")]) for s in (1, 2, 3)]
+    return float(np.mean(d)), float(stats.t.ppf(0.975, 2) * np.std(d, ddof=1) / math.sqrt(3))
+
+
+def test_a_run_counts_once_however_often_it_is_listed():
+    recs = records()
+    twice = Comparison(recs + recs[-3:], groupings={"x": [["a", "b"]], "y": [["a", "b"]]})
+    once = Comparison(recs, groupings={"x": [["a", "b"]]})
+    assert twice.table().drop(columns="grouping").equals(once.table().drop(columns="grouping"))
+    row = twice.table().query("setting == 'MTL a+b' and task == 'a'").iloc[0]
+    assert row.seeds == 3
+    mean, half = by_hand()
+    g = twice.by_grouping().set_index("grouping")
+    for name in ("x", "y"):
+        assert g.loc[name, "seeds"] == 3
+        assert g.loc[name, "delta_grouped"] == pytest.approx(mean) and g.loc[name, "delta_grouped_ci"] == pytest.approx(half)
+
+
+def test_groups_are_sets_whatever_the_order_of_their_tasks():
+    recs = records()
+    comp = Comparison(recs, groupings={"x": [["a", "b"]], "reversed": [["b", "a"]]})
+    g = comp.by_grouping().set_index("grouping")
+    assert g.loc["reversed", "seeds"] == 3
+    assert g.loc["reversed", "delta_grouped"] == pytest.approx(g.loc["x", "delta_grouped"])
+    assert comp.table().query("setting == 'MTL a+b'").grouping.tolist() == ["x, reversed"] * 2
+    # the same set stored under the other order (another config's run) is one setting too
+    other = [run_record(f"o-{s}", ["b", "a"], s, v) for s, v in MTL.items()]
+    assert set(Comparison(recs[:6] + other).table().setting) == {"STL", "MTL b+a"}
+
+
+def test_verdicts():
+    assert [verdict(*x) for x in [(0.02, 0.01, 3), (-0.02, 0.01, 3), (0.02, 0.03, 3), (0.02, math.nan, 1)]] == \
+        ["helps", "hurts", "inconclusive", "inconclusive"]
+    comp = Comparison(records(), groupings={"x": [["a", "b"]], "none": [["a"], ["b"]]})
+    mean, half = by_hand()
+    lines = comp.verdicts()
+    assert lines[0] == f"x (a+b): {verdict(mean, half, 3)} — {mean * 100:+.2f} ± {half * 100:.2f} points on the " \
+                       "grouped tasks over 3 seeds"
+    assert lines[1].startswith("none: no task was grouped")
+
+
+def _delta_cell(text: str, grouping: str) -> str:
+    """The 'Δ grouped tasks' cell of a grouping's row in a printed table (or the HTML report)."""
+    rows = [" ".join(r.split()) for r in re.findall(r"<tr>(.*?)</tr>", text, re.S)] or text.splitlines()
+    for line in rows:
+        if re.match(rf"\W*{grouping}\W", line.strip("│ ")) or line.startswith(f"<td>{grouping}</td>"):
+            cells = re.findall(r"[+-]\d+\.\d+ ± \d+\.\d+", line)
+            if cells:
+                return cells[0]
+    raise AssertionError(f"no row for {grouping}")
+
+
+def test_train_compare_and_report_print_one_ci_when_groupings_pick_the_same_group(
+        monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+    """With two tasks, every grouping chooses the group a+b (random in either order): the model is
+    trained once per seed, and train, compare and the report print the same CI — the CI over the
+    distinct runs, computed here by hand."""
+    from taskmix.store import RunStore
+
+    out = tmp_path / "runs"
+    code, text, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--groups", "auto", "--method", "textemb",
+                              "--baselines", "all,random", "--seeds", "1,2,3", "--model", tiny_model_dir,
+                              "--max-steps", "6", "--batch-size", "4", "--lr", "3e-3", "--out", out)
+    assert code == 0, err
+    saved = json.loads((out / "groupings.json").read_text())["kw"]["groupings"]
+    assert saved["all"] == [["a", "b"]] and saved["random"] == [["b", "a"]]  # one group, written both ways
+    with RunStore(out / "taskmix.db") as store:
+        runs = store.runs()
+    assert len(runs) == 9 and {r.setting for r in runs} == {"stl:a", "stl:b", "mtl:a+b"}  # not 12: one a+b model
+    assert any(line.endswith("runs (local (in this process)): 9/9") for line in err.splitlines())
+    value = {(r.setting, t, r.seed): m["macro_f1"] for r in runs for t, m in r.metrics["test"].items()}
+    d = [np.mean([value[("mtl:a+b", t, s)] - value[(f"stl:{t}", t, s)] for t in ("a", "b")]) for s in (1, 2, 3)]
+    half = stats.t.ppf(0.975, 2) * np.std(d, ddof=1) / math.sqrt(3)
+    expected = f"{np.mean(d) * 100:+.2f} ± {half * 100:.2f}"
+    code, compared, _ = run_cli(monkeypatch, capsys, "compare", "--out", out)
+    assert code == 0
+    code, _, err = run_cli(monkeypatch, capsys, "report", "--out", out)
+    assert code == 0, err
+    html = (out / "report" / "index.html").read_text()
+    for name in ("textemb", "all", "random"):
+        assert _delta_cell(text, name) == expected
+        assert _delta_cell(compared, name) == expected
+        assert _delta_cell(html, name) == expected
+    assert "over 3 seeds" in html and "How the models were trained" in html
