@@ -22,10 +22,12 @@ demo: $(STAMP)
 	$(BIN)/taskmix demo
 
 test: $(STAMP)
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) runs .taskmix_cache

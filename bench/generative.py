@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from taskmix.config import GenerationConfig, ModelConfig, TrainConfig
-from taskmix.data.synthetic import demo_suite
+from taskmix.data.suite import demo_suite
 from taskmix.train.generative import GenerativeTrainer
 
 OUT = Path(__file__).parent / "out"

@@ -24,18 +24,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import add_training_args, glue_suite_config, training_setup, write_json  # noqa: E402
 
 from taskmix.config import GroupConfig  # noqa: E402
-from taskmix.data.task import Suite  # noqa: E402
-from taskmix.group.groupers import training_groupings  # noqa: E402
+from taskmix.data.suite import Suite  # noqa: E402
+from taskmix.evaluate.compare import MultiTaskTrainer  # noqa: E402
+from taskmix.experiment.groupings import training_groupings  # noqa: E402
 from taskmix.relate.pvi import measure  # noqa: E402
 from taskmix.report.html import write_report  # noqa: E402
-from taskmix.train.experiment import MultiTaskTrainer  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_training_args(ap, train_rows=400, steps_per_task=40)
     ap.add_argument("--tasks", default="cb,rte,mrpc,sst2,cola,wic")
-    ap.add_argument("--baselines", default="all,random,different", help="all, random, textemb, different")
+    ap.add_argument("--baselines", default="all,random,most_different", help="all, random, textemb, most_different")
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--out", default="bench/out/grouping")
     a = ap.parse_args()
@@ -46,7 +46,7 @@ def main() -> None:
     config = GroupConfig(method="pvi", alpha=a.alpha)
     t0 = time.time()
     pvi, _ = measure(suite, config.pvi, model, a.out, show_progress=True)
-    grouper, groupings = training_groupings(suite, config, a.baselines.split(","), pvi=pvi, model=model)
+    grouper, groupings = training_groupings(suite, config, a.baselines.split(","), pvi=pvi, model=model, out=a.out)
     print(pvi.summary_.round(4).to_string(index=False))
     print(grouper.describe())
     for name, part in groupings.items():

@@ -34,10 +34,12 @@ from common import glue_suite_config, write_json  # noqa: E402  (sets offline en
 from scipy import stats  # noqa: E402
 
 from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
-from taskmix.data.task import Suite, Task  # noqa: E402
+from taskmix.data.suite import Suite  # noqa: E402
+from taskmix.data.task import Task  # noqa: E402
+from taskmix.models.backbone import BackboneFactory  # noqa: E402
 from taskmix.models.ip import embedding_similarity, mean_task_embeddings  # noqa: E402
 from taskmix.report.plots import embedding_heatmap  # noqa: E402
-from taskmix.train.trainer import BackboneFactory, Trainer  # noqa: E402
+from taskmix.train.trainer import Trainer  # noqa: E402
 
 SHARED = ["rte", "mrpc", "sst2", "cola", "qnli", "wic"]
 TARGETS = ["cb", "boolq"]
@@ -81,7 +83,7 @@ def step_cost(args) -> dict:
     """Seconds and RSS growth (MB) per training step of one method, in this (fresh) process."""
     method, batch_size, max_length, steps = args
     torch.set_num_threads(2)
-    from taskmix.data.synthetic import demo_suite
+    from taskmix.data.suite import demo_suite
 
     adaptation, lr, extra = METHODS[method]
     cfg = TrainConfig(adaptation=adaptation, lr=lr, max_steps=steps, batch_size=batch_size, patience=None,

@@ -27,11 +27,11 @@ from common import glue_suite_config, write_json  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from taskmix.config import ModelConfig, PVIConfig, TrainConfig  # noqa: E402
-from taskmix.data.task import Suite  # noqa: E402
+from taskmix.data.suite import Suite  # noqa: E402
 from taskmix.group.stats import group_test  # noqa: E402
+from taskmix.models.backbone import BackboneFactory  # noqa: E402
 from taskmix.models.features import FeatureCache  # noqa: E402
 from taskmix.relate.pvi import PVI  # noqa: E402
-from taskmix.train.trainer import BackboneFactory  # noqa: E402
 
 TASKS = "cb,rte,copa,wic,boolq,cola,sst2,mrpc"
 

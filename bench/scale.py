@@ -48,7 +48,7 @@ def synthetic_rows(n: int, seed: int) -> list[dict]:
 def pvi_case(tasks: int, examples: int, max_length: int) -> dict:
     """One PVI measurement in this (fresh) process: seconds and peak RSS."""
     from taskmix.config import ModelConfig, PVIConfig, SuiteConfig, TaskConfig
-    from taskmix.data.task import Suite
+    from taskmix.data.suite import Suite
     from taskmix.relate.pvi import PVI
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,7 +77,7 @@ def run_case(tasks: int, examples: int, max_length: int) -> dict:
 
 def transfer_grid(suite, executor, out: Path, seeds: list[int], factory, cache) -> tuple[float, int]:
     from taskmix.config import TransferConfig
-    from taskmix.relate.transfer import PairwiseTransfer
+    from taskmix.experiment.transfer import PairwiseTransfer
 
     t0 = time.perf_counter()
     pt = PairwiseTransfer(TransferConfig(setting="probe", seeds=seeds), backbone=factory, cache=cache, out=out,
@@ -121,11 +121,10 @@ def main() -> None:
 
     # ------------------------------------------------------------ 2./3. transfer grids
     from taskmix.config import ModelConfig
-    from taskmix.data.synthetic import demo_suite
-    from taskmix.data.task import Suite
+    from taskmix.data.suite import Suite, demo_suite
     from taskmix.execute import LocalExecutor, RayExecutor
+    from taskmix.models.backbone import BackboneFactory
     from taskmix.models.features import FeatureCache
-    from taskmix.train.trainer import BackboneFactory
 
     suite = demo_suite()
     seeds = [int(s) for s in a.seeds.split(",")]

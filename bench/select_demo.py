@@ -22,15 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_json  # noqa: E402
 
 from taskmix.config import SelectConfig, TrainConfig, TransferConfig  # noqa: E402
-from taskmix.data.synthetic import demo_suite  # noqa: E402
-from taskmix.relate.taskshop import (  # noqa: E402
-    RetrievalOfExperts,
-    TaskShop,
-    rank,
-    train_selection,
-)
-from taskmix.relate.transfer import PairwiseTransfer  # noqa: E402
-from taskmix.train.experiment import MultiTaskTrainer  # noqa: E402
+from taskmix.data.suite import demo_suite  # noqa: E402
+from taskmix.evaluate.compare import MultiTaskTrainer  # noqa: E402
+from taskmix.evaluate.selection import train_selection  # noqa: E402
+from taskmix.experiment.transfer import PairwiseTransfer  # noqa: E402
+from taskmix.relate.ranking import rank  # noqa: E402
+from taskmix.relate.similarity import RetrievalOfExperts  # noqa: E402
+from taskmix.relate.taskshop import TaskShop  # noqa: E402
 
 
 def main() -> None:
@@ -78,7 +76,7 @@ def main() -> None:
                         freeze_embeddings=True)
     t0 = time.perf_counter()
     _, table = train_selection(suite, a.target, ranking, cfg,
-                               MultiTaskTrainer(train, seeds=seeds, out=a.out, show_progress=False))
+                               trainer=MultiTaskTrainer(train, seeds=seeds, out=a.out, show_progress=False))
     print(f"\n{a.target} with k = {a.k} sources ({time.perf_counter() - t0:.0f} s); TaskShop ranking: {', '.join(ranking)}")
     print(table.round(4).to_string(index=False))
     metric = table.columns[3]

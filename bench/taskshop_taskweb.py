@@ -26,7 +26,8 @@ import numpy as np  # noqa: E402
 from common import write_json  # noqa: E402
 
 from taskmix.relate.matrix import TransferMatrix  # noqa: E402
-from taskmix.relate.taskshop import leave_one_out, load_similarity, tune_lambda  # noqa: E402
+from taskmix.relate.similarity import load_similarity  # noqa: E402
+from taskmix.relate.taskshop import leave_one_out, tune_lambda  # noqa: E402
 
 CATEGORIES = {
     "nli": ["anli_r3", "cb", "qnli", "rte", "scitail", "snli"],

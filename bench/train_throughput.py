@@ -23,9 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import glue_suite_config, write_json  # noqa: E402
 
 from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
-from taskmix.data.task import Suite  # noqa: E402
-from taskmix.models.backbone import resolve_model_path  # noqa: E402
-from taskmix.train.trainer import BackboneFactory, Trainer  # noqa: E402
+from taskmix.data.suite import Suite  # noqa: E402
+from taskmix.models.backbone import (
+    BackboneFactory,  # noqa: E402
+    resolve_model_path,  # noqa: E402
+)
+from taskmix.train.trainer import Trainer  # noqa: E402
 
 
 def hf_throughput(task, steps: int, batch: int, max_length: int, dynamic: bool) -> float:

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import glue_suite_config, write_json  # noqa: E402
 
 from taskmix.config import ModelConfig, TransferConfig  # noqa: E402
-from taskmix.data.task import Suite  # noqa: E402
-from taskmix.relate.transfer import PairwiseTransfer  # noqa: E402
+from taskmix.data.suite import Suite  # noqa: E402
+from taskmix.experiment.transfer import PairwiseTransfer  # noqa: E402
 from taskmix.store import RunStore  # noqa: E402
 
 TASKS = "rte,cb,mrpc,sst2,cola"

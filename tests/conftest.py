@@ -48,7 +48,7 @@ def tiny_backbone(tokenizer):
 
 @pytest.fixture
 def tiny_factory(tiny_backbone):
-    from taskmix.train.trainer import BackboneFactory
+    from taskmix.models.backbone import BackboneFactory
     return BackboneFactory(tiny_backbone.config, template=tiny_backbone)
 
 
@@ -127,7 +127,7 @@ def lm_tokenizer():
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
 
-    from taskmix.data.synthetic import demo_suite
+    from taskmix.data.suite import demo_suite
 
     corpus = ["### Instruction:\n", "### Input:\n", "### Response:\n", "Answer with one of: ",
               *[" ".join(t) for task in demo_suite() for t in task.splits["train"].texts[:40]],

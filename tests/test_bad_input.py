@@ -222,7 +222,7 @@ def test_plain_data_pickles_load(tmp_path):
                     max_leaves=8))
 def test_any_yaml_value_is_a_clear_error_or_a_suite(tmp_path, value):
     """Whatever a suite file holds, loading it gives a suite or a TaskmixError, never a crash."""
-    from taskmix.data.task import Suite
+    from taskmix.data.suite import Suite
     from taskmix.errors import TaskmixError
 
     path = tmp_path / "fuzz.yaml"

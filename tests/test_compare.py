@@ -12,10 +12,13 @@ import pytest
 from scipy import stats
 
 from conftest import MTL_SCORES, STL_SCORES, run_cli, run_record, stl_mtl_records
-from taskmix.evaluate.compare import Comparison
+from taskmix.config import TrainConfig
+from taskmix.data.suite import Suite
+from taskmix.evaluate.compare import Comparison, MultiTaskTrainer
 from taskmix.evaluate.metrics import verdict
 
 STL, MTL, records = STL_SCORES, MTL_SCORES, stl_mtl_records
+FAST = TrainConfig(max_steps=6, batch_size=8, lr=1e-3, eval_every=3, patience=None)
 
 
 def by_hand() -> tuple[float, float]:
@@ -104,3 +107,35 @@ def test_train_compare_and_report_print_one_ci_when_groupings_pick_the_same_grou
         assert _delta_cell(compared, name) == expected
         assert _delta_cell(html, name) == expected
     assert "over 3 seeds" in html and "How the models were trained" in html
+
+
+def test_comparison_table(keyword_suite, tiny_factory, tmp_path):
+    suite = Suite.from_yaml(keyword_suite)
+    mtt = MultiTaskTrainer(FAST, seeds=[1, 2], out=tmp_path, backbone=tiny_factory, show_progress=False)
+    comp = mtt.compare(suite, [["a", "b"]])
+    table = comp.table()
+    assert list(table.setting) == ["STL", "MTL a+b", "STL", "MTL a+b"]
+    assert (table.seeds == 2).all()
+    row = table.iloc[1]
+    long = comp.frame()
+    mtl = long[(long.task == "a") & (long.setting == "mtl:a+b") & (long.metric == "macro_f1")].sort_values("seed")
+    stl = long[(long.task == "a") & (long.setting == "stl:a") & (long.metric == "macro_f1")].sort_values("seed")
+    assert row.delta == pytest.approx((mtl.value.to_numpy() - stl.value.to_numpy()).mean())
+    strat = comp.strategies([["a", "b"]])
+    assert strat.models.tolist() == [2, 1]
+    assert strat.trainable_parameters[0] > strat.trainable_parameters[1]
+
+
+def test_comparison_by_grouping_matches_the_per_task_table(keyword_suite, tiny_factory, tmp_path):
+    suite = Suite.from_yaml(keyword_suite)
+    trainer = MultiTaskTrainer(FAST, backbone=tiny_factory, seeds=[1, 2], out=tmp_path, show_progress=False)
+    comp = trainer.compare(suite, {"pair": [["a", "b"]], "alone": [["a"], ["b"]]})
+    rows = comp.by_grouping().set_index("grouping")
+    table = comp.table()
+    mtl = table[table.setting == "MTL a+b"]
+    assert "pair" in set(mtl.grouping)
+    assert rows.loc["pair", "delta_grouped"] == pytest.approx(mtl.delta.mean())
+    assert rows.loc["pair", "delta_all"] == pytest.approx(mtl.delta.mean())  # both tasks are grouped
+    assert rows.loc["pair", "tasks_grouped"] == 2 and rows.loc["pair", "seeds"] == 2
+    assert rows.loc["alone", "tasks_grouped"] == 0 and rows.loc["alone", "delta_all"] == 0
+    assert "Δ grouped tasks" in comp.printable_groupings().columns

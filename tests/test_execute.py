@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from taskmix.config import TrainConfig
-from taskmix.data.task import Suite
+from taskmix.data.suite import Suite
+from taskmix.evaluate.compare import MultiTaskTrainer
 from taskmix.execute import LocalExecutor, ProcessExecutor, RayExecutor, WorkerLost
-from taskmix.store import RunStore, owner_id
-from taskmix.train.experiment import STORE_FILE, MultiTaskTrainer
+from taskmix.experiment.runs import STORE_FILE
 
 FAST = TrainConfig(max_steps=6, batch_size=8, lr=1e-3, eval_every=3, patience=None)
 GROUPS = [["a", "b"]]
@@ -51,40 +51,8 @@ def reference(keyword_suite, tiny_factory, tmp_path):
 
 # ---------------------------------------------------------------- the store's claims
 
-def test_claims_heartbeats_and_stale_owners(tmp_path):
-    with RunStore(tmp_path / "s.db") as store:
-        store.add("r1", suite="s", setting="stl:a", kind="stl", tasks=["a"], seed=1, config={})
-        assert store.claim("r1") and store.get("r1").owner == owner_id()
-        assert not store.claim("r1", owner="otherhost:1", stale_after=60)  # alive here, fresh heartbeat
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
-        dead.wait()
-        store.release(["r1"])
-        assert store.get("r1").status == "pending"
-        assert store.claim("r1", owner=f"{owner_id().rpartition(':')[0]}:{dead.pid}")
-        assert store.claim("r1")  # its owner process no longer exists: claimed again at once
-        assert store.get("r1").attempts == 3
-        store.finish("r1", {"test": {}})
-        assert not store.claim("r1")  # finished runs are never claimed
-        store.add("r2", suite="s", setting="stl:b", kind="stl", tasks=["b"], seed=1, config={})
-        assert store.claim("r2", owner="elsewhere:7")
-        assert not store.claim("r2", stale_after=60)  # another machine's, heartbeat fresh
-        assert store.claim("r2", stale_after=0)  # heartbeat stale: presumed lost
 
 
-def test_old_stores_gain_the_new_columns(tmp_path):
-    path = tmp_path / "old.db"
-    con = sqlite3.connect(path)
-    con.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, suite TEXT NOT NULL, setting TEXT NOT NULL, kind TEXT "
-                "NOT NULL, tasks TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, config TEXT NOT NULL, "
-                "metrics TEXT, error TEXT, created REAL NOT NULL, started REAL, finished REAL, duration REAL, "
-                "artifacts TEXT)")
-    con.execute("INSERT INTO runs VALUES ('x', 's', 'stl:a', 'stl', '[\"a\"]', 1, 'finished', '{}', '{}', NULL, 0,"
-                " 0, 1, 1, NULL)")
-    con.commit()
-    con.close()
-    with RunStore(path) as store:
-        rec = store.get("x")
-        assert rec.status == "finished" and rec.attempts == 0 and rec.owner is None
 
 
 # ---------------------------------------------------------------- process pool
@@ -285,36 +253,8 @@ def test_cli_rejects_an_unknown_executor(monkeypatch, capsys, keyword_suite):
 
 
 
-def _claim_all(path: str, ids: list[str]) -> list[str]:
-    from taskmix.store import RunStore
-
-    won = []
-    with RunStore(path) as store:
-        for i in ids:
-            if store.claim(i):
-                store.beat([i])
-                store.finish(i, {"by": os.getpid()})
-                won.append(i)
-    return won
 
 
-def test_concurrent_writers_claim_each_run_once_and_keep_the_file_sound(tmp_path):
-    """Four processes race to claim and finish the same 60 runs in one store."""
-    import multiprocessing as mp
-
-    path = str(tmp_path / "s.db")
-    ids = [f"r{i}" for i in range(60)]
-    with RunStore(path) as store:
-        for i in ids:
-            store.add(i, suite="s", setting=f"stl:{i}", kind="stl", tasks=[i], seed=1, config={})
-    with mp.get_context("spawn").Pool(4) as pool:
-        won = pool.starmap(_claim_all, [(path, ids)] * 4)
-    flat = [i for w in won for i in w]
-    assert sorted(flat) == sorted(ids)  # every run carried out exactly once
-    con = sqlite3.connect(path)
-    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert con.execute("SELECT COUNT(*) FROM runs WHERE status='finished' AND attempts=1").fetchone()[0] == 60
-    con.close()
 
 
 def test_pool_devices_come_from_the_config():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from taskmix.data.task import Suite
+from taskmix.data.suite import Suite
 from taskmix.models.backbone import Backbone, pool
 from taskmix.models.features import FeatureCache
 

@@ -131,7 +131,7 @@ def fake_values(seed=0):
 
 
 def test_pvi_grouper_groups_similar_tasks_and_names_the_most_different():
-    g = PVIGrouper(alpha=0.01).fit(None, pvi=FakePVI(fake_values()))
+    g = PVIGrouper(alpha=0.01, pvi=FakePVI(fake_values())).fit(None)
     assert g.groups_ == [["a", "b"], ["c", "d"], ["e"]]
     flat = [t for grp in g.different_ for t in grp]
     assert sorted(flat) == list("abcde")
@@ -148,23 +148,28 @@ def test_effect_criterion_and_subsampling_change_the_verdicts():
     rng = np.random.default_rng(1)
     # a tiny but, with 20 000 values each, significant difference
     values = {"a": rng.normal(0.0, 1, 20000), "b": rng.normal(0.06, 1, 20000)}
-    by_p = PVIGrouper(alpha=0.01).fit(None, pvi=FakePVI(values))
+    by_p = PVIGrouper(alpha=0.01, pvi=FakePVI(values)).fit(None)
     assert by_p.groups_ == [["a"], ["b"]]
-    by_effect = PVIGrouper(criterion="effect", max_effect=0.2).fit(None, pvi=FakePVI(values))
+    by_effect = PVIGrouper(criterion="effect", max_effect=0.2, pvi=FakePVI(values)).fit(None)
     assert by_effect.groups_ == [["a", "b"]] and "effect size small" in by_effect.describe()
-    sub = PVIGrouper(alpha=0.01, subsample=200).fit(None, pvi=FakePVI(values))
+    sub = PVIGrouper(alpha=0.01, subsample=200, pvi=FakePVI(values)).fit(None)
     assert sub.to_frame().n.iloc[0] == "200/200" and "subsamples of 200" in sub.describe()
 
 
 def test_student_option_and_config_from_keywords():
-    g = PVIGrouper(test="student", mode="probe", folds=3).fit(None, pvi=FakePVI(fake_values()))
-    assert g.config.pvi.folds == 3 and g.to_frame().test.iloc[0] == "student t"
+    g = PVIGrouper(test="student", mode="probe", folds=3, pvi=FakePVI(fake_values())).fit(None)
+    assert g.config_.pvi.folds == 3 and g.to_frame().test.iloc[0] == "student t"
+    assert g.config is None and g.get_params()["folds"] == 3  # stored as given
     assert isinstance(make_grouper(GroupConfig(method="all")), AllGrouper)
 
 
 def test_baseline_groupers(keyword_suite):
-    from taskmix.data.task import Suite
+    from taskmix.data.suite import Suite
     suite = Suite.from_yaml(keyword_suite)
     assert AllGrouper().fit(suite).groups_ == [["a", "b"]]
-    assert RandomGrouper(sizes=[2], seed=3).fit(suite).groups_ in ([["a", "b"]], [["b", "a"]])
+    six = type("Six", (), {"names": [f"t{i}" for i in range(6)], "__len__": lambda self: 6})()
+    first = RandomGrouper(sizes=[2, 2], seed=3).fit(six).groups_
+    assert first == RandomGrouper(sizes=[2, 2], seed=3).fit(six).groups_  # seeded
+    assert sorted(len(g) for g in first) == [1, 1, 2, 2] and sorted(t for g in first for t in g) == six.names
+    assert any(RandomGrouper(sizes=[2, 2], seed=s).fit(six).groups_ != first for s in (4, 5, 6))
     assert AllGrouper().fit(suite).to_frame().to_dict("records") == [{"group": "a+b", "size": 2}]

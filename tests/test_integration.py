@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from taskmix.config import TrainConfig
-from taskmix.data.synthetic import demo_suite
+from taskmix.data.suite import demo_suite
 from taskmix.models.backbone import Backbone, bf16_supported
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,8 @@ def test_bundled_minilm_loads_offline_and_embeds(minilm):
 
 
 def test_minilm_fine_tunes_on_a_demo_task(minilm):
-    from taskmix.train.trainer import BackboneFactory, Trainer
+    from taskmix.models.backbone import BackboneFactory
+    from taskmix.train.trainer import Trainer
     suite = demo_suite(scale=0.5)
     cfg = TrainConfig(max_steps=20, batch_size=16, lr=1e-4, patience=None, freeze_embeddings=True)
     r = Trainer(cfg, BackboneFactory(minilm.config, template=minilm)).fit([suite["sentiment"]], seed=1)

@@ -13,7 +13,7 @@ import torch
 from conftest import tiny_bert
 from taskmix.config import TrainConfig
 from taskmix.data.prompt import describe, template_description
-from taskmix.data.synthetic import demo_suite
+from taskmix.data.suite import demo_suite
 from taskmix.data.task import Task, TaskSplit
 from taskmix.errors import ModelError
 from taskmix.models.adapt import make_adaptation

@@ -190,7 +190,7 @@ def _review_and_clinical_suite(tmp_path):
 
 def test_llm_similarity_is_a_log_ratio_and_cached(fake, tmp_path):
     from taskmix.config import LLMConfig
-    from taskmix.data.task import Suite
+    from taskmix.data.suite import Suite
     from taskmix.relate.llmsim import LLMSimilarity
     from taskmix.store import RunStore
 

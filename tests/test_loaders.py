@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import keyword_rows, write_jsonl, write_suite
-from taskmix.data.task import Suite
+from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError, DataError
 
 

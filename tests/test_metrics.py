@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from taskmix.data.metrics import task_metrics
 from taskmix.data.task import Task
-from taskmix.evaluate.metrics import format_ci, mean_ci, task_metrics
+from taskmix.evaluate.metrics import format_ci, mean_ci
 
 
 def test_ci_five_seeds_uses_t_2776():

@@ -7,11 +7,11 @@ import pytest
 
 from conftest import run_cli, write_jsonl, write_suite
 from taskmix.config import PromptConfig
+from taskmix.data.metrics import answer_metrics, exact_match_prf
 from taskmix.data.prompt import TaskPrompt, Verbaliser, answer_text, parse_answer
-from taskmix.data.synthetic import demo_suite
-from taskmix.data.task import Suite, Task, TaskSplit
+from taskmix.data.suite import Suite, demo_suite
+from taskmix.data.task import Task, TaskSplit
 from taskmix.errors import ConfigError, DataError
-from taskmix.evaluate.metrics import answer_metrics, exact_match_prf
 
 
 def test_verbaliser_round_trip_and_parsing():

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from taskmix.config import PVIConfig, TrainConfig
-from taskmix.data.task import Suite, Task, TaskSplit
+from taskmix.data.suite import Suite
+from taskmix.data.task import Task, TaskSplit
 from taskmix.errors import DataError
 from taskmix.relate.pvi import (
     PVI,
@@ -43,7 +44,7 @@ class FakeCache:
 
 def fit_probe(tasks: list[Task], features: dict[str, np.ndarray], **kw) -> PVI:
     pvi = PVI(**kw)
-    pvi._family = lambda: ProbeFamily(pvi.config, backbone=None, cache=FakeCache(features))
+    pvi._family = lambda: ProbeFamily(pvi.config_, backbone=None, cache=FakeCache(features))
     return pvi.fit(Suite("t", tasks))
 
 
@@ -105,7 +106,7 @@ def test_cross_fitting_scores_every_instance_once_and_never_with_a_model_that_sa
 
     task = make_task("t", labels)
     pvi = PVI(folds=5)
-    pvi._family = lambda: Spy(pvi.config, None, FakeCache({"t": np.random.default_rng(0).normal(size=(37, 4))}))
+    pvi._family = lambda: Spy(pvi.config_, None, FakeCache({"t": np.random.default_rng(0).normal(size=(37, 4))}))
     pvi.fit(Suite("t", [task]))
     assert sorted(np.concatenate(seen).tolist()) == list(range(37))
     assert sorted(pvi.pvi_.id) == sorted(task.splits["train"].ids)
@@ -135,7 +136,7 @@ def test_save_and_load_round_trip(tmp_path):
     pvi = fit_probe([make_task("t", [0, 1] * 20)], {"t": np.random.default_rng(0).normal(size=(40, 3))})
     loaded = PVI.load(pvi.save(tmp_path / "p"))
     pd.testing.assert_frame_equal(loaded.pvi_.reset_index(drop=True), pvi.pvi_, check_dtype=False)
-    assert loaded.config == pvi.config
+    assert loaded.config_ == pvi.config_
     with pytest.raises(DataError, match="no such PVI table"):
         PVI.load(tmp_path / "missing")
 

@@ -11,7 +11,7 @@ from scipy.stats import spearmanr
 
 from conftest import keyword_rows, run_cli, write_jsonl, write_suite
 from taskmix.config import SearchConfig, TrainConfig
-from taskmix.data.task import Suite
+from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError
 from taskmix.group import search as se
 from taskmix.group.search import (
@@ -218,12 +218,14 @@ def test_local_search_above_the_enumeration_limit(monkeypatch):
 def test_bad_search_settings_get_clear_errors():
     with pytest.raises(ConfigError, match="smaller than the initial design"):
         CombinationSearch(budget=3).fit(TableObjective(list("abcd"), planted(4)))
+    table = TableObjective(list("abcd"), planted(4))
     with pytest.raises(ConfigError, match="needs a surrogate that knows its uncertainty"):
-        CombinationSearch(surrogate="mlp", proposal="ei")
+        CombinationSearch(surrogate="mlp", proposal="ei").fit(table)
     with pytest.raises(ConfigError, match="needs a surrogate that knows"):
-        CombinationSearch(surrogate="linear", proposal="greedy", stop="ei")
+        CombinationSearch(surrogate="linear", proposal="greedy", stop="ei").fit(table)
     with pytest.raises(ConfigError, match="random proposals have none"):
-        CombinationSearch(proposal="random", stop="repeat")
+        CombinationSearch(proposal="random", stop="repeat").fit(table)
+    assert table.calls == 0  # refused before any trial
     with pytest.raises(ConfigError, match="unknown surrogate"):
         make_surrogate("forest")
 
@@ -238,7 +240,7 @@ def four_suite(tmp_path):
 
 def test_trials_train_through_the_store_resume_after_a_kill_and_never_repeat(four_suite, tiny_factory, tmp_path,
                                                                               monkeypatch):
-    from taskmix.train import trials as tt
+    from taskmix.experiment import trials as tt
 
     suite = Suite.load(four_suite)
     cfg = SearchConfig(surrogate="bayes", budget=6, train=TrainConfig(max_steps=3, sampler="equal", batch_size=8,
@@ -292,7 +294,7 @@ def test_search_command(monkeypatch, capsys, four_suite, tiny_model_dir, tmp_pat
     assert (out / "report" / "search-t.png").exists() and (out / "report" / "search-t.csv").exists()
     code, _, err = run_cli(monkeypatch, capsys, "search", four_suite, "--target", "zzz", "--model", tiny_model_dir,
                            "--out", out)
-    assert code == 2 and "not a task of suite" in err
+    assert code == 2 and "no task 'zzz'" in err
     code, _, err = run_cli(monkeypatch, capsys, "search", four_suite, "--target", "t", "--budget", "2",
                            "--model", tiny_model_dir, "--out", out)
     assert code == 2 and "smaller than the initial design" in err
@@ -311,15 +313,14 @@ def test_random_subsets_cover_every_task_are_distinct_and_seeded():
         random_subsets(names, 5, 9, seed=0)
 
 
-def test_surrogate_grouper_groups_tasks_that_raise_each_others_scores(monkeypatch):
+def test_surrogate_grouper_groups_tasks_that_raise_each_others_scores():
     """Planted: a and b raise each other's dev score by 0.1, c and d too; across the pairs, -0.05."""
     from taskmix.group.groupers import SurrogateGrouper
     from taskmix.store import RunRecord
-    from taskmix.train.experiment import MultiTaskTrainer
 
     helps = {frozenset("ab"): 0.1, frozenset("cd"): 0.1}
 
-    def fake_run(self, suite, groups, stl=True):
+    def fake_run(suite, groups):
         recs = []
         for g in groups:
             dev = {t: {"accuracy": 0.5 + sum(helps.get(frozenset((t, s)), -0.05) for s in g if s != t)} for t in g}
@@ -337,8 +338,7 @@ def test_surrogate_grouper_groups_tasks_that_raise_each_others_scores(monkeypatc
         def __getitem__(self, k):
             return T()
 
-    monkeypatch.setattr(MultiTaskTrainer, "run", fake_run)
-    g = SurrogateGrouper(subsets=6, subset_size=2, ridge=1e-3, max_size=2).fit(FakeSuite())
+    g = SurrogateGrouper(subsets=6, subset_size=2, ridge=1e-3, max_size=2, runner=fake_run).fit(FakeSuite())
     assert g.groups_ == [["a", "b"], ["c", "d"]]
     assert g.relevance_.loc["a", "b"] > 0.05 and g.relevance_.loc["a", "c"] < 0
     assert np.allclose(g.relevance_.fillna(0), g.relevance_.T.fillna(0))

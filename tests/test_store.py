@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -138,3 +139,78 @@ def test_store_on_a_readonly_file_system_is_readable(tmp_path):
     assert "Traceback" not in text and "not a taskmix run store" not in text
     assert "Read-only file system" in text  # the report's default place cannot be written: said so
     assert (tmp_path / "report" / "index.html").exists()
+
+
+def test_claims_heartbeats_and_stale_owners(tmp_path):
+    with RunStore(tmp_path / "s.db") as store:
+        store.add("r1", suite="s", setting="stl:a", kind="stl", tasks=["a"], seed=1, config={})
+        assert store.claim("r1") and store.get("r1").owner == owner_id()
+        assert not store.claim("r1", owner="otherhost:1", stale_after=60)  # alive here, fresh heartbeat
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        store.release(["r1"])
+        assert store.get("r1").status == "pending"
+        assert store.claim("r1", owner=f"{owner_id().rpartition(':')[0]}:{dead.pid}")
+        assert store.claim("r1")  # its owner process no longer exists: claimed again at once
+        assert store.get("r1").attempts == 3
+        store.finish("r1", {"test": {}})
+        assert not store.claim("r1")  # finished runs are never claimed
+        store.add("r2", suite="s", setting="stl:b", kind="stl", tasks=["b"], seed=1, config={})
+        assert store.claim("r2", owner="elsewhere:7")
+        assert not store.claim("r2", stale_after=60)  # another machine's, heartbeat fresh
+        assert store.claim("r2", stale_after=0)  # heartbeat stale: presumed lost
+
+
+def test_old_stores_gain_the_new_columns(tmp_path):
+    path = tmp_path / "old.db"
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, suite TEXT NOT NULL, setting TEXT NOT NULL, kind TEXT "
+                "NOT NULL, tasks TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, config TEXT NOT NULL, "
+                "metrics TEXT, error TEXT, created REAL NOT NULL, started REAL, finished REAL, duration REAL, "
+                "artifacts TEXT)")
+    con.execute("INSERT INTO runs VALUES ('x', 's', 'stl:a', 'stl', '[\"a\"]', 1, 'finished', '{}', '{}', NULL, 0,"
+                " 0, 1, 1, NULL)")
+    con.commit()
+    con.close()
+    with RunStore(path) as store:
+        rec = store.get("x")
+        assert rec.status == "finished" and rec.attempts == 0 and rec.owner is None
+
+
+def test_concurrent_writers_claim_each_run_once_and_keep_the_file_sound(tmp_path):
+    """Four processes race to claim and finish the same 60 runs in one store."""
+    import multiprocessing as mp
+
+    path = str(tmp_path / "s.db")
+    ids = [f"r{i}" for i in range(60)]
+    with RunStore(path) as store:
+        for i in ids:
+            store.add(i, suite="s", setting=f"stl:{i}", kind="stl", tasks=[i], seed=1, config={})
+    with mp.get_context("spawn").Pool(4) as pool:
+        won = pool.starmap(_claim_all, [(path, ids)] * 4)
+    flat = [i for w in won for i in w]
+    assert sorted(flat) == sorted(ids)  # every run carried out exactly once
+    con = sqlite3.connect(path)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT COUNT(*) FROM runs WHERE status='finished' AND attempts=1").fetchone()[0] == 60
+    con.close()
+
+
+def test_store_rejects_non_database(tmp_path):
+    bad = tmp_path / "taskmix.db"
+    bad.write_text("not a database at all" * 100)
+    from taskmix.errors import StoreError
+    with pytest.raises(StoreError, match="not a taskmix run store"):
+        RunStore(bad)
+
+
+def _claim_all(path: str, ids: list[str]) -> list[str]:
+
+    won = []
+    with RunStore(path) as store:
+        for i in ids:
+            if store.claim(i):
+                store.beat([i])
+                store.finish(i, {"by": os.getpid()})
+                won.append(i)
+    return won

@@ -10,14 +10,8 @@ import pytest
 
 from taskmix.errors import DataError
 from taskmix.relate.matrix import TransferMatrix, taskweb_score
-from taskmix.relate.taskshop import (
-    TaskShop,
-    leave_one_out,
-    ndcg,
-    rank,
-    regret_at_k,
-    selection_groupings,
-)
+from taskmix.relate.ranking import ndcg, rank, regret_at_k
+from taskmix.relate.taskshop import TaskShop, leave_one_out, selection_groupings
 
 # ---------------------------------------------------------------- ranking metrics
 

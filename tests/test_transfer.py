@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from conftest import keyword_rows, run_cli, tiny_bert, write_jsonl, write_suite
+from conftest import keyword_rows, run_cli, write_jsonl, write_suite
 from taskmix.config import TrainConfig, TransferConfig
-from taskmix.data.task import Suite
-from taskmix.models.adapt import BitFit, LoRA, make_adaptation
+from taskmix.data.suite import Suite
+from taskmix.experiment.transfer import PairwiseTransfer
 from taskmix.relate import transfer as tr
-from taskmix.relate.transfer import PairwiseTransfer, matrix_from_runs, target_sample
+from taskmix.relate.transfer import matrix_from_runs, target_sample
 from taskmix.store import RunStore
 
 
@@ -88,8 +87,8 @@ def test_probe_grid_through_the_store_resumes_and_never_reruns(three_suite, tiny
     assert m.frame["pm"].between(0, 1).all() and m.frame["n_seeds"].eq(2).all()
     # another setting is another set of runs
     calls.clear()
-    PairwiseTransfer(cfg.model_copy(update={"probe_steps": 31}), backbone=tiny_factory, out=out,
-                     show_progress=False).fit(suite, targets=["a"], sources=["b"])
+    PairwiseTransfer(cfg.model_copy(update={"probe_steps": 31}), targets=["a"], sources=["b"], backbone=tiny_factory,
+                     out=out, show_progress=False).fit(suite)
     assert len(calls) == 4
 
 
@@ -103,26 +102,13 @@ def test_encoder_settings_transfer_through_the_trainer(three_suite, tiny_factory
     suite = Suite.load(three_suite)
     small = TrainConfig(max_steps=3, batch_size=8, patience=None)
     cfg = TransferConfig(setting=setting, n=12, seeds=[1], source=small, target=small)
-    pt = PairwiseTransfer(cfg, backbone=tiny_factory, out=tmp_path / "runs", show_progress=False)
-    pt.fit(suite, targets=["a"], sources=["b", "c"])
+    pt = PairwiseTransfer(cfg, targets=["a"], sources=["b", "c"], backbone=tiny_factory, out=tmp_path / "runs",
+                          show_progress=False)
+    pt.fit(suite)
     assert set(pt.matrix_.sources) == {"b", "c"} and pt.matrix_.settings == [setting]
     assert np.isfinite(pt.matrix_.frame["score"]).all()
 
 
-def test_adaptations_choose_the_trainable_parameters():
-    model = tiny_bert()
-    BitFit().apply(model)
-    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
-    assert trainable and all(n.endswith("bias") for n in trainable)
-    lora = LoRA(r=2).apply(tiny_bert())
-    names = [n for n, p in lora.named_parameters() if p.requires_grad]
-    assert names and all("lora_" in n for n in names)
-    again = LoRA(r=2).apply(lora)  # the second stage keeps training the same adapters
-    assert again is lora
-    x = {"input_ids": torch.tensor([[101, 2023, 102]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
-    assert again(**x).last_hidden_state.shape == (1, 3, 32)
-    assert make_adaptation(TrainConfig()).name == "full"
-    assert make_adaptation(TrainConfig(adaptation="lora")).name == "lora"
 
 
 def test_transfer_and_select_commands(monkeypatch, capsys, three_suite, tiny_model_dir, tmp_path):

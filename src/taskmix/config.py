@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -278,18 +279,63 @@ class TrainConfig(_Strict):
                             "adapters (peft), or an Inspirational Pointer on the frozen encoder (ip)")
     task_weights: dict[str, float] | None = Field(
         None, description="loss weight w_t per task (tasks not named weigh 1), on top of the examples' share")
-    lora_r: int = Field(8, gt=0, description="lora: rank of the adapters")
-    lora_alpha: int = Field(16, gt=0, description="lora: scaling of the adapters")
-    lora_target_modules: list[str] | None = Field(
-        None, description="lora: names of the layers to adapt (default: the attention query and value)")
-    ip_embedding_size: int = Field(200, gt=0, description="ip: size t of the task embedding (paper: 200)")
-    ip_descriptions: bool = Field(True, description="ip: prepend each task's description to the form module's "
-                                                    "input (false: the ablation without descriptions)")
-    ip_combine: Literal["sum", "concat"] = Field(
-        "sum", description="ip: how task and layer embeddings enter C: sum (the paper's parameter count) or concat")
-    ip_layers: Literal["encoder", "decoder"] = Field("encoder", description="ip: which stack's layers are modified")
-    ip_form_model: str | None = Field(None, description="ip: a separate frozen encoder as form module "
-                                                        "(default: the backbone itself)")
+    lora: LoRAConfig = Field(default_factory=lambda: LoRAConfig(), description="adaptation lora: the adapters")
+    ip: IPConfig = Field(default_factory=lambda: IPConfig(), description="adaptation ip: the Inspirational Pointer")
+
+    # Written flat (lora_r, ip_embedding_size, …) as taskmix 0.1 wrote them, and settings added since
+    # only when not at their defaults: a run's id is the hash of its config, so stores made before
+    # stay valid. Both spellings are read.
+    _FLAT: ClassVar[dict[str, tuple[str, str]]] = {
+        "lora_r": ("lora", "r"), "lora_alpha": ("lora", "alpha"), "lora_target_modules": ("lora", "target_modules"),
+        "ip_embedding_size": ("ip", "embedding_size"), "ip_descriptions": ("ip", "descriptions"),
+        "ip_combine": ("ip", "combine"), "ip_layers": ("ip", "layers"), "ip_form_model": ("ip", "form_model")}
+    _SINCE_0_1: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_flat(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(k in cls._FLAT for k in data):
+            return data
+        data = dict(data)
+        nested: dict[str, dict] = {"lora": dict(data.get("lora") or {}), "ip": dict(data.get("ip") or {})}
+        for key, (group, field) in cls._FLAT.items():
+            if key in data:
+                nested[group][field] = data.pop(key)
+        return {**data, **{g: v for g, v in nested.items() if v}}
+
+    @model_serializer(mode="wrap")
+    def _write_flat(self, handler) -> dict:
+        data = handler(self)
+        groups = {g: data.pop(g, {}) or {} for g in ("lora", "ip")}
+        for key, (group, field) in self._FLAT.items():
+            data[key] = groups[group].get(field)
+        for name in self._SINCE_0_1:
+            if getattr(self, name) == type(self).model_fields[name].get_default(call_default_factory=True):
+                data.pop(name, None)
+        return data
+
+
+class LoRAConfig(_Strict):
+    """LoRA adapters (through peft): their rank, scaling and the layers they adapt."""
+
+    r: int = Field(8, gt=0, description="rank of the adapters")
+    alpha: int = Field(16, gt=0, description="scaling of the adapters")
+    target_modules: list[str] | None = Field(
+        None, description="names of the layers to adapt (default: the attention query and value)")
+
+
+class IPConfig(_Strict):
+    """The Inspirational Pointer: task embedding size, descriptions, how C combines its inputs, which
+    layers it modifies, and its form module."""
+
+    embedding_size: int = Field(200, gt=0, description="size t of the task embedding (paper: 200)")
+    descriptions: bool = Field(True, description="prepend each task's description to the form module's input "
+                                                 "(false: the ablation without descriptions)")
+    combine: Literal["sum", "concat"] = Field(
+        "sum", description="how task and layer embeddings enter C: sum (the paper's parameter count) or concat")
+    layers: Literal["encoder", "decoder"] = Field("encoder", description="which stack's layers are modified")
+    form_model: str | None = Field(None, description="a separate frozen encoder as form module (default: the "
+                                                     "backbone itself)")
 
 
 class PVIConfig(_Strict):

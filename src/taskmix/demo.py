@@ -11,12 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from taskmix.config import GroupConfig, ModelConfig, RunConfig, TrainConfig
-from taskmix.data.synthetic import demo_suite
-from taskmix.evaluate.compare import Comparison
-from taskmix.group.groupers import training_groupings
-from taskmix.relate.pvi import measure
+from taskmix.data.suite import demo_suite
+from taskmix.evaluate.compare import prove_grouping
 from taskmix.report.html import load_transfers, write_report
-from taskmix.train.experiment import MultiTaskTrainer, save_groupings
 
 BASELINES = ("all", "random")
 
@@ -30,16 +27,11 @@ def demo_config(seeds: list[int] | None = None, out: str = "runs/demo", model: s
         seeds=seeds or [1, 2], out=out)
 
 
-def run_demo(config: RunConfig | None = None, show_progress: bool = True):
+def run_demo(config: RunConfig | None = None, show_progress: bool = True, executor=None):
     """Returns (comparison, report path, grouper)."""
     config = config or demo_config()
     suite = demo_suite()
-    pvi, _ = measure(suite, config.group.pvi, config.model, config.out, show_progress=show_progress)
-    grouper, groupings = training_groupings(suite, config.group, BASELINES, pvi=pvi, model=config.model)
-    save_groupings(config.out, suite.name, groupings, grouper.record())
-    trainer = MultiTaskTrainer(config.train, config.model, seeds=config.seeds, out=config.out,
-                               show_progress=show_progress)
-    comparison: Comparison = trainer.compare(suite, groupings)
+    grouper, _, comparison = prove_grouping(suite, config, BASELINES, executor=executor, show_progress=show_progress)
     notes = [f"Planted related groups (by construction of the data): "
              f"{'; '.join(', '.join(g) for g in suite.groups.values())}.",
              f"Model {config.model.name}, {len(config.seeds)} seeds ({', '.join(map(str, config.seeds))}), "

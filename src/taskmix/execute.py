@@ -9,7 +9,7 @@
 All of them implement ``map(fn, items, started)``, yielding ``(item, result or exception)`` as runs
 complete, and calling ``started(item)`` in this process when a run is handed to its worker (Ray:
 when it is submitted, as Ray does not say when a task begins); ``fn`` must be a pure function of the item (the run store, the progress bars and every
-other piece of bookkeeping stay with the caller, see ``taskmix.train.experiment.carry_out``).
+other piece of bookkeeping stay with the caller, see ``taskmix.experiment.runs.carry_out``).
 ``fn`` travels to workers with cloudpickle, so closures over a suite and a trainer are fine.
 """
 

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -509,3 +510,24 @@ def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: floa
 
 def _join(*parts: str | None) -> str:
     return "; ".join(p for p in parts if p)
+
+
+def load_examples(path: str | Path, text: str | Sequence[str] = "text", label: str = "label") -> Task:
+    """A task known only from a file of its examples (e.g. ~32 of a new target): every row serves
+    as train, dev and test alike, since the examples describe the task and are never scored.
+    ``text``: its text field, or two for pairs (a comma-separated string is split)."""
+    from taskmix.config import TaskConfig
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file" if not path.exists() else f"{path} is a folder, not a data file")
+    fields = [f.strip() for f in text.split(",") if f.strip()] if isinstance(text, str) else list(text)
+    config = TaskConfig(name=_task_name(path.stem), splits={"train": str(path), "dev": str(path), "test": str(path)},
+                        text=fields if len(fields) > 1 else fields[0], label=label)
+    return load_task(config, base_dir=Path("."), check_leaks=False)
+
+
+def _task_name(stem: str) -> str:
+    """A file's stem as a task name (letters, digits, '_', '.', '-')."""
+    name = "".join(c if c.isalnum() or c in "_.-" else "_" for c in stem).lstrip("_.-")
+    return name or "target"

@@ -149,7 +149,7 @@ class Verbaliser:
 class TaskPrompt:
     """Prompts and answers of one task under a :class:`~taskmix.config.PromptConfig`.
 
-    >>> from taskmix.data.synthetic import demo_suite
+    >>> from taskmix.data.suite import demo_suite
     >>> tp = TaskPrompt(demo_suite()["negation_site_a"])
     >>> tp.answer("train", 0) in ("affirmed", "negated")
     True

@@ -14,14 +14,14 @@ Tasks and what is planted in them:
   tasks unrelated to the clinical ones.
 
 Label noise and class imbalance differ between tasks so that they differ in difficulty.
-The planted related groups are in ``Suite.groups``.
+The planted related groups are in the demo suite's ``groups``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from taskmix.data.task import Suite, Task, TaskSplit
+from taskmix.data.task import Task, TaskSplit
 
 FINDINGS = [
     "chest pain", "shortness of breath", "fever", "pneumonia", "pulmonary embolism", "nausea",
@@ -161,13 +161,9 @@ def _make(name: str, splits: dict[str, tuple[list[str], np.ndarray]], label_name
     )
 
 
-def demo_suite(seed: int = 13, scale: float = 1.0) -> Suite:
-    """Build the synthetic demo suite. Same seed → identical suite.
-
-    >>> a, b = demo_suite(seed=1), demo_suite(seed=1)
-    >>> a.fingerprint() == b.fingerprint()
-    True
-    """
+def demo_tasks(seed: int = 13, scale: float = 1.0) -> tuple[list[Task], dict[str, list[str]]]:
+    """The synthetic demo suite's tasks and its planted related groups (the suite itself is
+    :func:`taskmix.data.suite.demo_suite`). Same seed → identical tasks."""
     rng = np.random.default_rng(seed)
 
     def sizes(train: int, dev: int = 80, test: int = 200) -> dict[str, int]:
@@ -192,4 +188,4 @@ def demo_suite(seed: int = 13, scale: float = 1.0) -> Suite:
     ]
     groups = {"negation": ["negation_site_a", "negation_site_b"],
               "uncertainty": ["uncertainty_site_a", "uncertainty_site_b", "modality"]}
-    return Suite("demo", tasks, model="minilm", groups=groups, source="demo")
+    return tasks, groups

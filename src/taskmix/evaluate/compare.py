@@ -11,13 +11,24 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from taskmix.data.task import Suite
+from taskmix.config import RunConfig
+from taskmix.data.suite import Suite
+from taskmix.errors import ConfigError
 from taskmix.evaluate.metrics import format_ci, mean_ci, verdict
-from taskmix.store import RunRecord
+from taskmix.experiment.groupings import (
+    BASELINES,
+    load_groupings,
+    save_groupings,
+    training_groupings,
+)
+from taskmix.experiment.groups import GroupTrainer
+from taskmix.experiment.runs import STORE_FILE
+from taskmix.store import RunRecord, RunStore
 
 METRICS = {"classification": ("accuracy", "macro_f1"), "multiple_choice": ("accuracy", "macro_f1"),
            "regression": ("spearman", "pearson"), "generation": ("exact", "f1")}
@@ -284,3 +295,58 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
                           "status": r.shown_status(), "minutes": round((r.duration or 0) / 60, 2),
                           "test": scores(r) or (r.error or "")} for r in records],
                         columns=["id", "suite", "setting", "seed", "status", "minutes", "test"])
+
+
+class MultiTaskTrainer(GroupTrainer):
+    """Train STL and MTL models over seeds and compare them.
+
+    >>> from taskmix import Suite, MultiTaskTrainer
+    >>> suite = Suite.load("demo")                                                      # doctest: +SKIP
+    >>> result = MultiTaskTrainer(seeds=[1, 2]).compare(suite, [["negation_site_a", "negation_site_b"]])  # doctest: +SKIP
+    >>> result.table()                                                                  # doctest: +SKIP
+    """
+
+    def compare(self, suite: Suite, groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]]
+                ) -> Comparison:
+        """Run (or reuse) every STL and MTL run, then build the comparison.
+
+        ``groups`` is one grouping (a list of task groups) or several named ones, e.g.
+        ``{"pvi": grouper.groups_, "all": [suite.names]}``; every group of every grouping is trained
+        once, and the comparison summarises each grouping (``Comparison.by_grouping``).
+        """
+        groupings = dict(groups) if isinstance(groups, dict) else {}
+        flat = [g for part in groupings.values() for g in part] if groupings else list(groups)
+        return Comparison(self.run(suite, flat), suite, groupings=groupings)
+
+
+def prove_grouping(suite: Suite, run: RunConfig, baselines: Sequence[str] = BASELINES, *, pvi=None, executor=None,
+                   show_progress: bool = True):
+    """The proof by training of a grouping method: fit ``run.group``'s grouper, form its baselines,
+    remember the groupings beside the run store, and train every STL and MTL model over the seeds.
+    Returns (grouper, groupings, comparison)."""
+    grouper, groupings = training_groupings(suite, run.group, baselines, pvi=pvi, model=run.model, out=run.out,
+                                            executor=executor, show_progress=show_progress)
+    save_groupings(run.out, suite.name, groupings, grouper.record())
+    trainer = MultiTaskTrainer(run.train, run.model, seeds=run.seeds, out=run.out, executor=executor,
+                               show_progress=show_progress)
+    return grouper, groupings, trainer.compare(suite, groupings)
+
+
+def comparison_from_store(out: str | Path, suite: str | None = None, allow_empty: bool = False
+                          ) -> tuple[Comparison, dict | None]:
+    """The comparison of the finished STL, MTL and few-shot runs in the store under ``out`` (of
+    ``suite``, which must be named when the store holds several), with the groupings saved beside
+    it; and how the recommended grouping was found (the grouper's record, or None). Read-only."""
+    db = Path(out) / STORE_FILE
+    with RunStore(db, readonly=True) as store:
+        records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl", "fewshot"))
+    if not records:
+        if allow_empty:
+            return Comparison([]), None
+        raise ConfigError(f"{db}: no finished runs" + (f" of suite {suite!r}" if suite else ""),
+                          hint="run `taskmix train` first")
+    suites = sorted({r.suite for r in records})
+    if len(suites) > 1:
+        raise ConfigError(f"{db} holds runs of several suites: {', '.join(suites)}", hint="choose one with --suite")
+    groupings, grouper = load_groupings(out, suites[0])
+    return Comparison(records, groupings=groupings), grouper

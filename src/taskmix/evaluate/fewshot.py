@@ -17,10 +17,15 @@ from pathlib import Path
 import numpy as np
 
 from taskmix.config import LLMConfig, PromptConfig
+from taskmix.data.metrics import answer_metrics
 from taskmix.data.prompt import TaskPrompt
-from taskmix.data.task import Suite, Task
-from taskmix.evaluate.metrics import answer_metrics
+from taskmix.data.suite import Suite
+from taskmix.data.task import Task
+from taskmix.errors import ConfigError
+from taskmix.evaluate.compare import Comparison
+from taskmix.experiment.runs import STORE_FILE, run_grid
 from taskmix.models.llm import LLM, make_llm
+from taskmix.store import RunStore
 
 GENERATION_K = 4
 
@@ -104,8 +109,6 @@ def run_fewshot(suite: Suite, tasks: Sequence[str], llm: LLMConfig, *, k: int | 
                 show_progress: bool = True) -> list:
     """Prompt ``llm`` on ``tasks`` of ``suite`` with every seed's demonstrations, through the run
     store (a finished (task, seed) is not asked again); returns the run records."""
-    from taskmix.train.experiment import run_grid
-
     prompt = prompt or PromptConfig()
     for t in tasks:
         TaskPrompt(suite[t], prompt)  # refuses a task kind it cannot prompt, before any work
@@ -127,3 +130,19 @@ def run_fewshot(suite: Suite, tasks: Sequence[str], llm: LLMConfig, *, k: int | 
     specs = [FewShotSpec(t, s) for t in tasks for s in seeds]
     return run_grid(out, suite.name, [(s, "fewshot", run_config(s)) for s in specs], work,
                     show_progress=show_progress)
+
+
+def fewshot_comparison(suite: Suite, llm: LLMConfig, *, tasks: Sequence[str] | None = None, out: str | Path = "runs",
+                       **kw) -> tuple[Comparison, dict[str, float], bool]:
+    """Prompt ``llm`` on ``tasks`` (default: every classification and generation task) as
+    :func:`run_fewshot` does (``kw``), and compare its answers with the single-task models already
+    in the store. Returns (comparison, each task's share of answers naming no label, whether STL
+    models were found)."""
+    names = list(tasks or [t.name for t in suite if t.kind in ("classification", "generation")])
+    if not names:
+        raise ConfigError(f"suite {suite.name!r} has no classification or generation task to prompt")
+    records = run_fewshot(suite, names, llm, out=out, **kw)
+    with RunStore(Path(out) / STORE_FILE, readonly=True) as store:
+        stl = [r for r in store.runs(suite=suite.name, status="finished", kinds=("stl",)) if r.tasks[0] in names]
+    invalid = {r.tasks[0]: r.metrics["test"][r.tasks[0]].get("invalid") for r in records}
+    return Comparison(records + stl, suite), invalid, bool(stl)

@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from taskmix.config import GroupConfig, ModelConfig, PVIConfig
-from taskmix.data.task import Suite
+from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError
+from taskmix.estimator import Estimator
 from taskmix.group.partition import (
     candidate_groups,
     choose_partition,
@@ -34,46 +35,52 @@ from taskmix.group.partition import (
     sized_partition,
 )
 from taskmix.group.stats import d_to_eta_squared, equal_subsamples, group_test
+from taskmix.group.surrogates import LinearSurrogate
+from taskmix.relate.pvi import PVI
+from taskmix.relate.textemb import TextEmb
 
 log = logging.getLogger(__name__)
 
 
-def _config(config: GroupConfig | None, params: dict) -> GroupConfig:
-    """A GroupConfig from a base config and keyword overrides; PVI keys (``mode``, ``folds``, …)
-    may be given at the top level, as in ``PVIGrouper(mode="probe", alpha=0.01)``."""
-    data = config.model_dump() if config else {}
-    pvi = {k: params.pop(k) for k in list(params) if k in PVIConfig.model_fields and k not in GroupConfig.model_fields}
-    data.update(params)
-    if pvi:
-        data["pvi"] = {**data.get("pvi", {}), **pvi}
-    return GroupConfig(**data)
-
-
-class Grouper:
-    """Base of the groupers: stores its config and the shared model/feature-cache handles."""
+class Grouper(Estimator):
+    """Base of the groupers: a ``GroupConfig`` (``config``, with keyword overrides of its fields;
+    PVI keys such as ``mode`` or ``folds`` may be given at the top level, as in
+    ``PVIGrouper(mode="probe", alpha=0.01)``) and the shared model / feature-cache handles. ``fit``
+    resolves them into ``config_`` and calls the method's ``_fit``."""
 
     method = ""
 
     def __init__(self, config: GroupConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
                  cache=None, out: str | Path = "runs", show_progress: bool = False, executor=None, **params):
-        self.config = _config(config, {"method": self.method, **params} if self.method else params)
-        self.executor = executor
+        self.config = config
         self.model = model
         self.backbone = backbone
         self.cache = cache
-        self.out = Path(out)
+        self.out = out
         self.show_progress = show_progress
+        self.executor = executor
+        self.params = params
+
+    def fit(self, suite: Suite) -> Grouper:
+        params = {"method": self.method, **self.params} if self.method else dict(self.params)
+        pvi = {k: params.pop(k) for k in list(params) if k in PVIConfig.model_fields and k not in GroupConfig.model_fields}
+        base = self.config.model_dump() if self.config is not None else {}
+        if pvi:
+            params["pvi"] = {**base.get("pvi", {}), **pvi}
+        self.config_ = self.resolve(GroupConfig, overrides=params)
+        self._fit(suite)
+        return self
+
+    def _fit(self, suite: Suite) -> None:
+        raise NotImplementedError
 
     def _candidate_frame(self, names: Sequence[str], score, column: str) -> pd.DataFrame:
         """Every candidate group of ``names`` with its ``score`` (in ``column``) and whether it was
         chosen, best first."""
         chosen = {tuple(g) for g in self.groups_}
         rows = [{"group": "+".join(g), "size": len(g), column: score(g), "chosen": g in chosen}
-                for g in candidate_groups(list(names), self.config.max_size)]
+                for g in candidate_groups(list(names), self.config_.max_size)]
         return pd.DataFrame(rows).sort_values(column, ascending=False, ignore_index=True)
-
-    def fit(self, suite: Suite) -> Grouper:
-        raise NotImplementedError
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame({"group": ["+".join(g) for g in self.groups_], "size": [len(g) for g in self.groups_]})
@@ -86,7 +93,7 @@ class Grouper:
         """What `report` needs later to redraw how the groups were chosen: the config, and the
         folder of the PVI table the groups came from (if any)."""
         folder = getattr(getattr(self, "pvi_", None), "folder_", None)
-        return {"config": self.config.model_dump(mode="json"),
+        return {"config": self.config_.model_dump(mode="json"),
                 "pvi": str(Path(folder).resolve()) if folder else None}
 
 
@@ -95,9 +102,8 @@ class AllGrouper(Grouper):
 
     method = "all"
 
-    def fit(self, suite: Suite) -> AllGrouper:
+    def _fit(self, suite: Suite) -> None:
         self.groups_ = [suite.names]
-        return self
 
     def describe(self) -> str:
         return "all tasks in one model"
@@ -108,13 +114,12 @@ class RandomGrouper(Grouper):
 
     method = "random"
 
-    def fit(self, suite: Suite) -> RandomGrouper:
-        sizes = self.config.sizes or [2] * (len(suite) // 2)
-        self.groups_ = random_partition(suite.names, sizes, self.config.seed)
-        return self
+    def _fit(self, suite: Suite) -> None:
+        sizes = self.config_.sizes or [2] * (len(suite) // 2)
+        self.groups_ = random_partition(suite.names, sizes, self.config_.seed)
 
     def describe(self) -> str:
-        return f"random groups of sizes {group_sizes(self.groups_)} (seed {self.config.seed})"
+        return f"random groups of sizes {group_sizes(self.groups_)} (seed {self.config_.seed})"
 
 
 class TextEmbGrouper(Grouper):
@@ -122,29 +127,26 @@ class TextEmbGrouper(Grouper):
 
     method = "textemb"
 
-    def fit(self, suite: Suite) -> TextEmbGrouper:
-        from taskmix.relate.textemb import TextEmb
-
+    def _fit(self, suite: Suite) -> None:
         self.similarity_ = TextEmb(model=self.model, backbone=self.backbone, cache=self.cache).fit(suite)
         names = suite.names
-        if self.config.sizes:
-            self.groups_ = sized_partition(names, self.config.sizes, self.similarity_.group_score)
+        if self.config_.sizes:
+            self.groups_ = sized_partition(names, self.config_.sizes, self.similarity_.group_score)
             self.threshold_ = None
         else:
-            scores = {g: self.similarity_.group_score(g) for g in candidate_groups(names, self.config.max_size)}
+            scores = {g: self.similarity_.group_score(g) for g in candidate_groups(names, self.config_.max_size)}
             pairs = [v for g, v in scores.items() if len(g) == 2]
-            self.threshold_ = self.config.min_similarity if self.config.min_similarity is not None \
+            self.threshold_ = self.config_.min_similarity if self.config_.min_similarity is not None \
                 else float(np.median(pairs)) if pairs else 1.0
             similar = {g: v for g, v in scores.items() if v >= self.threshold_}
-            self.groups_ = choose_partition(names, similar, self.config.search)
-        return self
+            self.groups_ = choose_partition(names, similar, self.config_.search)
 
     def to_frame(self) -> pd.DataFrame:
         return self._candidate_frame(self.similarity_.scores_.index, self.similarity_.group_score, "mean_cosine")
 
     def describe(self) -> str:
         if self.threshold_ is None:
-            return f"text-embedding similarity, groups of sizes {self.config.sizes}"
+            return f"text-embedding similarity, groups of sizes {self.config_.sizes}"
         return f"text-embedding similarity: groups with mean cosine ≥ {self.threshold_:.3f}"
 
 
@@ -163,14 +165,24 @@ class PVIGrouper(Grouper):
 
     method = "pvi"
 
-    def fit(self, suite: Suite | None, pvi=None) -> PVIGrouper:
-        """``pvi``: an already fitted :class:`~taskmix.relate.pvi.PVI` to reuse (else measured here;
-        with ``pvi`` given, ``suite`` may be None)."""
-        from taskmix.relate.pvi import PVI
+    def __init__(self, config: GroupConfig | None = None, *, pvi: PVI | None = None, model: ModelConfig | None = None,
+                 backbone=None, cache=None, out: str | Path = "runs", show_progress: bool = False, executor=None,
+                 **params):
+        super().__init__(config, model=model, backbone=backbone, cache=cache, out=out, show_progress=show_progress,
+                         executor=executor, **params)
+        self.pvi = pvi
 
-        c = self.config
-        self.pvi_ = pvi if pvi is not None else PVI(c.pvi, model=self.model, backbone=self.backbone,
-                                                    cache=self.cache, show_progress=self.show_progress).fit(suite)
+    def fit(self, suite: Suite | None = None) -> PVIGrouper:
+        """Group the tasks of ``suite`` by their PVI: ``pvi`` (an already fitted
+        :class:`~taskmix.relate.pvi.PVI`, e.g. a slow fine-tuned one) if given — ``suite`` may
+        then be None — else PVI measured here."""
+        return super().fit(suite)
+
+    def _fit(self, suite: Suite | None) -> None:
+        c = self.config_
+        self.pvi_ = self.pvi if self.pvi is not None else PVI(c.pvi, model=self.model, backbone=self.backbone,
+                                                              cache=self.cache, show_progress=self.show_progress
+                                                              ).fit(suite)
         values = self.pvi_.values()
         names = [n for n in suite.names if n in values] if suite is not None else list(values)
         if len(names) < 2:
@@ -181,26 +193,25 @@ class PVIGrouper(Grouper):
         self.evidence_ = {t.tasks: self.evidence(t) for t in self.tests_ if self.similar(t)}
         self.groups_ = choose_partition(names, self.evidence_, c.search)
         self.different_ = self._most_different(names)
-        return self
 
     # ------------------------------------------------------------ the criterion
     @property
     def _eta_bound(self) -> float:
-        return d_to_eta_squared(self.config.max_effect)
+        return d_to_eta_squared(self.config_.max_effect)
 
     def similar(self, t) -> bool:
-        if self.config.criterion == "pvalue":
-            return t.pvalue >= self.config.alpha
-        return abs(t.cohens_d) <= self.config.max_effect if len(t.tasks) == 2 else t.eta_squared <= self._eta_bound
+        if self.config_.criterion == "pvalue":
+            return t.pvalue >= self.config_.alpha
+        return abs(t.cohens_d) <= self.config_.max_effect if len(t.tasks) == 2 else t.eta_squared <= self._eta_bound
 
     def different(self, t) -> bool:
-        if self.config.criterion == "pvalue":
-            return t.pvalue < self.config.alpha
-        return abs(t.cohens_d) > self.config.max_effect
+        if self.config_.criterion == "pvalue":
+            return t.pvalue < self.config_.alpha
+        return abs(t.cohens_d) > self.config_.max_effect
 
     def evidence(self, t) -> float:
         """How strongly a similar group is similar, in [0, 1]: its p-value, or 1 − η²/bound."""
-        if self.config.criterion == "pvalue":
+        if self.config_.criterion == "pvalue":
             return t.pvalue
         return max(0.0, 1.0 - t.eta_squared / self._eta_bound)
 
@@ -240,7 +251,7 @@ class PVIGrouper(Grouper):
         return m
 
     def describe(self) -> str:
-        c = self.config
+        c = self.config_
         test = "Student" if c.test == "student" else "Welch"
         rule = (f"p ≥ α = {c.alpha:g}" if c.criterion == "pvalue" else
                 f"effect size small (|Cohen's d| ≤ {c.max_effect:g}; groups of 3+: η² ≤ {self._eta_bound:.4f})")
@@ -292,19 +303,26 @@ class SurrogateGrouper(Grouper):
 
     method = "surrogate"
 
-    def fit(self, suite: Suite) -> SurrogateGrouper:
-        from taskmix.group.surrogates import LinearSurrogate
-        from taskmix.train.experiment import MultiTaskTrainer
+    def __init__(self, config: GroupConfig | None = None, *, runner=None, model: ModelConfig | None = None,
+                 backbone=None, cache=None, out: str | Path = "runs", show_progress: bool = False, executor=None,
+                 **params):
+        super().__init__(config, model=model, backbone=backbone, cache=cache, out=out, show_progress=show_progress,
+                         executor=executor, **params)
+        self.runner = runner
 
-        c = self.config
+    def _fit(self, suite: Suite) -> None:
+        c = self.config_
+        if self.runner is None:
+            raise ConfigError("SurrogateGrouper trains subsets of tasks and needs a runner",
+                              hint="build it with taskmix.experiment.groupings.fit_grouper (it passes one that "
+                                   "trains through the run store), or give runner=(suite, subsets) -> run records")
         names = suite.names
         if len(names) < 3:
             raise ConfigError(f"surrogate grouping needs at least 3 tasks; suite {suite.name!r} has {len(names)}")
         size = c.subset_size or max(2, math.ceil(len(names) / 2))
         self.subsets_ = random_subsets(names, c.subsets or 3 * len(names), size, c.seed)
-        trainer = MultiTaskTrainer(c.train, model=self.model, backbone=self.backbone, seeds=[c.seed], out=self.out,
-                                   show_progress=self.show_progress, executor=self.executor)
-        records = trainer.run(suite, self.subsets_, stl=False)
+        records = self.runner(suite, self.subsets_)
+
         def dev(r, t):
             return r.metrics["dev"][t][suite[t].main_metric]
 
@@ -324,7 +342,6 @@ class SurrogateGrouper(Grouper):
             scores = {g: self.group_score(g) for g in candidate_groups(names, c.max_size)}
             top = max([v for v in scores.values() if v > 0], default=1.0)
             self.groups_ = choose_partition(names, {g: v / top for g, v in scores.items() if v > 0}, c.search)
-        return self
 
     def group_score(self, group: Sequence[str]) -> float:
         """Mean symmetrised relevance of the pairs in ``group``."""
@@ -347,41 +364,10 @@ def grouper_from_record(record: dict | None) -> PVIGrouper | None:
     only, no training); None when there is no record or its PVI table is gone."""
     if not record or not record.get("pvi") or not Path(record["pvi"]).exists():
         return None
-    from taskmix.relate.pvi import PVI
-
-    return PVIGrouper(GroupConfig.model_validate(record["config"])).fit(None, pvi=PVI.load(record["pvi"]))
+    return PVIGrouper(GroupConfig.model_validate(record["config"]), pvi=PVI.load(record["pvi"])).fit(None)
 
 
 def make_grouper(config: GroupConfig | None = None, **kw) -> Grouper:
-    """The grouper named by ``config.method``."""
+    """The grouper named by ``config.method`` (not fitted); ``kw`` go to its constructor."""
     config = config or GroupConfig()
     return GROUPERS[config.method](config, **kw)
-
-
-def training_groupings(suite: Suite, config: GroupConfig,
-                       baselines: Sequence[str] = ("all", "random", "textemb", "different"), pvi=None,
-                       **kw) -> tuple[Grouper, dict[str, list[list[str]]]]:
-    """The recommended grouping and its baselines, for the proof by training.
-
-    Random and text-embedding groups take the recommended groups' sizes, so that every grouping
-    trains as many tasks together; a PVI recommendation adds its most-different pairs.
-    """
-    grouper = make_grouper(config, **kw)
-    grouper.fit(suite, pvi=pvi) if isinstance(grouper, PVIGrouper) else grouper.fit(suite)
-    groupings = {config.method: grouper.groups_}
-    if isinstance(grouper, PVIGrouper) and "different" in baselines:
-        groupings["most_different"] = grouper.different_
-    sizes = group_sizes(grouper.groups_) or [2]
-    for name in baselines:
-        if name == "all":
-            groupings["all"] = [suite.names]
-        elif name == "random":
-            groupings["random"] = random_partition(suite.names, sizes, config.seed)
-        elif name == "textemb" and config.method != "textemb":
-            groupings["textemb"] = TextEmbGrouper(config.model_copy(update={"sizes": sizes}), model=kw.get("model"),
-                                                  backbone=kw.get("backbone"), cache=kw.get("cache")).fit(suite).groups_
-        elif name not in ("all", "random", "textemb", "different"):
-            raise ConfigError(f"unknown baseline {name!r}", hint="choose from all, random, textemb, different")
-    if not group_sizes(grouper.groups_):
-        log.warning("%s found no tasks to group; the baselines use pairs", config.method)
-    return grouper, groupings

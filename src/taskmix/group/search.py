@@ -7,7 +7,7 @@ been trained. A combination is an integer bitmask over the auxiliary data sets (
 is included); the target is always trained.
 
 The loop only asks an :class:`Objective` for the scores of combinations: a :class:`TableObjective`
-looks them up in a measured landscape (benchmarks, tests), :class:`taskmix.train.trials.TrialTrainer`
+looks them up in a measured landscape (benchmarks, tests), :class:`taskmix.experiment.trials.TrialTrainer`
 trains them through the run store.
 
 >>> objective = TableObjective(["a", "b", "c"], {m: float(m == 5) for m in range(8)})
@@ -27,6 +27,7 @@ from scipy.stats import norm
 
 from taskmix.config import SearchConfig
 from taskmix.errors import ConfigError
+from taskmix.estimator import Estimator
 from taskmix.group.surrogates import Surrogate, make_surrogate
 
 log = logging.getLogger(__name__)
@@ -171,7 +172,7 @@ class TableObjective(Objective):
 
 
 # ---------------------------------------------------------------- the loop
-class CombinationSearch:
+class CombinationSearch(Estimator):
     """Search the combinations of auxiliary data sets for the one that maximises a target's score.
 
     ``fit(objective)`` returns ``self`` with ``trials_`` (one row per trained combination: round,
@@ -181,8 +182,10 @@ class CombinationSearch:
     """
 
     def __init__(self, config: SearchConfig | None = None, **params):
-        self.config = SearchConfig(**{**(config.model_dump() if config else {}), **params})
-        c = self.config
+        self.config = config
+        self.params = params
+
+    def _check(self, c: SearchConfig) -> None:
         if c.proposal == "random" and c.stop != "budget":
             raise ConfigError(f"stop rule {c.stop!r} needs a surrogate; random proposals have none",
                               hint="use --stop budget with --proposal random")
@@ -197,7 +200,7 @@ class CombinationSearch:
     def _pool(self, n: int, surrogate: Surrogate | None, tried: Sequence[int], rng) -> np.ndarray:
         """The combinations the proposal chooses among: all of them up to ``enumerate_up_to``
         candidates, else those met by a local search on the surrogate's prediction."""
-        if n <= self.config.enumerate_up_to:
+        if n <= self.config_.enumerate_up_to:
             return enumerate_masks(n)
         return local_pool(n, surrogate, tried, rng)
 
@@ -205,7 +208,8 @@ class CombinationSearch:
             ) -> CombinationSearch:
         """Run the search; ``callback(self)`` is called after each round of trials (a live table),
         and ends the search (``stopped_ == "callback"``) by returning True."""
-        c = self.config
+        c = self.config_ = self.resolve(SearchConfig)
+        self._check(c)
         n = len(objective.candidates)
         if n > c.enumerate_up_to and not c.local_search:
             raise ConfigError(f"{n} candidate data sets make {2 ** n:,} combinations, too many to score each "

@@ -22,6 +22,7 @@ from itertools import combinations
 import numpy as np
 
 from taskmix.errors import ConfigError
+from taskmix.estimator import Estimator
 
 
 def _standardize(y: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -31,7 +32,7 @@ def _standardize(y: np.ndarray) -> tuple[np.ndarray, float, float]:
     return (y - mu) / sd, mu, sd
 
 
-class Surrogate:
+class Surrogate(Estimator):
     """Base: a model of score ~ inclusion vector. ``has_std`` says whether it knows its uncertainty."""
 
     name = ""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from taskmix.config import TrainConfig
+from taskmix.config import LoRAConfig, TrainConfig
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
 from taskmix.models.backbone import Backbone
@@ -80,15 +80,16 @@ class LoRA(PeftAdaptation):
 
     name, marker = "lora", "lora_"
 
-    def __init__(self, r: int = 8, alpha: int = 16, dropout: float = 0.1, target_modules: list[str] | None = None):
-        self.r, self.alpha, self.dropout, self.target_modules = r, alpha, dropout, target_modules
+    def __init__(self, config: LoRAConfig | None = None, dropout: float = 0.1):
+        self.config, self.dropout = config or LoRAConfig(), dropout
 
     def peft_config(self, model):
         from peft import LoraConfig
 
-        targets = self.target_modules or _linear_names(model, QUERY_VALUE)
+        c = self.config
+        targets = c.target_modules or _linear_names(model, QUERY_VALUE)
         conv1d = any(type(m).__name__ == "Conv1D" for n, m in model.named_modules() if n.endswith(tuple(targets)))
-        return LoraConfig(r=self.r, lora_alpha=self.alpha, lora_dropout=self.dropout, target_modules=targets,
+        return LoraConfig(r=c.r, lora_alpha=c.alpha, lora_dropout=self.dropout, target_modules=targets,
                           fan_in_fan_out=conv1d)
 
 
@@ -122,19 +123,19 @@ class InspirationalPointerAdaptation(Adaptation):
     def build(self, backbone, tasks):
         from taskmix.models.ip import IPModel
 
-        if self.config.ip_form_model and self._form is None:  # a separate frozen encoder, loaded once
-            self._form = Backbone.from_config(backbone.config.model_copy(update={"name": self.config.ip_form_model}))
+        if self.config.ip.form_model and self._form is None:  # a separate frozen encoder, loaded once
+            self._form = Backbone.from_config(backbone.config.model_copy(update={"name": self.config.ip.form_model}))
         return IPModel(backbone, tasks, self.config, form=self._form)
 
     def form_for(self, lm) -> Backbone:
-        """The form module of a language model's pointer: ``ip_form_model`` if set; else a seq2seq
+        """The form module of a language model's pointer: ``ip.form_model`` if set; else a seq2seq
         model's own encoder (part of this run's copy), or the bundled MiniLM beside a decoder-only
         model. A separate encoder is loaded once for every run."""
-        if lm.is_seq2seq and not self.config.ip_form_model:
+        if lm.is_seq2seq and not self.config.ip.form_model:
             return Backbone(lm.model.get_encoder(), lm.tokenizer, name=f"{lm.name} encoder", config=lm.config)
         if self._form is None:
             self._form = Backbone.from_config(lm.config.model_copy(update={
-                "name": self.config.ip_form_model or "minilm", "max_length": min(lm.config.max_length, 512)}))
+                "name": self.config.ip.form_model or "minilm", "max_length": min(lm.config.max_length, 512)}))
         return self._form
 
 
@@ -156,14 +157,14 @@ def _linear_names(model: nn.Module, candidates, full: bool = False) -> list[str]
         if all(any(h.endswith(s) for h in hits) for s in names):
             return hits if full else list(names)
     raise ModelError("cannot tell which layers of this encoder to adapt",
-                     hint="set lora_target_modules in the training config, e.g. ['query', 'value']")
+                     hint="set lora.target_modules in the training config, e.g. ['query', 'value']")
 
 
 def make_adaptation(config: TrainConfig) -> Adaptation:
     if config.adaptation == "bitfit":
         return BitFit()
     if config.adaptation == "lora":
-        return LoRA(config.lora_r, config.lora_alpha, target_modules=config.lora_target_modules)
+        return LoRA(config.lora)
     if config.adaptation == "ia3":
         return IA3()
     if config.adaptation == "ip":

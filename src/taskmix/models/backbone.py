@@ -7,10 +7,11 @@ The default model ``minilm`` is the all-MiniLM-L6-v2 encoder shipped inside the 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import importlib.util
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +234,26 @@ class Backbone:
         finally:
             self.model.train(was_training)
         return out
+
+
+class BackboneFactory:
+    """Gives a fresh copy of a backbone for every run, loading the weights from disk only once."""
+
+    def __init__(self, config: ModelConfig | None = None, template: Backbone | None = None,
+                 loader: Callable[[ModelConfig], Backbone] = Backbone.from_config):
+        self.config = config or ModelConfig()
+        self._template = template
+        self.loader = loader  # an encoder's, or e.g. LanguageModel.from_config
+
+    @property
+    def template(self) -> Backbone:
+        if self._template is None:
+            self._template = self.loader(self.config)
+        return self._template
+
+    def __call__(self) -> Backbone:
+        t = self.template
+        return type(t)(copy.deepcopy(t.model), t.tokenizer, name=t.name, config=t.config)
+
+    def fingerprint(self) -> str:
+        return self.template.fingerprint()

@@ -16,7 +16,7 @@ import numpy as np
 
 from taskmix.data.task import Task
 from taskmix.files import atomic_file
-from taskmix.models.backbone import Backbone
+from taskmix.models.backbone import Backbone, BackboneFactory
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,6 @@ def default_cache_dir() -> Path:
 def feature_source(model=None, backbone=None, cache=None):
     """(backbone factory, feature cache) from what an estimator was given: a ready
     ``BackboneFactory`` or else a ``ModelConfig``; a ``FeatureCache`` or else its folder."""
-    from taskmix.train.trainer import BackboneFactory
-
     factory = backbone if isinstance(backbone, BackboneFactory) else BackboneFactory(model)
     return factory, cache if isinstance(cache, FeatureCache) else FeatureCache(cache)
 

@@ -23,7 +23,7 @@ from taskmix.data.prompt import describe
 from taskmix.data.task import Task
 from taskmix.errors import ConfigError
 from taskmix.models.llm import LLM, make_llm
-from taskmix.relate.taskshop import Similarity
+from taskmix.relate.similarity import Similarity
 
 log = logging.getLogger(__name__)
 

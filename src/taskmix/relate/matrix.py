@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskmix.errors import DataError
+from taskmix.errors import ConfigError, DataError
 from taskmix.files import atomic_file
 from taskmix.safeload import safe_unpickle
 
@@ -173,6 +173,19 @@ class TransferMatrix:
                 self.frame.to_csv(f, index=False)
         return path
 
+    def for_suite(self, names: Sequence[str], suite: str, setting: str | None = None,
+                  source: str = "the matrix") -> TransferMatrix:
+        """This matrix checked against a suite's task ``names``, with one setting: ``setting`` (if
+        the matrix has several, one must be named)."""
+        if not set(self.tasks) & set(names):
+            raise ConfigError(f"{source}: none of its tasks ({', '.join(self.tasks[:6])}) is a task of suite "
+                              f"{suite!r}", hint=f"the suite's tasks: {', '.join(names)}; give the matrix measured "
+                                                 "on them")
+        if setting is None and len(self.settings) > 1:
+            raise ConfigError(f"{source} holds several settings: {', '.join(self.settings)}",
+                              hint="choose one with --setting")
+        return self.select(setting) if setting and setting in self.settings else self
+
     def with_metric(self, path: str | Path) -> TransferMatrix:
         """Add the target's absolute metric after each transfer (what Regret@k needs) from a table
         with columns target, source and ``metric`` (or the published TaskWeb ``mean_score``)."""
@@ -244,6 +257,19 @@ class TransferMatrix:
                 total += 1
                 same += int(np.sign(ab) == np.sign(ba))
         return {"pairs": total, "same_sign": same, "share": same / total if total else float("nan")}
+
+    def analyses(self) -> list[str]:
+        """The paper's commutativity and transitivity findings on this matrix, as sentences."""
+        lines = []
+        com = self.commutativity()
+        if com["pairs"]:
+            lines.append(f"commutativity: {com['same_sign']} of {com['pairs']} pairs transfer with the same sign both ways")
+        tr = self.transitivity()
+        if tr["triples"].iloc[0]:
+            lines.append("transitivity: P(s→t > 0 | s→p > x and p→t > x) = " + ", ".join(
+                f"{r.p_positive:.2f} at x={r.threshold:.3g} ({r.triples})" for r in tr.itertuples() if r.triples)
+                + f"; unconditional {tr['baseline'].iloc[0]:.2f}")
+        return lines
 
     def transitivity(self, thresholds: Sequence[float] | None = None) -> pd.DataFrame:
         """P(s→t positive | s→p > x and p→t > x) for rising thresholds x, over every triple of

@@ -37,11 +37,15 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from taskmix.config import ModelConfig, PVIConfig
-from taskmix.data.task import Suite, Task, TaskSplit
+from taskmix.config import ModelConfig, PVIConfig, config_hash
+from taskmix.data.suite import Suite
+from taskmix.data.task import Task, TaskSplit
 from taskmix.errors import DataError
+from taskmix.estimator import Estimator
 from taskmix.files import atomic_dir
+from taskmix.models.features import feature_source
 from taskmix.progress import make_progress
+from taskmix.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +194,6 @@ class FinetuneFamily:
     """V = the backbone fine-tuned with a task head; g∅ fine-tuned on the empty input."""
 
     def __init__(self, config: PVIConfig, factory):
-        from taskmix.train.trainer import Trainer
-
         self.config = config
         self.trainer = Trainer(config.finetune, factory)
 
@@ -209,7 +211,7 @@ class FinetuneFamily:
         return p_x, p_null
 
 
-class PVI:
+class PVI(Estimator):
     """Per-instance PVI of every task of a suite, and each task's V-information.
 
     >>> from taskmix import Suite
@@ -220,25 +222,26 @@ class PVI:
     H(y|x) = −log2 g′[x](y), whether g′ was right, fold); ``summary_`` one row per task.
     """
 
-    def __init__(self, config: PVIConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
-                 cache=None, show_progress: bool = False, **params):
-        self.config = PVIConfig(**{**(config.model_dump() if config else {}), **params})
+    def __init__(self, config: PVIConfig | None = None, *, tasks: Sequence[str] | None = None,
+                 model: ModelConfig | None = None, backbone=None, cache=None, show_progress: bool = False,
+                 **params):
+        self.config = config
+        self.tasks = tasks
         self.model = model
         self.backbone = backbone
         self.cache = cache
         self.show_progress = show_progress
+        self.params = params
 
     def _family(self):
-        from taskmix.models.features import feature_source
-
         factory, cache = feature_source(self.model, self.backbone, self.cache)
-        if self.config.mode == "probe":
-            return ProbeFamily(self.config, factory.template, cache)
-        return FinetuneFamily(self.config, factory)
+        if self.config_.mode == "probe":
+            return ProbeFamily(self.config_, factory.template, cache)
+        return FinetuneFamily(self.config_, factory)
 
     def _jobs(self, task: Task) -> list[tuple[int, tuple[str, np.ndarray], tuple[str, np.ndarray]]]:
         """(fold, (split, train rows), (split, held-out rows)) for every model pair to fit."""
-        c = self.config
+        c = self.config_
         if c.split == "train":
             labels = task.splits["train"].labels
             return [(f, ("train", tr), ("train", te))
@@ -248,15 +251,16 @@ class PVI:
         return [(-1, ("train", np.arange(len(task.splits["train"]))),
                  (c.split, np.arange(len(task.splits[c.split]))))]
 
-    def fit(self, suite: Suite, tasks: Sequence[str] | None = None) -> PVI:
-        """Measure PVI for the named tasks (default: all of the suite); returns ``self``."""
+    def fit(self, suite: Suite) -> PVI:
+        """Measure PVI for the tasks named by ``tasks`` (default: all of the suite); returns ``self``."""
         start = time.perf_counter()
-        views = [classification_view(suite[name], self.config.bins) for name in (tasks or suite.names)]
+        self.config_ = self.resolve(PVIConfig)
+        views = [classification_view(suite[name], self.config_.bins) for name in (self.tasks or suite.names)]
         jobs = {t.name: self._jobs(t) for t in views}
         family = self._family()
         frames = []
         with make_progress(self.show_progress) as bar:
-            overall = bar.add_task(f"PVI ({self.config.mode})", total=sum(len(j) for j in jobs.values()))
+            overall = bar.add_task(f"PVI ({self.config_.mode})", total=sum(len(j) for j in jobs.values()))
             detail = bar.add_task("", total=1, visible=False)
 
             def tick(done, total=None):
@@ -276,7 +280,7 @@ class PVI:
                     bar.advance(overall)
         self._set_results(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS))
         self.duration_s_ = time.perf_counter() - start
-        log.info("PVI (%s) of %d tasks in %.1f s", self.config.mode, len(views), self.duration_s_)
+        log.info("PVI (%s) of %d tasks in %.1f s", self.config_.mode, len(views), self.duration_s_)
         return self
 
     @staticmethod
@@ -297,7 +301,7 @@ class PVI:
     def _set_results(self, frame: pd.DataFrame) -> None:
         self.pvi_ = frame
         self.summary_ = summarise(frame)
-        self.summary_["mode"] = self.config.mode
+        self.summary_["mode"] = self.config_.mode
 
     def to_frame(self) -> pd.DataFrame:
         return self.pvi_
@@ -312,7 +316,7 @@ class PVI:
         with atomic_dir(folder) as tmp:
             self.pvi_.to_csv(tmp / "pvi.csv", index=False)
             self.summary_.to_csv(tmp / "summary.csv", index=False)
-            (tmp / "config.json").write_text(json.dumps(self.config.model_dump(mode="json"), indent=2))
+            (tmp / "config.json").write_text(json.dumps(self.config_.model_dump(mode="json"), indent=2))
         self.folder_ = folder
         return folder / "pvi.csv"
 
@@ -331,6 +335,7 @@ class PVI:
         cfg = path.parent / "config.json"
         config = PVIConfig.model_validate_json(cfg.read_text()) if cfg.exists() else PVIConfig()
         self = cls(config)
+        self.config_ = config
         self._set_results(frame[COLUMNS])
         self.duration_s_ = 0.0
         self.folder_ = path.parent
@@ -352,8 +357,6 @@ def measure(suite: Suite, config: PVIConfig | None = None, model: ModelConfig | 
             force: bool = False) -> tuple[PVI, Path]:
     """Measure PVI once per (suite contents, model, PVI settings) and keep it under
     ``out/pvi/<id>/``: the next command with the same inputs reads it instead of training again."""
-    from taskmix.config import config_hash
-
     config = config or PVIConfig()
     model = model or ModelConfig(name=suite.model)
     names = list(tasks or suite.names)
@@ -362,6 +365,6 @@ def measure(suite: Suite, config: PVIConfig | None = None, model: ModelConfig | 
     if (folder / "pvi.csv").exists() and not force:
         log.info("reusing the PVI measured in %s", folder)
         return PVI.load(folder), folder
-    pvi = PVI(config, model=model, show_progress=show_progress).fit(suite, names)
+    pvi = PVI(config, tasks=names, model=model, show_progress=show_progress).fit(suite)
     pvi.save(folder)
     return pvi, folder

@@ -12,27 +12,29 @@ import numpy as np
 import pandas as pd
 
 from taskmix.config import ModelConfig
-from taskmix.data.task import Suite
+from taskmix.data.suite import Suite
+from taskmix.estimator import Estimator
+from taskmix.models.features import feature_source
 
 
-class TextEmb:
+class TextEmb(Estimator):
     """Cosine similarity of the tasks' mean input embeddings.
 
     >>> sim = TextEmb().fit(suite)          # doctest: +SKIP
     >>> sim.scores_.loc["rte", "cb"]        # doctest: +SKIP
     """
 
-    def __init__(self, *, model: ModelConfig | None = None, backbone=None, cache=None, split: str = "train"):
+    def __init__(self, *, tasks: Sequence[str] | None = None, model: ModelConfig | None = None, backbone=None,
+                 cache=None, split: str = "train"):
+        self.tasks = tasks
         self.model = model
         self.backbone = backbone
         self.cache = cache
         self.split = split
 
-    def fit(self, suite: Suite, tasks: Sequence[str] | None = None) -> TextEmb:
-        from taskmix.models.features import feature_source
-
+    def fit(self, suite: Suite) -> TextEmb:
         factory, cache = feature_source(self.model, self.backbone, self.cache)
-        names = list(tasks or suite.names)
+        names = list(self.tasks or suite.names)
         self.embeddings_ = {}
         for n in names:
             X = cache.get(factory.template, suite[n], self.split)

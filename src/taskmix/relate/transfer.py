@@ -9,33 +9,28 @@ Settings: ``probe`` (frozen features from the feature cache and a small MLP head
 layer carries over from s to t — seconds per pair on a CPU), and ``finetune``, ``bitfit``,
 ``lora`` (the encoder adapted that way; the adapted encoder carries over).
 
-Every (s → t, seed) and every target-only (t, seed) is one run in the run store, identified by
-the hash of what it depends on: a killed grid resumes where it stopped, and nothing finished is
-run twice.
+The grid of these runs over pairs and seeds, through the run store, is
+:class:`taskmix.experiment.transfer.PairwiseTransfer`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from taskmix.config import ModelConfig, TransferConfig
-from taskmix.data.task import Suite, Task
-from taskmix.errors import ConfigError
-from taskmix.evaluate.metrics import task_metrics
-from taskmix.execute import Executor, LocalExecutor
+from taskmix.config import TransferConfig
+from taskmix.data.metrics import task_metrics
+from taskmix.data.task import Task
 from taskmix.relate.matrix import TransferMatrix, taskweb_score
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PairwiseTransfer", "TransferMatrix", "target_sample"]
+__all__ = ["EncoderTransfer", "ProbeTransfer", "TransferMatrix", "matrix_from_runs", "target_sample"]
 
 
 @dataclass(frozen=True)
@@ -176,90 +171,14 @@ class EncoderTransfer:
         return self._last[1]
 
     def run(self, source: Task | None, target: Task, full_target: Task, seed: int, progress=None) -> dict:
-        from taskmix.train.trainer import BackboneFactory, Trainer
+        from taskmix.models.backbone import BackboneFactory
+        from taskmix.train.trainer import Trainer
 
         factory = self.factory
         if source is not None:
             factory = BackboneFactory(self.factory.config, template=self._source_encoder(source, seed))
         result = Trainer(self.target_cfg, factory).fit([target], seed, progress=progress)
         return result.test[target.name]
-
-
-# ---------------------------------------------------------------- the estimator
-
-class PairwiseTransfer:
-    """Measure the transfer matrix of a suite (or of some targets and sources in it).
-
-    >>> pt = PairwiseTransfer(TransferConfig(setting="probe", seeds=[1, 2, 3]), out="runs")  # doctest: +SKIP
-    >>> pt.fit(suite).matrix_.scores().round(3)                                               # doctest: +SKIP
-    """
-
-    def __init__(self, config: TransferConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
-                 cache=None, out: str | Path = "runs", executor: Executor | None = None, show_progress: bool = True):
-        self.config = config or TransferConfig()
-        self.model = model
-        self.backbone = backbone
-        self.cache = cache
-        self.out = Path(out)
-        self.executor = executor or LocalExecutor()
-        self.show_progress = show_progress
-
-    def _plan(self, targets: Sequence[str], sources: Sequence[str]) -> list[TransferSpec]:
-        """Target-only runs first, then the pairs source by source (so that a source-trained
-        encoder serves every target before the next source is trained)."""
-        seeds = self.config.seeds
-        specs = [TransferSpec(t, None, seed) for t in targets for seed in seeds]
-        specs += [TransferSpec(t, s, seed) for s in sources for seed in seeds for t in targets if s != t]
-        return specs
-
-    def fit(self, suite: Suite, targets: Sequence[str] | None = None,
-            sources: Sequence[str] | None = None) -> PairwiseTransfer:
-        from taskmix.models.features import feature_source
-        from taskmix.train.experiment import run_grid
-
-        c = self.config
-        targets = list(targets or suite.names)
-        sources = list(sources or suite.names)
-        for name in [*targets, *sources]:
-            suite[name]  # a clear error for an unknown task
-        if len(set(targets) | set(sources)) < 2:
-            raise ConfigError("pairwise transfer needs at least two tasks")
-        factory, cache = feature_source(self.model or ModelConfig(name=suite.model), self.backbone, self.cache)
-        self.backbone_, self.cache_ = factory, cache
-        samples = {t: target_sample(suite[t], c.n, c.sample_seed) for t in targets}
-        runner = ProbeTransfer(c, factory, cache) if c.setting == "probe" else EncoderTransfer(c, factory)
-        base = {"kind": "transfer", "setting": c.setting, "n": c.n, "sample_seed": c.sample_seed,
-                "model": factory.config.model_dump(mode="json"), "backbone": factory.fingerprint()}
-        if c.setting == "probe":
-            base["probe"] = {k: getattr(c, k) for k in ("probe_hidden", "probe_steps", "probe_lr", "probe_batch")}
-        else:
-            base["train"] = {"source": runner.source_cfg.model_dump(mode="json"),
-                             "target": runner.target_cfg.model_dump(mode="json")}
-
-        specs = self._plan(targets, sources)
-
-        def work(spec: TransferSpec, run_id: str, progress):
-            source = suite[spec.source] if spec.source else None
-            kw = {} if c.setting == "probe" else {"progress": progress}
-            metrics = runner.run(source, samples[spec.target], suite[spec.target], spec.seed, **kw)
-            return {"test": {spec.target: metrics}}, None
-
-        records = run_grid(self.out, suite.name, [
-            (spec, "transfer", {**base, "target": suite[spec.target].fingerprint(), "seed": spec.seed,
-                                "source": suite[spec.source].fingerprint() if spec.source else None})
-            for spec in specs], work, executor=self.executor, show_progress=self.show_progress)
-        self.runs_ = self._runs_frame(suite, specs, records)
-        self.matrix_ = matrix_from_runs(self.runs_, c.setting)
-        return self
-
-    @staticmethod
-    def _runs_frame(suite: Suite, specs: Sequence[TransferSpec], records) -> pd.DataFrame:
-        rows = []
-        for spec, rec in zip(specs, records, strict=True):
-            task = suite[spec.target]
-            rows.append({"target": spec.target, "source": spec.source or "", "seed": spec.seed,
-                         "metric": rec.metrics["test"][spec.target][task.main_metric], "run": rec.id})
-        return pd.DataFrame(rows)
 
 
 def matrix_from_runs(runs: pd.DataFrame, setting: str) -> TransferMatrix:

@@ -10,10 +10,12 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from taskmix.evaluate.compare import Comparison
+from taskmix.evaluate.compare import Comparison, comparison_from_store
 from taskmix.evaluate.metrics import verdict
+from taskmix.experiment.transfer import saved_matrices
 from taskmix.files import atomic_dir
-from taskmix.group.groupers import rank_candidates
+from taskmix.group.groupers import grouper_from_record, rank_candidates
+from taskmix.relate.matrix import TransferMatrix
 from taskmix.report.plots import (
     embedding_heatmap,
     pvalue_heatmap,
@@ -74,7 +76,7 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
         if grouper is not None:
             if hasattr(grouper, "pvi_"):
                 pvi_distributions(grouper.pvi_.to_frame(), tmp / "pvi.png")
-                pvalue_heatmap(grouper.pvalue_matrix(), tmp / "pvalues.png", grouper.config.alpha)
+                pvalue_heatmap(grouper.pvalue_matrix(), tmp / "pvalues.png", grouper.config_.alpha)
             grouping = {"description": grouper.describe(),
                         "groups": ["+".join(g) for g in grouper.groups_ if len(g) > 1] or ["(none)"],
                         "alone": [g[0] for g in grouper.groups_ if len(g) == 1],
@@ -120,6 +122,19 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
     return out_dir / "index.html"
 
 
+def report_store(out: str | Path, to: str | Path, suite: str | None = None,
+                 groups: list[list[str]] | None = None) -> Path:
+    """The report of the run store under ``out`` (read-only), written to ``to``: its comparison
+    and groupings, how the recommended grouping was found (redrawn from its PVI table), the
+    combination searches and the transfer matrices saved beside it. Returns the HTML path."""
+    searches = load_searches(out, suite)
+    comparison, record = comparison_from_store(out, suite, allow_empty=bool(searches))
+    name = comparison.suite_name or searches[0]["suite"]
+    return write_report(comparison, to, groups=groups, grouper=grouper_from_record(record), searches=searches,
+                        transfers=load_transfers(out, name),
+                        title=None if comparison.records else f"taskmix report — {name}")
+
+
 def load_searches(out: str | Path, suite: str | None = None) -> list[dict]:
     """The summaries `taskmix search` wrote under ``out/search`` (of ``suite``, if given), each
     with the paths of its trials CSV and curve PNG."""
@@ -132,12 +147,10 @@ def load_searches(out: str | Path, suite: str | None = None) -> list[dict]:
 
 
 def load_transfers(out: str | Path, suite: str) -> dict[str, pd.DataFrame]:
-    """The transfer matrices `taskmix transfer` saved for ``suite`` under ``out/transfer``: a
-    target × source score table per setting (named 'probe', 'finetune', …)."""
-    from taskmix.relate.matrix import TransferMatrix
-
+    """The transfer matrices `taskmix transfer` saved for ``suite`` under ``out``: a target ×
+    source score table per setting (named 'probe', 'finetune', …)."""
     found = {}
-    for path in sorted((Path(out) / "transfer").glob(f"{suite}-*.csv")):
+    for path in saved_matrices(out, suite):
         matrix = TransferMatrix.load(path)
         for setting in matrix.settings:
             found[setting] = matrix.select(setting).scores()

@@ -6,7 +6,7 @@ every ``eval_every`` steps kept when the dev score is the best so far, AdamW wit
 autocast — with three hooks replaced: the model built (the language model, fully trained, with
 LoRA / (IA)³ adapters through ``peft``, or with an Inspirational Pointer), the loss (teacher
 forcing: the mean token loss of the answers, whatever their task) and the evaluation (greedy
-answers scored by exact match, see :func:`~taskmix.evaluate.metrics.answer_metrics`).
+answers scored by exact match, see :func:`~taskmix.data.metrics.answer_metrics`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ import numpy as np
 import torch
 
 from taskmix.config import GenerationConfig, ModelConfig, TrainConfig
+from taskmix.data.metrics import answer_metrics
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
-from taskmix.evaluate.metrics import answer_metrics
+from taskmix.models.backbone import BackboneFactory
 from taskmix.models.generative import GenerativeModel, LanguageModel
-from taskmix.train.trainer import BackboneFactory, Trainer
+from taskmix.train.trainer import Trainer
 
 
 def language_model_factory(model: ModelConfig | None = None, generation: GenerationConfig | None = None,

@@ -8,7 +8,6 @@ and the best model's metrics on test.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import time
@@ -19,39 +18,16 @@ import numpy as np
 import torch
 
 from taskmix.config import ModelConfig, TrainConfig
+from taskmix.data.metrics import task_metrics
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
-from taskmix.evaluate.metrics import task_metrics
 from taskmix.models.adapt import make_adaptation
-from taskmix.models.backbone import Backbone
+from taskmix.models.backbone import Backbone, BackboneFactory
 from taskmix.models.hps import HardSharingModel, make_batch
 from taskmix.train.sampling import make_sampler
 from taskmix.train.weighting import LossWeighting, make_weighting
 
 log = logging.getLogger(__name__)
-
-
-class BackboneFactory:
-    """Gives a fresh copy of a backbone for every run, loading the weights from disk only once."""
-
-    def __init__(self, config: ModelConfig | None = None, template: Backbone | None = None,
-                 loader: Callable[[ModelConfig], Backbone] = Backbone.from_config):
-        self.config = config or ModelConfig()
-        self._template = template
-        self.loader = loader  # an encoder's, or e.g. LanguageModel.from_config
-
-    @property
-    def template(self) -> Backbone:
-        if self._template is None:
-            self._template = self.loader(self.config)
-        return self._template
-
-    def __call__(self) -> Backbone:
-        t = self.template
-        return type(t)(copy.deepcopy(t.model), t.tokenizer, name=t.name, config=t.config)
-
-    def fingerprint(self) -> str:
-        return self.template.fingerprint()
 
 
 @dataclass

@@ -19,14 +19,15 @@ import numpy as np
 import pandas as pd
 
 from taskmix.config import ModelConfig, SearchConfig
-from taskmix.data.task import Suite
+from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError
 from taskmix.execute import Executor, LocalExecutor
-from taskmix.files import atomic_file, inside
+from taskmix.experiment.runs import run_grid
+from taskmix.files import atomic_file, inside, make_dir
 from taskmix.group.search import CombinationSearch, Objective, names_of
-from taskmix.train.experiment import run_grid
+from taskmix.models.backbone import BackboneFactory
 from taskmix.train.generative import GenerativeTrainer, language_model_factory
-from taskmix.train.trainer import BackboneFactory, Trainer
+from taskmix.train.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -128,21 +129,14 @@ def search_combinations(suite: Suite, target: str, config: SearchConfig | None =
 
 def save_search(search: CombinationSearch, trials: pd.DataFrame, folder: str | Path, suite: str,
                 target: str) -> Path:
-    """Write the trials (CSV), a summary (JSON) and the best-so-far curve (PNG) of a search to
-    ``folder/<suite>-<target>.*``; returns the CSV's path."""
-    from taskmix.report.plots import search_curve
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = inside(folder, f"{suite}-{target}")
+    """Write the trials (CSV) and a summary (JSON) of a search to ``folder/<suite>-<target>.*``;
+    returns the CSV's path (:func:`taskmix.report.plots.search_curve` draws its curve beside it)."""
+    stem = inside(make_dir(folder), f"{suite}-{target}")
     with atomic_file(stem.with_suffix(".csv"), "w") as f:
         trials.to_csv(f, index=False)
-    summary = search_summary(search, trials)
     with atomic_file(stem.with_suffix(".json"), "w") as f:
-        json.dump({"suite": suite, "target": target, **summary, "config": search.config.model_dump(mode="json")},
-                  f, indent=1)
-    search_curve(trials, stem.with_suffix(".png"), title=f"{suite}: combination search for {target} "
-                 f"({search.config.surrogate}, {search.config.proposal})", baseline=summary["alone_dev"])
+        json.dump({"suite": suite, "target": target, **search_summary(search, trials),
+                   "config": search.config_.model_dump(mode="json")}, f, indent=1)
     return stem.with_suffix(".csv")
 
 

@@ -1,66 +1,30 @@
-"""Planning and carrying out STL and MTL runs over seeds, through the run store.
+"""Grids of runs through the run store: register → claim → carry out → record, once for every grid.
 
-Every run is identified by the hash of everything it depends on (task contents, model, train
-config, seed), so re-running a command skips finished runs and re-does unfinished ones.
+Every run is identified by the hash of everything it depends on (task contents, model, settings,
+seed), so re-running a command skips finished runs and re-does unfinished ones; runs are carried
+out by an executor (this process, a process pool, Ray) while the store keeps their state.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import pandas as pd
-
-from taskmix.config import ModelConfig, TrainConfig, config_hash, distinct_seeds
-from taskmix.data.task import Suite
+from taskmix.config import config_hash, distinct_seeds
 from taskmix.errors import ConfigError, Stopped, TaskmixError
 from taskmix.execute import Executor, LocalExecutor
-from taskmix.files import atomic_dir, atomic_file, make_dir
+from taskmix.files import make_dir
 from taskmix.progress import make_progress
 from taskmix.store import RunRecord, RunStore
-from taskmix.train.trainer import BackboneFactory, Trainer
 
 log = logging.getLogger(__name__)
 
 STORE_FILE = "taskmix.db"
 HEARTBEAT_EVERY = 10.0  # seconds between heartbeats of claimed runs
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training run: which tasks together, with which seed."""
-
-    tasks: tuple[str, ...]
-    seed: int
-
-    @property
-    def kind(self) -> str:
-        return "stl" if len(self.tasks) == 1 else "mtl"
-
-    @property
-    def setting(self) -> str:
-        return f"{self.kind}:{'+'.join(self.tasks)}"
-
-
-def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool = True) -> list[RunSpec]:
-    """STL runs for every task named in ``groups`` and an MTL run per group of two or more. A group
-    is a set of tasks: the same tasks in another order are the same run (trained in the order first
-    given)."""
-    settings: dict[frozenset, tuple[str, ...]] = {}
-    if stl:
-        for g in groups:
-            for t in g:
-                settings.setdefault(frozenset([t]), (t,))
-    for g in groups:
-        if len(set(g)) > 1:
-            settings.setdefault(frozenset(g), tuple(g))
-    return [RunSpec(s, seed) for s in settings.values() for seed in unique_seeds(seeds)]
 
 
 def unique_seeds(seeds: Sequence[int]) -> list[int]:
@@ -208,91 +172,3 @@ def raise_failures(failures: Sequence[tuple], total: int, store_path: Path) -> N
         raise TaskmixError(f"{len(failures)} of {total} runs failed: {msg}",
                            hint=f"the finished runs are kept in {store_path}; "
                                 "fix the cause and run the same command again")
-
-
-class MultiTaskTrainer:
-    """Train STL and MTL models over seeds and compare them.
-
-    >>> from taskmix import Suite, MultiTaskTrainer
-    >>> suite = Suite.load("demo")                                                      # doctest: +SKIP
-    >>> result = MultiTaskTrainer(seeds=[1, 2]).compare(suite, [["negation_site_a", "negation_site_b"]])  # doctest: +SKIP
-    >>> result.table()                                                                  # doctest: +SKIP
-    """
-
-    def __init__(self, config: TrainConfig | None = None, model: ModelConfig | None = None,
-                 seeds: Sequence[int] = (1, 2, 3), out: str | Path = "runs", executor: Executor | None = None,
-                 backbone: BackboneFactory | None = None, show_progress: bool = True):
-        self.config = config or TrainConfig()
-        self.backbone = backbone or BackboneFactory(model or ModelConfig())
-        self.model_config = self.backbone.config
-        self.seeds = unique_seeds(seeds)
-        self.out = Path(out)
-        self.executor = executor or LocalExecutor()
-        self.show_progress = show_progress
-
-    def run_id(self, suite: Suite, spec: RunSpec) -> str:
-        return config_hash(self._run_config(suite, spec))
-
-    def _run_config(self, suite: Suite, spec: RunSpec) -> dict:
-        return {"tasks": {t: suite[t].fingerprint() for t in spec.tasks},
-                "kinds": {t: suite[t].kind for t in spec.tasks}, "seed": spec.seed,
-                "model": self.model_config.model_dump(mode="json"), "backbone": self.backbone.fingerprint(),
-                "train": self.config.model_dump(mode="json")}
-
-    def run(self, suite: Suite, groups: Sequence[Sequence[str]], stl: bool = True) -> list[RunRecord]:
-        """Carry out every planned run not already finished; return the records of all of them."""
-        trainer = Trainer(self.config, self.backbone)
-
-        def work(spec, run_id, progress):
-            result = trainer.fit([suite[t] for t in spec.tasks], spec.seed, progress=progress, keep_model=True)
-            return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
-
-        specs = plan_runs(groups, self.seeds, stl=stl)
-        return run_grid(self.out, suite.name, [(spec, spec.kind, self._run_config(suite, spec)) for spec in specs],
-                        work, executor=self.executor, show_progress=self.show_progress)
-
-    def _write_artifacts(self, run_id: str, spec: RunSpec, result) -> Path:
-        """metrics.json, test predictions and what the model keeps (the weights if asked; IP: its
-        task-embedding similarities); written whole or not at all."""
-        final = self.out / run_id
-        with atomic_dir(final) as tmp:
-            (tmp / "metrics.json").write_text(json.dumps({"setting": spec.setting, **result.to_dict()}, indent=2))
-            rows = [{"task": t, **dict(zip(p, vals, strict=True))}
-                    for t, p in result.predictions.items() for vals in zip(*p.values(), strict=True)]
-            pd.DataFrame(rows).to_csv(tmp / "predictions.csv", index=False)
-            result.model.write_artifacts(tmp, weights=self.config.save_model)
-        return final
-
-    def compare(self, suite: Suite, groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]]):
-        """Run (or reuse) every STL and MTL run, then build the comparison.
-
-        ``groups`` is one grouping (a list of task groups) or several named ones, e.g.
-        ``{"pvi": grouper.groups_, "all": [suite.names]}``; every group of every grouping is trained
-        once, and the comparison summarises each grouping (``Comparison.by_grouping``).
-        """
-        from taskmix.evaluate.compare import Comparison
-
-        groupings = dict(groups) if isinstance(groups, dict) else {}
-        flat = [g for part in groupings.values() for g in part] if groupings else list(groups)
-        return Comparison(self.run(suite, flat), suite, groupings=groupings)
-
-
-GROUPINGS_FILE = "groupings.json"
-
-
-def save_groupings(out: str | Path, suite: str, groupings: dict[str, Sequence[Sequence[str]]],
-                   grouper: dict | None = None) -> None:
-    """Remember a suite's named groupings (and how the recommended one was found: its config and
-    PVI folder) beside the run store, so that `compare` and `report` can show them later."""
-    path = Path(out) / GROUPINGS_FILE
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[suite] = {"groupings": {k: [list(g) for g in v] for k, v in groupings.items()}, "grouper": grouper}
-    with atomic_file(path, "w") as f:
-        json.dump(data, f, indent=1)
-
-
-def load_groupings(out: str | Path, suite: str) -> tuple[dict[str, list[list[str]]], dict | None]:
-    """(named groupings, grouper description) saved for ``suite``; empty if none."""
-    path = Path(out) / GROUPINGS_FILE
-    entry = json.loads(path.read_text()).get(suite, {}) if path.exists() else {}
-    return entry.get("groupings", {}), entry.get("grouper")

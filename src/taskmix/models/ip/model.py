@@ -1,36 +1,18 @@
-"""Inspirational Pointer (Lu, Jiang, Wang & Zang): parameter-efficient multi-task tuning through
-human task descriptions.
-
-Laid out like a PEFT method — the settings (``ip_*`` in :class:`~taskmix.config.TrainConfig`), the
-layer (:class:`InspirationalPointer`: task embedding → one vector per layer) and the model
-(:class:`IPModel`: the frozen backbone with task heads, modified through forward hooks).
-
-Every input gets its task's description. A frozen *form module* (the backbone itself, or a
-separate frozen encoder) reads description + input; the mean-pooled hidden states of its n1 layers
-v_1…v_n1 are mixed with learned weights w and mapped to a task embedding τ = ReLU(T(Σ w_i v_i)) of
-size t. Each modified layer m has an id embedding L_m ∈ R^t; C (two linear layers with ReLU,
-t → t → d2, the last initialised to zero) turns τ and L_m into I_m, and the layer's hidden state
-h becomes h + h ∘ I_m. At initialisation I = 0: the model is the frozen backbone. Trainable:
-T, w, L, C and the heads — t·(d1 + d2 + t + n2) + n1 weights plus 2t + d2 biases outside the heads.
-
-Which layers are modified is found by :func:`find_layers`. :class:`GenerativeIPModel` puts the same
-pointer on a language model: a seq2seq model's decoder layers with its own encoder as the form
-module, or every layer of a decoder-only model with an auxiliary frozen encoder as form module.
-"""
+"""The Inspirational Pointer's models: the frozen form module reading each input with its task's
+description, the pointer (:mod:`taskmix.models.ip.layer`) and the layers it modifies, on an
+encoder with task heads (:class:`IPModel`) or a language model (:class:`GenerativeIPModel`)."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from taskmix.config import GenerationConfig, TrainConfig
@@ -40,101 +22,13 @@ from taskmix.errors import ModelError
 from taskmix.models.backbone import Backbone, pool
 from taskmix.models.generative import GenerativeModel, LanguageModel
 from taskmix.models.hps import HardSharingModel, make_batch
+from taskmix.models.ip.layer import InspirationalPointer, find_layers, intervene
 
 log = logging.getLogger(__name__)
 
 # Input room a description always leaves in the form module's window (tokens).
 MIN_INPUT_TOKENS = 16
 
-
-# ----------------------------------------------------------------------------- layers
-_LAYER_PATHS = {
-    "encoder": ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "layer", "encoder.block",
-                "transformer.h", "h", "model.layers", "model.decoder.layers", "decoder.layers", "decoder.block"),
-    "decoder": ("decoder.block", "decoder.layers", "model.decoder.layers", "transformer.h", "h", "model.layers",
-                "layers"),
-}
-
-
-def find_layers(model: nn.Module, part: str = "encoder") -> list[nn.Module]:
-    """The transformer layers whose hidden states IP modifies: BERT/MiniLM/RoBERTa/DeBERTa
-    (``encoder.layer``), DistilBERT (``transformer.layer``), T5 (``encoder.block`` / with
-    ``part="decoder"`` ``decoder.block``), GPT-2 (``h``), Llama-like (``model.layers``)."""
-    if part not in _LAYER_PATHS:
-        raise ModelError(f"unknown part {part!r}", hint="use encoder or decoder")
-    for path in _LAYER_PATHS[part]:
-        mod: nn.Module | None = model
-        for attr in path.split("."):
-            mod = getattr(mod, attr, None)
-            if mod is None:
-                break
-        if isinstance(mod, nn.ModuleList) and len(mod) > 0:
-            return list(mod)
-    raise ModelError(f"cannot find the {part} layers of {type(model).__name__}",
-                     hint="IP modifies each transformer layer's output; models whose layers sit in "
-                          "encoder.layer, transformer.layer, layers, h or *.block are supported")
-
-
-def _modify(vector: torch.Tensor):
-    """A forward hook: the layer's hidden state h (first output) becomes h + h ∘ I."""
-    def hook(module, args, output):
-        h = output[0] if isinstance(output, tuple) else output
-        v = vector.to(h.dtype).unsqueeze(1)  # [B, d2] → [B, 1, d2], broadcast over positions
-        h = h + h * v
-        return (h, *output[1:]) if isinstance(output, tuple) else h
-    return hook
-
-
-@contextlib.contextmanager
-def intervene(layers: Sequence[nn.Module], vectors: torch.Tensor) -> Iterator[None]:
-    """Register the hooks h → h + h ∘ I_m on ``layers`` (``vectors``: [n2, B, d2]) for the body of
-    the ``with`` block; they are removed on exit, also after an error."""
-    if len(layers) != len(vectors):
-        raise ValueError(f"{len(layers)} layers but {len(vectors)} vectors")
-    handles = [layer.register_forward_hook(_modify(v)) for layer, v in zip(layers, vectors, strict=True)]
-    try:
-        yield
-    finally:
-        for h in handles:
-            h.remove()
-
-
-class InspirationalPointer(nn.Module):
-    """The trainable part: w (n1), T (d1 → t), L (n2 × t) and C (t → t → d2).
-
-    ``combine`` is how τ and L_m enter C: ``sum`` (τ + L_m; the paper's parameter count) or
-    ``concat`` ([τ; L_m], C's first layer then reads 2t)."""
-
-    def __init__(self, d1: int, d2: int, n1: int, n2: int, t: int = 200, combine: str = "sum"):
-        super().__init__()
-        if combine not in ("sum", "concat"):
-            raise ModelError(f"unknown ip_combine {combine!r}", hint="use sum or concat")
-        self.d1, self.d2, self.n1, self.n2, self.t, self.combine = d1, d2, n1, n2, t, combine
-        self.w = nn.Parameter(torch.full((n1,), 1.0 / n1))
-        self.T = nn.Linear(d1, t)
-        self.L = nn.Parameter(torch.randn(n2, t) * 0.02)
-        self.C1 = nn.Linear(2 * t if combine == "concat" else t, t)
-        self.C2 = nn.Linear(t, d2)
-        nn.init.zeros_(self.C2.weight)  # I = 0 at the start: the model is the frozen backbone
-        nn.init.zeros_(self.C2.bias)
-
-    def task_embedding(self, states: torch.Tensor) -> torch.Tensor:
-        """τ [B, t] from the form module's pooled layer states [n1, B, d1]."""
-        return F.relu(self.T(torch.einsum("n,nbd->bd", self.w.to(states.dtype), states)))
-
-    def vectors(self, tau: torch.Tensor) -> torch.Tensor:
-        """I [n2, B, d2]: one modification vector per layer and example."""
-        L = self.L.to(tau.dtype).unsqueeze(1).expand(-1, tau.shape[0], -1)  # [n2, B, t]
-        tau = tau.unsqueeze(0).expand(self.n2, -1, -1)
-        x = torch.cat([tau, L], dim=-1) if self.combine == "concat" else tau + L
-        return self.C2(F.relu(self.C1(x)))
-
-    def formula(self) -> int:
-        """The paper's count of IP weights, t·(d1 + d2 + t + n2) + n1 (biases not counted)."""
-        return self.t * (self.d1 + self.d2 + self.t + self.n2) + self.n1
-
-    def config(self) -> dict:
-        return {k: getattr(self, k) for k in ("d1", "d2", "n1", "n2", "t", "combine")}
 
 
 class _Pointer:
@@ -144,14 +38,14 @@ class _Pointer:
 
     def _setup_pointer(self, model: nn.Module, d2: int, part: str, form: Backbone, config: TrainConfig,
                        device: torch.device) -> None:
-        self.use_descriptions = config.ip_descriptions
+        self.use_descriptions = config.ip.descriptions
         self.form = form
         for p in form.model.parameters():
             p.requires_grad_(False)
         self.layers = find_layers(model, part)
         n1 = int(form.model.config.num_hidden_layers) + 1  # + the embeddings
-        self.ip = InspirationalPointer(form.hidden_size, d2, n1, len(self.layers), config.ip_embedding_size,
-                                       config.ip_combine).to(device)
+        self.ip = InspirationalPointer(form.hidden_size, d2, n1, len(self.layers), config.ip.embedding_size,
+                                       config.ip.combine).to(device)
         self.descriptions = {t.name: self._fit_description(t) for t in self.tasks}
 
     # ------------------------------------------------------------ descriptions and form inputs
@@ -260,7 +154,7 @@ class IPModel(_Pointer, HardSharingModel):
         config = config or TrainConfig(adaptation="ip")
         for p in self.encoder.parameters():
             p.requires_grad_(False)
-        self._setup_pointer(self.encoder, backbone.hidden_size, config.ip_layers, form or backbone, config,
+        self._setup_pointer(self.encoder, backbone.hidden_size, config.ip.layers, form or backbone, config,
                             backbone.device)
 
     def task_embeddings(self, batch: dict) -> torch.Tensor:
@@ -284,7 +178,7 @@ class GenerativeIPModel(_Pointer, GenerativeModel):
     """A frozen language model whose decoder layers an :class:`InspirationalPointer` modifies:
     a seq2seq model's decoder (its own encoder reads description + input as the form module), or
     every layer of a decoder-only model (an auxiliary frozen encoder is the form module; see
-    ``InspirationalPointerAdaptation.form_for``). ``ip_layers: encoder`` set explicitly modifies
+    ``InspirationalPointerAdaptation.form_for``). ``ip.layers: encoder`` set explicitly modifies
     a seq2seq model's encoder instead."""
 
     def __init__(self, lm: LanguageModel, tasks: Sequence[Task], config: TrainConfig, form: Backbone,
@@ -292,7 +186,7 @@ class GenerativeIPModel(_Pointer, GenerativeModel):
         super().__init__(lm, tasks, generation)
         for p in lm.model.parameters():
             p.requires_grad_(False)
-        part = config.ip_layers if "ip_layers" in config.model_fields_set else "decoder"
+        part = config.ip.layers if "layers" in config.ip.model_fields_set else "decoder"
         self._setup_pointer(lm.model, lm.hidden_size, part, form, config, lm.device)
 
     def context(self, items):

@@ -1,0 +1,141 @@
+"""The pairwise transfer grid (TaskWeb): every (s → t, seed) and every target-only (t, seed) is one
+run in the run store; the runs themselves (probe, or an encoder adapted on s then on t) are
+:mod:`taskmix.relate.transfer`'s. A killed grid resumes where it stopped; nothing finished is run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from taskmix.config import ModelConfig, TransferConfig
+from taskmix.data.suite import Suite
+from taskmix.errors import ConfigError
+from taskmix.estimator import Estimator
+from taskmix.execute import Executor, LocalExecutor
+from taskmix.experiment.runs import run_grid
+from taskmix.files import inside
+from taskmix.models.features import feature_source
+from taskmix.relate.matrix import TransferMatrix
+from taskmix.relate.transfer import (
+    EncoderTransfer,
+    ProbeTransfer,
+    TransferSpec,
+    matrix_from_runs,
+    target_sample,
+)
+
+log = logging.getLogger(__name__)
+
+
+class PairwiseTransfer(Estimator):
+    """Measure the transfer matrix of a suite (or of some targets and sources in it).
+
+    >>> pt = PairwiseTransfer(TransferConfig(setting="probe", seeds=[1, 2, 3]), out="runs")  # doctest: +SKIP
+    >>> pt.fit(suite).matrix_.scores().round(3)                                               # doctest: +SKIP
+    """
+
+    def __init__(self, config: TransferConfig | None = None, *, targets: Sequence[str] | None = None,
+                 sources: Sequence[str] | None = None, model: ModelConfig | None = None, backbone=None, cache=None,
+                 out: str | Path = "runs", executor: Executor | None = None, show_progress: bool = True, **params):
+        self.config = config
+        self.targets = targets
+        self.sources = sources
+        self.model = model
+        self.backbone = backbone
+        self.cache = cache
+        self.out = out
+        self.executor = executor
+        self.show_progress = show_progress
+        self.params = params
+
+    def _plan(self, targets: Sequence[str], sources: Sequence[str]) -> list[TransferSpec]:
+        """Target-only runs first, then the pairs source by source (so that a source-trained
+        encoder serves every target before the next source is trained)."""
+        seeds = self.config_.seeds
+        specs = [TransferSpec(t, None, seed) for t in targets for seed in seeds]
+        specs += [TransferSpec(t, s, seed) for s in sources for seed in seeds for t in targets if s != t]
+        return specs
+
+    def fit(self, suite: Suite) -> PairwiseTransfer:
+        """Train every target alone and after every source, over the seeds (runs already in the
+        store are not trained again); ``matrix_``: the transfer matrix, ``runs_``: per-seed metrics,
+        ``sizes_``: the training examples each target was trained on (at most ``n``)."""
+        c = self.config_ = self.resolve(TransferConfig)
+        targets = list(self.targets or suite.names)
+        sources = list(self.sources or suite.names)
+        for name in [*targets, *sources]:
+            suite[name]  # a clear error for an unknown task
+        if len(set(targets) | set(sources)) < 2:
+            raise ConfigError("pairwise transfer needs at least two tasks")
+        factory, cache = feature_source(self.model or ModelConfig(name=suite.model), self.backbone, self.cache)
+        self.backbone_, self.cache_ = factory, cache
+        samples = {t: target_sample(suite[t], c.n, c.sample_seed) for t in targets}
+        self.sizes_ = {t: len(samples[t].splits["train"]) for t in targets}
+        runner = ProbeTransfer(c, factory, cache) if c.setting == "probe" else EncoderTransfer(c, factory)
+        base = {"kind": "transfer", "setting": c.setting, "n": c.n, "sample_seed": c.sample_seed,
+                "model": factory.config.model_dump(mode="json"), "backbone": factory.fingerprint()}
+        if c.setting == "probe":
+            base["probe"] = {k: getattr(c, k) for k in ("probe_hidden", "probe_steps", "probe_lr", "probe_batch")}
+        else:
+            base["train"] = {"source": runner.source_cfg.model_dump(mode="json"),
+                             "target": runner.target_cfg.model_dump(mode="json")}
+
+        specs = self._plan(targets, sources)
+
+        def work(spec: TransferSpec, run_id: str, progress):
+            source = suite[spec.source] if spec.source else None
+            kw = {} if c.setting == "probe" else {"progress": progress}
+            metrics = runner.run(source, samples[spec.target], suite[spec.target], spec.seed, **kw)
+            return {"test": {spec.target: metrics}}, None
+
+        records = run_grid(self.out, suite.name, [
+            (spec, "transfer", {**base, "target": suite[spec.target].fingerprint(), "seed": spec.seed,
+                                "source": suite[spec.source].fingerprint() if spec.source else None})
+            for spec in specs], work, executor=self.executor or LocalExecutor(), show_progress=self.show_progress)
+        self.runs_ = self._runs_frame(suite, specs, records)
+        self.matrix_ = matrix_from_runs(self.runs_, c.setting)
+        return self
+
+    @staticmethod
+    def _runs_frame(suite: Suite, specs: Sequence[TransferSpec], records) -> pd.DataFrame:
+        rows = []
+        for spec, rec in zip(specs, records, strict=True):
+            task = suite[spec.target]
+            rows.append({"target": spec.target, "source": spec.source or "", "seed": spec.seed,
+                         "metric": rec.metrics["test"][spec.target][task.main_metric], "run": rec.id})
+        return pd.DataFrame(rows)
+
+
+def matrix_path(out: str | Path, suite: str, setting: str) -> Path:
+    """Where the transfer matrix of ``suite`` measured in ``setting`` is kept: OUT/transfer/<suite>-<setting>.csv."""
+    return inside(out, "transfer", f"{suite}-{setting}.csv")
+
+
+def saved_matrices(out: str | Path, suite: str) -> list[Path]:
+    """The transfer matrices `taskmix transfer` saved for ``suite`` under ``out``."""
+    return sorted((Path(out) / "transfer").glob(f"{suite}-*.csv"))
+
+
+def load_matrix(path: str | Path | None, out: str | Path, suite: Suite | None, setting: str | None = None,
+                metric: str | Path | None = None) -> TransferMatrix | None:
+    """The transfer matrix at ``path``, or else the one saved for ``suite`` (in ``setting``, if
+    named); checked against the suite's tasks; with the target metric table ``metric`` joined (for
+    Regret@k). None if there is neither."""
+    if path is None:
+        saved = saved_matrices(out, suite.name) if suite is not None else []
+        if setting:
+            saved = [p for p in saved if p.stem == f"{suite.name}-{setting}"]
+        if not saved:
+            return None
+        path = saved[0]
+        log.info("transfer matrix: %s", path)
+    m = TransferMatrix.load(path)
+    if suite is not None:
+        m = m.for_suite(suite.names, suite.name, setting, source=str(path))
+    elif setting:
+        m = m.select(setting)
+    return m.with_metric(metric) if metric else m
