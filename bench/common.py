@@ -1,4 +1,5 @@
-"""Suite configs for the real public data sets in ../shared/data (used by the bench scripts only)."""
+"""Suite configs for the real public data sets in ../shared/data (used by the bench scripts
+only)."""
 
 from __future__ import annotations
 
@@ -14,29 +15,73 @@ from taskmix.config import ModelConfig, SuiteConfig, TaskConfig, TrainConfig
 
 # name → suite task entry, with paths relative to the data dir (see ../shared/data/README.md)
 GLUE_TASKS: dict[str, dict] = {
-    "rte": {"format": "jsonl", "splits": {"train": "superglue/rte/train.jsonl", "test": "superglue/rte/val.jsonl"},
-            "text": ["premise", "hypothesis"], "label": "label"},
-    "cb": {"format": "jsonl", "splits": {"train": "superglue/cb/train.jsonl", "test": "superglue/cb/val.jsonl"},
-           "text": ["premise", "hypothesis"], "label": "label"},
-    "mrpc": {"format": "tsv", "splits": {"train": "glue/mrpc/msr_paraphrase_train.txt",
-                                         "test": "glue/mrpc/msr_paraphrase_test.txt"},
-             "text": ["#1 String", "#2 String"], "label": "Quality"},
-    "sst2": {"format": "tsv", "splits": {"train": "glue/sst2/train.tsv", "test": "glue/sst2/test.tsv"},
-             "text": "sentence", "label": "label"},
-    "copa": {"kind": "multiple_choice", "format": "jsonl",
-             "splits": {"train": "superglue/copa/train.jsonl", "test": "superglue/copa/val.jsonl"},
-             "text": ["premise", "question"], "choices": ["choice1", "choice2"], "label": "label"},
-    "wic": {"format": "jsonl", "splits": {"train": "derived/wic/train.jsonl", "test": "derived/wic/val.jsonl"},
-            "text": ["word_sentence1", "sentence2"], "label": "label"},
-    "boolq": {"format": "jsonl", "splits": {"train": "superglue/boolq/val.jsonl"},
-              "text": ["question", "passage"], "label": "label"},
-    "qnli": {"format": "tsv", "splits": {"train": "glue/qnli/dev.tsv"},  # dev only: split by the suite
-             "text": ["question", "sentence"], "label": "label"},
-    "cola": {"format": "tsv", "splits": {"train": "glue/cola/in_domain_train.tsv", "test": "glue/cola/in_domain_dev.tsv"},
-             "columns": ["source", "label", "mark", "sentence"], "text": "sentence", "label": "label"},
-    "stsb": {"kind": "regression", "format": "tsv",
-             "splits": {"train": "glue/stsb/train.tsv", "test": "glue/stsb/dev.tsv"},
-             "text": ["sentence1", "sentence2"], "label": "score"},
+    "rte": {
+        "format": "jsonl",
+        "splits": {"train": "superglue/rte/train.jsonl", "test": "superglue/rte/val.jsonl"},
+        "text": ["premise", "hypothesis"],
+        "label": "label",
+    },
+    "cb": {
+        "format": "jsonl",
+        "splits": {"train": "superglue/cb/train.jsonl", "test": "superglue/cb/val.jsonl"},
+        "text": ["premise", "hypothesis"],
+        "label": "label",
+    },
+    "mrpc": {
+        "format": "tsv",
+        "splits": {
+            "train": "glue/mrpc/msr_paraphrase_train.txt",
+            "test": "glue/mrpc/msr_paraphrase_test.txt",
+        },
+        "text": ["#1 String", "#2 String"],
+        "label": "Quality",
+    },
+    "sst2": {
+        "format": "tsv",
+        "splits": {"train": "glue/sst2/train.tsv", "test": "glue/sst2/test.tsv"},
+        "text": "sentence",
+        "label": "label",
+    },
+    "copa": {
+        "kind": "multiple_choice",
+        "format": "jsonl",
+        "splits": {"train": "superglue/copa/train.jsonl", "test": "superglue/copa/val.jsonl"},
+        "text": ["premise", "question"],
+        "choices": ["choice1", "choice2"],
+        "label": "label",
+    },
+    "wic": {
+        "format": "jsonl",
+        "splits": {"train": "derived/wic/train.jsonl", "test": "derived/wic/val.jsonl"},
+        "text": ["word_sentence1", "sentence2"],
+        "label": "label",
+    },
+    "boolq": {
+        "format": "jsonl",
+        "splits": {"train": "superglue/boolq/val.jsonl"},
+        "text": ["question", "passage"],
+        "label": "label",
+    },
+    "qnli": {
+        "format": "tsv",
+        "splits": {"train": "glue/qnli/dev.tsv"},  # dev only: split by the suite
+        "text": ["question", "sentence"],
+        "label": "label",
+    },
+    "cola": {
+        "format": "tsv",
+        "splits": {"train": "glue/cola/in_domain_train.tsv", "test": "glue/cola/in_domain_dev.tsv"},
+        "columns": ["source", "label", "mark", "sentence"],
+        "text": "sentence",
+        "label": "label",
+    },
+    "stsb": {
+        "kind": "regression",
+        "format": "tsv",
+        "splits": {"train": "glue/stsb/train.tsv", "test": "glue/stsb/dev.tsv"},
+        "text": ["sentence1", "sentence2"],
+        "label": "score",
+    },
 }
 
 
@@ -48,19 +93,38 @@ def prepare_wic(data_dir: Path, out: Path) -> None:
         if dst.exists():
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
-        rows = [json.loads(line) for line in (data_dir / "superglue" / "wic" / f"{split}.jsonl").open()]
-        dst.write_text("".join(json.dumps({"word_sentence1": f"{r['word']}: {r['sentence1']}",
-                                           "sentence2": r["sentence2"], "label": r["label"]}) + "\n"
-                               for r in rows))
+        rows = [
+            json.loads(line) for line in (data_dir / "superglue" / "wic" / f"{split}.jsonl").open()
+        ]
+        dst.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "word_sentence1": f"{r['word']}: {r['sentence1']}",
+                        "sentence2": r["sentence2"],
+                        "label": r["label"],
+                    }
+                )
+                + "\n"
+                for r in rows
+            )
+        )
 
 
-def glue_suite_config(data_dir: str | Path, names: list[str], train_rows: int | None = None,
-                      seed: int = 13, derived_dir: str | Path = "bench/out") -> SuiteConfig:
-    """A suite of the named real tasks (absolute paths); ``train_rows`` takes a seeded sample of each
-    training set. Derived files (WiC) are written to ``derived_dir``."""
+def glue_suite_config(
+    data_dir: str | Path,
+    names: list[str],
+    train_rows: int | None = None,
+    seed: int = 13,
+    derived_dir: str | Path = "bench/out",
+) -> SuiteConfig:
+    """A suite of the named real tasks (absolute paths); ``train_rows`` takes a seeded sample of
+    each training set. Derived files (WiC) are written to ``derived_dir``."""
     data_dir = Path(data_dir).resolve()
     if not data_dir.exists():
-        raise SystemExit(f"data folder {data_dir} not found: pass --data-dir (default ../shared/data)")
+        raise SystemExit(
+            f"data folder {data_dir} not found: pass --data-dir (default ../shared/data)"
+        )
     derived_dir = Path(derived_dir).resolve()
     if "wic" in names:
         prepare_wic(data_dir, derived_dir)
@@ -69,8 +133,10 @@ def glue_suite_config(data_dir: str | Path, names: list[str], train_rows: int | 
         if n not in GLUE_TASKS:
             raise SystemExit(f"unknown bench task {n!r}; known: {', '.join(GLUE_TASKS)}")
         entry = dict(GLUE_TASKS[n])
-        entry["splits"] = {k: str((derived_dir if v.startswith("derived/") else data_dir) / v)
-                           for k, v in entry["splits"].items()}
+        entry["splits"] = {
+            k: str((derived_dir if v.startswith("derived/") else data_dir) / v)
+            for k, v in entry["splits"].items()
+        }
         tasks.append(TaskConfig(name=n, sample=train_rows, **entry))
     return SuiteConfig(name="glue-bench", tasks=tasks, seed=seed, dev_size=0.1, test_size=0.1)
 
@@ -78,7 +144,9 @@ def glue_suite_config(data_dir: str | Path, names: list[str], train_rows: int | 
 def add_training_args(ap, train_rows: int, steps_per_task: int) -> None:
     """The options every STL/MTL bench shares (data, seeds, budget), with this script's defaults."""
     ap.add_argument("--data-dir", default="../shared/data")
-    ap.add_argument("--train-rows", type=int, default=train_rows, help="seeded sample of each training set")
+    ap.add_argument(
+        "--train-rows", type=int, default=train_rows, help="seeded sample of each training set"
+    )
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--steps-per-task", type=int, default=steps_per_task)
     ap.add_argument("--batch-size", type=int, default=16)
@@ -88,13 +156,26 @@ def add_training_args(ap, train_rows: int, steps_per_task: int) -> None:
 
 
 def training_setup(a) -> tuple[list[int], TrainConfig, ModelConfig, dict]:
-    """(seeds, train config, model config, settings for the JSON) from ``add_training_args`` options:
-    a step budget per task, no early stopping, word embeddings frozen."""
+    """(seeds, train config, model config, settings for the JSON) from ``add_training_args``
+    options: a step budget per task, no early stopping, word embeddings frozen."""
     seeds = [int(s) for s in a.seeds.split(",")]
-    train = TrainConfig(max_steps=a.steps_per_task, steps_per_task=True, batch_size=a.batch_size, lr=a.lr,
-                        patience=None, freeze_embeddings=True)
-    settings = {"seeds": seeds, "train_rows": a.train_rows, "steps_per_task": a.steps_per_task,
-                "batch_size": a.batch_size, "lr": a.lr, "max_length": a.max_length, "model": "minilm"}
+    train = TrainConfig(
+        max_steps=a.steps_per_task,
+        steps_per_task=True,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        patience=None,
+        freeze_embeddings=True,
+    )
+    settings = {
+        "seeds": seeds,
+        "train_rows": a.train_rows,
+        "steps_per_task": a.steps_per_task,
+        "batch_size": a.batch_size,
+        "lr": a.lr,
+        "max_length": a.max_length,
+        "model": "minilm",
+    }
     return seeds, train, ModelConfig(max_length=a.max_length), settings
 
 

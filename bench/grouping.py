@@ -32,21 +32,31 @@ from taskmix.report.html import write_report  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_training_args(ap, train_rows=400, steps_per_task=40)
     ap.add_argument("--tasks", default="cb,rte,mrpc,sst2,cola,wic")
-    ap.add_argument("--baselines", default="all,random,most_different", help="all, random, textemb, most_different")
+    ap.add_argument(
+        "--baselines",
+        default="all,random,most_different",
+        help="all, random, textemb, most_different",
+    )
     ap.add_argument("--alpha", type=float, default=0.01)
     ap.add_argument("--out", default="bench/out/grouping")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    suite = Suite.from_config(glue_suite_config(a.data_dir, a.tasks.split(","), train_rows=a.train_rows))
+    suite = Suite.from_config(
+        glue_suite_config(a.data_dir, a.tasks.split(","), train_rows=a.train_rows)
+    )
     seeds, train, model, settings = training_setup(a)
     config = GroupConfig(method="pvi", alpha=a.alpha)
     t0 = time.time()
     pvi, _ = measure(suite, config.pvi, model, a.out, show_progress=True)
-    grouper, groupings = training_groupings(suite, config, a.baselines.split(","), pvi=pvi, model=model, out=a.out)
+    grouper, groupings = training_groupings(
+        suite, config, a.baselines.split(","), pvi=pvi, model=model, out=a.out
+    )
     print(pvi.summary_.round(4).to_string(index=False))
     print(grouper.describe())
     for name, part in groupings.items():
@@ -58,8 +68,13 @@ def main() -> None:
     print()
     print(comp.printable_groupings().to_string(index=False))
     print(f"\n{len(comp.records)} runs; {minutes:.1f} min in this invocation")
-    report = write_report(comp, Path(a.out) / "report", groups=grouper.groups_, grouper=grouper,
-                          title="taskmix bench — PVI grouping on real tasks")
+    report = write_report(
+        comp,
+        Path(a.out) / "report",
+        groups=grouper.groups_,
+        grouper=grouper,
+        title="taskmix bench — PVI grouping on real tasks",
+    )
     print(f"report: {report}")
 
     def r2(x: float) -> float | None:
@@ -68,10 +83,19 @@ def main() -> None:
     figures: dict = {}
     for row in comp.by_grouping().itertuples():
         figures[row.grouping] = {
-            "delta_macro_f1": {"grouped_tasks": r2(row.delta_grouped), "grouped_tasks_ci95": r2(row.delta_grouped_ci),
-                               "all_tasks": r2(row.delta_all), "all_tasks_ci95": r2(row.delta_all_ci)},
-            "groups": {"groups": row.groups, "tasks_grouped": row.tasks_grouped, "helped": row.helped,
-                       "hurt": row.hurt}}
+            "delta_macro_f1": {
+                "grouped_tasks": r2(row.delta_grouped),
+                "grouped_tasks_ci95": r2(row.delta_grouped_ci),
+                "all_tasks": r2(row.delta_all),
+                "all_tasks_ci95": r2(row.delta_all_ci),
+            },
+            "groups": {
+                "groups": row.groups,
+                "tasks_grouped": row.tasks_grouped,
+                "helped": row.helped,
+                "hurt": row.hurt,
+            },
+        }
     table = comp.table()
     for row in table.itertuples():
         if row.setting != "STL" and isinstance(row.grouping, str):
@@ -79,8 +103,12 @@ def main() -> None:
                 figures[g].setdefault("delta_macro_f1_by_task", {})[row.task] = r2(row.delta)
         elif row.setting == "STL":
             figures.setdefault("stl", {}).setdefault("macro_f1", {})[row.task] = r2(row.macro_f1)
-    figures["pvi_probe"] = {"v_information": {t: round(float(v), 4) for t, v in
-                                              zip(pvi.summary_.task, pvi.summary_.v_information, strict=True)}}
+    figures["pvi_probe"] = {
+        "v_information": {
+            t: round(float(v), 4)
+            for t, v in zip(pvi.summary_.task, pvi.summary_.v_information, strict=True)
+        }
+    }
     figures["settings"] = {**settings, "alpha": a.alpha, "minutes": round(minutes, 1)}
     write_json(a.json, figures)
 

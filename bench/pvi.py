@@ -53,7 +53,7 @@ def table1(values: dict[str, np.ndarray], equal_var: bool) -> tuple[pd.DataFrame
     cells = pd.DataFrame("", index=names, columns=names)
     figures: dict = {"t": {}, "p": {}}
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             t = group_test((a, b), [values[a], values[b]], equal_var=equal_var)
             cells.loc[a, b] = f"{t.statistic:.2f} ({t.pvalue:.2g})"
             figures["t"][f"{a}|{b}"] = round(t.statistic, 3)
@@ -62,20 +62,30 @@ def table1(values: dict[str, np.ndarray], equal_var: bool) -> tuple[pd.DataFrame
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data-dir", default="../shared/data")
     ap.add_argument("--tasks", default=TASKS)
-    ap.add_argument("--train-rows", type=int, default=2000, help="seeded sample of each training set (probe)")
+    ap.add_argument(
+        "--train-rows", type=int, default=2000, help="seeded sample of each training set (probe)"
+    )
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--cache-dir", default="bench/out/pvi-feature-cache", help="emptied first: a cold start")
-    ap.add_argument("--finetune-rows", type=int, default=500, help="seeded sample per task for finetune mode")
+    ap.add_argument(
+        "--cache-dir", default="bench/out/pvi-feature-cache", help="emptied first: a cold start"
+    )
+    ap.add_argument(
+        "--finetune-rows", type=int, default=500, help="seeded sample per task for finetune mode"
+    )
     ap.add_argument("--finetune-folds", type=int, default=2)
     ap.add_argument("--finetune-epochs", type=float, default=2.0)
     ap.add_argument("--finetune-lr", type=float, default=5e-5)
     ap.add_argument("--finetune-batch-size", type=int, default=16)
     ap.add_argument("--skip-finetune", action="store_true")
-    ap.add_argument("--student", action="store_true", help="Student t-tests (the paper) instead of Welch")
+    ap.add_argument(
+        "--student", action="store_true", help="Student t-tests (the paper) instead of Welch"
+    )
     ap.add_argument("--out", default="bench/out/pvi")
     ap.add_argument("--json", type=Path, help="write the figures here as nested JSON")
     a = ap.parse_args()
@@ -95,7 +105,9 @@ def main() -> None:
     probe_cfg = PVIConfig(mode="probe", folds=a.folds)
     t0 = time.perf_counter()
     factory = BackboneFactory(model)
-    probe = PVI(probe_cfg, backbone=factory, cache=FeatureCache(a.cache_dir), show_progress=True).fit(suite)
+    probe = PVI(
+        probe_cfg, backbone=factory, cache=FeatureCache(a.cache_dir), show_progress=True
+    ).fit(suite)
     cold_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     PVI(probe_cfg, model=model, cache=FeatureCache(a.cache_dir)).fit(suite)
@@ -104,18 +116,31 @@ def main() -> None:
     PVI(probe_cfg, backbone=factory, cache=FeatureCache(a.cache_dir)).fit(suite)
     cached_s = time.perf_counter() - t0
     probe.save(out / "probe")
-    print(f"\nprobe mode: {cold_s:.1f} s from a cold cache (incl. model load and feature extraction; "
-          f"goal ≤ 90 s); with features cached {cached_s:.1f} s (model in memory; goal ≤ 10 s), "
-          f"{cached_load_s:.1f} s including loading the model again")
+    print(
+        f"\nprobe mode: {cold_s:.1f} s from a cold cache (incl. model load and feature extraction; "
+        f"goal ≤ 90 s); with features cached {cached_s:.1f} s (model in memory; goal ≤ 10 s), "
+        f"{cached_load_s:.1f} s including loading the model again"
+    )
     print(probe.summary_.round(4).to_string(index=False))
 
     figures: dict = {
-        "pvi_probe": {"seconds": {"cold_cache": round(cold_s, 1), "cached": round(cached_s, 1),
-                                  "cached_with_model_load": round(cached_load_s, 1)},
-                      "v_information": by_task(probe.summary_, "v_information"),
-                      "accuracy": by_task(probe.summary_, "accuracy"), "n": by_task(probe.summary_, "n")},
-        "settings": {"train_rows": a.train_rows, "max_length": a.max_length, "folds": a.folds,
-                     "test": "student" if a.student else "welch"}}
+        "pvi_probe": {
+            "seconds": {
+                "cold_cache": round(cold_s, 1),
+                "cached": round(cached_s, 1),
+                "cached_with_model_load": round(cached_load_s, 1),
+            },
+            "v_information": by_task(probe.summary_, "v_information"),
+            "accuracy": by_task(probe.summary_, "accuracy"),
+            "n": by_task(probe.summary_, "n"),
+        },
+        "settings": {
+            "train_rows": a.train_rows,
+            "max_length": a.max_length,
+            "folds": a.folds,
+            "test": "student" if a.student else "welch",
+        },
+    }
     cells, tt = table1(probe.values(), a.student)
     figures["ttest_probe"] = tt
     print(f"\npairwise {'Student' if a.student else 'Welch'} t-tests of probe-mode PVI: t (p)")
@@ -123,28 +148,53 @@ def main() -> None:
 
     if not a.skip_finetune:
         small = Suite.from_config(glue_suite_config(a.data_dir, names, train_rows=a.finetune_rows))
-        ft_cfg = PVIConfig(mode="finetune", folds=a.finetune_folds, finetune=TrainConfig(
-            epochs=a.finetune_epochs, batch_size=a.finetune_batch_size, lr=a.finetune_lr, patience=None))
+        ft_cfg = PVIConfig(
+            mode="finetune",
+            folds=a.finetune_folds,
+            finetune=TrainConfig(
+                epochs=a.finetune_epochs,
+                batch_size=a.finetune_batch_size,
+                lr=a.finetune_lr,
+                patience=None,
+            ),
+        )
         t0 = time.perf_counter()
         ft = PVI(ft_cfg, backbone=factory, show_progress=True).fit(small)
         ft_s = time.perf_counter() - t0
         ft.save(out / "finetune")
         # the probe on the very same instances and folds, for a like-for-like correlation
-        same = PVI(PVIConfig(mode="probe", folds=a.finetune_folds), backbone=factory,
-                   cache=FeatureCache(a.cache_dir)).fit(small)
+        same = PVI(
+            PVIConfig(mode="probe", folds=a.finetune_folds),
+            backbone=factory,
+            cache=FeatureCache(a.cache_dir),
+        ).fit(small)
         v_probe = probe.summary_.set_index("task").v_information
         v_same = same.summary_.set_index("task").v_information
         v_ft = ft.summary_.set_index("task").v_information
         rho_full = stats.spearmanr(v_probe[names], v_ft[names]).statistic
         rho_same = stats.spearmanr(v_same[names], v_ft[names]).statistic
-        print(f"\nfinetune mode: {ft_s / 60:.1f} min for {sum(len(t.splits['train']) for t in small)} instances "
-              f"({a.finetune_folds} folds, {a.finetune_epochs:g} epochs, lr {a.finetune_lr:g}, "
-              f"batch {a.finetune_batch_size})")
-        print(pd.DataFrame({"probe (all rows)": v_probe[names], "probe (finetune rows)": v_same[names],
-                            "finetune": v_ft[names], "finetune acc": ft.summary_.set_index("task").accuracy[names]})
-              .round(4).to_string())
-        print(f"Spearman(probe, finetune) of task V-information: {rho_full:.3f} (probe on all rows), "
-              f"{rho_same:.3f} (probe on the same rows and folds)")
+        print(
+            f"\nfinetune mode: {ft_s / 60:.1f} min for "
+            f"{sum(len(t.splits['train']) for t in small)} instances "
+            f"({a.finetune_folds} folds, {a.finetune_epochs:g} epochs, lr {a.finetune_lr:g}, "
+            f"batch {a.finetune_batch_size})"
+        )
+        print(
+            pd.DataFrame(
+                {
+                    "probe (all rows)": v_probe[names],
+                    "probe (finetune rows)": v_same[names],
+                    "finetune": v_ft[names],
+                    "finetune acc": ft.summary_.set_index("task").accuracy[names],
+                }
+            )
+            .round(4)
+            .to_string()
+        )
+        print(
+            f"Spearman(probe, finetune) of task V-information: {rho_full:.3f} (probe on all rows), "
+            f"{rho_same:.3f} (probe on the same rows and folds)"
+        )
         cells, tt = table1(ft.values(), a.student)
         print("\npairwise t-tests of finetune-mode PVI: t (p)")
         print(markdown(cells))
@@ -152,11 +202,23 @@ def main() -> None:
             "seconds": {"total": round(ft_s, 1)},
             "v_information": {k: round(float(v), 4) for k, v in v_ft[names].items()},
             "accuracy": by_task(ft.summary_, "accuracy"),
-            "settings": {"rows": a.finetune_rows, "folds": a.finetune_folds, "epochs": a.finetune_epochs,
-                         "lr": a.finetune_lr, "batch_size": a.finetune_batch_size}}
-        figures["pvi_probe_same_rows"] = {"v_information": {k: round(float(v), 4) for k, v in v_same[names].items()}}
-        figures["spearman"] = {"v_information": {"probe_all_rows_vs_finetune": round(float(rho_full), 3),
-                                                 "probe_same_rows_vs_finetune": round(float(rho_same), 3)}}
+            "settings": {
+                "rows": a.finetune_rows,
+                "folds": a.finetune_folds,
+                "epochs": a.finetune_epochs,
+                "lr": a.finetune_lr,
+                "batch_size": a.finetune_batch_size,
+            },
+        }
+        figures["pvi_probe_same_rows"] = {
+            "v_information": {k: round(float(v), 4) for k, v in v_same[names].items()}
+        }
+        figures["spearman"] = {
+            "v_information": {
+                "probe_all_rows_vs_finetune": round(float(rho_full), 3),
+                "probe_same_rows_vs_finetune": round(float(rho_same), 3),
+            }
+        }
         figures["ttest_finetune"] = tt
     write_json(a.json, figures)
 

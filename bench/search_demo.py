@@ -34,17 +34,36 @@ def trials(db: Path) -> list[tuple]:
     if not db.exists():
         return []
     with sqlite3.connect(db, timeout=30) as con:
-        return con.execute("SELECT config_hash, datasets, status, score, test_score, started, finished "
-                           "FROM trials ORDER BY started").fetchall()
+        return con.execute(
+            "SELECT config_hash, datasets, status, score, test_score, started, finished "
+            "FROM trials ORDER BY started"
+        ).fetchall()
 
 
 def command(out: Path, args) -> list[str]:
-    return [sys.executable, "-m", "taskmix.cli", "search", "demo", "--target", TARGET, "--budget", str(args.budget),
-            "--max-steps", str(args.max_steps), "--surrogate", args.surrogate, "--out", str(out)]
+    return [
+        sys.executable,
+        "-m",
+        "taskmix.cli",
+        "search",
+        "demo",
+        "--target",
+        TARGET,
+        "--budget",
+        str(args.budget),
+        "--max-steps",
+        str(args.max_steps),
+        "--surrogate",
+        args.surrogate,
+        "--out",
+        str(out),
+    ]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--budget", type=int, default=10)
     ap.add_argument("--max-steps", type=int, default=40)
     ap.add_argument("--surrogate", default="gp")
@@ -55,12 +74,15 @@ def main() -> None:
     out = Path(args.out)
     if out.exists():
         import shutil
+
         shutil.rmtree(out)
     db = out / "taskmix.db"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
     t0 = time.perf_counter()
-    proc = subprocess.Popen(command(out, args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command(out, args), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     while sum(r[2] == "finished" for r in trials(db)) < args.kill_after:
         if proc.poll() is not None:
             sys.exit("the search ended before it could be killed; raise --budget")
@@ -69,8 +91,10 @@ def main() -> None:
     proc.wait()
     first_s = time.perf_counter() - t0
     before = {r[0]: r for r in trials(db) if r[2] == "finished"}
-    print(f"killed after {first_s:.0f} s with {len(before)} finished trials "
-          f"({sum(r[2] != 'finished' for r in trials(db))} unfinished)")
+    print(
+        f"killed after {first_s:.0f} s with {len(before)} finished trials "
+        f"({sum(r[2] != 'finished' for r in trials(db))} unfinished)"
+    )
 
     t1 = time.perf_counter()
     res = subprocess.run(command(out, args), env=env, capture_output=True, text=True)
@@ -88,17 +112,39 @@ def main() -> None:
     third_s = time.perf_counter() - t2
     final = trials(db)
     summary = json.loads((out / "search" / f"demo-{TARGET}.json").read_text())
-    print(f"resumed: {second_s:.0f} s, trained {trained_second} trials; finished trials re-trained: {retrained} "
-          f"(times unchanged: {unchanged}); trials in the store: {len(after)} (budget {args.budget})")
+    print(
+        f"resumed: {second_s:.0f} s, trained {trained_second} trials; finished trials re-trained: "
+        f"{retrained} "
+        f"(times unchanged: {unchanged}); trials in the store: {len(after)} (budget {args.budget})"
+    )
     print(f"third run: {third_s:.1f} s, trials in the store {len(final)}, exit {third.returncode}")
-    print(f"pick: {TARGET} + {' + '.join(summary['best']) or '(alone)'}: dev {summary['best_dev']:.4f}, "
-          f"test {summary['best_test']:.4f}; {TARGET} alone: test {summary['alone_test']:.4f}")
-    write_json(Path(args.json) if args.json else None, {"search_demo": {
-        "trials": {"budget": args.budget, "finished_before_kill": len(before), "trained_after_resume": trained_second,
-                   "retrained": retrained, "in_store": len(after), "in_store_after_third_run": len(final)},
-        "seconds": {"until_kill": round(first_s, 1), "resume": round(second_s, 1), "third_run": round(third_s, 1)},
-        "test_score": {"pick": summary["best_test"], "alone": summary["alone_test"]},
-        "pick": {"datasets": "+".join(summary["best"])}}})
+    print(
+        f"pick: {TARGET} + {' + '.join(summary['best']) or '(alone)'}: dev "
+        f"{summary['best_dev']:.4f}, "
+        f"test {summary['best_test']:.4f}; {TARGET} alone: test {summary['alone_test']:.4f}"
+    )
+    write_json(
+        Path(args.json) if args.json else None,
+        {
+            "search_demo": {
+                "trials": {
+                    "budget": args.budget,
+                    "finished_before_kill": len(before),
+                    "trained_after_resume": trained_second,
+                    "retrained": retrained,
+                    "in_store": len(after),
+                    "in_store_after_third_run": len(final),
+                },
+                "seconds": {
+                    "until_kill": round(first_s, 1),
+                    "resume": round(second_s, 1),
+                    "third_run": round(third_s, 1),
+                },
+                "test_score": {"pick": summary["best_test"], "alone": summary["alone_test"]},
+                "pick": {"datasets": "+".join(summary["best"])},
+            }
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -51,13 +51,24 @@ from taskmix.group.search import CombinationSearch, TableObjective, bits, trials
 from taskmix.group.surrogates import make_surrogate  # noqa: E402
 
 # (name, surrogate, proposal): the paper's loop first, random search last
-METHODS = [("mlp", "mlp", "greedy"), ("linear", "linear", "greedy"), ("bayes-ei", "bayes", "ei"),
-           ("bayes-ts", "bayes", "thompson"), ("gp-ei", "gp", "ei"), ("gp-ts", "gp", "thompson"),
-           ("random", "gp", "random")]
-DEFAULT = next(m for m, s, p in METHODS  # SearchConfig's default surrogate and proposal
-               if (s, p) == (SearchConfig().surrogate, SearchConfig().proposal))
+METHODS = [
+    ("mlp", "mlp", "greedy"),
+    ("linear", "linear", "greedy"),
+    ("bayes-ei", "bayes", "ei"),
+    ("bayes-ts", "bayes", "thompson"),
+    ("gp-ei", "gp", "ei"),
+    ("gp-ts", "gp", "thompson"),
+    ("random", "gp", "random"),
+]
+DEFAULT = next(
+    m
+    for m, s, p in METHODS  # SearchConfig's default surrogate and proposal
+    if (s, p) == (SearchConfig().surrogate, SearchConfig().proposal)
+)
 WITHIN = 16
-CAP = 64  # a run that has not trained the true best after this many trials counts as never finding it
+CAP = (
+    64  # a run that has not trained the true best after this many trials counts as never finding it
+)
 
 
 def planted(n_tasks: int = 9, seed: int = 0) -> dict:
@@ -65,11 +76,14 @@ def planted(n_tasks: int = 9, seed: int = 0) -> dict:
     the other tasks plus two pairwise interactions, with noise of a quarter of the signal's spread
     (validation and test drawn apart)."""
     rng = np.random.default_rng(seed)
-    x = bits(np.arange(1, 2 ** n_tasks), n_tasks)
+    x = bits(np.arange(1, 2**n_tasks), n_tasks)
     val, test = np.zeros_like(x), np.zeros_like(x)
     for t in range(n_tasks):
         w = rng.normal(0, 0.05, n_tasks)
-        pairs = [tuple(rng.choice([j for j in range(n_tasks) if j != t], 2, replace=False)) for _ in range(2)]
+        pairs = [
+            tuple(rng.choice([j for j in range(n_tasks) if j != t], 2, replace=False))
+            for _ in range(2)
+        ]
         f = x @ w + sum(rng.normal(0, 0.08) * x[:, i] * x[:, j] for i, j in pairs)
         f = f - f[(x.sum(1) == 1) & (x[:, t] == 1)][0]  # the target alone: gain 0
         sd = 0.25 * f[x[:, t] == 1].std()
@@ -84,11 +98,21 @@ def landscapes(data_dir: Path) -> dict[str, dict]:
     x_ett = np.loadtxt(ett / "ETTm1_x.csv")
     x_tax = np.loadtxt(tax / "taskonomy_x.csv", delimiter=",")
     y_tax = np.loadtxt(tax / "taskonomy.csv")
-    return {"ett": {"x": x_ett, "val": np.loadtxt(ett / "ETTm1_val_y.csv"), "test": np.loadtxt(ett / "ETTm1_y.csv"),
-                    "names": [f"ett{i}" for i in range(x_ett.shape[1])]},
-            "taskonomy": {"x": x_tax, "val": y_tax, "test": y_tax,
-                          "names": ["seg", "depth", "normal", "keypoint", "edge"]},
-            "planted": planted()}
+    return {
+        "ett": {
+            "x": x_ett,
+            "val": np.loadtxt(ett / "ETTm1_val_y.csv"),
+            "test": np.loadtxt(ett / "ETTm1_y.csv"),
+            "names": [f"ett{i}" for i in range(x_ett.shape[1])],
+        },
+        "taskonomy": {
+            "x": x_tax,
+            "val": y_tax,
+            "test": y_tax,
+            "names": ["seg", "depth", "normal", "keypoint", "edge"],
+        },
+        "planted": planted(),
+    }
 
 
 def target_space(land: dict, t: int) -> tuple[list[str], dict[int, float], dict[int, float]]:
@@ -99,14 +123,17 @@ def target_space(land: dict, t: int) -> tuple[list[str], dict[int, float], dict[
         if mask_row[t]:
             m = sum(1 << k for k, j in enumerate(others) if mask_row[j])
             val[m], test[m] = float(land["val"][row, t]), float(land["test"][row, t])
-    assert len(val) == 2 ** len(others), "the table must hold every combination containing the target"
+    assert len(val) == 2 ** len(others), (
+        "the table must hold every combination containing the target"
+    )
     return [land["names"][j] for j in others], val, test
 
 
 def run_search(cands, val, test, surrogate, proposal, seed, stop="budget"):
     truth = max(val, key=val.get)
-    search = CombinationSearch(surrogate=surrogate, proposal=proposal, stop=stop, budget=min(len(val), CAP),
-                               seed=seed)
+    search = CombinationSearch(
+        surrogate=surrogate, proposal=proposal, stop=stop, budget=min(len(val), CAP), seed=seed
+    )
 
     def enough(s):  # stop once the true best is trained and 16 trials are in
         return truth in s.scores_ and len(s.scores_) >= WITHIN
@@ -119,10 +146,16 @@ def run_search(cands, val, test, surrogate, proposal, seed, stop="budget"):
         return int(seen.loc[seen["score"].idxmax(), "mask"])
 
     pick = best_within(WITHIN)
-    return {"trials": trials_until(trials, truth), "found16": trials_until(trials, truth) <= WITHIN,
-            "regret8": val[truth] - val[best_within(8)], "regret16": val[truth] - val[pick],
-            "test_pick": test[pick], "n_trials": len(trials), "stopped": search.stopped_,
-            "found_at_stop": truth in search.scores_}
+    return {
+        "trials": trials_until(trials, truth),
+        "found16": trials_until(trials, truth) <= WITHIN,
+        "regret8": val[truth] - val[best_within(8)],
+        "regret16": val[truth] - val[pick],
+        "test_pick": test[pick],
+        "n_trials": len(trials),
+        "stopped": search.stopped_,
+        "found_at_stop": truth in search.scores_,
+    }
 
 
 def fit_quality(cands, val, sizes, seeds) -> dict:
@@ -138,7 +171,11 @@ def fit_quality(cands, val, sizes, seeds) -> dict:
             for s in range(seeds):
                 idx = np.random.default_rng(s).permutation(len(masks))
                 tr, te = idx[:k], idx[k:]
-                pred = make_surrogate(name, seed=s).fit(bits(masks[tr], n), y[tr]).predict(bits(masks[te], n))
+                pred = (
+                    make_surrogate(name, seed=s)
+                    .fit(bits(masks[tr], n), y[tr])
+                    .predict(bits(masks[te], n))
+                )
                 rho = spearmanr(pred, y[te]).statistic
                 rhos.append(0.0 if np.isnan(rho) else rho)
             out.setdefault(name, {})[str(k)] = float(np.mean(rhos))
@@ -146,7 +183,8 @@ def fit_quality(cands, val, sizes, seeds) -> dict:
 
 
 def one_target(job) -> tuple[list, list, dict]:
-    """Every method's runs, the paper's loop with its stop rule, and the fit quality, for one target."""
+    """Every method's runs, the paper's loop with its stop rule, and the fit quality, for one
+    target."""
     data_dir, lname, t, chosen, seeds = job
     land = landscapes(data_dir)[lname]
     tname = land["names"][t]
@@ -156,28 +194,48 @@ def one_target(job) -> tuple[list, list, dict]:
         t0 = time.perf_counter()
         for seed in range(seeds):
             r = run_search(cands, val, test, surrogate, proposal, seed)
-            rows.append({"target": tname, "method": method, "seed": seed, **r,
-                         "oracle_test": max(test.values()), "truth_test": test[max(val, key=val.get)]})
+            rows.append(
+                {
+                    "target": tname,
+                    "method": method,
+                    "seed": seed,
+                    **r,
+                    "oracle_test": max(test.values()),
+                    "truth_test": test[max(val, key=val.get)],
+                }
+            )
         print(f"{lname} {tname:9s} {method:9s} {time.perf_counter() - t0:6.1f} s", flush=True)
     for seed in range(seeds):
-        paper_rows.append({"target": tname, **run_search(cands, val, test, "mlp", "greedy", seed, "repeat")})
+        paper_rows.append(
+            {"target": tname, **run_search(cands, val, test, "mlp", "greedy", seed, "repeat")}
+        )
     return rows, paper_rows, fit_quality(cands, val, (8, 16, 32), seeds)
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data-dir", default="../shared/data")
     ap.add_argument("--seeds", type=int, default=20, help="initial designs per target and method")
     ap.add_argument("--methods", default=",".join(m for m, _, _ in METHODS))
-    ap.add_argument("--workers", type=int, default=2, help="targets searched side by side (processes)")
+    ap.add_argument(
+        "--workers", type=int, default=2, help="targets searched side by side (processes)"
+    )
     ap.add_argument("--json", help="write the figures here as nested JSON")
     args = ap.parse_args()
     data_dir = Path(args.data_dir)
     if not (data_dir / "mtg_gains").exists():
-        sys.exit(f"{data_dir / 'mtg_gains'} not found: give --data-dir (see ../shared/data/README.md)")
+        sys.exit(
+            f"{data_dir / 'mtg_gains'} not found: give --data-dir (see ../shared/data/README.md)"
+        )
     chosen = [m for m in METHODS if m[0] in args.methods.split(",")]
     lands = landscapes(data_dir)
-    jobs = [(data_dir, lname, t, chosen, args.seeds) for lname, land in lands.items() for t in range(len(land["names"]))]
+    jobs = [
+        (data_dir, lname, t, chosen, args.seeds)
+        for lname, land in lands.items()
+        for t in range(len(land["names"]))
+    ]
     with ProcessPoolExecutor(args.workers) as pool:
         done = list(pool.map(one_target, jobs))
     figures: dict = {}
@@ -187,46 +245,83 @@ def main() -> None:
         paper_rows = [r for p in parts for r in p[1]]
         fits = [p[2] for p in parts]
         df = pd.DataFrame(rows)
-        per = df.groupby(["method", "target"]).agg(
-            median_trials=("trials", "median"), found_within_16=("found16", "mean"), regret_8=("regret8", "mean"),
-            regret_16=("regret16", "mean"), test_gain_pick=("test_pick", "mean"),
-            test_gain_val_best=("truth_test", "first"), test_gain_oracle=("oracle_test", "first")).reset_index()
+        per = (
+            df.groupby(["method", "target"])
+            .agg(
+                median_trials=("trials", "median"),
+                found_within_16=("found16", "mean"),
+                regret_8=("regret8", "mean"),
+                regret_16=("regret16", "mean"),
+                test_gain_pick=("test_pick", "mean"),
+                test_gain_val_best=("truth_test", "first"),
+                test_gain_oracle=("oracle_test", "first"),
+            )
+            .reset_index()
+        )
         summary = per.groupby("method").agg(
-            median_trials=("median_trials", "median"), regret_8=("regret_8", "mean"),
-            regret_16=("regret_16", "mean"), test_gain_pick=("test_gain_pick", "mean"),
-            test_gain_val_best=("test_gain_val_best", "mean"), test_gain_oracle=("test_gain_oracle", "mean"))
+            median_trials=("median_trials", "median"),
+            regret_8=("regret_8", "mean"),
+            regret_16=("regret_16", "mean"),
+            test_gain_pick=("test_gain_pick", "mean"),
+            test_gain_val_best=("test_gain_val_best", "mean"),
+            test_gain_oracle=("test_gain_oracle", "mean"),
+        )
         summary["found_within_16"] = df.groupby("method")["found16"].mean()
         summary = summary.loc[[m for m, _, _ in chosen]]
         pd.set_option("display.width", 200)
-        print(f"\n== {lname}: {len(land['names'])} targets x {args.seeds} initial designs; search space "
-              f"{2 ** (len(land['names']) - 1)} combinations per target")
-        print(per.pivot(index="target", columns="method", values="median_trials")[[m for m, _, _ in chosen]]
-              .to_string(float_format="%.1f"))
+        print(
+            f"\n== {lname}: {len(land['names'])} targets x {args.seeds} initial designs; search "
+            "space "
+            f"{2 ** (len(land['names']) - 1)} combinations per target"
+        )
+        print(
+            per.pivot(index="target", columns="method", values="median_trials")[
+                [m for m, _, _ in chosen]
+            ].to_string(float_format="%.1f")
+        )
         print(summary.to_string(float_format="%.4f"))
         paper = pd.DataFrame(paper_rows)
-        print(f"paper's loop with its stop rule: median {paper['n_trials'].median():.0f} trials, "
-              f"true best trained in {paper['found_at_stop'].mean():.0%} of runs, "
-              f"regret at stop {paper['regret16'].mean():.4f} (val) ")
+        print(
+            f"paper's loop with its stop rule: median {paper['n_trials'].median():.0f} trials, "
+            f"true best trained in {paper['found_at_stop'].mean():.0%} of runs, "
+            f"regret at stop {paper['regret16'].mean():.4f} (val) "
+        )
         if "mlp" in summary.index and DEFAULT in summary.index:
             ratio = summary.loc[DEFAULT, "median_trials"] / summary.loc["mlp", "median_trials"]
-            print(f"default ({DEFAULT}) vs the paper's MLP loop: {summary.loc[DEFAULT, 'median_trials']:.1f} vs "
-                  f"{summary.loc['mlp', 'median_trials']:.1f} median trials (ratio {ratio:.2f}; goal <= 0.5); "
-                  f"found within 16: {summary.loc[DEFAULT, 'found_within_16']:.0%} (goal >= 90%)")
-        fit = {name: {k: float(np.mean([f[name][k] for f in fits if name in f and k in f[name]]))
-                      for k in fits[0].get(name, {})} for name in fits[0]}
+            print(
+                f"default ({DEFAULT}) vs the paper's MLP loop: "
+                f"{summary.loc[DEFAULT, 'median_trials']:.1f} vs "
+                f"{summary.loc['mlp', 'median_trials']:.1f} median trials (ratio {ratio:.2f}; goal "
+                "<= 0.5); "
+                f"found within 16: {summary.loc[DEFAULT, 'found_within_16']:.0%} (goal >= 90%)"
+            )
+        fit = {
+            name: {
+                k: float(np.mean([f[name][k] for f in fits if name in f and k in f[name]]))
+                for k in fits[0].get(name, {})
+            }
+            for name in fits[0]
+        }
         print("held-out Spearman rho of the surrogates by rows observed:")
         print(pd.DataFrame(fit).T.to_string(float_format="%.3f"))
         figures[lname] = {
-            m: {"median_trials": per[per.method == m].set_index("target")["median_trials"].to_dict()
+            m: {
+                "median_trials": per[per.method == m].set_index("target")["median_trials"].to_dict()
                 | {"all": float(summary.loc[m, "median_trials"])},
-                "found_within_16": per[per.method == m].set_index("target")["found_within_16"].to_dict()
+                "found_within_16": per[per.method == m]
+                .set_index("target")["found_within_16"]
+                .to_dict()
                 | {"all": float(summary.loc[m, "found_within_16"])},
                 "regret_8": {"all": float(summary.loc[m, "regret_8"])},
                 "regret_16": {"all": float(summary.loc[m, "regret_16"])},
-                "test_gain_pick": {"all": float(summary.loc[m, "test_gain_pick"])}}
-            for m in summary.index}
-        figures[lname]["paper_stop_rule"] = {"median_trials": {"all": float(paper["n_trials"].median())},
-                                             "found": {"all": float(paper["found_at_stop"].mean())}}
+                "test_gain_pick": {"all": float(summary.loc[m, "test_gain_pick"])},
+            }
+            for m in summary.index
+        }
+        figures[lname]["paper_stop_rule"] = {
+            "median_trials": {"all": float(paper["n_trials"].median())},
+            "found": {"all": float(paper["found_at_stop"].mean())},
+        }
         figures[lname]["fit_spearman"] = fit
     if args.json:
         write_json(Path(args.json), figures)

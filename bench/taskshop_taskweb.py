@@ -1,6 +1,7 @@
 """Reproduce Table 2 of the TaskWeb paper (Kim et al. 2023) from the published scores.
 
-    python bench/taskshop_taskweb.py --data-dir ../shared/data --json bench/out/taskshop_taskweb.json
+    python bench/taskshop_taskweb.py --data-dir ../shared/data \
+        --json bench/out/taskshop_taskweb.json
 
 Gold = the T5-large full fine-tuning transfers (setting finetune/t5l); F = Retrieval-of-Experts
 (all-MiniLM-L6-v2, dot product, 32 target examples); λ = 0.7; leave-one-out over the 21 targets.
@@ -39,23 +40,36 @@ CATEGORIES = {
 }
 # Table 2, NDCG / Regret@5 (../shared/data/README.md)
 PUBLISHED = {
-    "roe": {"ndcg": [66.53, 49.19, 65.7, 78.21, 84.46, 54.33], "regret5": [4.79, 1.38, 6.83, 0.14, 4.26, 1.84]},
-    "taskshop": {"ndcg": [75.14, 49.29, 79.49, 80.53, 85.74, 54.22], "regret5": [3.51, 1.35, 3.76, 0.04, 2.22, 1.67]},
+    "roe": {
+        "ndcg": [66.53, 49.19, 65.7, 78.21, 84.46, 54.33],
+        "regret5": [4.79, 1.38, 6.83, 0.14, 4.26, 1.84],
+    },
+    "taskshop": {
+        "ndcg": [75.14, 49.29, 79.49, 80.53, 85.74, 54.22],
+        "regret5": [3.51, 1.35, 3.76, 0.04, 2.22, 1.67],
+    },
 }
-COLUMNS = {("roe", "ndcg"): "ndcg_F", ("taskshop", "ndcg"): "ndcg_taskshop",
-           ("roe", "regret5"): "regret_F", ("taskshop", "regret5"): "regret_taskshop"}
+COLUMNS = {
+    ("roe", "ndcg"): "ndcg_F",
+    ("taskshop", "ndcg"): "ndcg_taskshop",
+    ("roe", "regret5"): "regret_F",
+    ("taskshop", "regret5"): "regret_taskshop",
+}
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data-dir", default="../shared/data")
     ap.add_argument("--lam", type=float, default=0.7)
     ap.add_argument("--json", type=Path, default=None, help="write the figures here as nested JSON")
     a = ap.parse_args()
     d = Path(a.data_dir) / "taskweb"
     start = time.perf_counter()
-    matrix = (TransferMatrix.load(d / "taskweb_pairwise.csv", setting="finetune/t5l")
-              .with_metric(d / "taskweb_t5l_target_scores.csv"))
+    matrix = TransferMatrix.load(d / "taskweb_pairwise.csv", setting="finetune/t5l").with_metric(
+        d / "taskweb_t5l_target_scores.csv"
+    )
     F = load_similarity(d / "taskweb_roe_minilm_dot32.csv")
     per_target = leave_one_out(matrix, F, lam=a.lam, k=5)
     elapsed = time.perf_counter() - start
@@ -63,8 +77,14 @@ def main() -> None:
     figures: dict = {m: {k: {} for k in ("ndcg", "regret5")} for m in ("roe", "taskshop")}
     published: dict = {m: {k: {} for k in ("ndcg", "regret5")} for m in ("roe", "taskshop")}
     within = {m: {k: 0 for k in ("ndcg", "regret5")} for m in ("roe", "taskshop")}
-    print(f"TaskWeb Table 2 (gold finetune/t5l, F = RoE MiniLM dot 32, λ = {a.lam}); ours | paper | diff")
-    print(f"{'category':<14}" + "".join(f"{m + ' ' + k:>26}" for m in ("roe", "taskshop") for k in ("ndcg", "regret5")))
+    print(
+        f"TaskWeb Table 2 (gold finetune/t5l, F = RoE MiniLM dot 32, λ = {a.lam}); ours | paper | "
+        "diff"
+    )
+    print(
+        f"{'category':<14}"
+        + "".join(f"{m + ' ' + k:>26}" for m in ("roe", "taskshop") for k in ("ndcg", "regret5"))
+    )
     for i, (cat, tasks) in enumerate(CATEGORIES.items()):
         cells = []
         for m in ("roe", "taskshop"):
@@ -89,21 +109,36 @@ def main() -> None:
             figures[m][k]["mean_20"] = round(ours20, 2)
             figures[m][k]["mean_21"] = round(ours21, 2)
             published[m][k]["mean_20"] = round(paper, 2)
-            print(f"  {m:<9}{k:<8} 20 targets {ours20:6.2f} | {paper:6.2f} ({ours20 - paper:+.2f});  "
-                  f"all 21 (with piqa) {ours21:6.2f}")
+            print(
+                f"  {m:<9}{k:<8} 20 targets {ours20:6.2f} | {paper:6.2f} ({ours20 - paper:+.2f});  "
+                f"all 21 (with piqa) {ours21:6.2f}"
+            )
     cs = CATEGORIES["commonsense"] + ["piqa"]
-    print("\ncommonsense with piqa (as ../shared/data/README.md lists it): "
-          + ", ".join(f"{m} {k} {per_target.loc[cs, COLUMNS[m, k]].mean():.2f}"
-                      for m in ("roe", "taskshop") for k in ("ndcg", "regret5")))
+    print(
+        "\ncommonsense with piqa (as ../shared/data/README.md lists it): "
+        + ", ".join(
+            f"{m} {k} {per_target.loc[cs, COLUMNS[m, k]].mean():.2f}"
+            for m in ("roe", "taskshop")
+            for k in ("ndcg", "regret5")
+        )
+    )
     for m in ("roe", "taskshop"):
         for k in ("ndcg", "regret5"):
-            figures[m][k]["commonsense_with_piqa"] = round(float(per_target.loc[cs, COLUMNS[m, k]].mean()), 2)
-    print("categories within ±1.0 of the paper (of 6): "
-          + ", ".join(f"{m} {k} {within[m][k]}" for m in ("roe", "taskshop") for k in ("ndcg", "regret5")))
+            figures[m][k]["commonsense_with_piqa"] = round(
+                float(per_target.loc[cs, COLUMNS[m, k]].mean()), 2
+            )
+    print(
+        "categories within ±1.0 of the paper (of 6): "
+        + ", ".join(
+            f"{m} {k} {within[m][k]}" for m in ("roe", "taskshop") for k in ("ndcg", "regret5")
+        )
+    )
 
     lam, table = tune_lambda(matrix, F, held_out=["piqa"])
-    print(f"\nλ tuned on held-out piqa (NDCG): best {lam}; " +
-          ", ".join(f"{r.lam:.1f}: {r.ndcg:.1f}" for r in table.itertuples()))
+    print(
+        f"\nλ tuned on held-out piqa (NDCG): best {lam}; "
+        + ", ".join(f"{r.lam:.1f}: {r.ndcg:.1f}" for r in table.itertuples())
+    )
 
     full = TransferMatrix.load(d / "taskweb_pairwise.csv")
     analyses: dict = {}
@@ -111,17 +146,36 @@ def main() -> None:
         m = full.select(setting)
         com = m.commutativity()
         tr = m.transitivity(thresholds=[0.0, 0.01, 0.02, 0.03, 0.04, 0.05])
-        analyses[setting] = {"commutative_share": round(com["share"], 4), "pairs": com["pairs"],
-                             "transitivity": {f"{r.threshold:.2f}": round(r.p_positive, 4) for r in tr.itertuples()},
-                             "transitivity_baseline": round(float(tr["baseline"].iloc[0]), 4)}
-        print(f"\n{setting}: {com['same_sign']} of {com['pairs']} task pairs ({100 * com['share']:.1f}%) "
-              "transfer with the same sign both ways")
-        print("  P(s→t > 0 | s→p > x and p→t > x): " + ", ".join(
-            f"x={r.threshold:.2f}: {r.p_positive:.3f} ({r.triples})" for r in tr.itertuples())
-              + f"; unconditional {tr['baseline'].iloc[0]:.3f}")
+        analyses[setting] = {
+            "commutative_share": round(com["share"], 4),
+            "pairs": com["pairs"],
+            "transitivity": {f"{r.threshold:.2f}": round(r.p_positive, 4) for r in tr.itertuples()},
+            "transitivity_baseline": round(float(tr["baseline"].iloc[0]), 4),
+        }
+        print(
+            f"\n{setting}: {com['same_sign']} of {com['pairs']} task pairs "
+            f"({100 * com['share']:.1f}%) "
+            "transfer with the same sign both ways"
+        )
+        print(
+            "  P(s→t > 0 | s→p > x and p→t > x): "
+            + ", ".join(
+                f"x={r.threshold:.2f}: {r.p_positive:.3f} ({r.triples})" for r in tr.itertuples()
+            )
+            + f"; unconditional {tr['baseline'].iloc[0]:.3f}"
+        )
     print(f"\nleave-one-out over {len(per_target)} targets took {elapsed:.2f} s")
-    write_json(a.json, {**figures, "published": published, "within_1pt_of_6": within,
-                        "lambda_tuned_piqa": lam, "analyses": analyses, "seconds": round(elapsed, 3)})
+    write_json(
+        a.json,
+        {
+            **figures,
+            "published": published,
+            "within_1pt_of_6": within,
+            "lambda_tuned_piqa": lam,
+            "analyses": analyses,
+            "seconds": round(elapsed, 3),
+        },
+    )
 
 
 if __name__ == "__main__":

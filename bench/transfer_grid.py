@@ -38,8 +38,9 @@ TASKS = "rte,cb,mrpc,sst2,cola"
 def grid(a, out: Path) -> PairwiseTransfer:
     suite = Suite.from_config(glue_suite_config(a.data_dir, a.tasks.split(","), a.train_rows))
     cfg = TransferConfig(setting="probe", n=a.n, seeds=[int(s) for s in a.seeds.split(",")])
-    return PairwiseTransfer(cfg, model=ModelConfig(max_length=a.max_length), out=out,
-                            show_progress=a.progress).fit(suite)
+    return PairwiseTransfer(
+        cfg, model=ModelConfig(max_length=a.max_length), out=out, show_progress=a.progress
+    ).fit(suite)
 
 
 def finished_times(db: Path) -> dict[str, float]:
@@ -50,17 +51,23 @@ def finished_times(db: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--data-dir", default="../shared/data")
     ap.add_argument("--tasks", default=TASKS)
-    ap.add_argument("--train-rows", type=int, default=4000, help="seeded sample of each training set")
+    ap.add_argument(
+        "--train-rows", type=int, default=4000, help="seeded sample of each training set"
+    )
     ap.add_argument("--n", type=int, default=1000, help="training examples of each target")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--out", type=Path, default=Path("bench/out/transfer_grid"))
     ap.add_argument("--json", type=Path)
     ap.add_argument("--progress", action="store_true")
-    ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)  # run the grid into this folder and exit
+    ap.add_argument(
+        "--child", type=Path, help=argparse.SUPPRESS
+    )  # run the grid into this folder and exit
     a = ap.parse_args()
     if a.child:
         grid(a, a.child)
@@ -77,15 +84,34 @@ def main() -> None:
     total = len(pt.runs_)
     m = pt.matrix_
     print(m.scores().round(3).to_string())
-    print(f"\n{total} runs: {cold:.1f} s from a cold feature cache (incl. model load and encoding); "
-          f"the same command again: {warm:.1f} s (every run reused)")
+    print(
+        f"\n{total} runs: {cold:.1f} s from a cold feature cache (incl. model load and encoding); "
+        f"the same command again: {warm:.1f} s (every run reused)"
+    )
 
     # --- kill half-way, then resume
     db = a.out / "killed" / "taskmix.db"
-    args = [sys.executable, __file__, "--data-dir", a.data_dir, "--tasks", a.tasks, "--train-rows",
-            str(a.train_rows), "--n", str(a.n), "--seeds", a.seeds, "--max-length", str(a.max_length),
-            "--child", str(a.out / "killed")]
-    child = subprocess.Popen(args, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        sys.executable,
+        __file__,
+        "--data-dir",
+        a.data_dir,
+        "--tasks",
+        a.tasks,
+        "--train-rows",
+        str(a.train_rows),
+        "--n",
+        str(a.n),
+        "--seeds",
+        a.seeds,
+        "--max-length",
+        str(a.max_length),
+        "--child",
+        str(a.out / "killed"),
+    ]
+    child = subprocess.Popen(
+        args, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     t0 = time.perf_counter()
     while child.poll() is None and len(finished_times(db)) < total // 2:
         time.sleep(0.2)
@@ -101,22 +127,49 @@ def main() -> None:
     after = finished_times(db)
     rerun = [i for i, t in before.items() if after.get(i) != t]
     same = resumed.matrix_.frame.equals(pt.matrix_.frame)
-    print(f"\nkilled after {killed_after:.1f} s with {len(before)} of {total} runs finished "
-          f"({left_running} left marked running); the rerun took {resume_s:.1f} s, ran {len(after) - len(before)} "
-          f"runs, re-ran {len(rerun)} finished ones; matrix identical to the uninterrupted one: {same}")
+    print(
+        f"\nkilled after {killed_after:.1f} s with {len(before)} of {total} runs finished "
+        f"({left_running} left marked running); the rerun took {resume_s:.1f} s, ran "
+        f"{len(after) - len(before)} "
+        f"runs, re-ran {len(rerun)} finished ones; matrix identical to the uninterrupted one: "
+        f"{same}"
+    )
     com = m.commutativity()
-    write_json(a.json, {
-        "probe": {"score": {f"{r.source}>{r.target}": round(r.score, 4) for r in m.frame.itertuples()},
-                  "pc": {f"{r.source}>{r.target}": round(r.pc, 4) for r in m.frame.itertuples()},
-                  "pm": {f"{r.source}>{r.target}": round(r.pm, 3) for r in m.frame.itertuples()}},
-        "grid": {"seconds": {"cold": round(cold, 1), "cached": round(warm, 1), "killed_after": round(killed_after, 1),
-                             "resume": round(resume_s, 1)},
-                 "runs": {"total": total, "finished_before_kill": len(before), "rerun_after_kill": len(after) - len(before),
-                          "finished_run_twice": len(rerun)},
-                 "matrix_identical_after_resume": bool(same)},
-        "analyses": {"commutative_share": com["share"], "pairs": com["pairs"]},
-        "settings": {"tasks": a.tasks, "train_rows": a.train_rows, "n": a.n, "seeds": a.seeds,
-                     "max_length": a.max_length}})
+    write_json(
+        a.json,
+        {
+            "probe": {
+                "score": {
+                    f"{r.source}>{r.target}": round(r.score, 4) for r in m.frame.itertuples()
+                },
+                "pc": {f"{r.source}>{r.target}": round(r.pc, 4) for r in m.frame.itertuples()},
+                "pm": {f"{r.source}>{r.target}": round(r.pm, 3) for r in m.frame.itertuples()},
+            },
+            "grid": {
+                "seconds": {
+                    "cold": round(cold, 1),
+                    "cached": round(warm, 1),
+                    "killed_after": round(killed_after, 1),
+                    "resume": round(resume_s, 1),
+                },
+                "runs": {
+                    "total": total,
+                    "finished_before_kill": len(before),
+                    "rerun_after_kill": len(after) - len(before),
+                    "finished_run_twice": len(rerun),
+                },
+                "matrix_identical_after_resume": bool(same),
+            },
+            "analyses": {"commutative_share": com["share"], "pairs": com["pairs"]},
+            "settings": {
+                "tasks": a.tasks,
+                "train_rows": a.train_rows,
+                "n": a.n,
+                "seeds": a.seeds,
+                "max_length": a.max_length,
+            },
+        },
+    )
 
 
 if __name__ == "__main__":

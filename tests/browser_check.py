@@ -1,8 +1,8 @@
 """Open a taskmix HTML report in a real headless Chromium: every image loads (no broken one), the
 tables are there, and a full-page screenshot is written for a person to look at.
 
-    python tests/browser_check.py --out runs/demo            # a report made earlier
-    python tests/browser_check.py --make                     # run `taskmix demo` first (bundled MiniLM)
+    python tests/browser_check.py --out runs/demo    # a report made earlier
+    python tests/browser_check.py --make             # run `taskmix demo` first (bundled MiniLM)
 
 Installs Debian's chromium package when no browser is found and apt-get can be used. The test
 ``tests/test_report_browser.py`` runs the same check and is skipped when no browser is installed.
@@ -25,7 +25,8 @@ BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stab
 PROBE = """<script>
 window.addEventListener('load', () => {
   const imgs = [...document.images];
-  const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'));
+  const broken = imgs.filter(i => !(i.complete && i.naturalWidth > 0))
+                     .map(i => i.getAttribute('src'));
   document.body.setAttribute('data-images', imgs.length);
   document.body.setAttribute('data-broken', JSON.stringify(broken));
   document.body.setAttribute('data-tables', document.querySelectorAll('table').length);
@@ -41,14 +42,31 @@ def install_browser() -> str | None:
     """Debian's chromium, when apt-get is there and we are root."""
     if shutil.which("apt-get") and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env, check=False, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium"],
+            env=env,
+            check=False,
+            capture_output=True,
+        )
     return find_browser()
 
 
 def _chromium(browser: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--allow-file-access-from-files", "--virtual-time-budget=10000", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--allow-file-access-from-files",
+            "--virtual-time-budget=10000",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def check_report(report: Path, browser: str, screenshot: Path) -> dict:
@@ -57,8 +75,10 @@ def check_report(report: Path, browser: str, screenshot: Path) -> dict:
     index = report / "index.html"
     html = index.read_text(encoding="utf-8")
     probe = report / ".browser-check.html"
-    probe.write_text(html.replace("</body>", PROBE + "</body>") if "</body>" in html else html + PROBE,
-                     encoding="utf-8")
+    probe.write_text(
+        html.replace("</body>", PROBE + "</body>") if "</body>" in html else html + PROBE,
+        encoding="utf-8",
+    )
     try:
         dom = _chromium(browser, "--dump-dom", probe.resolve().as_uri()).stdout
     finally:
@@ -68,23 +88,49 @@ def check_report(report: Path, browser: str, screenshot: Path) -> dict:
         raise RuntimeError(f"the browser returned no page for {index}")
     broken = [s.strip('"') for s in re.findall(r'"[^"]*"', attrs["broken"].replace("&quot;", '"'))]
     height = max(2000, 900 + 650 * int(attrs["images"]) + 30 * html.count("<tr"))
-    _chromium(browser, f"--screenshot={screenshot.resolve()}", f"--window-size=1400,{min(height, 16000)}",
-              index.resolve().as_uri())
-    return {"images": int(attrs["images"]), "broken": broken, "tables": int(attrs["tables"]),
-            "screenshot": screenshot if screenshot.exists() else None}
+    _chromium(
+        browser,
+        f"--screenshot={screenshot.resolve()}",
+        f"--window-size=1400,{min(height, 16000)}",
+        index.resolve().as_uri(),
+    )
+    return {
+        "images": int(attrs["images"]),
+        "broken": broken,
+        "tables": int(attrs["tables"]),
+        "screenshot": screenshot if screenshot.exists() else None,
+    }
 
 
 def make_report(out: Path) -> Path:
     """A full real report: `taskmix demo` with one seed (PVI, groups, STL vs MTL; a few minutes)."""
-    subprocess.run([sys.executable, "-c", "from taskmix.cli import main; main()", "demo", "--seeds", "1",
-                    "--out", str(out)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from taskmix.cli import main; main()",
+            "demo",
+            "--seeds",
+            "1",
+            "--out",
+            str(out),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out / "report"
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--out", type=Path, help="run folder whose report/ to check")
-    ap.add_argument("--make", action="store_true", help="run `taskmix demo` first (in a temporary folder) and check its report")
+    ap.add_argument(
+        "--make",
+        action="store_true",
+        help="run `taskmix demo` first (in a temporary folder) and check its report",
+    )
     ap.add_argument("--screenshot", type=Path, default=Path("bench/out/report-screenshot.png"))
     a = ap.parse_args()
     browser = find_browser() or install_browser()
@@ -95,8 +141,11 @@ def main() -> int:
         report = make_report(Path(tmp) / "runs") if a.make or a.out is None else a.out / "report"
         a.screenshot.parent.mkdir(parents=True, exist_ok=True)
         r = check_report(report, browser, a.screenshot)
-    print(f"{browser}: {r['images']} images, {len(r['broken'])} broken {r['broken'] or ''}, {r['tables']} tables; "
-          f"screenshot {r['screenshot']}")
+    print(
+        f"{browser}: {r['images']} images, {len(r['broken'])} broken {r['broken'] or ''}, "
+        f"{r['tables']} tables; "
+        f"screenshot {r['screenshot']}"
+    )
     return 0 if r["images"] and not r["broken"] and r["tables"] and r["screenshot"] else 1
 
 

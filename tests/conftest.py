@@ -27,14 +27,22 @@ def tokenizer():
     from transformers import AutoTokenizer
 
     from taskmix.models.backbone import resolve_model_path
+
     return AutoTokenizer.from_pretrained(resolve_model_path("minilm"))
 
 
 def tiny_bert(seed: int = 0):
     from transformers import BertConfig, BertModel
+
     torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64, max_position_embeddings=128)
+    cfg = BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
     return BertModel(cfg, add_pooling_layer=False)
 
 
@@ -42,13 +50,19 @@ def tiny_bert(seed: int = 0):
 def tiny_backbone(tokenizer):
     from taskmix.config import ModelConfig
     from taskmix.models.backbone import Backbone
-    return Backbone(tiny_bert(), tokenizer, name="tiny-bert",
-                    config=ModelConfig(name="tiny-bert", max_length=32, device="cpu", precision="fp32"))
+
+    return Backbone(
+        tiny_bert(),
+        tokenizer,
+        name="tiny-bert",
+        config=ModelConfig(name="tiny-bert", max_length=32, device="cpu", precision="fp32"),
+    )
 
 
 @pytest.fixture
 def tiny_factory(tiny_backbone):
     from taskmix.models.backbone import BackboneFactory
+
     return BackboneFactory(tiny_backbone.config, template=tiny_backbone)
 
 
@@ -76,6 +90,7 @@ def write_suite(path: Path, config: dict) -> Path:
 def keyword_rows(n: int, seed: int = 0, pair: bool = False) -> list[dict]:
     """An easy sentiment-like task: the label is decided by a keyword."""
     import random
+
     rng = random.Random(seed)
     pos, neg = ["great", "excellent", "lovely"], ["awful", "terrible", "boring"]
     rows = []
@@ -96,12 +111,31 @@ def keyword_suite(tmp_path):
     write_jsonl(tmp_path / "a" / "dev.jsonl", keyword_rows(20, 2))
     write_jsonl(tmp_path / "a" / "test.jsonl", keyword_rows(20, 3))
     write_jsonl(tmp_path / "b" / "train.jsonl", keyword_rows(80, 4, pair=True))
-    return write_suite(tmp_path / "suite.yaml", {
-        "name": "kw", "tasks": [
-            {"name": "a", "format": "jsonl", "text": "text", "label": "label",
-             "splits": {"train": "a/train.jsonl", "dev": "a/dev.jsonl", "test": "a/test.jsonl"}},
-            {"name": "b", "text": ["text", "text2"], "label": "label", "splits": {"train": "b/train.jsonl"}},
-        ]})
+    return write_suite(
+        tmp_path / "suite.yaml",
+        {
+            "name": "kw",
+            "tasks": [
+                {
+                    "name": "a",
+                    "format": "jsonl",
+                    "text": "text",
+                    "label": "label",
+                    "splits": {
+                        "train": "a/train.jsonl",
+                        "dev": "a/dev.jsonl",
+                        "test": "a/test.jsonl",
+                    },
+                },
+                {
+                    "name": "b",
+                    "text": ["text", "text2"],
+                    "label": "label",
+                    "splits": {"train": "b/train.jsonl"},
+                },
+            ],
+        },
+    )
 
 
 def run_cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
@@ -129,28 +163,62 @@ def lm_tokenizer():
 
     from taskmix.data.suite import demo_suite
 
-    corpus = ["### Instruction:\n", "### Input:\n", "### Response:\n", "Answer with one of: ",
-              *[" ".join(t) for task in demo_suite() for t in task.splits["train"].texts[:40]],
-              *[" ".join(r.values()) for r in keyword_rows(40)]]
+    corpus = [
+        "### Instruction:\n",
+        "### Input:\n",
+        "### Response:\n",
+        "Answer with one of: ",
+        *[" ".join(t) for task in demo_suite() for t in task.splits["train"].texts[:40]],
+        *[" ".join(r.values()) for r in keyword_rows(40)],
+    ]
     tok = ByteLevelBPETokenizer()
-    tok.train_from_iterator(corpus, vocab_size=600, min_frequency=1, special_tokens=["<eos>", "<pad>"],
-                            show_progress=False)
-    return PreTrainedTokenizerFast(tokenizer_object=tok._tokenizer, eos_token="<eos>", pad_token="<pad>")
+    tok.train_from_iterator(
+        corpus,
+        vocab_size=600,
+        min_frequency=1,
+        special_tokens=["<eos>", "<pad>"],
+        show_progress=False,
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok._tokenizer, eos_token="<eos>", pad_token="<pad>"
+    )
 
 
 def tiny_gpt2(vocab: int, seed: int = 0):
     from transformers import GPT2Config, GPT2LMHeadModel
+
     torch.manual_seed(seed)
-    return GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_positions=256, n_embd=48, n_layer=2, n_head=2,
-                                      bos_token_id=0, eos_token_id=0))
+    return GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=vocab,
+            n_positions=256,
+            n_embd=48,
+            n_layer=2,
+            n_head=2,
+            bos_token_id=0,
+            eos_token_id=0,
+        )
+    )
 
 
 def tiny_t5(vocab: int, seed: int = 0):
     from transformers import T5Config, T5ForConditionalGeneration
+
     torch.manual_seed(seed)
-    return T5ForConditionalGeneration(T5Config(vocab_size=vocab, d_model=48, d_kv=16, d_ff=96, num_layers=2,
-                                               num_decoder_layers=2, num_heads=3, pad_token_id=1, eos_token_id=0,
-                                               decoder_start_token_id=1))
+    return T5ForConditionalGeneration(
+        T5Config(
+            vocab_size=vocab,
+            d_model=48,
+            d_kv=16,
+            d_ff=96,
+            num_layers=2,
+            num_decoder_layers=2,
+            num_heads=3,
+            pad_token_id=1,
+            eos_token_id=0,
+            decoder_start_token_id=1,
+        )
+    )
 
 
 def tiny_lm(kind: str, tokenizer, max_length: int = 160):
@@ -159,9 +227,14 @@ def tiny_lm(kind: str, tokenizer, max_length: int = 160):
     from taskmix.models.generative import LanguageModel
 
     model = (tiny_gpt2 if kind == "causal" else tiny_t5)(len(tokenizer))
-    return LanguageModel(model, tokenizer, name=f"tiny-{kind}",
-                         config=ModelConfig(name=f"tiny-{kind}", max_length=max_length, device="cpu",
-                                            precision="fp32"))
+    return LanguageModel(
+        model,
+        tokenizer,
+        name=f"tiny-{kind}",
+        config=ModelConfig(
+            name=f"tiny-{kind}", max_length=max_length, device="cpu", precision="fp32"
+        ),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -173,8 +246,16 @@ def tiny_gpt2_dir(tmp_path_factory, lm_tokenizer):
     return path
 
 
-# ---------------------------------------------------------------- finished runs, as a store holds them
-STL_SCORES = {("a", 1): 0.50, ("a", 2): 0.60, ("a", 3): 0.55, ("b", 1): 0.70, ("b", 2): 0.65, ("b", 3): 0.80}
+# ---------------------------------------------------------------- finished runs, as a store holds
+# them
+STL_SCORES = {
+    ("a", 1): 0.50,
+    ("a", 2): 0.60,
+    ("a", 3): 0.55,
+    ("b", 1): 0.70,
+    ("b", 2): 0.65,
+    ("b", 3): 0.80,
+}
 MTL_SCORES = {1: {"a": 0.58, "b": 0.71}, 2: {"a": 0.61, "b": 0.70}, 3: {"a": 0.50, "b": 0.86}}
 
 
@@ -184,15 +265,39 @@ def run_record(run_id: str, tasks: list[str], seed: int, scores: dict[str, float
     from taskmix.store import RunRecord
 
     kind = "stl" if len(tasks) == 1 else "mtl"
-    return RunRecord(id=run_id, suite="s", setting=f"{kind}:{'+'.join(tasks)}", kind=kind, tasks=tasks, seed=seed,
-                     status="finished",
-                     config={"kinds": {t: "classification" for t in tasks}, "model": {"name": "tiny", "max_length": 64},
-                             "train": {"max_steps": 200, "batch_size": 16, "lr": 1e-4, "sampler": "proportional",
-                                       "patience": 4, "adaptation": "full"}},
-                     metrics={"test": {t: {"accuracy": v, "macro_f1": v} for t, v in scores.items()},
-                              "trainable_parameters": 10, "steps": 150,
-                              "rows": {t: {"train": 80, "dev": 20, "test": 20} for t in tasks}},
-                     error=None, created=0.0, started=0.0, finished=1.0, duration=1.0, artifacts=None)
+    return RunRecord(
+        id=run_id,
+        suite="s",
+        setting=f"{kind}:{'+'.join(tasks)}",
+        kind=kind,
+        tasks=tasks,
+        seed=seed,
+        status="finished",
+        config={
+            "kinds": {t: "classification" for t in tasks},
+            "model": {"name": "tiny", "max_length": 64},
+            "train": {
+                "max_steps": 200,
+                "batch_size": 16,
+                "lr": 1e-4,
+                "sampler": "proportional",
+                "patience": 4,
+                "adaptation": "full",
+            },
+        },
+        metrics={
+            "test": {t: {"accuracy": v, "macro_f1": v} for t, v in scores.items()},
+            "trainable_parameters": 10,
+            "steps": 150,
+            "rows": {t: {"train": 80, "dev": 20, "test": 20} for t in tasks},
+        },
+        error=None,
+        created=0.0,
+        started=0.0,
+        finished=1.0,
+        duration=1.0,
+        artifacts=None,
+    )
 
 
 def stl_mtl_records() -> list:

@@ -19,7 +19,10 @@ def test_adaptations_choose_the_trainable_parameters():
     assert names and all("lora_" in n for n in names)
     again = LoRA(LoRAConfig(r=2)).apply(lora)  # the second stage keeps training the same adapters
     assert again is lora
-    x = {"input_ids": torch.tensor([[101, 2023, 102]]), "attention_mask": torch.ones(1, 3, dtype=torch.long)}
+    x = {
+        "input_ids": torch.tensor([[101, 2023, 102]]),
+        "attention_mask": torch.ones(1, 3, dtype=torch.long),
+    }
     assert again(**x).last_hidden_state.shape == (1, 3, 32)
     assert make_adaptation(TrainConfig()).name == "full"
     assert make_adaptation(TrainConfig(adaptation="lora")).name == "lora"

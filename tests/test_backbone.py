@@ -15,8 +15,10 @@ def test_unreachable_hub_fails_at_once(monkeypatch, tmp_path):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(ModelError, match="not a local folder, not in the Hugging Face cache, and 127.0.0.1 cannot "
-                                         "be reached"):
+    with pytest.raises(
+        ModelError,
+        match="not a local folder, not in the Hugging Face cache, and 127.0.0.1 cannot be reached",
+    ):
         resolve_model_path("someone/no-such-model")
 
 

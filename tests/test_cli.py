@@ -25,8 +25,19 @@ def test_help_lists_commands(monkeypatch, capsys):
 
 def test_bad_suite_exits_2_without_traceback(monkeypatch, capsys, tmp_path):
     write_jsonl(tmp_path / "t.jsonl", keyword_rows(10))
-    suite = write_suite(tmp_path / "s.yaml", {"tasks": [{"name": "a", "splits": {"train": "t.jsonl"},
-                                                          "text": "missing_col", "label": "label"}]})
+    suite = write_suite(
+        tmp_path / "s.yaml",
+        {
+            "tasks": [
+                {
+                    "name": "a",
+                    "splits": {"train": "t.jsonl"},
+                    "text": "missing_col",
+                    "label": "label",
+                }
+            ]
+        },
+    )
     code, out, err = run_cli(monkeypatch, capsys, "tasks", suite)
     assert code == 2
     assert "error:" in err and "missing_col" in err and "Traceback" not in err + out
@@ -34,6 +45,7 @@ def test_bad_suite_exits_2_without_traceback(monkeypatch, capsys, tmp_path):
 
 def test_debug_shows_traceback(monkeypatch, capsys, tmp_path):
     from taskmix.errors import ConfigError
+
     monkeypatch.setattr(sys, "argv", ["taskmix", "--debug", "tasks", str(tmp_path / "none.yaml")])
     with pytest.raises(ConfigError):
         cli.main()
@@ -50,7 +62,9 @@ def test_bad_seeds(monkeypatch, capsys, keyword_suite):
 
 
 def test_bad_option_value(monkeypatch, capsys, keyword_suite):
-    code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--sampler", "roundrobin", "--seeds", "1")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", keyword_suite, "--sampler", "roundrobin", "--seeds", "1"
+    )
     assert code == 2 and "sampler" in err
 
 
@@ -59,10 +73,26 @@ def test_tasks_describes(monkeypatch, capsys, keyword_suite):
     assert code == 0 and "kw: 2 tasks" in out and "pair" in out and "stratified" in out
 
 
-def test_train_compare_runs_report_end_to_end(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+def test_train_compare_runs_report_end_to_end(
+    monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path
+):
     out_dir = tmp_path / "runs"
-    args = ["train", keyword_suite, "--groups", "a,b", "--seeds", "1,2", "--model", tiny_model_dir,
-            "--max-steps", "4", "--batch-size", "8", "--out", out_dir]
+    args = [
+        "train",
+        keyword_suite,
+        "--groups",
+        "a,b",
+        "--seeds",
+        "1,2",
+        "--model",
+        tiny_model_dir,
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "8",
+        "--out",
+        out_dir,
+    ]
     code, out, err = run_cli(monkeypatch, capsys, *args)
     assert code == 0, err
     assert "MTL a+b" in out and "STL" in out and "trainable_parameters" in out
@@ -82,6 +112,7 @@ def test_train_compare_runs_report_end_to_end(monkeypatch, capsys, keyword_suite
     code, out, _ = run_cli(monkeypatch, capsys, *args)
     assert code == 0
     from taskmix.store import RunStore
+
     with RunStore(out_dir / "taskmix.db") as store:
         assert store.count() == 6 and store.count("finished") == 6
 
@@ -92,12 +123,21 @@ def test_compare_without_store(monkeypatch, capsys, tmp_path):
 
 
 def test_run_config_file(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
-    cfg = write_suite(tmp_path / "run.yaml", {"model": {"name": str(tiny_model_dir), "max_length": 16},
-                                             "train": {"max_steps": 2, "batch_size": 4}, "seeds": [7],
-                                             "out": str(tmp_path / "r")})
-    code, out, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--config", cfg, "--groups", "a;b")
+    cfg = write_suite(
+        tmp_path / "run.yaml",
+        {
+            "model": {"name": str(tiny_model_dir), "max_length": 16},
+            "train": {"max_steps": 2, "batch_size": 4},
+            "seeds": [7],
+            "out": str(tmp_path / "r"),
+        },
+    )
+    code, out, err = run_cli(
+        monkeypatch, capsys, "train", keyword_suite, "--config", cfg, "--groups", "a;b"
+    )
     assert code == 0, err
     from taskmix.store import RunStore
+
     with RunStore(tmp_path / "r" / "taskmix.db") as store:
         runs = store.runs()
     assert {r.setting for r in runs} == {"stl:a", "stl:b"} and {r.seed for r in runs} == {7}
@@ -119,17 +159,46 @@ def test_pvi_and_group_commands(monkeypatch, capsys, keyword_suite, tiny_model_d
     assert code == 0, err
     assert "recommended:" in out and "most different" in out and "welch t" in out
     assert len(list((out_dir / "groups").glob("kw-pvi-*.csv"))) == 1
-    code, out, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--pvi", tables[0], "--criterion", "effect",
-                             *base)
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "group",
+        keyword_suite,
+        "--pvi",
+        tables[0],
+        "--criterion",
+        "effect",
+        *base,
+    )
     assert code == 0, err
-    assert len(list((out_dir / "groups").glob("kw-pvi-*.csv"))) == 2  # another criterion: its own table
-    for seed in (3, 4):  # the seed reaches the grouper: the CLI's groups are the library's for that seed
-        code, out, err = run_cli(monkeypatch, capsys, "group", "demo", "--method", "random", "--sizes", "2,2",
-                                 "--seed", seed, "--json", "--out", out_dir)
+    assert (
+        len(list((out_dir / "groups").glob("kw-pvi-*.csv"))) == 2
+    )  # another criterion: its own table
+    for seed in (
+        3,
+        4,
+    ):  # the seed reaches the grouper: the CLI's groups are the library's for that seed
+        code, out, err = run_cli(
+            monkeypatch,
+            capsys,
+            "group",
+            "demo",
+            "--method",
+            "random",
+            "--sizes",
+            "2,2",
+            "--seed",
+            seed,
+            "--json",
+            "--out",
+            out_dir,
+        )
         assert code == 0, err
         expected = random_partition(demo_suite().names, [2, 2], seed)
         assert json.loads(out)["recommended"] == expected
-    code, _, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--subsample", "many", *base)
+    code, _, err = run_cli(
+        monkeypatch, capsys, "group", keyword_suite, "--subsample", "many", *base
+    )
     assert code == 2 and "--subsample" in err
     code, _, err = run_cli(monkeypatch, capsys, "group", keyword_suite, "--method", "best", *base)
     assert code == 2 and "method" in err
@@ -138,8 +207,20 @@ def test_pvi_and_group_commands(monkeypatch, capsys, keyword_suite, tiny_model_d
 def test_pvi_refuses_regression_without_bins(monkeypatch, capsys, tmp_path, tiny_model_dir):
     rows = [{"text": f"value {i}", "y": i / 10} for i in range(30)]
     write_jsonl(tmp_path / "r.jsonl", rows)
-    suite = write_suite(tmp_path / "s.yaml", {"tasks": [{"name": "r", "kind": "regression", "text": "text",
-                                                          "label": "y", "splits": {"train": "r.jsonl"}}]})
+    suite = write_suite(
+        tmp_path / "s.yaml",
+        {
+            "tasks": [
+                {
+                    "name": "r",
+                    "kind": "regression",
+                    "text": "text",
+                    "label": "y",
+                    "splits": {"train": "r.jsonl"},
+                }
+            ]
+        },
+    )
     args = ["pvi", suite, "--model", tiny_model_dir, "--out", tmp_path / "o", "--folds", "2"]
     code, _, err = run_cli(monkeypatch, capsys, *args)
     assert code == 2 and "regression" in err and "--bins" in err
@@ -147,11 +228,32 @@ def test_pvi_refuses_regression_without_bins(monkeypatch, capsys, tmp_path, tiny
     assert code == 0, err
 
 
-def test_train_auto_groups_compare_and_report(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+def test_train_auto_groups_compare_and_report(
+    monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path
+):
     out_dir = tmp_path / "runs"
-    code, out, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--groups", "auto", "--method", "pvi",
-                             "--baselines", "all,random", "--seeds", "1,2", "--model", tiny_model_dir,
-                             "--max-steps", "2", "--batch-size", "8", "--out", out_dir)
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        keyword_suite,
+        "--groups",
+        "auto",
+        "--method",
+        "pvi",
+        "--baselines",
+        "all,random",
+        "--seeds",
+        "1,2",
+        "--model",
+        tiny_model_dir,
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--out",
+        out_dir,
+    )
     assert code == 0, err
     assert "PVI (probe) grouping" in out and "groupings: mean MTL" in out
     saved = json.loads((out_dir / "groupings.json").read_text())["kw"]
@@ -167,28 +269,53 @@ def test_train_auto_groups_compare_and_report(monkeypatch, capsys, keyword_suite
 
 # ---------------------------------------------------------------- failures are clean (issue 17)
 
+
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
-@pytest.mark.parametrize("args, first", [
-    (["train", "SUITE", "--bogus"], "error: No such option: --bogus"),
-    (["tasks"], "error: Missing argument"),
-    (["trian"], "error: No such command 'trian'"),
-    (["train", "SUITE", "--max-steps", "abc"], "error: Invalid value for '--max-steps'"),
-    (["train", "SUITE", "--max-steps", "0"], "error: --max-steps: Input should be greater than 0"),
-    (["train", "SUITE", "--seeds", ""], "error: --seeds '': give at least one seed"),
-    (["train", "SUITE", "--seeds", "1,1"], "error: --seeds '1,1': seed 1 given more than once"),
-    (["runs", "--out", "OUTFILE"], "error: no run store"),
-], ids=["unknown-option", "missing-argument", "unknown-command", "not-a-number", "flag-named", "empty-seeds",
-        "repeated-seed", "store-missing"])
-def test_usage_errors_are_one_message_and_exit_2(args, first, monkeypatch, capsys, keyword_suite, tmp_path):
+@pytest.mark.parametrize(
+    "args, first",
+    [
+        (["train", "SUITE", "--bogus"], "error: No such option: --bogus"),
+        (["tasks"], "error: Missing argument"),
+        (["trian"], "error: No such command 'trian'"),
+        (["train", "SUITE", "--max-steps", "abc"], "error: Invalid value for '--max-steps'"),
+        (
+            ["train", "SUITE", "--max-steps", "0"],
+            "error: --max-steps: Input should be greater than 0",
+        ),
+        (["train", "SUITE", "--seeds", ""], "error: --seeds '': give at least one seed"),
+        (["train", "SUITE", "--seeds", "1,1"], "error: --seeds '1,1': seed 1 given more than once"),
+        (["runs", "--out", "OUTFILE"], "error: no run store"),
+    ],
+    ids=[
+        "unknown-option",
+        "missing-argument",
+        "unknown-command",
+        "not-a-number",
+        "flag-named",
+        "empty-seeds",
+        "repeated-seed",
+        "store-missing",
+    ],
+)
+def test_usage_errors_are_one_message_and_exit_2(
+    args, first, monkeypatch, capsys, keyword_suite, tmp_path
+):
     (tmp_path / "file").write_text("x")
-    args = [str(keyword_suite) if a == "SUITE" else str(tmp_path / "file") if a == "OUTFILE" else a for a in args]
-    code, out, err = run_cli(monkeypatch, capsys, *args, *(["--out", tmp_path / "o"] if args[0] == "train" else []))
+    args = [
+        str(keyword_suite) if a == "SUITE" else str(tmp_path / "file") if a == "OUTFILE" else a
+        for a in args
+    ]
+    code, out, err = run_cli(
+        monkeypatch, capsys, *args, *(["--out", tmp_path / "o"] if args[0] == "train" else [])
+    )
     assert code == 2, out + err
     assert _first_line(err).startswith(first), err
-    assert "Traceback" not in out + err and len(err.strip().splitlines()) <= 2  # the message and a hint
+    assert (
+        "Traceback" not in out + err and len(err.strip().splitlines()) <= 2
+    )  # the message and a hint
 
 
 def test_taskmix_alone_prints_help(monkeypatch, capsys):
@@ -196,19 +323,37 @@ def test_taskmix_alone_prints_help(monkeypatch, capsys):
     assert code == 0 and "Usage" in out and "train" in out and "Traceback" not in out + err
 
 
-def test_out_that_is_a_file_and_suite_that_is_a_folder(monkeypatch, capsys, keyword_suite, tmp_path):
+def test_out_that_is_a_file_and_suite_that_is_a_folder(
+    monkeypatch, capsys, keyword_suite, tmp_path
+):
     (tmp_path / "taken").write_text("a file")
     code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--out", tmp_path / "taken")
-    assert code == 2 and _first_line(err).startswith(f"error: {tmp_path / 'taken'}: cannot make this folder")
+    assert code == 2 and _first_line(err).startswith(
+        f"error: {tmp_path / 'taken'}: cannot make this folder"
+    )
     assert "Traceback" not in err
     code, _, err = run_cli(monkeypatch, capsys, "train", tmp_path, "--out", tmp_path / "o")
     assert code == 2 and _first_line(err) == f"error: {tmp_path}: is a folder, not a YAML file"
     # a data file that is a folder
     (tmp_path / "d").mkdir()
-    suite = write_suite(tmp_path / "s.yaml", {"tasks": [{"name": "a", "splits": {"train": "d"}, "format": "jsonl",
-                                                         "text": "text", "label": "label"}]})
+    suite = write_suite(
+        tmp_path / "s.yaml",
+        {
+            "tasks": [
+                {
+                    "name": "a",
+                    "splits": {"train": "d"},
+                    "format": "jsonl",
+                    "text": "text",
+                    "label": "label",
+                }
+            ]
+        },
+    )
     code, _, err = run_cli(monkeypatch, capsys, "tasks", suite)
-    assert code == 2 and "is a folder, not a data file" in _first_line(err) and "Traceback" not in err
+    assert (
+        code == 2 and "is a folder, not a data file" in _first_line(err) and "Traceback" not in err
+    )
 
 
 def test_long_messages_are_not_broken_into_lines(monkeypatch, capsys, tmp_path):
@@ -227,18 +372,42 @@ def _wait_for(predicate, timeout: float = 120.0) -> None:
         time.sleep(0.2)
 
 
-@pytest.mark.parametrize("sig, code, label", [(signal.SIGINT, 130, "interrupted:"),
-                                              (signal.SIGTERM, 143, "terminated (SIGTERM):")])
-def test_interrupt_says_what_was_kept_and_exits_130(sig, code, label, keyword_suite, tiny_model_dir, tmp_path):
+@pytest.mark.parametrize(
+    "sig, code, label",
+    [(signal.SIGINT, 130, "interrupted:"), (signal.SIGTERM, 143, "terminated (SIGTERM):")],
+)
+def test_interrupt_says_what_was_kept_and_exits_130(
+    sig, code, label, keyword_suite, tiny_model_dir, tmp_path
+):
     """A real `taskmix train` process, stopped while a run trains: the message says how many runs
     are kept, the exit code tells a shell it was interrupted, and no run is left held."""
     from taskmix.store import RunStore
 
     out = tmp_path / "runs"
-    proc = subprocess.Popen([sys.executable, "-c", "from taskmix.cli import main; main()", "train", str(keyword_suite),
-                             "--groups", "a;b", "--seeds", "1", "--model", str(tiny_model_dir), "--max-steps",
-                             "100000", "--batch-size", "4", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from taskmix.cli import main; main()",
+            "train",
+            str(keyword_suite),
+            "--groups",
+            "a;b",
+            "--seeds",
+            "1",
+            "--model",
+            str(tiny_model_dir),
+            "--max-steps",
+            "100000",
+            "--batch-size",
+            "4",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def running() -> bool:
         if not (out / "taskmix.db").exists():
@@ -261,9 +430,27 @@ def test_interrupt_says_what_was_kept_and_exits_130(sig, code, label, keyword_su
         assert {r.status for r in store.runs()} == {"pending"}
 
 
-def test_output_to_a_pipe_shows_progress_lines(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
-    code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--groups", "a", "--seeds", "1,2",
-                           "--model", tiny_model_dir, "--max-steps", "3", "--batch-size", "4", "--out", tmp_path / "o")
+def test_output_to_a_pipe_shows_progress_lines(
+    monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path
+):
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        keyword_suite,
+        "--groups",
+        "a",
+        "--seeds",
+        "1,2",
+        "--model",
+        tiny_model_dir,
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--out",
+        tmp_path / "o",
+    )
     assert code == 0, err
     progress = [line for line in err.splitlines() if line.startswith("[")]
     assert any(line.endswith("runs (local (in this process)): 2/2") for line in progress), err

@@ -38,7 +38,9 @@ def test_a_run_counts_once_however_often_it_is_listed():
     g = twice.by_grouping().set_index("grouping")
     for name in ("x", "y"):
         assert g.loc[name, "seeds"] == 3
-        assert g.loc[name, "delta_grouped"] == pytest.approx(mean) and g.loc[name, "delta_grouped_ci"] == pytest.approx(half)
+        assert g.loc[name, "delta_grouped"] == pytest.approx(mean) and g.loc[
+            name, "delta_grouped_ci"
+        ] == pytest.approx(half)
 
 
 def test_groups_are_sets_whatever_the_order_of_their_tasks():
@@ -54,21 +56,31 @@ def test_groups_are_sets_whatever_the_order_of_their_tasks():
 
 
 def test_verdicts():
-    assert [verdict(*x) for x in [(0.02, 0.01, 3), (-0.02, 0.01, 3), (0.02, 0.03, 3), (0.02, math.nan, 1)]] == \
-        ["helps", "hurts", "inconclusive", "inconclusive"]
+    assert [
+        verdict(*x)
+        for x in [(0.02, 0.01, 3), (-0.02, 0.01, 3), (0.02, 0.03, 3), (0.02, math.nan, 1)]
+    ] == ["helps", "hurts", "inconclusive", "inconclusive"]
     comp = Comparison(records(), groupings={"x": [["a", "b"]], "none": [["a"], ["b"]]})
     mean, half = by_hand()
     lines = comp.verdicts()
-    assert lines[0] == f"x (a+b): {verdict(mean, half, 3)} — {mean * 100:+.2f} ± {half * 100:.2f} points on the " \
-                       "grouped tasks over 3 seeds"
+    assert (
+        lines[0]
+        == f"x (a+b): {verdict(mean, half, 3)} — {mean * 100:+.2f} ± {half * 100:.2f} points on "
+        "the "
+        "grouped tasks over 3 seeds"
+    )
     assert lines[1].startswith("none: no task was grouped")
 
 
 def _delta_cell(text: str, grouping: str) -> str:
     """The 'Δ grouped tasks' cell of a grouping's row in a printed table (or the HTML report)."""
-    rows = [" ".join(r.split()) for r in re.findall(r"<tr>(.*?)</tr>", text, re.S)] or text.splitlines()
+    rows = [
+        " ".join(r.split()) for r in re.findall(r"<tr>(.*?)</tr>", text, re.S)
+    ] or text.splitlines()
     for line in rows:
-        if re.match(rf"\W*{grouping}\W", line.strip("│ ")) or line.startswith(f"<td>{grouping}</td>"):
+        if re.match(rf"\W*{grouping}\W", line.strip("│ ")) or line.startswith(
+            f"<td>{grouping}</td>"
+        ):
             cells = re.findall(r"[+-]\d+\.\d+ ± \d+\.\d+", line)
             if cells:
                 return cells[0]
@@ -76,25 +88,58 @@ def _delta_cell(text: str, grouping: str) -> str:
 
 
 def test_train_compare_and_report_print_one_ci_when_groupings_pick_the_same_group(
-        monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+    monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path
+):
     """With two tasks, every grouping chooses the group a+b (random in either order): the model is
     trained once per seed, and train, compare and the report print the same CI — the CI over the
     distinct runs, computed here by hand."""
     from taskmix.store import RunStore
 
     out = tmp_path / "runs"
-    code, text, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--groups", "auto", "--method", "textemb",
-                              "--baselines", "all,random", "--seeds", "1,2,3", "--model", tiny_model_dir,
-                              "--max-steps", "6", "--batch-size", "4", "--lr", "3e-3", "--out", out)
+    code, text, err = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        keyword_suite,
+        "--groups",
+        "auto",
+        "--method",
+        "textemb",
+        "--baselines",
+        "all,random",
+        "--seeds",
+        "1,2,3",
+        "--model",
+        tiny_model_dir,
+        "--max-steps",
+        "6",
+        "--batch-size",
+        "4",
+        "--lr",
+        "3e-3",
+        "--out",
+        out,
+    )
     assert code == 0, err
     saved = json.loads((out / "groupings.json").read_text())["kw"]["groupings"]
-    assert saved["all"] == [["a", "b"]] and saved["random"] == [["b", "a"]]  # one group, written both ways
+    assert saved["all"] == [["a", "b"]] and saved["random"] == [
+        ["b", "a"]
+    ]  # one group, written both ways
     with RunStore(out / "taskmix.db") as store:
         runs = store.runs()
-    assert len(runs) == 9 and {r.setting for r in runs} == {"stl:a", "stl:b", "mtl:a+b"}  # not 12: one a+b model
+    assert len(runs) == 9 and {r.setting for r in runs} == {
+        "stl:a",
+        "stl:b",
+        "mtl:a+b",
+    }  # not 12: one a+b model
     assert any(line.endswith("runs (local (in this process)): 9/9") for line in err.splitlines())
-    value = {(r.setting, t, r.seed): m["macro_f1"] for r in runs for t, m in r.metrics["test"].items()}
-    d = [np.mean([value[("mtl:a+b", t, s)] - value[(f"stl:{t}", t, s)] for t in ("a", "b")]) for s in (1, 2, 3)]
+    value = {
+        (r.setting, t, r.seed): m["macro_f1"] for r in runs for t, m in r.metrics["test"].items()
+    }
+    d = [
+        np.mean([value[("mtl:a+b", t, s)] - value[(f"stl:{t}", t, s)] for t in ("a", "b")])
+        for s in (1, 2, 3)
+    ]
     half = stats.t.ppf(0.975, 2) * np.std(d, ddof=1) / math.sqrt(3)
     expected = f"{np.mean(d) * 100:+.2f} ± {half * 100:.2f}"
     code, compared, _ = run_cli(monkeypatch, capsys, "compare", "--out", out)
@@ -111,15 +156,21 @@ def test_train_compare_and_report_print_one_ci_when_groupings_pick_the_same_grou
 
 def test_comparison_table(keyword_suite, tiny_factory, tmp_path):
     suite = Suite.from_yaml(keyword_suite)
-    mtt = MultiTaskTrainer(FAST, seeds=[1, 2], out=tmp_path, backbone=tiny_factory, show_progress=False)
+    mtt = MultiTaskTrainer(
+        FAST, seeds=[1, 2], out=tmp_path, backbone=tiny_factory, show_progress=False
+    )
     comp = mtt.compare(suite, [["a", "b"]])
     table = comp.table()
     assert list(table.setting) == ["STL", "MTL a+b", "STL", "MTL a+b"]
     assert (table.seeds == 2).all()
     row = table.iloc[1]
     long = comp.frame()
-    mtl = long[(long.task == "a") & (long.setting == "mtl:a+b") & (long.metric == "macro_f1")].sort_values("seed")
-    stl = long[(long.task == "a") & (long.setting == "stl:a") & (long.metric == "macro_f1")].sort_values("seed")
+    mtl = long[
+        (long.task == "a") & (long.setting == "mtl:a+b") & (long.metric == "macro_f1")
+    ].sort_values("seed")
+    stl = long[
+        (long.task == "a") & (long.setting == "stl:a") & (long.metric == "macro_f1")
+    ].sort_values("seed")
     assert row.delta == pytest.approx((mtl.value.to_numpy() - stl.value.to_numpy()).mean())
     strat = comp.strategies([["a", "b"]])
     assert strat.models.tolist() == [2, 1]
@@ -128,14 +179,18 @@ def test_comparison_table(keyword_suite, tiny_factory, tmp_path):
 
 def test_comparison_by_grouping_matches_the_per_task_table(keyword_suite, tiny_factory, tmp_path):
     suite = Suite.from_yaml(keyword_suite)
-    trainer = MultiTaskTrainer(FAST, backbone=tiny_factory, seeds=[1, 2], out=tmp_path, show_progress=False)
+    trainer = MultiTaskTrainer(
+        FAST, backbone=tiny_factory, seeds=[1, 2], out=tmp_path, show_progress=False
+    )
     comp = trainer.compare(suite, {"pair": [["a", "b"]], "alone": [["a"], ["b"]]})
     rows = comp.by_grouping().set_index("grouping")
     table = comp.table()
     mtl = table[table.setting == "MTL a+b"]
     assert "pair" in set(mtl.grouping)
     assert rows.loc["pair", "delta_grouped"] == pytest.approx(mtl.delta.mean())
-    assert rows.loc["pair", "delta_all"] == pytest.approx(mtl.delta.mean())  # both tasks are grouped
+    assert rows.loc["pair", "delta_all"] == pytest.approx(
+        mtl.delta.mean()
+    )  # both tasks are grouped
     assert rows.loc["pair", "tasks_grouped"] == 2 and rows.loc["pair", "seeds"] == 2
     assert rows.loc["alone", "tasks_grouped"] == 0 and rows.loc["alone", "delta_all"] == 0
     assert "Δ grouped tasks" in comp.printable_groupings().columns

@@ -18,19 +18,49 @@ from taskmix.config import (
 from taskmix.errors import ConfigError
 
 # the keys of TrainConfig as taskmix 0.1 wrote them into every run's config (hashed into its id)
-KEYS_0_1 = {"epochs", "max_steps", "steps_per_task", "batch_size", "grad_accum", "lr", "head_lr", "weight_decay",
-            "warmup_ratio", "max_grad_norm", "sampler", "temperature", "loss_weighting", "eval_every", "patience",
-            "min_steps", "freeze_embeddings", "save_model", "adaptation", "task_weights", "lora_r", "lora_alpha",
-            "lora_target_modules", "ip_embedding_size", "ip_descriptions", "ip_combine", "ip_layers", "ip_form_model"}
+KEYS_0_1 = {
+    "epochs",
+    "max_steps",
+    "steps_per_task",
+    "batch_size",
+    "grad_accum",
+    "lr",
+    "head_lr",
+    "weight_decay",
+    "warmup_ratio",
+    "max_grad_norm",
+    "sampler",
+    "temperature",
+    "loss_weighting",
+    "eval_every",
+    "patience",
+    "min_steps",
+    "freeze_embeddings",
+    "save_model",
+    "adaptation",
+    "task_weights",
+    "lora_r",
+    "lora_alpha",
+    "lora_target_modules",
+    "ip_embedding_size",
+    "ip_descriptions",
+    "ip_combine",
+    "ip_layers",
+    "ip_form_model",
+}
 
 
 def test_lora_and_ip_settings_have_their_own_configs_and_are_written_flat():
     t = TrainConfig(lora=LoRAConfig(r=4), ip=IPConfig(embedding_size=16, descriptions=False))
     dump = t.model_dump(mode="json")
     assert set(dump) == KEYS_0_1  # the form run ids are computed from
-    assert dump["lora_r"] == 4 and dump["ip_embedding_size"] == 16 and dump["ip_descriptions"] is False
+    assert (
+        dump["lora_r"] == 4 and dump["ip_embedding_size"] == 16 and dump["ip_descriptions"] is False
+    )
     assert TrainConfig.model_validate(dump) == t  # read back from the flat form
-    assert TrainConfig(lora_r=4, ip_embedding_size=16, ip_descriptions=False) == t  # the old spelling
+    assert (
+        TrainConfig(lora_r=4, ip_embedding_size=16, ip_descriptions=False) == t
+    )  # the old spelling
     assert TrainConfig(ip={"combine": "concat"}).ip.combine == "concat"
     # one run id for the same settings, however they were spelled
     assert config_hash(TrainConfig(lora_r=4)) == config_hash(TrainConfig(lora={"r": 4}))
@@ -38,13 +68,17 @@ def test_lora_and_ip_settings_have_their_own_configs_and_are_written_flat():
 
 def test_errors_name_the_line_of_a_file_or_the_flag():
     text = "train:\n  max_steps: -1\n"
-    with pytest.raises(ConfigError, match=r"run.yaml: line 2: train.max_steps: Input should be greater than 0"):
+    with pytest.raises(
+        ConfigError, match=r"run.yaml: line 2: train.max_steps: Input should be greater than 0"
+    ):
         validate(RunConfig, {"train": {"max_steps": -1}}, source="run.yaml", text=text)
     with pytest.raises(ConfigError) as e:
         validate(RunConfig, {"train": {"max_steps": -1}}, source=COMMAND_LINE)
     assert e.value.message == "--max-steps: Input should be greater than 0"
     with pytest.raises(ConfigError) as e:
-        validate(RunConfig, {"model": {"name": 3}}, source=COMMAND_LINE, flags={"model.name": "--model"})
+        validate(
+            RunConfig, {"model": {"name": 3}}, source=COMMAND_LINE, flags={"model.name": "--model"}
+        )
     assert e.value.message.startswith("--model: ")
 
 

@@ -25,16 +25,34 @@ from taskmix.relate.similarity import RetrievalOfExperts
 from taskmix.relate.taskshop import TaskShop
 from taskmix.relate.textemb import TextEmb
 
-ESTIMATORS = [PVI, TextEmb, PairwiseTransfer, PVIGrouper, TextEmbGrouper, SurrogateGrouper, AllGrouper, RandomGrouper,
-              CombinationSearch, TaskShop, RetrievalOfExperts, LLMSimilarity, MLPSurrogate, LinearSurrogate,
-              BayesSurrogate, GPSurrogate]
+ESTIMATORS = [
+    PVI,
+    TextEmb,
+    PairwiseTransfer,
+    PVIGrouper,
+    TextEmbGrouper,
+    SurrogateGrouper,
+    AllGrouper,
+    RandomGrouper,
+    CombinationSearch,
+    TaskShop,
+    RetrievalOfExperts,
+    LLMSimilarity,
+    MLPSurrogate,
+    LinearSurrogate,
+    BayesSurrogate,
+    GPSurrogate,
+]
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS, ids=[c.__name__ for c in ESTIMATORS])
 def test_init_stores_every_argument_as_given(cls):
     assert issubclass(cls, Estimator)
-    names = [p for p in inspect.signature(cls.__init__).parameters
-             if p != "self" and inspect.signature(cls.__init__).parameters[p].kind.name != "VAR_KEYWORD"]
+    names = [
+        p
+        for p in inspect.signature(cls.__init__).parameters
+        if p != "self" and inspect.signature(cls.__init__).parameters[p].kind.name != "VAR_KEYWORD"
+    ]
     given = {n: object() for n in names}  # values no validation would accept: stored, not checked
     est = cls(**given)
     params = est.get_params()

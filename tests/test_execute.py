@@ -30,8 +30,9 @@ SEEDS = [1, 2]  # 2 seeds x (STL a, STL b, MTL a+b) = 6 runs
 
 def grid(suite_path, factory, out: Path, executor, config=FAST):
     suite = Suite.from_yaml(suite_path)
-    trainer = MultiTaskTrainer(config, seeds=SEEDS, out=out, executor=executor, backbone=factory,
-                               show_progress=False)
+    trainer = MultiTaskTrainer(
+        config, seeds=SEEDS, out=out, executor=executor, backbone=factory, show_progress=False
+    )
     return {r.setting + f"/{r.seed}": r.metrics["test"] for r in trainer.run(suite, GROUPS)}
 
 
@@ -52,19 +53,24 @@ def reference(keyword_suite, tiny_factory, tmp_path):
 # ---------------------------------------------------------------- the store's claims
 
 
-
-
-
 # ---------------------------------------------------------------- process pool
 
-def test_process_pool_gives_the_same_numbers_as_this_process(keyword_suite, tiny_factory, tmp_path, reference):
-    got = grid(keyword_suite, tiny_factory, tmp_path / "pool", ProcessExecutor(workers=2, threads=1))
+
+def test_process_pool_gives_the_same_numbers_as_this_process(
+    keyword_suite, tiny_factory, tmp_path, reference
+):
+    got = grid(
+        keyword_suite, tiny_factory, tmp_path / "pool", ProcessExecutor(workers=2, threads=1)
+    )
     assert got == reference  # bit-identical metrics
-    assert all(r["status"] == "finished" and r["attempts"] == 1 for r in store_rows(tmp_path / "pool"))
+    assert all(
+        r["status"] == "finished" and r["attempts"] == 1 for r in store_rows(tmp_path / "pool")
+    )
 
 
-def test_process_worker_killed_mid_run_is_replaced_and_the_run_retried(keyword_suite, tiny_factory, tmp_path,
-                                                                        reference):
+def test_process_worker_killed_mid_run_is_replaced_and_the_run_retried(
+    keyword_suite, tiny_factory, tmp_path, reference
+):
     executor = ProcessExecutor(workers=2, threads=1, max_retries=2)
     killed = []
 
@@ -99,17 +105,39 @@ def test_errors_in_runs_come_back_as_exceptions():
         return x * 10
 
     got = dict(ProcessExecutor(workers=2, devices=[]).map(f, [1, 2, 3]))
-    assert got[1] == 10 and got[3] == 30 and isinstance(got[2], ValueError) and "two is bad" in str(got[2])
+    assert (
+        got[1] == 10
+        and got[3] == 30
+        and isinstance(got[2], ValueError)
+        and "two is bad" in str(got[2])
+    )
     got = dict(LocalExecutor().map(f, [1, 2]))
     assert got[1] == 10 and isinstance(got[2], ValueError)
 
 
 # ---------------------------------------------------------------- a driver killed half-way
 
+
 def _cli(args: list, out: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", "from taskmix.cli import main; main()", *map(str, args),
-                             "--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": "1",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from taskmix.cli import main; main()",
+            *map(str, args),
+            "--out",
+            str(out),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _finished(out: Path) -> int:
@@ -143,7 +171,18 @@ def kill_and_resume(args: list, out: Path, total: int) -> None:
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no half-written folder left
 
 
-TRAIN = ["train", None, "--groups", "a,b", "--seeds", "1,2,3", "--max-steps", "12", "--batch-size", "8"]
+TRAIN = [
+    "train",
+    None,
+    "--groups",
+    "a,b",
+    "--seeds",
+    "1,2,3",
+    "--max-steps",
+    "12",
+    "--batch-size",
+    "8",
+]
 
 
 def test_local_driver_killed_half_way_resumes(keyword_suite, tiny_model_dir, tmp_path):
@@ -152,6 +191,7 @@ def test_local_driver_killed_half_way_resumes(keyword_suite, tiny_model_dir, tmp
 
 
 # ---------------------------------------------------------------- Ray
+
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
@@ -168,17 +208,42 @@ def ray_cluster(tmp_path_factory):
     temp = Path(tempfile.mkdtemp(prefix="tmx-ray-", dir="/tmp"))
     # a private cluster without token authentication (Ray turns it on once ~/.ray/auth_token exists)
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
-    subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
-                    "--disable-usage-stats", f"--temp-dir={temp}"], check=True, env=env, capture_output=True,
-                   timeout=120)
+    subprocess.run(
+        [
+            str(ray_bin),
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=2",
+            "--include-dashboard=false",
+            "--disable-usage-stats",
+            f"--temp-dir={temp}",
+        ],
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
     yield f"127.0.0.1:{port}"
     import ray
-    ray.shutdown()
-    def ours_(cmd: str) -> bool:
-        return str(temp) in cmd or f"--address=127.0.0.1:{port}" in cmd or (f":{port} " in cmd and "ray" in cmd)
 
-    ours = [p for p in psutil.process_iter(["cmdline"]) if ours_(" ".join(p.info["cmdline"] or []) + " ")]
-    for p in list(ours):  # workers and agents rename themselves: find them as the cluster's children
+    ray.shutdown()
+
+    def ours_(cmd: str) -> bool:
+        return (
+            str(temp) in cmd
+            or f"--address=127.0.0.1:{port}" in cmd
+            or (f":{port} " in cmd and "ray" in cmd)
+        )
+
+    ours = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if ours_(" ".join(p.info["cmdline"] or []) + " ")
+    ]
+    for p in list(
+        ours
+    ):  # workers and agents rename themselves: find them as the cluster's children
         try:
             ours += p.children(recursive=True)
         except psutil.NoSuchProcess:
@@ -197,6 +262,7 @@ def ray_cluster(tmp_path_factory):
 
 def _ray_workers_running() -> list[int]:
     import psutil
+
     pids = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = " ".join(p.info["cmdline"] or [])
@@ -206,8 +272,9 @@ def _ray_workers_running() -> list[int]:
 
 
 @pytest.mark.ray
-def test_ray_grid_matches_this_process_and_survives_a_killed_worker(ray_cluster, keyword_suite, tiny_factory,
-                                                                    tmp_path, reference):
+def test_ray_grid_matches_this_process_and_survives_a_killed_worker(
+    ray_cluster, keyword_suite, tiny_factory, tmp_path, reference
+):
     killed = []
 
     def killer():
@@ -221,8 +288,12 @@ def test_ray_grid_matches_this_process_and_survives_a_killed_worker(ray_cluster,
 
     t = threading.Thread(target=killer, daemon=True)
     t.start()
-    got = grid(keyword_suite, tiny_factory, tmp_path / "ray",
-               RayExecutor(address=ray_cluster, max_retries=3, threads=1))
+    got = grid(
+        keyword_suite,
+        tiny_factory,
+        tmp_path / "ray",
+        RayExecutor(address=ray_cluster, max_retries=3, threads=1),
+    )
     t.join(timeout=5)
     assert killed, "no Ray worker was seen running a run"
     assert got == reference  # every run finished, bit-identical to this process's
@@ -231,7 +302,15 @@ def test_ray_grid_matches_this_process_and_survives_a_killed_worker(ray_cluster,
 
 @pytest.mark.ray
 def test_ray_driver_killed_half_way_resumes(ray_cluster, keyword_suite, tiny_model_dir, tmp_path):
-    args = [*TRAIN[:1], keyword_suite, *TRAIN[2:], "--model", tiny_model_dir, "--address", ray_cluster]
+    args = [
+        *TRAIN[:1],
+        keyword_suite,
+        *TRAIN[2:],
+        "--model",
+        tiny_model_dir,
+        "--address",
+        ray_cluster,
+    ]
     kill_and_resume(args, tmp_path / "runs", total=9)
 
 
@@ -250,11 +329,6 @@ def test_cli_rejects_an_unknown_executor(monkeypatch, capsys, keyword_suite):
 
     code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--executor", "cloud")
     assert code == 2 and "executor" in err and "local" in err
-
-
-
-
-
 
 
 def test_pool_devices_come_from_the_config():

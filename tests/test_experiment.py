@@ -22,16 +22,12 @@ FAST = TrainConfig(max_steps=6, batch_size=8, lr=1e-3, eval_every=3, patience=No
 def test_plan_runs():
     specs = plan_runs([["a", "b"], ["c"], ["b", "c"]], seeds=[1, 2])
     settings = [s.setting for s in specs]
-    assert settings.count("stl:a") == 2 and settings.count("stl:b") == 2 and settings.count("stl:c") == 2
+    assert (
+        settings.count("stl:a") == 2
+        and settings.count("stl:b") == 2
+        and settings.count("stl:c") == 2
+    )
     assert settings.count("mtl:a+b") == 2 and settings.count("mtl:b+c") == 2 and len(specs) == 10
-
-
-
-
-
-
-
-
 
 
 def test_experiment_resumes_after_crash(keyword_suite, tiny_factory, tmp_path, monkeypatch):
@@ -56,10 +52,16 @@ def test_experiment_resumes_after_crash(keyword_suite, tiny_factory, tmp_path, m
         # Ctrl-C gives the unfinished runs back (none is left 'running' for a process that is gone)
         assert store.count("finished") == 2 and store.count("running") == 0 and store.count() == 6
         finished = {r.id for r in store.runs(status="finished")}
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(STORE_FILE)) == sorted(finished)
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(STORE_FILE)) == sorted(
+        finished
+    )
 
     calls.clear()
-    monkeypatch.setattr(Trainer, "fit", lambda self, tasks, seed, **kw: (calls.append(seed), real_fit(self, tasks, seed, **kw))[1])
+    monkeypatch.setattr(
+        Trainer,
+        "fit",
+        lambda self, tasks, seed, **kw: (calls.append(seed), real_fit(self, tasks, seed, **kw))[1],
+    )
     records = mtt.run(suite, groups)
     assert len(calls) == 4  # the 2 finished runs were not trained again
     assert all(r.status == "finished" for r in records) and len(records) == 6
@@ -84,7 +86,9 @@ def test_failed_run_is_recorded_and_reported(keyword_suite, tiny_factory, tmp_pa
         return real_fit(self, tasks, seed, **kw)
 
     monkeypatch.setattr(Trainer, "fit", fit)
-    mtt = MultiTaskTrainer(FAST, seeds=[1], out=tmp_path, backbone=tiny_factory, show_progress=False)
+    mtt = MultiTaskTrainer(
+        FAST, seeds=[1], out=tmp_path, backbone=tiny_factory, show_progress=False
+    )
     with pytest.raises(TaskmixError, match="1 of 3 runs failed: mtl:a\\+b seed 1: boom"):
         mtt.run(suite, [["a", "b"]])
     with RunStore(tmp_path / STORE_FILE) as store:
@@ -94,14 +98,15 @@ def test_failed_run_is_recorded_and_reported(keyword_suite, tiny_factory, tmp_pa
 def test_config_change_makes_new_runs(keyword_suite, tiny_factory, tmp_path):
     suite = Suite.from_yaml(keyword_suite)
     a = MultiTaskTrainer(FAST, seeds=[1], out=tmp_path, backbone=tiny_factory, show_progress=False)
-    b = MultiTaskTrainer(FAST.model_copy(update={"lr": 5e-4}), seeds=[1], out=tmp_path, backbone=tiny_factory,
-                         show_progress=False)
+    b = MultiTaskTrainer(
+        FAST.model_copy(update={"lr": 5e-4}),
+        seeds=[1],
+        out=tmp_path,
+        backbone=tiny_factory,
+        show_progress=False,
+    )
     spec = plan_runs([["a"]], [1])[0]
     assert a.run_id(suite, spec) != b.run_id(suite, spec)
-    assert a.run_id(suite, spec) == MultiTaskTrainer(FAST, seeds=[1], out=tmp_path, backbone=tiny_factory).run_id(suite, spec)
-
-
-
-
-
-
+    assert a.run_id(suite, spec) == MultiTaskTrainer(
+        FAST, seeds=[1], out=tmp_path, backbone=tiny_factory
+    ).run_id(suite, spec)

@@ -18,10 +18,16 @@ def test_mean_pool_ignores_padding():
 
 
 def test_encode_is_order_independent(tiny_backbone):
-    seqs = [("a short one",), ("a much longer sentence with many more words in it",), ("mid length text",)]
+    seqs = [
+        ("a short one",),
+        ("a much longer sentence with many more words in it",),
+        ("mid length text",),
+    ]
     full = tiny_backbone.encode(seqs, batch_size=2)
     alone = np.stack([tiny_backbone.encode([s])[0] for s in seqs])
-    np.testing.assert_allclose(full, alone, rtol=1e-4, atol=1e-5)  # padding and sorting change nothing
+    np.testing.assert_allclose(
+        full, alone, rtol=1e-4, atol=1e-5
+    )  # padding and sorting change nothing
 
 
 def test_cache_reuses_embeddings(tiny_backbone, keyword_suite, tmp_path):
@@ -31,8 +37,12 @@ def test_cache_reuses_embeddings(tiny_backbone, keyword_suite, tmp_path):
     assert x1.shape == (60, 32) and cache.misses == 1
     x2 = FeatureCache(tmp_path).get(tiny_backbone, suite["a"], "train")  # a second command
     np.testing.assert_array_equal(x1, x2)
-    other = Backbone(type(tiny_backbone.model)(tiny_backbone.model.config), tiny_backbone.tokenizer,
-                     name="tiny-bert", config=tiny_backbone.config)
+    other = Backbone(
+        type(tiny_backbone.model)(tiny_backbone.model.config),
+        tiny_backbone.tokenizer,
+        name="tiny-bert",
+        config=tiny_backbone.config,
+    )
     assert cache.path(other, suite["a"], "train") != cache.path(tiny_backbone, suite["a"], "train")
 
 

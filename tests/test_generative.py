@@ -16,17 +16,32 @@ from taskmix.train.generative import GenerativeTrainer, language_model_factory, 
 
 def keyword_task(n: int = 24, name: str = "kw") -> Task:
     rows = keyword_rows(n, seed=5)
-    split = TaskSplit([(r["text"],) for r in rows], np.array([int(r["label"] == "pos") for r in rows]),
-                      [f"{name}:{i}" for i in range(n)])
-    return Task(name, "classification", {"train": split, "dev": split, "test": split}, label_names=["neg", "pos"],
-                description="Is the review positive?")
+    split = TaskSplit(
+        [(r["text"],) for r in rows],
+        np.array([int(r["label"] == "pos") for r in rows]),
+        [f"{name}:{i}" for i in range(n)],
+    )
+    return Task(
+        name,
+        "classification",
+        {"train": split, "dev": split, "test": split},
+        label_names=["neg", "pos"],
+        description="Is the review positive?",
+    )
 
 
 def extraction_task(n: int = 24) -> Task:
     rows = keyword_rows(n, seed=6)
-    answers = np.array([r["text"].split()[3] for r in rows], dtype=object)  # the keyword is the span
+    answers = np.array(
+        [r["text"].split()[3] for r in rows], dtype=object
+    )  # the keyword is the span
     split = TaskSplit([(r["text"],) for r in rows], answers, [f"ex:{i}" for i in range(n)])
-    return Task("ex", "generation", {"train": split, "dev": split, "test": split}, description="Find the keyword.")
+    return Task(
+        "ex",
+        "generation",
+        {"train": split, "dev": split, "test": split},
+        description="Find the keyword.",
+    )
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
@@ -37,7 +52,9 @@ def test_teacher_batch_masks_the_prompt(kind, lm_tokenizer):
     labels = batch["labels"]
     for row, answer in zip(labels, ["pos", "a much longer answer here"], strict=True):
         kept = [int(t) for t in row if t != IGNORE]
-        assert kept == lm_tokenizer(answer, add_special_tokens=False)["input_ids"][:12] + [lm.stop_id]
+        assert kept == lm_tokenizer(answer, add_special_tokens=False)["input_ids"][:12] + [
+            lm.stop_id
+        ]
     if kind == "causal":  # prompt + answer in one row, cut from the left to fit max_length
         assert batch["input_ids"].shape[1] <= 24
         assert (batch["input_ids"][labels != IGNORE] == labels[labels != IGNORE]).all()
@@ -49,7 +66,9 @@ def test_training_lowers_the_loss_and_learns_the_answers(kind, lm_tokenizer):
     task, ex = keyword_task(), extraction_task()
     lm = tiny_lm(kind, lm_tokenizer)
     factory = language_model_factory(lm.config, template=lm)
-    cfg = TrainConfig(max_steps=150, batch_size=16, lr=5e-3, sampler="equal", eval_every=50, patience=None)
+    cfg = TrainConfig(
+        max_steps=150, batch_size=16, lr=5e-3, sampler="equal", eval_every=50, patience=None
+    )
     trainer = GenerativeTrainer(cfg, factory, GenerationConfig(max_new_tokens=6, eval_examples=12))
     items = [(k, "train", i) for k in range(2) for i in range(24)]
     before = mean_loss(GenerativeModel(factory(), [task, ex]), items)
@@ -61,7 +80,9 @@ def test_training_lowers_the_loss_and_learns_the_answers(kind, lm_tokenizer):
     # the checkpoint kept is the one with the best dev score (mean of the tasks' main metrics)
     best = max(result.history, key=lambda h: h["dev_score"])
     assert best["step"] == result.best_step
-    assert np.mean([result.dev["kw"]["macro_f1"], result.dev["ex"]["f1"]]) == pytest.approx(best["dev_score"])
+    assert np.mean([result.dev["kw"]["macro_f1"], result.dev["ex"]["f1"]]) == pytest.approx(
+        best["dev_score"]
+    )
     # a memorisable toy task: the answers are right after 150 steps
     assert result.test["kw"]["accuracy"] >= 0.8, result.test
     assert result.test["ex"]["f1"] >= 0.5, result.test
@@ -72,9 +93,11 @@ def test_training_lowers_the_loss_and_learns_the_answers(kind, lm_tokenizer):
 
 def test_same_seed_same_run(lm_tokenizer):
     lm = tiny_lm("causal", lm_tokenizer)
-    trainer = GenerativeTrainer(TrainConfig(max_steps=6, batch_size=4, eval_every=3, patience=None),
-                                language_model_factory(lm.config, template=lm),
-                                GenerationConfig(max_new_tokens=3, eval_examples=6))
+    trainer = GenerativeTrainer(
+        TrainConfig(max_steps=6, batch_size=4, eval_every=3, patience=None),
+        language_model_factory(lm.config, template=lm),
+        GenerationConfig(max_new_tokens=3, eval_examples=6),
+    )
     a, b = (trainer.fit([keyword_task(12), extraction_task(12)], seed=3) for _ in range(2))
     assert a.test == b.test and a.history == b.history and a.predictions == b.predictions
 
@@ -84,14 +107,18 @@ def test_lora_trains_only_the_adapters(lm_tokenizer):
     lm = tiny_lm("causal", lm_tokenizer)
     factory = language_model_factory(lm.config, template=lm)
     cfg = TrainConfig(max_steps=4, batch_size=4, adaptation="lora", lora_r=4, patience=None)
-    result = GenerativeTrainer(cfg, factory, GenerationConfig(max_new_tokens=3, eval_examples=4)).fit(
-        [keyword_task(8)], seed=1, keep_model=True)
+    result = GenerativeTrainer(
+        cfg, factory, GenerationConfig(max_new_tokens=3, eval_examples=4)
+    ).fit([keyword_task(8)], seed=1, keep_model=True)
     names = [n for n, p in result.model.named_parameters() if p.requires_grad]
     assert names and all("lora_" in n for n in names)
     assert result.trainable_parameters < 0.1 * result.total_parameters
     t5 = tiny_lm("seq2seq", lm_tokenizer)
-    result = GenerativeTrainer(cfg, language_model_factory(t5.config, template=t5),
-                               GenerationConfig(max_new_tokens=3, eval_examples=4)).fit([keyword_task(8)], seed=1)
+    result = GenerativeTrainer(
+        cfg,
+        language_model_factory(t5.config, template=t5),
+        GenerationConfig(max_new_tokens=3, eval_examples=4),
+    ).fit([keyword_task(8)], seed=1)
     assert 0 < result.trainable_parameters < 0.1 * result.total_parameters
 
 
@@ -113,7 +140,9 @@ def test_an_encoder_is_refused(tiny_model_dir):
 
 
 def test_load_from_a_folder_and_write(tiny_gpt2_dir):
-    lm = LanguageModel.from_config(ModelConfig(name=str(tiny_gpt2_dir), device="cpu", precision="fp32"))
+    lm = LanguageModel.from_config(
+        ModelConfig(name=str(tiny_gpt2_dir), device="cpu", precision="fp32")
+    )
     assert not lm.is_seq2seq and lm.stop_id == lm.tokenizer.eos_token_id
     out = lm.generate(lm.model, ["### Input:\nhello\n", "x"], max_new_tokens=3)
     assert len(out) == 2 and all(isinstance(o, str) for o in out)
@@ -121,7 +150,9 @@ def test_load_from_a_folder_and_write(tiny_gpt2_dir):
     assert "{input}" in prompts.input
 
 
-def test_search_with_the_generative_trainer_end_to_end(tmp_path, monkeypatch, capsys, tiny_gpt2_dir):
+def test_search_with_the_generative_trainer_end_to_end(
+    tmp_path, monkeypatch, capsys, tiny_gpt2_dir
+):
     """`taskmix search --trainer generative` on the demo suite with a tiny GPT-2 from a folder."""
     import json
 
@@ -129,11 +160,32 @@ def test_search_with_the_generative_trainer_end_to_end(tmp_path, monkeypatch, ca
     from taskmix.store import RunStore
 
     config = tmp_path / "search.yaml"
-    config.write_text("generation: {max_new_tokens: 4, eval_examples: 16}\ntrain: {batch_size: 8}\n")
+    config.write_text(
+        "generation: {max_new_tokens: 4, eval_examples: 16}\ntrain: {batch_size: 8}\n"
+    )
     out = tmp_path / "runs"
-    args = ["search", "demo", "--target", "negation_site_b", "--candidates", "negation_site_a,sentiment",
-            "--trainer", "generative", "--model", tiny_gpt2_dir, "--budget", "3", "--initial", "2",
-            "--max-steps", "4", "--config", config, "--out", out]
+    args = [
+        "search",
+        "demo",
+        "--target",
+        "negation_site_b",
+        "--candidates",
+        "negation_site_a,sentiment",
+        "--trainer",
+        "generative",
+        "--model",
+        tiny_gpt2_dir,
+        "--budget",
+        "3",
+        "--initial",
+        "2",
+        "--max-steps",
+        "4",
+        "--config",
+        config,
+        "--out",
+        out,
+    ]
     code, stdout, stderr = run_cli(monkeypatch, capsys, *args)
     assert code == 0, stderr
     assert "best combination:" in stdout and "negation_site_b alone" in stdout
@@ -141,7 +193,9 @@ def test_search_with_the_generative_trainer_end_to_end(tmp_path, monkeypatch, ca
     assert summary["trials"] == 3 and summary["config"]["trainer"] == "generative"
     with RunStore(out / "taskmix.db") as store:
         runs = store.runs(status="finished")
-    assert len(runs) == 3 and all(r.kind == "trial" and r.config["trainer"] == "generative" for r in runs)
+    assert len(runs) == 3 and all(
+        r.kind == "trial" and r.config["trainer"] == "generative" for r in runs
+    )
     assert all(0 <= r.metrics["score"] <= 1 and r.metrics["metric"] == "macro_f1" for r in runs)
     # the same command again trains nothing new
     code, stdout, _ = run_cli(monkeypatch, capsys, *args)
@@ -149,29 +203,53 @@ def test_search_with_the_generative_trainer_end_to_end(tmp_path, monkeypatch, ca
     with RunStore(out / "taskmix.db") as store:
         assert len(store.runs()) == 3
     # an encoder given as the model is refused with a clear message
-    code, _, stderr = run_cli(monkeypatch, capsys, "search", "demo", "--target", "negation_site_b",
-                              "--trainer", "generative", "--out", tmp_path / "r2")
+    code, _, stderr = run_cli(
+        monkeypatch,
+        capsys,
+        "search",
+        "demo",
+        "--target",
+        "negation_site_b",
+        "--trainer",
+        "generative",
+        "--out",
+        tmp_path / "r2",
+    )
     assert code == 2 and "is an encoder" in stderr and "--model" in stderr
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
-def test_ip_on_language_models_is_the_identity_at_init_and_trains(kind, lm_tokenizer, tiny_model_dir):
+def test_ip_on_language_models_is_the_identity_at_init_and_trains(
+    kind, lm_tokenizer, tiny_model_dir
+):
     """IP on T5 (decoder blocks modified, its own encoder as form module) and GPT-2 (every layer,
     an auxiliary frozen encoder as form module): outputs unchanged at initialisation."""
     from taskmix.models.ip import GenerativeIPModel
 
     tasks = [keyword_task(12), extraction_task(12)]
     lm = tiny_lm(kind, lm_tokenizer)
-    cfg = TrainConfig(adaptation="ip", ip_embedding_size=16, max_steps=8, batch_size=6, lr=1e-2, patience=None,
-                      ip_form_model=None if kind == "seq2seq" else str(tiny_model_dir))
+    cfg = TrainConfig(
+        adaptation="ip",
+        ip_embedding_size=16,
+        max_steps=8,
+        batch_size=6,
+        lr=1e-2,
+        patience=None,
+        ip_form_model=None if kind == "seq2seq" else str(tiny_model_dir),
+    )
     factory = language_model_factory(lm.config, template=lm)
     trainer = GenerativeTrainer(cfg, factory, GenerationConfig(max_new_tokens=3, eval_examples=4))
     model = trainer.build(tasks)
     assert isinstance(model, GenerativeIPModel)
     if kind == "seq2seq":
-        assert model.layers == list(model.model.decoder.block) and model.form.model is model.model.get_encoder()
+        assert (
+            model.layers == list(model.model.decoder.block)
+            and model.form.model is model.model.get_encoder()
+        )
     else:
-        assert model.layers == list(model.model.transformer.h) and model.form.name == str(tiny_model_dir)
+        assert model.layers == list(model.model.transformer.h) and model.form.name == str(
+            tiny_model_dir
+        )
     trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
     assert trainable == {"ip"}
     items = [(0, "train", 0), (1, "train", 1), (0, "train", 2)]
@@ -184,8 +262,12 @@ def test_ip_on_language_models_is_the_identity_at_init_and_trains(kind, lm_token
             hooked = model.model(**batch).logits
         assert torch.equal(plain, hooked)  # C's last layer starts at zero: I = 0
         plain_answers = lm.generate(model.model, prompts, 3)
-        assert model.answers(0, "train", [0, 2]) == [model.prompts[0].cut(plain_answers[i]) for i in (0, 2)]
-    assert len(model.model._forward_hooks) == 0 and all(len(la._forward_hooks) == 0 for la in model.layers)
+        assert model.answers(0, "train", [0, 2]) == [
+            model.prompts[0].cut(plain_answers[i]) for i in (0, 2)
+        ]
+    assert len(model.model._forward_hooks) == 0 and all(
+        len(la._forward_hooks) == 0 for la in model.layers
+    )
     # training moves only the pointer, and it changes the outputs
     result = trainer.fit(tasks, seed=1, keep_model=True)
     trained = result.model
@@ -194,5 +276,7 @@ def test_ip_on_language_models_is_the_identity_at_init_and_trains(kind, lm_token
         after = trained.model(**batch).logits
     assert not torch.equal(after, plain)
     frozen = {n: p for n, p in trained.model.named_parameters()}
-    assert all(torch.equal(frozen[n], p) for n, p in lm.model.named_parameters())  # the LM did not change
+    assert all(
+        torch.equal(frozen[n], p) for n, p in lm.model.named_parameters()
+    )  # the LM did not change
     assert 0 < result.trainable_parameters == trained.ip_parameters()

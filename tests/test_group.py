@@ -30,11 +30,17 @@ def test_t_tests_match_scipy():
     welch = group_test(("a", "b"), [A, B])
     ref = stats.ttest_ind(A, B, equal_var=False)
     assert welch.test == "welch t"
-    assert welch.statistic == pytest.approx(ref.statistic) and welch.pvalue == pytest.approx(ref.pvalue)
+    assert welch.statistic == pytest.approx(ref.statistic) and welch.pvalue == pytest.approx(
+        ref.pvalue
+    )
     student = group_test(("a", "b"), [A, B], equal_var=True)
     ref = stats.ttest_ind(A, B, equal_var=True)
-    assert student.statistic == pytest.approx(ref.statistic) and student.pvalue == pytest.approx(ref.pvalue)
-    pooled = np.sqrt(((len(A) - 1) * A.var(ddof=1) + (len(B) - 1) * B.var(ddof=1)) / (len(A) + len(B) - 2))
+    assert student.statistic == pytest.approx(ref.statistic) and student.pvalue == pytest.approx(
+        ref.pvalue
+    )
+    pooled = np.sqrt(
+        ((len(A) - 1) * A.var(ddof=1) + (len(B) - 1) * B.var(ddof=1)) / (len(A) + len(B) - 2)
+    )
     assert welch.cohens_d == pytest.approx((A.mean() - B.mean()) / pooled)
     assert welch.sizes == (7, 5)
 
@@ -68,7 +74,9 @@ NAMES = ["t0", "t1", "t2", "t3", "t4", "t5"]
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(candidate_groups(NAMES, 3)), st.floats(0, 1)), max_size=25))
+@given(
+    st.lists(st.tuples(st.sampled_from(candidate_groups(NAMES, 3)), st.floats(0, 1)), max_size=25)
+)
 def test_partitions_never_overlap_and_exhaustive_is_at_least_as_good(scored):
     evidence = dict(scored)
     for part in (greedy_partition(NAMES, evidence), exhaustive_partition(NAMES, evidence)):
@@ -78,7 +86,11 @@ def test_partitions_never_overlap_and_exhaustive_is_at_least_as_good(scored):
 
     def score(part):
         return sum(len(g) * evidence[tuple(g)] for g in part if len(g) > 1)
-    assert score(exhaustive_partition(NAMES, evidence)) >= score(greedy_partition(NAMES, evidence)) - 1e-9
+
+    assert (
+        score(exhaustive_partition(NAMES, evidence))
+        >= score(greedy_partition(NAMES, evidence)) - 1e-9
+    )
 
 
 def test_exhaustive_finds_the_best_partition_by_brute_force():
@@ -126,8 +138,13 @@ class FakePVI:
 
 def fake_values(seed=0):
     rng = np.random.default_rng(seed)
-    return {"a": rng.normal(0.5, 1, 300), "b": rng.normal(0.5, 1, 300), "c": rng.normal(2.0, 1, 300),
-            "d": rng.normal(2.0, 1, 300), "e": rng.normal(-1.0, 1, 300)}
+    return {
+        "a": rng.normal(0.5, 1, 300),
+        "b": rng.normal(0.5, 1, 300),
+        "c": rng.normal(2.0, 1, 300),
+        "d": rng.normal(2.0, 1, 300),
+        "e": rng.normal(-1.0, 1, 300),
+    }
 
 
 def test_pvi_grouper_groups_similar_tasks_and_names_the_most_different():
@@ -136,10 +153,20 @@ def test_pvi_grouper_groups_similar_tasks_and_names_the_most_different():
     flat = [t for grp in g.different_ for t in grp]
     assert sorted(flat) == list("abcde")
     pairs = [set(x) for x in g.different_ if len(x) > 1]
-    assert len(pairs) == 2 and ({"c", "e"} in pairs or {"d", "e"} in pairs)  # e is the furthest from c/d
+    assert len(pairs) == 2 and (
+        {"c", "e"} in pairs or {"d", "e"} in pairs
+    )  # e is the furthest from c/d
     frame = g.to_frame()
     assert len(frame) == 10 + 10  # every pair and every triple of 5 tasks
-    assert set(frame.columns) >= {"statistic", "p_value", "cohens_d", "eta_squared", "n", "similar", "role"}
+    assert set(frame.columns) >= {
+        "statistic",
+        "p_value",
+        "cohens_d",
+        "eta_squared",
+        "n",
+        "similar",
+        "role",
+    }
     assert frame.set_index("group").loc["a+b", "role"] == "recommended"
     assert g.pvalue_matrix().loc["a", "b"] == g.pvalue_matrix().loc["b", "a"]
 
@@ -165,11 +192,15 @@ def test_student_option_and_config_from_keywords():
 
 def test_baseline_groupers(keyword_suite):
     from taskmix.data.suite import Suite
+
     suite = Suite.from_yaml(keyword_suite)
     assert AllGrouper().fit(suite).groups_ == [["a", "b"]]
     six = type("Six", (), {"names": [f"t{i}" for i in range(6)], "__len__": lambda self: 6})()
     first = RandomGrouper(sizes=[2, 2], seed=3).fit(six).groups_
     assert first == RandomGrouper(sizes=[2, 2], seed=3).fit(six).groups_  # seeded
-    assert sorted(len(g) for g in first) == [1, 1, 2, 2] and sorted(t for g in first for t in g) == six.names
+    assert (
+        sorted(len(g) for g in first) == [1, 1, 2, 2]
+        and sorted(t for g in first for t in g) == six.names
+    )
     assert any(RandomGrouper(sizes=[2, 2], seed=s).fit(six).groups_ != first for s in (4, 5, 6))
     assert AllGrouper().fit(suite).to_frame().to_dict("records") == [{"group": "a+b", "size": 2}]

@@ -1,4 +1,5 @@
-"""Hard parameter sharing: -100 masking makes a task's loss in a mixed batch its single-task loss."""
+"""Hard parameter sharing: -100 masking makes a task's loss in a mixed batch its single-task
+loss."""
 
 from __future__ import annotations
 
@@ -13,27 +14,47 @@ from taskmix.models.hps import IGNORE, HardSharingModel, make_batch
 def _task(name, kind, n=8, n_labels=3, choices=None, pair=False, seed=0):
     rng = np.random.default_rng(seed)
     words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
-    texts = [tuple(" ".join(rng.choice(words, size=rng.integers(2, 9))) for _ in range(2 if pair else 1))
-             for _ in range(n)]
+    texts = [
+        tuple(" ".join(rng.choice(words, size=rng.integers(2, 9))) for _ in range(2 if pair else 1))
+        for _ in range(n)
+    ]
     if kind == "regression":
         labels = rng.random(n).astype(np.float32) * 5
     else:
         labels = rng.integers(0, choices or n_labels, n)
-    ch = [[f"option {j} {w}" for j, w in enumerate(rng.choice(words, size=choices))] for _ in range(n)] if choices else None
+    ch = (
+        [
+            [f"option {j} {w}" for j, w in enumerate(rng.choice(words, size=choices))]
+            for _ in range(n)
+        ]
+        if choices
+        else None
+    )
     split = TaskSplit(texts, labels, [f"{name}:{i}" for i in range(n)], ch)
-    return Task(name, kind, {"train": split, "dev": split, "test": split},
-                label_names=None if kind == "regression" else [str(i) for i in range(choices or n_labels)],
-                text_fields=["a", "b"] if pair else ["a"], n_choices=choices)
+    return Task(
+        name,
+        kind,
+        {"train": split, "dev": split, "test": split},
+        label_names=None if kind == "regression" else [str(i) for i in range(choices or n_labels)],
+        text_fields=["a", "b"] if pair else ["a"],
+        n_choices=choices,
+    )
 
 
 @pytest.fixture
 def tasks():
-    return [_task("cls", "classification", seed=1), _task("pair", "classification", n_labels=2, pair=True, seed=2),
-            _task("mc", "multiple_choice", choices=3, seed=3), _task("reg", "regression", seed=4)]
+    return [
+        _task("cls", "classification", seed=1),
+        _task("pair", "classification", n_labels=2, pair=True, seed=2),
+        _task("mc", "multiple_choice", choices=3, seed=3),
+        _task("reg", "regression", seed=4),
+    ]
 
 
 def test_mixed_batch_loss_equals_single_task_loss(tiny_backbone, tasks):
-    model = HardSharingModel(tiny_backbone, tasks).eval()  # eval: no dropout, so both passes are comparable
+    model = HardSharingModel(
+        tiny_backbone, tasks
+    ).eval()  # eval: no dropout, so both passes are comparable
     items = [(k, "train", i) for i in range(4) for k in range(len(tasks))]  # interleaved tasks
     with torch.no_grad():
         mixed = model(make_batch(tiny_backbone, tasks, items))
@@ -41,8 +62,12 @@ def test_mixed_batch_loss_equals_single_task_loss(tiny_backbone, tasks):
         for k, task in enumerate(tasks):
             alone = model(make_batch(tiny_backbone, tasks, [(k, "train", i) for i in range(4)]))
             assert set(alone) == {task.name}
-            torch.testing.assert_close(mixed[task.name]["loss"], alone[task.name]["loss"], rtol=1e-4, atol=1e-5)
-            torch.testing.assert_close(mixed[task.name]["outputs"], alone[task.name]["outputs"], rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(
+                mixed[task.name]["loss"], alone[task.name]["loss"], rtol=1e-4, atol=1e-5
+            )
+            torch.testing.assert_close(
+                mixed[task.name]["outputs"], alone[task.name]["outputs"], rtol=1e-4, atol=1e-5
+            )
 
 
 def test_label_matrix_has_own_label_only(tiny_backbone, tasks):
@@ -60,7 +85,9 @@ def test_label_matrix_has_own_label_only(tiny_backbone, tasks):
 def test_head_output_shapes(tiny_backbone, tasks):
     model = HardSharingModel(tiny_backbone, tasks).eval()
     with torch.no_grad():
-        out = model(make_batch(tiny_backbone, tasks, [(k, "train", i) for k in range(4) for i in range(3)]))
+        out = model(
+            make_batch(tiny_backbone, tasks, [(k, "train", i) for k in range(4) for i in range(3)])
+        )
     assert out["cls"]["outputs"].shape == (3, 3)
     assert out["pair"]["outputs"].shape == (3, 2)
     assert out["mc"]["outputs"].shape == (3, 3)
@@ -71,6 +98,10 @@ def test_loss_is_mean_over_own_examples(tiny_backbone, tasks):
     """Per-example losses averaged by hand equal the task's loss."""
     model = HardSharingModel(tiny_backbone, tasks[:1]).eval()
     with torch.no_grad():
-        out = model(make_batch(tiny_backbone, tasks[:1], [(0, "train", i) for i in range(5)]))["cls"]
-        per = torch.nn.functional.cross_entropy(out["outputs"], out["labels"].long(), reduction="none")
+        out = model(make_batch(tiny_backbone, tasks[:1], [(0, "train", i) for i in range(5)]))[
+            "cls"
+        ]
+        per = torch.nn.functional.cross_entropy(
+            out["outputs"], out["labels"].long(), reduction="none"
+        )
     torch.testing.assert_close(out["loss"], per.mean())

@@ -44,7 +44,9 @@ def test_at_initialisation_ip_outputs_equal_the_frozen_backbones(tiny_backbone, 
     batch = _batch(tiny_backbone, tasks)
     with torch.no_grad():
         a, b = ip(batch), plain(batch)
-        assert ip.ip.vectors(ip.task_embeddings(batch)).abs().max() == 0  # C's last layer starts at zero
+        assert (
+            ip.ip.vectors(ip.task_embeddings(batch)).abs().max() == 0
+        )  # C's last layer starts at zero
     for t in a:
         assert torch.allclose(a[t]["outputs"], b[t]["outputs"], atol=1e-6)
 
@@ -71,22 +73,29 @@ def test_hooks_change_the_hidden_states_and_are_removed_after_the_block(tiny_bac
 def test_training_moves_ip_and_heads_but_not_the_backbone(tiny_factory, suite):
     tasks = _tasks(suite, "negation_site_a", "sentiment")
     before = {k: v.clone() for k, v in tiny_factory.template.model.state_dict().items()}
-    cfg = TrainConfig(adaptation="ip", ip_embedding_size=8, max_steps=6, batch_size=8, lr=1e-2, patience=None)
+    cfg = TrainConfig(
+        adaptation="ip", ip_embedding_size=8, max_steps=6, batch_size=8, lr=1e-2, patience=None
+    )
     result = Trainer(cfg, tiny_factory).fit(tasks, seed=0, keep_model=True)
     model = result.model
     assert isinstance(model, IPModel)
     for k, v in model.encoder.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert model.ip.C2.weight.abs().sum() > 0  # the pointer learned something
-    assert result.trainable_parameters == model.ip_parameters() + sum(p.numel() for p in model.heads.parameters())
+    assert result.trainable_parameters == model.ip_parameters() + sum(
+        p.numel() for p in model.heads.parameters()
+    )
     assert all(not p.requires_grad for p in model.encoder.parameters())
 
 
 @pytest.mark.parametrize("combine,extra", [("sum", 0), ("concat", 1)])
 def test_parameter_count_matches_the_papers_formula(tiny_backbone, suite, combine, extra):
     t = 12
-    model = IPModel(tiny_backbone, _tasks(suite, "topic"), TrainConfig(adaptation="ip", ip_embedding_size=t,
-                                                                       ip_combine=combine))
+    model = IPModel(
+        tiny_backbone,
+        _tasks(suite, "topic"),
+        TrainConfig(adaptation="ip", ip_embedding_size=t, ip_combine=combine),
+    )
     d1 = d2 = tiny_backbone.hidden_size
     n1, n2 = 2 + 1, 2  # tiny BERT: embeddings + 2 layers read, 2 layers modified
     formula = t * (d1 + d2 + t + n2) + n1
@@ -118,7 +127,9 @@ def test_ip_weights_round_trip_through_safetensors(tiny_backbone, suite, tmp_pat
     other.load_ip(tmp_path / "ip", strict=False)
     assert torch.equal(other.ip.L, a.ip.L)
     with pytest.raises(ModelError, match="sizes"):
-        IPModel(tiny_backbone, tasks, TrainConfig(adaptation="ip", ip_embedding_size=4)).load_ip(tmp_path / "ip")
+        IPModel(tiny_backbone, tasks, TrainConfig(adaptation="ip", ip_embedding_size=4)).load_ip(
+            tmp_path / "ip"
+        )
 
 
 def test_a_task_without_description_gets_the_template_one(suite):
@@ -127,17 +138,33 @@ def test_a_task_without_description_gets_the_template_one(suite):
     assert describe(topic) == template_description(topic)
     assert "Tell me the label of the text:" in describe(topic)
     assert all(name in describe(topic) for name in topic.label_names)
-    pair = Task("nli_x", "classification", {}, label_names=["yes", "no"], text_fields=["premise", "hypothesis"])
-    assert "Determine the relationship between the premise and hypothesis from nli x:" in describe(pair)
+    pair = Task(
+        "nli_x",
+        "classification",
+        {},
+        label_names=["yes", "no"],
+        text_fields=["premise", "hypothesis"],
+    )
+    assert "Determine the relationship between the premise and hypothesis from nli x:" in describe(
+        pair
+    )
     sts = Task("sts", "regression", {}, text_fields=["s1", "s2"])
     assert "Evaluate the semantic similarity of the s1 and s2:" in describe(sts)
-    own = Task("mine", "classification", {}, label_names=["a", "b"], description="Is the patient febrile?")
+    own = Task(
+        "mine", "classification", {}, label_names=["a", "b"], description="Is the patient febrile?"
+    )
     assert describe(own) == "Is the patient febrile?"
 
 
 def test_long_descriptions_are_cut_with_a_warning_and_inputs_truncated_first(tiny_backbone):
     split = TaskSplit(texts=[("word " * 200,)], labels=np.array([0]), ids=["0"])
-    long = Task("long", "classification", {"train": split}, label_names=["a", "b"], description="describe " * 100)
+    long = Task(
+        "long",
+        "classification",
+        {"train": split},
+        label_names=["a", "b"],
+        description="describe " * 100,
+    )
     with pytest.warns(UserWarning, match="description of long"):
         model = IPModel(tiny_backbone, [long], TrainConfig(adaptation="ip", ip_embedding_size=4))
     enc = model.form_inputs([("word " * 200,)], [0])
@@ -148,10 +175,16 @@ def test_long_descriptions_are_cut_with_a_warning_and_inputs_truncated_first(tin
     n_desc = ids.index(sep) - 1  # [CLS] description [SEP] input [SEP]
     assert n_desc == limit - 3 - 16  # the description leaves MIN_INPUT_TOKENS for the input
     # a short description is kept whole; the input side is the one truncated
-    short = Task("short", "classification", {"train": split}, label_names=["a", "b"], description="Say a or b.")
+    short = Task(
+        "short",
+        "classification",
+        {"train": split},
+        label_names=["a", "b"],
+        description="Say a or b.",
+    )
     model = IPModel(tiny_backbone, [short], TrainConfig(adaptation="ip", ip_embedding_size=4))
     ids = model.form_inputs([("word " * 200,)], [0])["input_ids"][0].tolist()
-    assert tiny_backbone.tokenizer.decode(ids[1:ids.index(sep)]) == "say a or b."
+    assert tiny_backbone.tokenizer.decode(ids[1 : ids.index(sep)]) == "say a or b."
     assert len(ids) == limit
 
 
@@ -177,32 +210,62 @@ def test_ia3_trains_only_its_scaling_vectors():
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert names and all("ia3_" in n for n in names)
     assert any("key" in n for n in names) and any("value" in n for n in names)
-    assert any(".output.dense" in n and "attention" not in n for n in names)  # the feed-forward output layer
+    assert any(
+        ".output.dense" in n and "attention" not in n for n in names
+    )  # the feed-forward output layer
 
 
 @pytest.mark.parametrize("adaptation", ["ip", "full", "lora"])
 def test_few_shot_run_starts_from_the_trained_shared_weights(tiny_factory, suite, adaptation):
-    cfg = TrainConfig(adaptation=adaptation, ip_embedding_size=8, max_steps=3, batch_size=8, lr=1e-2, patience=None)
+    cfg = TrainConfig(
+        adaptation=adaptation,
+        ip_embedding_size=8,
+        max_steps=3,
+        batch_size=8,
+        lr=1e-2,
+        patience=None,
+    )
     trainer = Trainer(cfg, tiny_factory)
     source = trainer.fit(_tasks(suite, "negation_site_a"), seed=0, keep_model=True).model
     new = suite["topic"]
     zero = Trainer(cfg.model_copy(update={"max_steps": 1, "lr": 1e-12}), tiny_factory)
     started = zero.fit([new], seed=1, keep_model=True, init=source).model
     shared = [k for k in source.state_dict() if not k.startswith("heads.")]
-    moved = [k for k in shared if not torch.allclose(started.state_dict()[k], source.state_dict()[k], atol=1e-6)]
+    moved = [
+        k
+        for k in shared
+        if not torch.allclose(started.state_dict()[k], source.state_dict()[k], atol=1e-6)
+    ]
     assert not moved, moved[:3]
     fresh = zero.fit([new], seed=1, keep_model=True).model
     assert any(not torch.equal(fresh.state_dict()[k], source.state_dict()[k]) for k in shared)
 
 
-def test_train_method_ip_from_the_command_line(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+def test_train_method_ip_from_the_command_line(
+    monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path
+):
     from conftest import run_cli
     from taskmix.store import RunStore
 
     out = tmp_path / "runs"
-    code, stdout, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--groups", "a,b", "--method", "ip",
-                                "--max-steps", "2", "--seeds", "1", "--model", str(tiny_model_dir), "--out", str(out),
-)
+    code, stdout, err = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        keyword_suite,
+        "--groups",
+        "a,b",
+        "--method",
+        "ip",
+        "--max-steps",
+        "2",
+        "--seeds",
+        "1",
+        "--model",
+        str(tiny_model_dir),
+        "--out",
+        str(out),
+    )
     assert code == 0, err
     with RunStore(out / "taskmix.db") as store:
         runs = {r.setting: r for r in store.runs()}
@@ -211,7 +274,9 @@ def test_train_method_ip_from_the_command_line(monkeypatch, capsys, keyword_suit
     assert run.config["train"]["adaptation"] == "ip" and run.status == "finished"
     # the trainable parameters reported are IP's and the heads', far fewer than the backbone's
     assert run.metrics["trainable_parameters"] < run.metrics["total_parameters"] / 5
-    code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--method", "ip", "--adaptation", "lora")
+    code, _, err = run_cli(
+        monkeypatch, capsys, "train", keyword_suite, "--method", "ip", "--adaptation", "lora"
+    )
     assert code == 2 and "disagree" in err
     # the MTL run left its task-embedding similarities, and the report draws them
     sim = pd.read_csv(out / run.id / "task_embeddings.csv", index_col=0)
@@ -219,7 +284,10 @@ def test_train_method_ip_from_the_command_line(monkeypatch, capsys, keyword_suit
     code, _, err = run_cli(monkeypatch, capsys, "report", "--out", str(out))
     assert code == 0, err
     html = (out / "report" / "index.html").read_text()
-    assert "Inspirational Pointer: task embeddings" in html and (out / "report" / "ip-mtl-a_b-s1.png").exists()
+    assert (
+        "Inspirational Pointer: task embeddings" in html
+        and (out / "report" / "ip-mtl-a_b-s1.png").exists()
+    )
 
 
 def test_task_embeddings_do_not_depend_on_dropout(tiny_backbone, suite):

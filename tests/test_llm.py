@@ -66,14 +66,33 @@ class FakeOpenAI:
         if body.get("logprobs"):  # similarity questions: "yes" when both examples are reviews
             yes = -0.1 if query.count("film") >= 2 else -3.0
             if "messages" in body:
-                return {"message": {"content": "yes"}, "logprobs": {"content": [{"token": "yes", "top_logprobs": [
-                    {"token": "yes", "logprob": yes}, {"token": " No", "logprob": -2.0}]}]}}
-            return {"text": " yes", "logprobs": {"top_logprobs": [{" yes": yes, " no": -2.0, "Yes": -4.0}]}}
+                return {
+                    "message": {"content": "yes"},
+                    "logprobs": {
+                        "content": [
+                            {
+                                "token": "yes",
+                                "top_logprobs": [
+                                    {"token": "yes", "logprob": yes},
+                                    {"token": " No", "logprob": -2.0},
+                                ],
+                            }
+                        ]
+                    },
+                }
+            return {
+                "text": " yes",
+                "logprobs": {"top_logprobs": [{" yes": yes, " no": -2.0, "Yes": -4.0}]},
+            }
         label = "pos" if re.search(r"great|excellent|lovely", query) else "neg"
         text = f"{label}\n\n### Input:\nmore text"  # runs on past the end marker, as models do
         if "stop" in body:
             text = text.split(body["stop"][0])[0]
-        return {"message": {"role": "assistant", "content": text}} if "messages" in body else {"text": text}
+        return (
+            {"message": {"role": "assistant", "content": text}}
+            if "messages" in body
+            else {"text": text}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -94,13 +113,18 @@ def fake(server):
 def test_completion_and_key(fake, monkeypatch):
     monkeypatch.setenv("MY_KEY", "sk-test")
     llm = EndpointLLM(fake.url, model="m", api_key_env="MY_KEY", backoff=0.01)
-    assert llm.complete(["### Input:\nthe film was great\n### Response:\n"], 5, stop="\n\n") == ["pos"]
+    assert llm.complete(["### Input:\nthe film was great\n### Response:\n"], 5, stop="\n\n") == [
+        "pos"
+    ]
     assert fake.requests[0]["path"] == "/v1/completions" and fake.requests[0]["model"] == "m"
     assert fake.requests[0]["temperature"] == 0 and fake.requests[0]["stop"] == ["\n\n"]
     assert fake.headers[0]["Authorization"] == "Bearer sk-test"
     chat = EndpointLLM(fake.url + "/chat/completions", api="chat", api_key_env="NOT_SET_ANYWHERE")
     assert chat.complete(["### Input:\nawful\n"], 5, stop="\n\n") == ["neg"]
-    assert fake.requests[1]["path"] == "/v1/chat/completions" and "Authorization" not in fake.headers[1]
+    assert (
+        fake.requests[1]["path"] == "/v1/chat/completions"
+        and "Authorization" not in fake.headers[1]
+    )
 
 
 def test_retries_timeouts_and_errors(fake):
@@ -117,7 +141,11 @@ def test_retries_timeouts_and_errors(fake):
     with pytest.raises(ModelError, match="refused the request: HTTP 401") as e:
         llm.complete(["x"], 3)
     assert "key" in e.value.hint
-    for what, message in (("notjson", "not JSON"), ("nochoices", "without choices"), ("notext", "without text")):
+    for what, message in (
+        ("notjson", "not JSON"),
+        ("nochoices", "without choices"),
+        ("notext", "without text"),
+    ):
         fake.script[:] = [what]
         with pytest.raises(ModelError, match=message):
             llm.complete(["x"], 3)
@@ -133,7 +161,9 @@ def test_option_logprobs(fake):
     for api in ("completions", "chat"):
         llm = EndpointLLM(fake.url, api=api, backoff=0.01)
         yes, no = llm.option_logprobs(both, ["yes", "no"])
-        assert yes == pytest.approx(-0.1) and no == pytest.approx(-2.0)  # " yes" and " No" match too
+        assert yes == pytest.approx(-0.1) and no == pytest.approx(
+            -2.0
+        )  # " yes" and " No" match too
         yes, _ = llm.option_logprobs("### Input:\nthe film\nfever", ["yes", "no"])
         assert yes == pytest.approx(-3.0)
     fake.script[:] = ["notext"]  # a choice without logprobs
@@ -143,8 +173,20 @@ def test_option_logprobs(fake):
 
 def test_fewshot_cli_with_the_endpoint(fake, keyword_suite, tmp_path, monkeypatch, capsys):
     out = tmp_path / "runs"
-    args = ["fewshot", keyword_suite, "--endpoint", fake.url, "--llm", "served-model", "--tasks", "a",
-            "--seeds", "1,2", "--out", out]
+    args = [
+        "fewshot",
+        keyword_suite,
+        "--endpoint",
+        fake.url,
+        "--llm",
+        "served-model",
+        "--tasks",
+        "a",
+        "--seeds",
+        "1,2",
+        "--out",
+        out,
+    ]
     code, stdout, stderr = run_cli(monkeypatch, capsys, *args)
     assert code == 0, stderr
     assert "few-shot LLM" in stdout and "acc 100.0" in stdout  # the fake answers every review right
@@ -160,17 +202,46 @@ def test_fewshot_cli_with_the_endpoint(fake, keyword_suite, tmp_path, monkeypatc
     assert code == 0 and "few-shot LLM" in stdout
     # an endpoint that sends junk fails every run with a message saying so
     fake.script[:] = ["notjson"] * 50
-    code, _, stderr = run_cli(monkeypatch, capsys, "fewshot", keyword_suite, "--endpoint", fake.url, "--tasks", "a",
-                              "--seeds", "3", "--k", "1", "--out", out)
+    code, _, stderr = run_cli(
+        monkeypatch,
+        capsys,
+        "fewshot",
+        keyword_suite,
+        "--endpoint",
+        fake.url,
+        "--tasks",
+        "a",
+        "--seeds",
+        "3",
+        "--k",
+        "1",
+        "--out",
+        out,
+    )
     assert code == 2 and "not JSON" in stderr
     code, _, stderr = run_cli(monkeypatch, capsys, "fewshot", keyword_suite, "--out", out)
     assert code == 2 and "--llm" in stderr
 
 
 def test_fewshot_with_a_local_model(keyword_suite, tiny_gpt2_dir, tmp_path, monkeypatch, capsys):
-    code, stdout, stderr = run_cli(monkeypatch, capsys, "fewshot", keyword_suite, "--llm", tiny_gpt2_dir,
-                                   "--tasks", "a", "--seeds", "1", "--limit", "4", "--max-new-tokens", "3",
-                                   "--out", tmp_path / "runs")
+    code, stdout, stderr = run_cli(
+        monkeypatch,
+        capsys,
+        "fewshot",
+        keyword_suite,
+        "--llm",
+        tiny_gpt2_dir,
+        "--tasks",
+        "a",
+        "--seeds",
+        "1",
+        "--limit",
+        "4",
+        "--max-new-tokens",
+        "3",
+        "--out",
+        tmp_path / "runs",
+    )
     assert code == 0, stderr
     assert "few-shot LLM" in stdout
 
@@ -180,12 +251,37 @@ def _review_and_clinical_suite(tmp_path):
 
     write_jsonl(tmp_path / "a.jsonl", keyword_rows(40, 1))
     write_jsonl(tmp_path / "b.jsonl", keyword_rows(40, 2, pair=True))
-    write_jsonl(tmp_path / "c.jsonl", [{"text": f"pt {'denies' if i % 2 else 'reports'} fever day {i}",
-                                        "label": "neg" if i % 2 else "pos"} for i in range(40)])
-    return write_suite(tmp_path / "s.yaml", {"name": "mix", "tasks": [
-        {"name": "a", "text": "text", "label": "label", "splits": {"train": "a.jsonl"}},
-        {"name": "b", "text": ["text", "text2"], "label": "label", "splits": {"train": "b.jsonl"}},
-        {"name": "clinical", "text": "text", "label": "label", "splits": {"train": "c.jsonl"}}]})
+    write_jsonl(
+        tmp_path / "c.jsonl",
+        [
+            {
+                "text": f"pt {'denies' if i % 2 else 'reports'} fever day {i}",
+                "label": "neg" if i % 2 else "pos",
+            }
+            for i in range(40)
+        ],
+    )
+    return write_suite(
+        tmp_path / "s.yaml",
+        {
+            "name": "mix",
+            "tasks": [
+                {"name": "a", "text": "text", "label": "label", "splits": {"train": "a.jsonl"}},
+                {
+                    "name": "b",
+                    "text": ["text", "text2"],
+                    "label": "label",
+                    "splits": {"train": "b.jsonl"},
+                },
+                {
+                    "name": "clinical",
+                    "text": "text",
+                    "label": "label",
+                    "splits": {"train": "c.jsonl"},
+                },
+            ],
+        },
+    )
 
 
 def test_llm_similarity_is_a_log_ratio_and_cached(fake, tmp_path):
@@ -199,26 +295,62 @@ def test_llm_similarity_is_a_log_ratio_and_cached(fake, tmp_path):
     sim = LLMSimilarity(llm=LLMConfig(endpoint=fake.url), store=store, pairs=3, show_progress=False)
     F = sim.fit(list(suite)).score([suite["a"]])
     # the fake says yes (log p = -0.1) to two reviews, and no (-2.0) beats yes (-3.0) otherwise
-    assert F.loc["a", "b"] == pytest.approx(-0.1 - -2.0) and F.loc["a", "clinical"] == pytest.approx(-3.0 - -2.0)
+    assert F.loc["a", "b"] == pytest.approx(-0.1 - -2.0) and F.loc[
+        "a", "clinical"
+    ] == pytest.approx(-3.0 - -2.0)
     assert "a" not in F.columns and sim.asked_ == 6 and len(fake.requests) == 6
     assert "Are task A and task B similar tasks? Answer yes or no." in fake.requests[0]["prompt"]
-    assert "-> pos" in fake.requests[0]["prompt"] or "-> neg" in fake.requests[0]["prompt"]  # the answer is shown
-    again = LLMSimilarity(llm=LLMConfig(endpoint=fake.url), store=store, pairs=3, show_progress=False)
+    assert (
+        "-> pos" in fake.requests[0]["prompt"] or "-> neg" in fake.requests[0]["prompt"]
+    )  # the answer is shown
+    again = LLMSimilarity(
+        llm=LLMConfig(endpoint=fake.url), store=store, pairs=3, show_progress=False
+    )
     assert again.fit(list(suite)).score([suite["a"]]).equals(F)
-    assert again.asked_ == 0 and len(fake.requests) == 6  # every answer came from the run store's cache
+    assert (
+        again.asked_ == 0 and len(fake.requests) == 6
+    )  # every answer came from the run store's cache
     with RunStore(store) as s:
         assert s._conn.execute("SELECT count(*) FROM cache").fetchone()[0] == 6
-    other = LLMSimilarity(llm=LLMConfig(endpoint=fake.url, model="another"), store=store, pairs=3, show_progress=False)
+    other = LLMSimilarity(
+        llm=LLMConfig(endpoint=fake.url, model="another"), store=store, pairs=3, show_progress=False
+    )
     other.fit(list(suite)).score([suite["a"]])
     assert other.asked_ == 6  # another model is asked afresh
 
 
 def test_select_with_llm_similarity(fake, tmp_path, monkeypatch, capsys):
     suite = _review_and_clinical_suite(tmp_path)
-    code, out, err = run_cli(monkeypatch, capsys, "select", "--sources", suite, "--target", "a", "--measure", "llm",
-                             "--endpoint", fake.url, "--k", "1", "--out", tmp_path / "runs")
+    code, out, err = run_cli(
+        monkeypatch,
+        capsys,
+        "select",
+        "--sources",
+        suite,
+        "--target",
+        "a",
+        "--measure",
+        "llm",
+        "--endpoint",
+        fake.url,
+        "--k",
+        "1",
+        "--out",
+        tmp_path / "runs",
+    )
     assert code == 0, err
     assert "selected (top 1): b" in out
-    code, _, err = run_cli(monkeypatch, capsys, "select", "--sources", suite, "--target", "a", "--measure", "llm",
-                           "--out", tmp_path / "runs")
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "select",
+        "--sources",
+        suite,
+        "--target",
+        "a",
+        "--measure",
+        "llm",
+        "--out",
+        tmp_path / "runs",
+    )
     assert code == 2 and "--endpoint" in err

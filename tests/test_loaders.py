@@ -42,12 +42,29 @@ def test_csv_tsv_headerless_and_parquet(tmp_path):
     pd.DataFrame(rows).to_csv(tmp_path / "t.csv", index=False)
     (tmp_path / "t.tsv").write_text("".join(f"src\t{r['label']}\t*\t{r['text']}\n" for r in rows))
     pd.DataFrame(rows).to_parquet(tmp_path / "t.parquet")
-    suite = write_suite(tmp_path / "suite.yaml", {"tasks": [
-        {"name": "c", "splits": {"train": "t.csv"}, "text": "text", "label": "label"},
-        {"name": "t", "format": "tsv", "splits": {"train": "t.tsv"}, "columns": ["source", "label", "mark", "sentence"],
-         "text": "sentence", "label": "label"},
-        {"name": "p", "splits": {"train": "t.parquet"}, "text": "text", "label": "label", "limit": 20},
-    ]})
+    suite = write_suite(
+        tmp_path / "suite.yaml",
+        {
+            "tasks": [
+                {"name": "c", "splits": {"train": "t.csv"}, "text": "text", "label": "label"},
+                {
+                    "name": "t",
+                    "format": "tsv",
+                    "splits": {"train": "t.tsv"},
+                    "columns": ["source", "label", "mark", "sentence"],
+                    "text": "sentence",
+                    "label": "label",
+                },
+                {
+                    "name": "p",
+                    "splits": {"train": "t.parquet"},
+                    "text": "text",
+                    "label": "label",
+                    "limit": 20,
+                },
+            ]
+        },
+    )
     s = Suite.from_yaml(suite)
     c = s["c"]
     got = sorted(t for x in ("train", "dev", "test") for (t,) in c.splits[x].texts)
@@ -59,36 +76,88 @@ def test_csv_tsv_headerless_and_parquet(tmp_path):
 
 def test_hf_disk(tmp_path):
     import datasets
+
     rows = keyword_rows(30)
-    datasets.DatasetDict({"train": datasets.Dataset.from_list(rows), "validation": datasets.Dataset.from_list(rows[:10])}
-                         ).save_to_disk(str(tmp_path / "ds"))
-    suite = one_task_suite(tmp_path, {"name": "h", "format": "hf_disk", "text": "text", "label": "label",
-                                      "splits": {"train": {"path": "ds", "split": "train"},
-                                                 "dev": {"path": "ds", "split": "validation"}}})
+    datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(rows),
+            "validation": datasets.Dataset.from_list(rows[:10]),
+        }
+    ).save_to_disk(str(tmp_path / "ds"))
+    suite = one_task_suite(
+        tmp_path,
+        {
+            "name": "h",
+            "format": "hf_disk",
+            "text": "text",
+            "label": "label",
+            "splits": {
+                "train": {"path": "ds", "split": "train"},
+                "dev": {"path": "ds", "split": "validation"},
+            },
+        },
+    )
     t = Suite.from_yaml(suite)["h"]
     assert len(t.splits["dev"]) == 10 and len(t.splits["train"]) + len(t.splits["test"]) == 30
-    bad = one_task_suite(tmp_path, {"name": "h", "format": "hf_disk", "text": "text", "label": "label",
-                                    "splits": {"train": "ds"}})
+    bad = one_task_suite(
+        tmp_path,
+        {
+            "name": "h",
+            "format": "hf_disk",
+            "text": "text",
+            "label": "label",
+            "splits": {"train": "ds"},
+        },
+    )
     with pytest.raises(DataError, match="say which one"):
         Suite.from_yaml(bad)
 
 
 def test_multiple_choice_and_regression(tmp_path):
-    mc = [{"premise": f"The man fell {i}.", "question": "cause", "c1": "He slipped.", "c2": "He sang.",
-           "label": i % 2} for i in range(20)]
+    mc = [
+        {
+            "premise": f"The man fell {i}.",
+            "question": "cause",
+            "c1": "He slipped.",
+            "c2": "He sang.",
+            "label": i % 2,
+        }
+        for i in range(20)
+    ]
     write_jsonl(tmp_path / "copa.jsonl", mc)
     reg = [{"s1": f"a cat {i}", "s2": "a dog", "score": i / 4} for i in range(20)]
     write_jsonl(tmp_path / "sts.jsonl", reg)
-    suite = write_suite(tmp_path / "suite.yaml", {"tasks": [
-        {"name": "copa", "kind": "multiple_choice", "splits": {"train": "copa.jsonl"},
-         "text": ["premise", "question"], "choices": ["c1", "c2"], "label": "label"},
-        {"name": "sts", "kind": "regression", "splits": {"train": "sts.jsonl"}, "text": ["s1", "s2"], "label": "score"},
-    ]})
+    suite = write_suite(
+        tmp_path / "suite.yaml",
+        {
+            "tasks": [
+                {
+                    "name": "copa",
+                    "kind": "multiple_choice",
+                    "splits": {"train": "copa.jsonl"},
+                    "text": ["premise", "question"],
+                    "choices": ["c1", "c2"],
+                    "label": "label",
+                },
+                {
+                    "name": "sts",
+                    "kind": "regression",
+                    "splits": {"train": "sts.jsonl"},
+                    "text": ["s1", "s2"],
+                    "label": "score",
+                },
+            ]
+        },
+    )
     s = Suite.from_yaml(suite)
     copa = s["copa"]
     assert copa.n_choices == 2 and copa.num_labels == 1
     seqs = copa.splits["train"].sequences(0)
-    assert len(seqs) == 2 and seqs[0][0].endswith("cause") and seqs[1][1] in ("He slipped.", "He sang.")
+    assert (
+        len(seqs) == 2
+        and seqs[0][0].endswith("cause")
+        and seqs[1][1] in ("He slipped.", "He sang.")
+    )
     sts = s["sts"]
     assert sts.splits["train"].labels.dtype == np.float32 and sts.main_metric == "pearson"
     assert "stratified" not in sts.split_info["dev"]
@@ -97,8 +166,16 @@ def test_multiple_choice_and_regression(tmp_path):
 def test_label_map_and_bool_labels(tmp_path):
     rows = [{"q": f"question {i}", "label": bool(i % 2)} for i in range(20)]
     write_jsonl(tmp_path / "t.jsonl", rows)
-    suite = one_task_suite(tmp_path, {"name": "b", "splits": {"train": "t.jsonl"}, "text": "q", "label": "label",
-                                      "labels": {True: "yes", False: "no"}})
+    suite = one_task_suite(
+        tmp_path,
+        {
+            "name": "b",
+            "splits": {"train": "t.jsonl"},
+            "text": "q",
+            "label": "label",
+            "labels": {True: "yes", False: "no"},
+        },
+    )
     t = Suite.from_yaml(suite)["b"]
     assert t.label_names == ["yes", "no"]
     assert set(t.splits["train"].labels.tolist()) == {0, 1}
@@ -106,8 +183,16 @@ def test_label_map_and_bool_labels(tmp_path):
 
 def test_sample_is_seeded(tmp_path):
     write_jsonl(tmp_path / "t.jsonl", keyword_rows(100))
-    suite = one_task_suite(tmp_path, {"name": "a", "splits": {"train": "t.jsonl"}, "text": "text",
-                                      "label": "label", "sample": 30})
+    suite = one_task_suite(
+        tmp_path,
+        {
+            "name": "a",
+            "splits": {"train": "t.jsonl"},
+            "text": "text",
+            "label": "label",
+            "sample": 30,
+        },
+    )
     a, b = Suite.from_yaml(suite)["a"], Suite.from_yaml(suite)["a"]
     assert len(a.splits["train"]) == 30 and a.splits["train"].ids == b.splits["train"].ids
 
@@ -119,12 +204,21 @@ def test_demo_suite_spec(tmp_path):
 
 # ---------------------------------------------------------------- bad input
 
-def _bad(tmp_path, task_overrides: dict | None = None, rows=None, files=None, exc=DataError, match=""):
+
+def _bad(
+    tmp_path, task_overrides: dict | None = None, rows=None, files=None, exc=DataError, match=""
+):
     if rows is not None:
         write_jsonl(tmp_path / "t.jsonl", rows)
     for name, text in (files or {}).items():
         (tmp_path / name).write_bytes(text if isinstance(text, bytes) else text.encode())
-    task = {"name": "a", "splits": {"train": "t.jsonl"}, "text": "text", "label": "label", **(task_overrides or {})}
+    task = {
+        "name": "a",
+        "splits": {"train": "t.jsonl"},
+        "text": "text",
+        "label": "label",
+        **(task_overrides or {}),
+    }
     with pytest.raises(exc, match=match) as info:
         Suite.from_yaml(one_task_suite(tmp_path, task))
     return str(info.value)
@@ -172,8 +266,12 @@ def test_list_label(tmp_path):
 
 def test_unseen_dev_label(tmp_path):
     write_jsonl(tmp_path / "dev.jsonl", [{"text": "x y", "label": "maybe"}])
-    _bad(tmp_path, {"splits": {"train": "t.jsonl", "dev": "dev.jsonl"}}, rows=keyword_rows(10),
-         match=r"dev.jsonl: line 1: label 'maybe' does not occur in the training data")
+    _bad(
+        tmp_path,
+        {"splits": {"train": "t.jsonl", "dev": "dev.jsonl"}},
+        rows=keyword_rows(10),
+        match=r"dev.jsonl: line 1: label 'maybe' does not occur in the training data",
+    )
 
 
 def test_single_class(tmp_path):
@@ -182,11 +280,19 @@ def test_single_class(tmp_path):
 
 
 def test_broken_jsonl_line(tmp_path):
-    _bad(tmp_path, files={"t.jsonl": '{"text": "a", "label": 1}\n{"text": oops}\n'}, match=r"line 2, column \d+: not valid JSON")
+    _bad(
+        tmp_path,
+        files={"t.jsonl": '{"text": "a", "label": 1}\n{"text": oops}\n'},
+        match=r"line 2, column \d+: not valid JSON",
+    )
 
 
 def test_wrong_encoding(tmp_path):
-    _bad(tmp_path, files={"t.jsonl": '{"text": "caf\xe9", "label": 1}\n'.encode("latin-1")}, match="not UTF-8")
+    _bad(
+        tmp_path,
+        files={"t.jsonl": '{"text": "caf\xe9", "label": 1}\n'.encode("latin-1")},
+        match="not UTF-8",
+    )
 
 
 def test_empty_file(tmp_path):
@@ -194,7 +300,12 @@ def test_empty_file(tmp_path):
 
 
 def test_label_not_in_map(tmp_path):
-    _bad(tmp_path, {"labels": {"pos": "positive"}}, rows=keyword_rows(10), match="not in the task's 'labels'")
+    _bad(
+        tmp_path,
+        {"labels": {"pos": "positive"}},
+        rows=keyword_rows(10),
+        match="not in the task's 'labels'",
+    )
 
 
 def test_regression_non_number(tmp_path):
@@ -205,7 +316,12 @@ def test_regression_non_number(tmp_path):
 
 def test_choice_index_out_of_range(tmp_path):
     rows = [{"text": "p", "c1": "a", "c2": "b", "label": 0 if i else 5} for i in range(10)]
-    _bad(tmp_path, {"kind": "multiple_choice", "choices": ["c1", "c2"]}, rows=rows, match="not a choice index")
+    _bad(
+        tmp_path,
+        {"kind": "multiple_choice", "choices": ["c1", "c2"]},
+        rows=rows,
+        match="not a choice index",
+    )
 
 
 def test_duplicate_task_names(tmp_path):
@@ -218,12 +334,19 @@ def test_duplicate_task_names(tmp_path):
 
 def test_unknown_key_names_line(tmp_path):
     path = tmp_path / "suite.yaml"
-    path.write_text("name: s\ntasks:\n  - name: a\n    splits: {train: t.jsonl}\n    text: text\n"
-                    "    label: label\n    lable_map: {}\n")
+    path.write_text(
+        "name: s\ntasks:\n  - name: a\n    splits: {train: t.jsonl}\n    text: text\n"
+        "    label: label\n    lable_map: {}\n"
+    )
     with pytest.raises(ConfigError) as info:
         Suite.from_yaml(path)
     msg = str(info.value)
-    assert "line 7" in msg and "unknown key 'lable_map'" in msg and "allowed:" in msg and "labels" in msg
+    assert (
+        "line 7" in msg
+        and "unknown key 'lable_map'" in msg
+        and "allowed:" in msg
+        and "labels" in msg
+    )
 
 
 def test_unreadable_yaml_names_line(tmp_path):
@@ -243,28 +366,49 @@ def test_suite_file_missing_or_not_mapping(tmp_path):
 
 def test_wrong_type_names_key(tmp_path):
     path = tmp_path / "suite.yaml"
-    path.write_text("tasks:\n  - name: a\n    splits: {train: t.jsonl}\n    text: text\n    label: label\n    limit: lots\n")
+    path.write_text(
+        "tasks:\n  - name: a\n    splits: {train: t.jsonl}\n    text: text\n    label: label\n    "
+        "limit: lots\n"
+    )
     with pytest.raises(ConfigError, match=r"line 6: tasks.0.limit"):
         Suite.from_yaml(path)
 
 
-# ---------------------------------------------------------------- leaks, caps and clear messages (issue 17)
+# ---------------------------------------------------------------- leaks, caps and clear messages
+# (issue 17)
+
 
 def _task(tmp_path, files: dict[str, str | bytes], task: dict, **suite_keys):
     for name, content in files.items():
         (tmp_path / name).write_bytes(content if isinstance(content, bytes) else content.encode())
-    return one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label", **task}, **suite_keys)
+    return one_task_suite(
+        tmp_path, {"name": "t", "text": "text", "label": "label", **task}, **suite_keys
+    )
 
 
 def test_a_split_given_as_the_train_file_is_refused(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", keyword_rows(30))
     (tmp_path / "copy.jsonl").write_bytes((tmp_path / "train.jsonl").read_bytes())
-    same = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
-                                     "splits": {"train": "train.jsonl", "dev": "train.jsonl"}})
+    same = one_task_suite(
+        tmp_path,
+        {
+            "name": "t",
+            "text": "text",
+            "label": "label",
+            "splits": {"train": "train.jsonl", "dev": "train.jsonl"},
+        },
+    )
     with pytest.raises(DataError, match="its dev file is its train file"):
         Suite.from_yaml(same)
-    copy = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
-                                     "splits": {"train": "train.jsonl", "test": "copy.jsonl"}})
+    copy = one_task_suite(
+        tmp_path,
+        {
+            "name": "t",
+            "text": "text",
+            "label": "label",
+            "splits": {"train": "train.jsonl", "test": "copy.jsonl"},
+        },
+    )
     with pytest.raises(DataError, match="its test file is its train file .*copy.jsonl"):
         Suite.from_yaml(copy)
 
@@ -273,8 +417,15 @@ def test_dev_rows_found_in_train_are_counted_and_warned(tmp_path, caplog):
     rows = [{"text": f"sentence number {i}", "label": ["a", "b"][i % 2]} for i in range(30)]
     write_jsonl(tmp_path / "train.jsonl", rows)
     write_jsonl(tmp_path / "dev.jsonl", rows[:2] + [{"text": "a new one", "label": "a"}])
-    suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
-                                      "splits": {"train": "train.jsonl", "dev": "dev.jsonl"}})
+    suite = one_task_suite(
+        tmp_path,
+        {
+            "name": "t",
+            "text": "text",
+            "label": "label",
+            "splits": {"train": "train.jsonl", "dev": "dev.jsonl"},
+        },
+    )
     with caplog.at_level("WARNING"):
         task = Suite.from_yaml(suite)["t"]
     assert task.overlap == {"dev": 2}
@@ -291,36 +442,50 @@ def test_csv_errors_name_the_real_line(tmp_path):
     suite = _task(tmp_path, {"d.csv": text}, {"splits": {"train": "d.csv"}})
     with pytest.raises(DataError, match=r"d.csv: line 5: label column 'label' is missing"):
         Suite.from_yaml(suite)
-    bad = 'text,label\nfine,pos\ntoo,many,fields\n'
+    bad = "text,label\nfine,pos\ntoo,many,fields\n"
     suite = _task(tmp_path, {"d.csv": bad}, {"splits": {"train": "d.csv"}})
     with pytest.raises(DataError, match=r"line 3: 3 fields, but the header has 2"):
         Suite.from_yaml(suite)
 
 
 def test_latin1_file_names_the_line(tmp_path):
-    data = b'{"text": "ok", "label": "pos"}\n{"text": "ok", "label": "neg"}\n{"text": "caf\xe9", "label": "pos"}\n'
+    data = (
+        b'{"text": "ok", "label": "pos"}\n{"text": "ok", "label": "neg"}\n'
+        b'{"text": "caf\xe9", "label": "pos"}\n'
+    )
     suite = _task(tmp_path, {"d.jsonl": data}, {"splits": {"train": "d.jsonl"}})
     with pytest.raises(DataError, match=r"d.jsonl: line 3, column 14: not UTF-8"):
         Suite.from_yaml(suite)
-    suite = _task(tmp_path, {"d.csv": b"text,label\nok,pos\ncaf\xe9,neg\n"}, {"splits": {"train": "d.csv"}})
+    suite = _task(
+        tmp_path, {"d.csv": b"text,label\nok,pos\ncaf\xe9,neg\n"}, {"splits": {"train": "d.csv"}}
+    )
     with pytest.raises(DataError, match=r"d.csv: line 3, column 4: not UTF-8"):
         Suite.from_yaml(suite)
 
 
 def test_columns_that_do_not_fit_the_file(tmp_path):
     rows = "".join(f"sentence {i}\t{'ab'[i % 2]}\n" for i in range(40))
-    suite = _task(tmp_path, {"d.tsv": rows}, {"splits": {"train": "d.tsv"}, "columns": ["label"], "text": "label"})
+    suite = _task(
+        tmp_path,
+        {"d.tsv": rows},
+        {"splits": {"train": "d.tsv"}, "columns": ["label"], "text": "label"},
+    )
     with pytest.raises(DataError, match=r"d.tsv: line 1: 2 fields, but 'columns' names 1"):
         Suite.from_yaml(suite)
     # a headerless file read with a header: the hint names 'header: false'
     suite = _task(tmp_path, {"d.tsv": rows}, {"splits": {"train": "d.tsv"}})
     with pytest.raises(DataError) as info:
         Suite.from_yaml(suite)
-    assert "read as the column names (sentence 0, a)" in info.value.hint and "header: false" in info.value.hint
+    assert (
+        "read as the column names (sentence 0, a)" in info.value.hint
+        and "header: false" in info.value.hint
+    )
 
 
 def test_nan_label_is_missing_and_fractional_labels_hint_regression(tmp_path, caplog):
-    rows = "text,label\n" + "".join(f"s{i},{['pos', 'neg'][i % 2]}\n" for i in range(10)) + "s10,NaN\n"
+    rows = (
+        "text,label\n" + "".join(f"s{i},{['pos', 'neg'][i % 2]}\n" for i in range(10)) + "s10,NaN\n"
+    )
     suite = _task(tmp_path, {"d.csv": rows}, {"splits": {"train": "d.csv"}})
     with pytest.raises(DataError, match=r"line 12: label column 'label' is missing \('NaN'\)"):
         Suite.from_yaml(suite)
@@ -335,21 +500,48 @@ def test_nan_label_is_missing_and_fractional_labels_hint_regression(tmp_path, ca
 def test_made_split_sizes_as_counts_and_caps_per_split(tmp_path, caplog):
     rows = [{"text": f"sentence {i}", "label": ["a", "b"][i % 2]} for i in range(200)]
     write_jsonl(tmp_path / "train.jsonl", rows)
-    write_jsonl(tmp_path / "test.jsonl", [{"text": f"test {i}", "label": "ab"[i % 2]} for i in range(50)])
-    suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label", "splits": {"train": "train.jsonl"},
-                                      "dev_size": 20, "test_size": 0.1})
+    write_jsonl(
+        tmp_path / "test.jsonl", [{"text": f"test {i}", "label": "ab"[i % 2]} for i in range(50)]
+    )
+    suite = one_task_suite(
+        tmp_path,
+        {
+            "name": "t",
+            "text": "text",
+            "label": "label",
+            "splits": {"train": "train.jsonl"},
+            "dev_size": 20,
+            "test_size": 0.1,
+        },
+    )
     t = Suite.from_yaml(suite)["t"]
     assert (len(t.splits["dev"]), len(t.splits["test"]), len(t.splits["train"])) == (20, 20, 160)
-    suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
-                                      "splits": {"train": "train.jsonl", "test": "test.jsonl"},
-                                      "limit": {"train": 40, "test": 10}, "sample": {"dev": 6}})
+    suite = one_task_suite(
+        tmp_path,
+        {
+            "name": "t",
+            "text": "text",
+            "label": "label",
+            "splits": {"train": "train.jsonl", "test": "test.jsonl"},
+            "limit": {"train": 40, "test": 10},
+            "sample": {"dev": 6},
+        },
+    )
     t = Suite.from_yaml(suite)["t"]
     assert (len(t.splits["train"]), len(t.splits["dev"]), len(t.splits["test"])) == (40, 6, 10)
     assert t.splits["test"].texts[:2] == [("test 0",), ("test 1",)]  # limit: the first rows
     assert "first 40 of" in t.split_info["train"] and "sample of 6 of 30" in t.split_info["dev"]
     # a made dev larger than what trains is said
-    suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label", "splits": {"train": "train.jsonl"},
-                                      "sample": 20})
+    suite = one_task_suite(
+        tmp_path,
+        {
+            "name": "t",
+            "text": "text",
+            "label": "label",
+            "splits": {"train": "train.jsonl"},
+            "sample": 20,
+        },
+    )
     with caplog.at_level("WARNING"):
         Suite.from_yaml(suite)
     assert "larger than what trains" in caplog.text and "dev_size" in caplog.text
@@ -357,10 +549,21 @@ def test_made_split_sizes_as_counts_and_caps_per_split(tmp_path, caplog):
 
 def test_split_size_and_cap_mistakes(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", keyword_rows(20))
-    for keys, expect in [({"dev_size": 0.6}, "fraction between 0 and 0.5"), ({"dev_size": 2.5}, "number of examples"),
-                         ({"limit": {"train": 5}, "sample": {"train": 5}}, "'limit' or 'sample' for train"),
-                         ({"limit": {"valid": 5}}, "limit")]:
-        suite = one_task_suite(tmp_path, {"name": "t", "text": "text", "label": "label",
-                                          "splits": {"train": "train.jsonl"}, **keys})
+    for keys, expect in [
+        ({"dev_size": 0.6}, "fraction between 0 and 0.5"),
+        ({"dev_size": 2.5}, "number of examples"),
+        ({"limit": {"train": 5}, "sample": {"train": 5}}, "'limit' or 'sample' for train"),
+        ({"limit": {"valid": 5}}, "limit"),
+    ]:
+        suite = one_task_suite(
+            tmp_path,
+            {
+                "name": "t",
+                "text": "text",
+                "label": "label",
+                "splits": {"train": "train.jsonl"},
+                **keys,
+            },
+        )
         with pytest.raises(ConfigError, match=expect):
             Suite.from_yaml(suite)

@@ -31,10 +31,16 @@ def test_small_totals_report_every_step_and_nothing_twice():
     for _ in range(3):
         bar.advance(t)
     bar.update(t, visible=False)
-    assert [line.split("] ", 1)[1] for line in out.getvalue().splitlines()] == \
-        ["features: 0/3", "features: 1/3", "features: 2/3", "features: 3/3"]
+    assert [line.split("] ", 1)[1] for line in out.getvalue().splitlines()] == [
+        "features: 0/3",
+        "features: 1/3",
+        "features: 2/3",
+        "features: 3/3",
+    ]
 
 
 def test_not_a_terminal_gives_plain_progress_and_hidden_gives_none():
-    assert isinstance(make_progress(True), PlainProgress)  # pytest's captured output is not a terminal
+    assert isinstance(
+        make_progress(True), PlainProgress
+    )  # pytest's captured output is not a terminal
     assert not isinstance(make_progress(False), PlainProgress)

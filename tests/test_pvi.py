@@ -20,16 +20,33 @@ from taskmix.relate.pvi import (
 )
 
 
-def make_task(name: str, labels, kind: str = "classification", n_classes: int = 2, choices: int | None = None,
-              pair: bool = False) -> Task:
+def make_task(
+    name: str,
+    labels,
+    kind: str = "classification",
+    n_classes: int = 2,
+    choices: int | None = None,
+    pair: bool = False,
+) -> Task:
     labels = np.asarray(labels)
     n = len(labels)
-    texts = [(f"{name} text {i}", f"second {i}") if pair else (f"{name} text {i}",) for i in range(n)]
-    split = TaskSplit(texts, labels, [f"{name}:{i}" for i in range(n)],
-                      [[f"choice {i}.{c}" for c in range(choices)] for i in range(n)] if choices else None)
-    return Task(name, kind, {"train": split}, label_names=[f"c{k}" for k in range(n_classes)]
-                if kind == "classification" else None, n_choices=choices,
-                text_fields=["a", "b"] if pair else ["text"])
+    texts = [
+        (f"{name} text {i}", f"second {i}") if pair else (f"{name} text {i}",) for i in range(n)
+    ]
+    split = TaskSplit(
+        texts,
+        labels,
+        [f"{name}:{i}" for i in range(n)],
+        [[f"choice {i}.{c}" for c in range(choices)] for i in range(n)] if choices else None,
+    )
+    return Task(
+        name,
+        kind,
+        {"train": split},
+        label_names=[f"c{k}" for k in range(n_classes)] if kind == "classification" else None,
+        n_choices=choices,
+        text_fields=["a", "b"] if pair else ["text"],
+    )
 
 
 class FakeCache:
@@ -50,7 +67,9 @@ def fit_probe(tasks: list[Task], features: dict[str, np.ndarray], **kw) -> PVI:
 
 def test_pvi_bits_hand_computed():
     # prior ¼, model ½: −log2 ¼ + log2 ½ = 2 − 1 = 1 bit; a model worse than the prior is negative
-    np.testing.assert_allclose(pvi_bits(np.array([0.25, 0.5, 0.5]), np.array([0.5, 0.25, 1.0])), [1.0, -1.0, 1.0])
+    np.testing.assert_allclose(
+        pvi_bits(np.array([0.25, 0.5, 0.5]), np.array([0.5, 0.25, 1.0])), [1.0, -1.0, 1.0]
+    )
     # clipping keeps a certain mistake finite
     assert np.isfinite(pvi_bits(np.array([0.5]), np.array([0.0]))).all()
 
@@ -90,7 +109,9 @@ def test_probe_pvi_is_the_label_entropy_when_the_input_decides_the_label():
 
 def test_noise_features_give_pvi_near_zero():
     labels = np.array([0, 1] * 60)
-    pvi = fit_probe([make_task("t", labels)], {"t": np.random.default_rng(2).normal(size=(120, 16))})
+    pvi = fit_probe(
+        [make_task("t", labels)], {"t": np.random.default_rng(2).normal(size=(120, 16))}
+    )
     assert abs(pvi.summary_.v_information.iloc[0]) < 0.2
 
 
@@ -106,7 +127,9 @@ def test_cross_fitting_scores_every_instance_once_and_never_with_a_model_that_sa
 
     task = make_task("t", labels)
     pvi = PVI(folds=5)
-    pvi._family = lambda: Spy(pvi.config_, None, FakeCache({"t": np.random.default_rng(0).normal(size=(37, 4))}))
+    pvi._family = lambda: Spy(
+        pvi.config_, None, FakeCache({"t": np.random.default_rng(0).normal(size=(37, 4))})
+    )
     pvi.fit(Suite("t", [task]))
     assert sorted(np.concatenate(seen).tolist()) == list(range(37))
     assert sorted(pvi.pvi_.id) == sorted(task.splits["train"].ids)
@@ -133,7 +156,9 @@ def test_regression_needs_bins():
 
 
 def test_save_and_load_round_trip(tmp_path):
-    pvi = fit_probe([make_task("t", [0, 1] * 20)], {"t": np.random.default_rng(0).normal(size=(40, 3))})
+    pvi = fit_probe(
+        [make_task("t", [0, 1] * 20)], {"t": np.random.default_rng(0).normal(size=(40, 3))}
+    )
     loaded = PVI.load(pvi.save(tmp_path / "p"))
     pd.testing.assert_frame_equal(loaded.pvi_.reset_index(drop=True), pvi.pvi_, check_dtype=False)
     assert loaded.config_ == pvi.config_
@@ -149,9 +174,11 @@ def test_probe_on_a_real_encoder_handles_pairs(keyword_suite, tiny_factory):
     assert np.isfinite(pvi.pvi_.pvi).all()
 
 
-def test_finetune_mode_null_model_learns_the_prior_and_held_out_rows_stay_unseen(keyword_suite, tiny_factory,
-                                                                                 monkeypatch):
+def test_finetune_mode_null_model_learns_the_prior_and_held_out_rows_stay_unseen(
+    keyword_suite, tiny_factory, monkeypatch
+):
     from taskmix.relate import pvi as pvi_module
+
     suite = Suite.from_yaml(keyword_suite).subset(["a"])
     trained_on: list[set] = []
     fit = pvi_module.FinetuneFamily._fit_predict
@@ -161,8 +188,11 @@ def test_finetune_mode_null_model_learns_the_prior_and_held_out_rows_stay_unseen
         return fit(self, task, train, heldout, progress)
 
     monkeypatch.setattr(pvi_module.FinetuneFamily, "_fit_predict", spy)
-    cfg = PVIConfig(mode="finetune", folds=2,
-                    finetune=TrainConfig(max_steps=30, batch_size=16, lr=1e-3, patience=None, warmup_ratio=0.0))
+    cfg = PVIConfig(
+        mode="finetune",
+        folds=2,
+        finetune=TrainConfig(max_steps=30, batch_size=16, lr=1e-3, patience=None, warmup_ratio=0.0),
+    )
     pvi = PVI(cfg, backbone=tiny_factory).fit(suite)
     assert len(trained_on) == 4  # 2 folds × (g′, g∅)
     for train_ids, heldout_ids in trained_on:

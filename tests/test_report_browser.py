@@ -12,13 +12,31 @@ from conftest import run_cli
 pytestmark = pytest.mark.browser
 
 
-def test_report_renders_every_plot_and_table(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+def test_report_renders_every_plot_and_table(
+    monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path
+):
     browser = find_browser()
     if browser is None:
         pytest.skip("no Chromium installed")
     out = tmp_path / "runs"
-    code, _, err = run_cli(monkeypatch, capsys, "train", keyword_suite, "--groups", "a,b", "--seeds", "1,2",
-                           "--model", tiny_model_dir, "--max-steps", "3", "--batch-size", "8", "--out", out)
+    code, _, err = run_cli(
+        monkeypatch,
+        capsys,
+        "train",
+        keyword_suite,
+        "--groups",
+        "a,b",
+        "--seeds",
+        "1,2",
+        "--model",
+        tiny_model_dir,
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "8",
+        "--out",
+        out,
+    )
     assert code == 0, err
     assert run_cli(monkeypatch, capsys, "report", "--out", out)[0] == 0
     html = (out / "report" / "index.html").read_text()

@@ -30,12 +30,26 @@ def _dead_pid() -> int:
 def _store(path: Path) -> Path:
     with RunStore(path) as store:
         for i in range(3):  # r0 finishes below; r1 and r2 stay pending
-            store.add(f"r{i}", suite="s", setting=f"stl:t{i}", kind="stl", tasks=[f"t{i}"], seed=1,
-                      config={"kinds": {f"t{i}": "classification"}})
+            store.add(
+                f"r{i}",
+                suite="s",
+                setting=f"stl:t{i}",
+                kind="stl",
+                tasks=[f"t{i}"],
+                seed=1,
+                config={"kinds": {f"t{i}": "classification"}},
+            )
         store.claim("r0")
         store.start("r0")
-        store.finish("r0", {"test": {"t0": {"accuracy": 0.75, "macro_f1": 0.5}}, "trainable_parameters": 10,
-                            "steps": 4, "rows": {"t0": {"train": 8, "dev": 2, "test": 2}}})
+        store.finish(
+            "r0",
+            {
+                "test": {"t0": {"accuracy": 0.75, "macro_f1": 0.5}},
+                "trainable_parameters": 10,
+                "steps": 4,
+                "rows": {"t0": {"train": 8, "dev": 2, "test": 2}},
+            },
+        )
     return path
 
 
@@ -85,7 +99,9 @@ def test_runs_command_shows_interrupted_runs_and_metric_names(tmp_path, monkeypa
     row = next(line for line in out.splitlines() if "stl:t2" in line)
     assert "interrupted" in row and "running" not in row
     assert "t0 macro-F1 50.0" in out
-    code, out, _ = run_cli(monkeypatch, capsys, "runs", "--out", tmp_path, "--status", "interrupted")
+    code, out, _ = run_cli(
+        monkeypatch, capsys, "runs", "--out", tmp_path, "--status", "interrupted"
+    )
     assert code == 0 and "stl:t2" in out and "stl:t0" not in out
     code, _, err = run_cli(monkeypatch, capsys, "runs", "--out", tmp_path, "--status", "lost")
     assert code == 2 and err.startswith("error: --status 'lost'")
@@ -110,12 +126,23 @@ def _can_mount_readonly() -> bool:
     if not shutil.which("unshare"):
         return False
     flags = [] if os.geteuid() == 0 else ["-r"]
-    probe = subprocess.run(["unshare", *flags, "-m", "sh", "-c", "mount -t tmpfs tmpfs /mnt && "
-                            "mount -o remount,ro /mnt"], capture_output=True)
+    probe = subprocess.run(
+        [
+            "unshare",
+            *flags,
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs tmpfs /mnt && mount -o remount,ro /mnt",
+        ],
+        capture_output=True,
+    )
     return probe.returncode == 0
 
 
-@pytest.mark.skipif(not _can_mount_readonly(), reason="cannot mount a read-only file system here (unshare)")
+@pytest.mark.skipif(
+    not _can_mount_readonly(), reason="cannot mount a read-only file system here (unshare)"
+)
 def test_store_on_a_readonly_file_system_is_readable(tmp_path):
     """runs, compare and report on a store in a read-only mount (a private mount namespace, as an
     archive or a colleague's share would be): they read it; report writes where --to says."""
@@ -125,14 +152,21 @@ def test_store_on_a_readonly_file_system_is_readable(tmp_path):
     ro.mkdir()
     flags = [] if os.geteuid() == 0 else ["-r"]
     taskmix = f"{sys.executable} -c 'from taskmix.cli import main; main()'"
-    script = (f"mount -t tmpfs tmpfs {ro} && cp {src}/taskmix.db {ro}/ && mount -o remount,ro {ro} && "
-              f"if touch {ro}/x 2>/dev/null; then echo WRITABLE; exit 9; fi; "
-              f"{taskmix} runs --out {ro} && echo RUNS-OK && "
-              f"{taskmix} compare --out {ro} && echo COMPARE-OK && "
-              f"{taskmix} report --out {ro} --to {tmp_path / 'report'} && echo REPORT-OK; "
-              f"{taskmix} report --out {ro}; echo REPORT-RO-EXIT=$?")
-    res = subprocess.run(["unshare", *flags, "-m", "sh", "-c", script], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "COLUMNS": "200"})
+    script = (
+        f"mount -t tmpfs tmpfs {ro} && cp {src}/taskmix.db {ro}/ && mount -o remount,ro {ro} && "
+        f"if touch {ro}/x 2>/dev/null; then echo WRITABLE; exit 9; fi; "
+        f"{taskmix} runs --out {ro} && echo RUNS-OK && "
+        f"{taskmix} compare --out {ro} && echo COMPARE-OK && "
+        f"{taskmix} report --out {ro} --to {tmp_path / 'report'} && echo REPORT-OK; "
+        f"{taskmix} report --out {ro}; echo REPORT-RO-EXIT=$?"
+    )
+    res = subprocess.run(
+        ["unshare", *flags, "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     text = res.stdout + res.stderr
     for mark in ("RUNS-OK", "COMPARE-OK", "REPORT-OK", "REPORT-RO-EXIT=2"):
         assert mark in text, text[-3000:]
@@ -145,7 +179,9 @@ def test_claims_heartbeats_and_stale_owners(tmp_path):
     with RunStore(tmp_path / "s.db") as store:
         store.add("r1", suite="s", setting="stl:a", kind="stl", tasks=["a"], seed=1, config={})
         assert store.claim("r1") and store.get("r1").owner == owner_id()
-        assert not store.claim("r1", owner="otherhost:1", stale_after=60)  # alive here, fresh heartbeat
+        assert not store.claim(
+            "r1", owner="otherhost:1", stale_after=60
+        )  # alive here, fresh heartbeat
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
         store.release(["r1"])
@@ -164,12 +200,20 @@ def test_claims_heartbeats_and_stale_owners(tmp_path):
 def test_old_stores_gain_the_new_columns(tmp_path):
     path = tmp_path / "old.db"
     con = sqlite3.connect(path)
-    con.execute("CREATE TABLE runs (id TEXT PRIMARY KEY, suite TEXT NOT NULL, setting TEXT NOT NULL, kind TEXT "
-                "NOT NULL, tasks TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, config TEXT NOT NULL, "
-                "metrics TEXT, error TEXT, created REAL NOT NULL, started REAL, finished REAL, duration REAL, "
-                "artifacts TEXT)")
-    con.execute("INSERT INTO runs VALUES ('x', 's', 'stl:a', 'stl', '[\"a\"]', 1, 'finished', '{}', '{}', NULL, 0,"
-                " 0, 1, 1, NULL)")
+    con.execute(
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, suite TEXT NOT NULL, setting TEXT NOT NULL, kind "
+        "TEXT "
+        "NOT NULL, tasks TEXT NOT NULL, seed INTEGER NOT NULL, status TEXT NOT NULL, config TEXT "
+        "NOT NULL, "
+        "metrics TEXT, error TEXT, created REAL NOT NULL, started REAL, finished REAL, duration "
+        "REAL, "
+        "artifacts TEXT)"
+    )
+    con.execute(
+        "INSERT INTO runs VALUES ('x', 's', 'stl:a', 'stl', '[\"a\"]', 1, 'finished', '{}', '{}', "
+        "NULL, 0,"
+        " 0, 1, 1, NULL)"
+    )
     con.commit()
     con.close()
     with RunStore(path) as store:
@@ -192,7 +236,12 @@ def test_concurrent_writers_claim_each_run_once_and_keep_the_file_sound(tmp_path
     assert sorted(flat) == sorted(ids)  # every run carried out exactly once
     con = sqlite3.connect(path)
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    assert con.execute("SELECT COUNT(*) FROM runs WHERE status='finished' AND attempts=1").fetchone()[0] == 60
+    assert (
+        con.execute("SELECT COUNT(*) FROM runs WHERE status='finished' AND attempts=1").fetchone()[
+            0
+        ]
+        == 60
+    )
     con.close()
 
 
@@ -200,6 +249,7 @@ def test_store_rejects_non_database(tmp_path):
     bad = tmp_path / "taskmix.db"
     bad.write_text("not a database at all" * 100)
     from taskmix.errors import StoreError
+
     with pytest.raises(StoreError, match="not a taskmix run store"):
         RunStore(bad)
 

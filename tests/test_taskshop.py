@@ -34,8 +34,12 @@ def test_regret_at_k_hand_worked():
     gold = ["a", "b", "c", "d"]
     assert regret_at_k(gold, gold, metric, k=2) == 0.0
     # predicted top-2 = c, d: mean 0.55 against the gold top-2 mean 0.85
-    assert regret_at_k(["c", "d", "a", "b"], gold, metric, k=2) == pytest.approx(100 * (0.85 - 0.55) / 0.85)
-    assert regret_at_k(["b", "a", "d", "c"], gold, metric, k=2) == pytest.approx(0.0)  # same set, other order
+    assert regret_at_k(["c", "d", "a", "b"], gold, metric, k=2) == pytest.approx(
+        100 * (0.85 - 0.55) / 0.85
+    )
+    assert regret_at_k(["b", "a", "d", "c"], gold, metric, k=2) == pytest.approx(
+        0.0
+    )  # same set, other order
 
 
 def test_rank_breaks_ties_alphabetically_and_drops_missing():
@@ -44,10 +48,20 @@ def test_rank_breaks_ties_alphabetically_and_drops_missing():
 
 # ---------------------------------------------------------------- TaskShop on a 4-task toy matrix
 
+
 def toy_matrix() -> TransferMatrix:
     """T(s → t) for tasks a, b, c, d; rows are (target, source, pc, pm)."""
-    pc = {("b", "a"): 0.10, ("c", "a"): 0.02, ("a", "b"): -0.04, ("c", "b"): 0.06,
-          ("a", "c"): 0.00, ("b", "c"): 0.08, ("a", "d"): 0.20, ("b", "d"): -0.10, ("c", "d"): 0.04}
+    pc = {
+        ("b", "a"): 0.10,
+        ("c", "a"): 0.02,
+        ("a", "b"): -0.04,
+        ("c", "b"): 0.06,
+        ("a", "c"): 0.00,
+        ("b", "c"): 0.08,
+        ("a", "d"): 0.20,
+        ("b", "d"): -0.10,
+        ("c", "d"): 0.04,
+    }
     pm = {k: (1.0 if v > 0 else 0.0) for k, v in pc.items()}
     return TransferMatrix.from_records([(t, s, pc[t, s], pm[t, s]) for (t, s) in pc])
 
@@ -76,8 +90,15 @@ def test_taskshop_on_a_toy_matrix_by_hand():
 
 def test_taskshop_is_directional():
     m = toy_matrix()
-    F = pd.DataFrame({"a": [np.nan, 0.4, 0.2], "b": [0.4, np.nan, 0.3], "c": [0.2, 0.3, np.nan], "d": [0.1, 0.1, 0.1]},
-                     index=["a", "b", "c"])
+    F = pd.DataFrame(
+        {
+            "a": [np.nan, 0.4, 0.2],
+            "b": [0.4, np.nan, 0.3],
+            "c": [0.2, 0.3, np.nan],
+            "d": [0.1, 0.1, 0.1],
+        },
+        index=["a", "b", "c"],
+    )
     # with a symmetric F, the estimates of a → b and b → a still differ, because T is not symmetric
     ab = TaskShop().fit(m.without("b")).predict("b", F.loc["b"]).loc["a", "score"]
     ba = TaskShop().fit(m.without("a")).predict("a", F.loc["a"]).loc["b", "score"]
@@ -100,10 +121,14 @@ def test_selection_groupings():
     g = selection_groupings(["s1", "s2", "s3", "s4", "s5"], "t", k=2, seed=1)
     assert g["taskshop"] == [["t", "s1", "s2"]] and g["bottom"] == [["t", "s4", "s5"]]
     assert g["all"] == [["t", "s1", "s2", "s3", "s4", "s5"]]
-    assert len(g["random"][0]) == 3 and g["random"] == selection_groupings(["s1", "s2", "s3", "s4", "s5"], "t", 2, 1)["random"]
+    assert (
+        len(g["random"][0]) == 3
+        and g["random"] == selection_groupings(["s1", "s2", "s3", "s4", "s5"], "t", 2, 1)["random"]
+    )
 
 
 # ---------------------------------------------------------------- the matrix as a file
+
 
 def test_matrix_round_trips_through_csv_and_parquet(tmp_path):
     m = toy_matrix()
@@ -116,7 +141,8 @@ def test_matrix_round_trips_through_csv_and_parquet(tmp_path):
 def test_published_taskweb_format_is_imported(tmp_path):
     (tmp_path / "tw.csv").write_text(
         "target,source,adaptation,model,pc_mean_rel_change,pm_frac_seeds_positive\n"
-        "a,b,finetune,t5l,0.1,0.5\nb,a,finetune,t5l,-0.2,0.25\na,b,ALL,ALL,0.0,0.5\n")
+        "a,b,finetune,t5l,0.1,0.5\nb,a,finetune,t5l,-0.2,0.25\na,b,ALL,ALL,0.0,0.5\n"
+    )
     m = TransferMatrix.load(tmp_path / "tw.csv")
     assert m.settings == ["finetune/t5l", "ALL/ALL"]
     one = m.select("finetune/t5l")
@@ -127,15 +153,27 @@ def test_published_taskweb_format_is_imported(tmp_path):
         m.select("lora")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("target,source,pm\na,b,0.5\n", "missing column.*pc"),
-    ("target,source,pc,pm\na,b,0.1,0.5\na,zzz,0.1,0.5\n", "row 2: unknown task 'zzz' in column 'source'"),
-    ("target,source,pc,pm\na,b,0.1,0.5\nb,a,high,0.5\n", "row 2: column 'pc' is 'high', not a number"),
-    ("target,source,pc,pm\na,a,0.1,0.5\n", "row 1: 'a' is its own source"),
-    ("target,source,pc,pm\na,b,0.1,1.5\n", "row 1: pm is 1.5"),
-    ("target,source,pc,pm\na,b,0.1,0.5\na,b,0.2,0.5\n", "row 2: the pair b → a .* appears twice"),
-    ("target,source,pc,pm\n,b,0.1,0.5\n", "row 1: column 'target' is empty"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("target,source,pm\na,b,0.5\n", "missing column.*pc"),
+        (
+            "target,source,pc,pm\na,b,0.1,0.5\na,zzz,0.1,0.5\n",
+            "row 2: unknown task 'zzz' in column 'source'",
+        ),
+        (
+            "target,source,pc,pm\na,b,0.1,0.5\nb,a,high,0.5\n",
+            "row 2: column 'pc' is 'high', not a number",
+        ),
+        ("target,source,pc,pm\na,a,0.1,0.5\n", "row 1: 'a' is its own source"),
+        ("target,source,pc,pm\na,b,0.1,1.5\n", "row 1: pm is 1.5"),
+        (
+            "target,source,pc,pm\na,b,0.1,0.5\na,b,0.2,0.5\n",
+            "row 2: the pair b → a .* appears twice",
+        ),
+        ("target,source,pc,pm\n,b,0.1,0.5\n", "row 1: column 'target' is empty"),
+    ],
+)
 def test_malformed_matrix_files_get_clear_errors(tmp_path, text, message):
     path = tmp_path / "m.csv"
     path.write_text(text)
@@ -154,16 +192,24 @@ def test_missing_matrix_file_and_unknown_format(tmp_path):
 
 # ---------------------------------------------------------------- the paper's analyses
 
+
 def test_commutativity_counts_pairs_measured_both_ways():
     c = toy_matrix().commutativity()
-    # pairs both ways: (a,b): +0.10 / −0.04 → differ; (a,c): +0.02 / 0.00·→ score −0.05 differ; (b,c): + / + same
+    # pairs both ways: (a,b): +0.10 / −0.04 → differ; (a,c): +0.02 / 0.00·→ score −0.05 differ;
+    # (b,c): + / + same
     assert c["pairs"] == 3 and c["same_sign"] == 1
 
 
 def test_transitivity_conditions_on_both_legs():
     # a → b and b → c help; a → c helps. x → y hurts everywhere else.
-    rows = [("b", "a", 0.3, 1.0), ("c", "b", 0.3, 1.0), ("c", "a", 0.3, 1.0),
-            ("a", "b", -0.3, 0.0), ("b", "c", -0.3, 0.0), ("a", "c", -0.3, 0.0)]
+    rows = [
+        ("b", "a", 0.3, 1.0),
+        ("c", "b", 0.3, 1.0),
+        ("c", "a", 0.3, 1.0),
+        ("a", "b", -0.3, 0.0),
+        ("b", "c", -0.3, 0.0),
+        ("a", "c", -0.3, 0.0),
+    ]
     t = TransferMatrix.from_records(rows).transitivity(thresholds=[0.0, 0.5])
     assert t.loc[0, "triples"] == 1 and t.loc[0, "p_positive"] == 1.0  # only a → b → c qualifies
     assert t.loc[0, "baseline"] == pytest.approx(0.5)

@@ -33,14 +33,21 @@ def test_training_learns_keyword_task(keyword_suite, tiny_factory):
 def test_step_budget_and_epochs(keyword_suite, tiny_factory):
     suite = Suite.from_yaml(keyword_suite)
     tasks = [suite["a"], suite["b"]]
-    assert Trainer(TrainConfig(max_steps=10, steps_per_task=True), tiny_factory).total_steps(tasks) == 20
+    assert (
+        Trainer(TrainConfig(max_steps=10, steps_per_task=True), tiny_factory).total_steps(tasks)
+        == 20
+    )
     n = len(suite["a"].splits["train"]) + len(suite["b"].splits["train"])
-    assert Trainer(TrainConfig(epochs=2, batch_size=10), tiny_factory).total_steps(tasks) == int(np.ceil(2 * n / 10))
+    assert Trainer(TrainConfig(epochs=2, batch_size=10), tiny_factory).total_steps(tasks) == int(
+        np.ceil(2 * n / 10)
+    )
 
 
 def test_grad_accum_and_samplers_run(keyword_suite, tiny_factory):
     suite = Suite.from_yaml(keyword_suite)
     for sampler in ("equal", "temperature"):
-        cfg = FAST.model_copy(update={"sampler": sampler, "grad_accum": 2, "loss_weighting": "uniform"})
+        cfg = FAST.model_copy(
+            update={"sampler": sampler, "grad_accum": 2, "loss_weighting": "uniform"}
+        )
         r = Trainer(cfg, tiny_factory).fit([suite["a"], suite["b"]], seed=1)
         assert set(r.test) == {"a", "b"}

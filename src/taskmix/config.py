@@ -32,8 +32,14 @@ TaskKind = Literal["classification", "multiple_choice", "regression", "generatio
 DataFormat = Literal["jsonl", "csv", "tsv", "parquet", "hf_disk", "hf_hub"]
 SplitName = Literal["train", "dev", "test"]
 
-_SUFFIX_FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv",
-                   ".parquet": "parquet", ".pq": "parquet"}
+_SUFFIX_FORMATS = {
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 # names of suites and tasks: they name files in the output folder
@@ -45,7 +51,10 @@ def distinct_seeds(seeds: list[int]) -> list[int]:
     count that model twice in every statistic."""
     twice = sorted({s for s in seeds if seeds.count(s) > 1})
     if twice:
-        raise ValueError(f"seed {', '.join(map(str, twice))} given more than once; give distinct seeds, e.g. 1,2,3")
+        raise ValueError(
+            f"seed {', '.join(map(str, twice))} given more than once; give distinct seeds, e.g. "
+            "1,2,3"
+        )
     return seeds
 
 
@@ -56,7 +65,9 @@ PositiveInt = Annotated[int, Field(gt=0)]
 def _split_size(v: float) -> float:
     if 0 < v < 0.5 or v >= 1 and float(v).is_integer():
         return v
-    raise ValueError("give a fraction between 0 and 0.5 (e.g. 0.15) or a number of examples (e.g. 200)")
+    raise ValueError(
+        "give a fraction between 0 and 0.5 (e.g. 0.15) or a number of examples (e.g. 200)"
+    )
 
 
 # the size of a split made from train: a fraction of train's rows, or a count of examples
@@ -86,20 +97,37 @@ class TaskConfig(_Strict):
     label: str
     choices: list[str] | None = Field(None, description="multiple choice: one field per choice")
     labels: dict[str, str] | list[str] | None = Field(
-        None, description="map from raw label values to names, or the list of label names")
+        None, description="map from raw label values to names, or the list of label names"
+    )
     verbalizer: dict[str, str] | None = Field(
-        None, description="classification, for generative models: the text of each label (default: its name)")
+        None,
+        description="classification, for generative models: the text of each label (default: its "
+        "name)",
+    )
     description: str | None = None
     header: bool = Field(True, description="csv/tsv: whether the first row names the columns")
-    columns: list[str] | None = Field(None, description="csv/tsv: column names for headerless files")
+    columns: list[str] | None = Field(
+        None, description="csv/tsv: column names for headerless files"
+    )
     limit: PositiveInt | dict[SplitName, PositiveInt] | None = Field(
-        None, description="use the first N rows: N (of train), or per split, e.g. {train: 800, dev: 200}")
+        None,
+        description="use the first N rows: N (of train), or per split, e.g. {train: 800, dev: 200}",
+    )
     sample: PositiveInt | dict[SplitName, PositiveInt] | None = Field(
-        None, description="use a seeded sample of N rows: N (of train), or per split, e.g. {train: 800, test: 500}")
-    dev_size: SplitSize | None = Field(None, description="dev made from train: a fraction, or a number of "
-                                                         "examples [default: the suite's]")
-    test_size: SplitSize | None = Field(None, description="test made from train: a fraction, or a number of "
-                                                          "examples [default: the suite's]")
+        None,
+        description="use a seeded sample of N rows: N (of train), or per split, e.g. {train: 800, "
+        "test: 500}",
+    )
+    dev_size: SplitSize | None = Field(
+        None,
+        description="dev made from train: a fraction, or a number of "
+        "examples [default: the suite's]",
+    )
+    test_size: SplitSize | None = Field(
+        None,
+        description="test made from train: a fraction, or a number of "
+        "examples [default: the suite's]",
+    )
 
     @property
     def text_fields(self) -> list[str]:
@@ -123,7 +151,9 @@ class TaskConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> TaskConfig:
         if "train" not in self.splits:
-            raise ValueError("splits needs a 'train' entry (dev and test are made from it if absent)")
+            raise ValueError(
+                "splits needs a 'train' entry (dev and test are made from it if absent)"
+            )
         if self.kind == "multiple_choice" and not self.choices:
             raise ValueError("a multiple_choice task needs 'choices': the field of each choice")
         if self.kind == "multiple_choice" and self.choices and len(self.choices) < 2:
@@ -155,7 +185,8 @@ class TaskConfig(_Strict):
             return _SUFFIX_FORMATS[suffix]
         raise ConfigError(
             f"task {self.name!r}: cannot tell the format of {path!r} from its suffix",
-            hint="add 'format:' with one of jsonl, csv, tsv, parquet, hf_disk, hf_hub")
+            hint="add 'format:' with one of jsonl, csv, tsv, parquet, hf_disk, hf_hub",
+        )
 
 
 def _raw_key(k: Any) -> str:
@@ -172,7 +203,8 @@ class ModelConfig(_Strict):
     max_length: int = Field(128, ge=8, le=4096)
     device: str = Field("auto", description="auto (cuda if present, else cpu), cpu, cuda, cuda:1")
     precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 autocast where the hardware supports it")
+        "auto", description="auto: bf16 autocast where the hardware supports it"
+    )
     trust_remote_code: bool = False
     inference_batch_size: int = Field(64, gt=0)
 
@@ -182,10 +214,14 @@ class PromptConfig(_Strict):
     marker that ends each response. ``{description}`` is the task's description (with the label
     texts of a classification task), ``{input}`` the example's text fields."""
 
-    instruction: str = Field("### Instruction:\n{description}\n\n", description="first part of every prompt")
+    instruction: str = Field(
+        "### Instruction:\n{description}\n\n", description="first part of every prompt"
+    )
     input: str = Field("### Input:\n{input}\n\n", description="an example's input")
     response: str = Field("### Response:\n", description="the cue after which the model answers")
-    end: str = Field("\n\n", description="the marker ending a response (a blank line); generation stops there")
+    end: str = Field(
+        "\n\n", description="the marker ending a response (a blank line); generation stops there"
+    )
 
     @field_validator("instruction", "input")
     @classmethod
@@ -201,43 +237,76 @@ class GenerationConfig(_Strict):
 
     prompt: PromptConfig = Field(default_factory=PromptConfig)
     architecture: Literal["auto", "causal", "seq2seq"] = Field(
-        "auto", description="auto: seq2seq for encoder-decoder models (T5), else causal (GPT-2, Llama-like)")
+        "auto",
+        description="auto: seq2seq for encoder-decoder models (T5), else causal (GPT-2, "
+        "Llama-like)",
+    )
     max_new_tokens: int = Field(32, gt=0, description="longest answer written")
     batch_size: int = Field(16, gt=0, description="prompts answered at once")
-    eval_examples: int | None = Field(200, gt=0, description="dev examples answered at each checkpoint (the first "
-                                                           "N; all when unset); test is always answered in full")
+    eval_examples: int | None = Field(
+        200,
+        gt=0,
+        description="dev examples answered at each checkpoint (the first "
+        "N; all when unset); test is always answered in full",
+    )
 
 
 class LLMConfig(_Strict):
     """A large language model used by prompting (few-shot baselines, LLM similarity): a local
     Hugging Face model, or an OpenAI-compatible HTTP endpoint."""
 
-    model: str | None = Field(None, description="a local folder or Hugging Face name; with an endpoint, the model "
-                                                "name sent to it")
-    endpoint: str | None = Field(None, description="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1")
-    api: Literal["completions", "chat"] = Field("completions", description="endpoint: which API is called")
-    api_key_env: str = Field("OPENAI_API_KEY", description="endpoint: environment variable holding the key")
+    model: str | None = Field(
+        None,
+        description="a local folder or Hugging Face name; with an endpoint, the model "
+        "name sent to it",
+    )
+    endpoint: str | None = Field(
+        None, description="base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:8000/v1"
+    )
+    api: Literal["completions", "chat"] = Field(
+        "completions", description="endpoint: which API is called"
+    )
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="endpoint: environment variable holding the key"
+    )
     timeout: float = Field(60.0, gt=0, description="endpoint: seconds to wait for one reply")
-    retries: int = Field(3, ge=0, description="endpoint: retries of a request that failed or timed out")
+    retries: int = Field(
+        3, ge=0, description="endpoint: retries of a request that failed or timed out"
+    )
     architecture: Literal["auto", "causal", "seq2seq"] = "auto"
-    max_length: int = Field(1024, ge=8, description="local model: longest prompt in tokens (its start is cut)")
-    device: str = Field("auto", description="local model: auto (cuda if present, else cpu), cpu, cuda, cuda:1")
-    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="local model: auto = bf16 where fast")
+    max_length: int = Field(
+        1024, ge=8, description="local model: longest prompt in tokens (its start is cut)"
+    )
+    device: str = Field(
+        "auto", description="local model: auto (cuda if present, else cpu), cpu, cuda, cuda:1"
+    )
+    precision: Literal["auto", "bf16", "fp32"] = Field(
+        "auto", description="local model: auto = bf16 where fast"
+    )
 
 
 class SuiteConfig(_Strict):
     """A suite file: a name, a default model, and its tasks."""
 
-    name: str = Field("suite", pattern=NAME_PATTERN,
-                      description="letters, digits, '_', '.', '-': it names files in the output folder")
+    name: str = Field(
+        "suite",
+        pattern=NAME_PATTERN,
+        description="letters, digits, '_', '.', '-': it names files in the output folder",
+    )
     model: str = "minilm"
     suite: Literal["demo"] | None = Field(None, description="'demo': the built-in synthetic suite")
     tasks: list[TaskConfig] = Field(default_factory=list)
     seed: int = Field(13, description="seed of the splits made from train")
-    dev_size: SplitSize = Field(0.15, description="dev made from train (when a task has no dev file): a fraction "
-                                                  "below 0.5, or a number of examples")
-    test_size: SplitSize = Field(0.15, description="test made from train (when a task has no test file): a "
-                                                   "fraction below 0.5, or a number of examples")
+    dev_size: SplitSize = Field(
+        0.15,
+        description="dev made from train (when a task has no dev file): a fraction "
+        "below 0.5, or a number of examples",
+    )
+    test_size: SplitSize = Field(
+        0.15,
+        description="test made from train (when a task has no test file): a "
+        "fraction below 0.5, or a number of examples",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SuiteConfig:
@@ -257,7 +326,8 @@ class TrainConfig(_Strict):
     epochs: float = Field(3.0, gt=0, description="passes over the training data (if no max_steps)")
     max_steps: int | None = Field(None, gt=0, description="step budget; overrides epochs")
     steps_per_task: bool = Field(
-        False, description="multiply max_steps by the number of tasks in the run")
+        False, description="multiply max_steps by the number of tasks in the run"
+    )
     batch_size: int = Field(32, gt=0)
     grad_accum: int = Field(1, gt=0)
     lr: float = Field(5e-5, gt=0)
@@ -268,27 +338,49 @@ class TrainConfig(_Strict):
     sampler: Literal["proportional", "temperature", "equal"] = "proportional"
     temperature: float = Field(2.0, gt=0, description="for sampler: temperature")
     loss_weighting: Literal["examples", "uniform"] = "examples"
-    eval_every: int | None = Field(None, gt=0, description="evaluate every N steps (default: 4 times per run)")
-    patience: int | None = Field(4, gt=0, description="stop after N evaluations without improvement")
+    eval_every: int | None = Field(
+        None, gt=0, description="evaluate every N steps (default: 4 times per run)"
+    )
+    patience: int | None = Field(
+        4, gt=0, description="stop after N evaluations without improvement"
+    )
     min_steps: int = Field(0, ge=0, description="never stop early before this step")
     freeze_embeddings: bool = Field(
-        False, description="keep the word-embedding matrix fixed (about 1/3 faster steps on MiniLM)")
+        False, description="keep the word-embedding matrix fixed (about 1/3 faster steps on MiniLM)"
+    )
     save_model: bool = Field(False, description="keep the best weights as safetensors")
     adaptation: Literal["full", "bitfit", "lora", "ia3", "ip"] = Field(
-        "full", description="what trains: the whole encoder (full), only its biases (bitfit), LoRA or (IA)3 "
-                            "adapters (peft), or an Inspirational Pointer on the frozen encoder (ip)")
+        "full",
+        description="what trains: the whole encoder (full), only its biases (bitfit), LoRA or "
+        "(IA)3 "
+        "adapters (peft), or an Inspirational Pointer on the frozen encoder (ip)",
+    )
     task_weights: dict[str, float] | None = Field(
-        None, description="loss weight w_t per task (tasks not named weigh 1), on top of the examples' share")
-    lora: LoRAConfig = Field(default_factory=lambda: LoRAConfig(), description="adaptation lora: the adapters")
-    ip: IPConfig = Field(default_factory=lambda: IPConfig(), description="adaptation ip: the Inspirational Pointer")
+        None,
+        description="loss weight w_t per task (tasks not named weigh 1), on top of the examples' "
+        "share",
+    )
+    lora: LoRAConfig = Field(
+        default_factory=lambda: LoRAConfig(), description="adaptation lora: the adapters"
+    )
+    ip: IPConfig = Field(
+        default_factory=lambda: IPConfig(), description="adaptation ip: the Inspirational Pointer"
+    )
 
-    # Written flat (lora_r, ip_embedding_size, …) as taskmix 0.1 wrote them, and settings added since
+    # Written flat (lora_r, ip_embedding_size, …) as taskmix 0.1 wrote them, and settings added
+    # since
     # only when not at their defaults: a run's id is the hash of its config, so stores made before
     # stay valid. Both spellings are read.
     _FLAT: ClassVar[dict[str, tuple[str, str]]] = {
-        "lora_r": ("lora", "r"), "lora_alpha": ("lora", "alpha"), "lora_target_modules": ("lora", "target_modules"),
-        "ip_embedding_size": ("ip", "embedding_size"), "ip_descriptions": ("ip", "descriptions"),
-        "ip_combine": ("ip", "combine"), "ip_layers": ("ip", "layers"), "ip_form_model": ("ip", "form_model")}
+        "lora_r": ("lora", "r"),
+        "lora_alpha": ("lora", "alpha"),
+        "lora_target_modules": ("lora", "target_modules"),
+        "ip_embedding_size": ("ip", "embedding_size"),
+        "ip_descriptions": ("ip", "descriptions"),
+        "ip_combine": ("ip", "combine"),
+        "ip_layers": ("ip", "layers"),
+        "ip_form_model": ("ip", "form_model"),
+    }
     _SINCE_0_1: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
@@ -297,7 +389,10 @@ class TrainConfig(_Strict):
         if not isinstance(data, dict) or not any(k in cls._FLAT for k in data):
             return data
         data = dict(data)
-        nested: dict[str, dict] = {"lora": dict(data.get("lora") or {}), "ip": dict(data.get("ip") or {})}
+        nested: dict[str, dict] = {
+            "lora": dict(data.get("lora") or {}),
+            "ip": dict(data.get("ip") or {}),
+        }
         for key, (group, field) in cls._FLAT.items():
             if key in data:
                 nested[group][field] = data.pop(key)
@@ -310,7 +405,9 @@ class TrainConfig(_Strict):
         for key, (group, field) in self._FLAT.items():
             data[key] = groups[group].get(field)
         for name in self._SINCE_0_1:
-            if getattr(self, name) == type(self).model_fields[name].get_default(call_default_factory=True):
+            if getattr(self, name) == type(self).model_fields[name].get_default(
+                call_default_factory=True
+            ):
                 data.pop(name, None)
         return data
 
@@ -321,42 +418,63 @@ class LoRAConfig(_Strict):
     r: int = Field(8, gt=0, description="rank of the adapters")
     alpha: int = Field(16, gt=0, description="scaling of the adapters")
     target_modules: list[str] | None = Field(
-        None, description="names of the layers to adapt (default: the attention query and value)")
+        None, description="names of the layers to adapt (default: the attention query and value)"
+    )
 
 
 class IPConfig(_Strict):
-    """The Inspirational Pointer: task embedding size, descriptions, how C combines its inputs, which
-    layers it modifies, and its form module."""
+    """The Inspirational Pointer: task embedding size, descriptions, how C combines its inputs,
+    which layers it modifies, and its form module."""
 
     embedding_size: int = Field(200, gt=0, description="size t of the task embedding (paper: 200)")
-    descriptions: bool = Field(True, description="prepend each task's description to the form module's input "
-                                                 "(false: the ablation without descriptions)")
+    descriptions: bool = Field(
+        True,
+        description="prepend each task's description to the form module's input "
+        "(false: the ablation without descriptions)",
+    )
     combine: Literal["sum", "concat"] = Field(
-        "sum", description="how task and layer embeddings enter C: sum (the paper's parameter count) or concat")
-    layers: Literal["encoder", "decoder"] = Field("encoder", description="which stack's layers are modified")
-    form_model: str | None = Field(None, description="a separate frozen encoder as form module (default: the "
-                                                     "backbone itself)")
+        "sum",
+        description="how task and layer embeddings enter C: sum (the paper's parameter count) or "
+        "concat",
+    )
+    layers: Literal["encoder", "decoder"] = Field(
+        "encoder", description="which stack's layers are modified"
+    )
+    form_model: str | None = Field(
+        None, description="a separate frozen encoder as form module (default: the backbone itself)"
+    )
 
 
 class PVIConfig(_Strict):
     """How pointwise V-usable information (PVI) is measured: the model family V and the data."""
 
     mode: Literal["probe", "finetune"] = Field(
-        "probe", description="probe: logistic regression on frozen features (seconds); "
-                             "finetune: the paper's fine-tuned encoder (slow on a CPU)")
+        "probe",
+        description="probe: logistic regression on frozen features (seconds); "
+        "finetune: the paper's fine-tuned encoder (slow on a CPU)",
+    )
     split: SplitName = Field(
-        "train", description="train: out-of-fold PVI of every training instance by k-fold cross-fitting; "
-                             "dev/test: PVI of that split from models trained on all of train")
+        "train",
+        description="train: out-of-fold PVI of every training instance by k-fold cross-fitting; "
+        "dev/test: PVI of that split from models trained on all of train",
+    )
     folds: int = Field(5, ge=2, le=50, description="folds of the cross-fitting (split: train)")
     seed: int = Field(13, description="seed of the folds and of fine-tuning")
     probe_c: float | None = Field(
-        None, gt=0, description="probe: inverse L2 strength of the logistic regression (default: chosen from "
-                                "0.001, 0.01, 0.1, 1 by log-loss on a quarter of each training fold)")
+        None,
+        gt=0,
+        description="probe: inverse L2 strength of the logistic regression (default: chosen from "
+        "0.001, 0.01, 0.1, 1 by log-loss on a quarter of each training fold)",
+    )
     bins: int | None = Field(
-        None, ge=2, description="regression tasks: cut the labels into N quantile bins (else they are refused)")
+        None,
+        ge=2,
+        description="regression tasks: cut the labels into N quantile bins (else they are refused)",
+    )
     finetune: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=10, batch_size=32, lr=2e-5, patience=None),
-        description="finetune: how g and g' are trained (paper: 10 epochs, batch 32, lr 2e-5)")
+        description="finetune: how g and g' are trained (paper: 10 epochs, batch 32, lr 2e-5)",
+    )
 
 
 class GroupConfig(_Strict):
@@ -364,31 +482,55 @@ class GroupConfig(_Strict):
 
     method: Literal["pvi", "textemb", "surrogate", "all", "random"] = "pvi"
     alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the t-tests / ANOVAs")
-    test: Literal["welch", "student"] = Field("welch", description="two-sample t-test (the paper: student)")
+    test: Literal["welch", "student"] = Field(
+        "welch", description="two-sample t-test (the paper: student)"
+    )
     criterion: Literal["pvalue", "effect"] = Field(
-        "pvalue", description="pvalue: similar when p >= alpha; effect: similar when the effect size is small")
+        "pvalue",
+        description="pvalue: similar when p >= alpha; effect: similar when the effect size is "
+        "small",
+    )
     max_effect: float = Field(
-        0.2, gt=0, description="effect criterion: largest Cohen's d of a similar group (groups of 3+: "
-                               "the same bound as eta^2 = d^2 / (d^2 + 4))")
+        0.2,
+        gt=0,
+        description="effect criterion: largest Cohen's d of a similar group (groups of 3+: "
+        "the same bound as eta^2 = d^2 / (d^2 + 4))",
+    )
     subsample: int | Literal["min"] | None = Field(
-        None, description="test equal-size seeded subsamples of each task's PVI: N instances, or 'min' (the "
-                          "smallest task's size); p-values shrink as data sets grow")
+        None,
+        description="test equal-size seeded subsamples of each task's PVI: N instances, or 'min' "
+        "(the "
+        "smallest task's size); p-values shrink as data sets grow",
+    )
     max_size: int = Field(3, ge=2, le=8, description="largest group considered")
     search: Literal["auto", "greedy", "exhaustive"] = Field(
-        "auto", description="how the partition is chosen (auto: exhaustive up to 12 tasks)")
+        "auto", description="how the partition is chosen (auto: exhaustive up to 12 tasks)"
+    )
     min_similarity: float | None = Field(
-        None, description="textemb: least mean cosine of a group (default: that of the median pair)")
-    sizes: list[int] | None = Field(None, description="random / textemb: sizes of the groups to form")
-    seed: int = Field(13, description="seed of random groups and subsamples (and surrogate: of the subsets "
-                                      "and their training)")
+        None, description="textemb: least mean cosine of a group (default: that of the median pair)"
+    )
+    sizes: list[int] | None = Field(
+        None, description="random / textemb: sizes of the groups to form"
+    )
+    seed: int = Field(
+        13,
+        description="seed of random groups and subsamples (and surrogate: of the subsets "
+        "and their training)",
+    )
     pvi: PVIConfig = Field(default_factory=PVIConfig)
-    subsets: int | None = Field(None, gt=0, description="surrogate: random task subsets trained together "
-                                                         "(default: 3 per task)")
-    subset_size: int | None = Field(None, ge=2, description="surrogate: tasks per subset (default: half the suite)")
+    subsets: int | None = Field(
+        None,
+        gt=0,
+        description="surrogate: random task subsets trained together (default: 3 per task)",
+    )
+    subset_size: int | None = Field(
+        None, ge=2, description="surrogate: tasks per subset (default: half the suite)"
+    )
     ridge: float = Field(1.0, gt=0, description="surrogate: strength of the ridge regression")
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(max_steps=150, sampler="equal", patience=None),
-        description="surrogate: training of each subset (equal sampling, fixed step budget)")
+        description="surrogate: training of each subset (equal sampling, fixed step budget)",
+    )
 
 
 class TransferConfig(_Strict):
@@ -396,18 +538,31 @@ class TransferConfig(_Strict):
     t, against training on the same n examples of t alone, over seeds."""
 
     setting: Literal["probe", "finetune", "bitfit", "lora"] = Field(
-        "probe", description="probe: frozen features and a small MLP head whose hidden layer transfers "
-                             "(seconds, CPU); finetune / bitfit / lora: the encoder adapted that way")
-    n: int = Field(1000, gt=0, description="training examples of the target (a seeded sample, the same for "
-                                           "the transfer and the target-only run)")
-    seeds: Seeds = Field(default_factory=lambda: [1, 2, 3], min_length=1,
-                         description="training seeds (the paper: 8)")
+        "probe",
+        description="probe: frozen features and a small MLP head whose hidden layer transfers "
+        "(seconds, CPU); finetune / bitfit / lora: the encoder adapted that way",
+    )
+    n: int = Field(
+        1000,
+        gt=0,
+        description="training examples of the target (a seeded sample, the same for "
+        "the transfer and the target-only run)",
+    )
+    seeds: Seeds = Field(
+        default_factory=lambda: [1, 2, 3], min_length=1, description="training seeds (the paper: 8)"
+    )
     sample_seed: int = Field(13, description="seed of the target sample")
-    source: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=1, patience=None),
-                                description="training on the source (finetune / bitfit / lora)")
-    target: TrainConfig = Field(default_factory=lambda: TrainConfig(epochs=3),
-                                description="training on the target's n examples (finetune / bitfit / lora)")
-    probe_hidden: int = Field(256, gt=0, description="probe: width of the hidden layer that transfers")
+    source: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=1, patience=None),
+        description="training on the source (finetune / bitfit / lora)",
+    )
+    target: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(epochs=3),
+        description="training on the target's n examples (finetune / bitfit / lora)",
+    )
+    probe_hidden: int = Field(
+        256, gt=0, description="probe: width of the hidden layer that transfers"
+    )
     probe_steps: int = Field(300, gt=0, description="probe: Adam steps on each task")
     probe_lr: float = Field(1e-3, gt=0, description="probe: learning rate")
     probe_batch: int = Field(64, gt=0, description="probe: batch size")
@@ -417,15 +572,24 @@ class SelectConfig(_Strict):
     """How sources are chosen for a target (TaskShop) and how the choice is proved by training."""
 
     similarity: Literal["roe", "llm"] = Field(
-        "roe", description="F, the similarity needing only target examples: roe (Retrieval-of-Experts, sentence "
-                           "embeddings) or llm (an LLM asked whether example pairs come from similar tasks)")
+        "roe",
+        description="F, the similarity needing only target examples: roe (Retrieval-of-Experts, "
+        "sentence "
+        "embeddings) or llm (an LLM asked whether example pairs come from similar tasks)",
+    )
     llm: LLMConfig | None = Field(None, description="llm: the model asked")
-    llm_pairs: int = Field(5, gt=0, description="llm: (source, target) example pairs asked about per task pair")
-    lam: float = Field(0.7, ge=0, le=1, description="weight of the pivot estimate against F (the paper: 0.7)")
+    llm_pairs: int = Field(
+        5, gt=0, description="llm: (source, target) example pairs asked about per task pair"
+    )
+    lam: float = Field(
+        0.7, ge=0, le=1, description="weight of the pivot estimate against F (the paper: 0.7)"
+    )
     k: int = Field(5, gt=0, description="how many sources to select")
     n_source_examples: int = Field(100, gt=0, description="roe: source examples embedded")
     n_target_examples: int = Field(32, gt=0, description="roe: target examples embedded")
-    per_source: int = Field(2000, gt=0, description="training examples taken from each selected source")
+    per_source: int = Field(
+        2000, gt=0, description="training examples taken from each selected source"
+    )
     seed: int = Field(13, description="seed of the example samples and of the random selection")
 
 
@@ -435,35 +599,67 @@ class SearchConfig(_Strict):
     combination it proposes, refit, until the budget or a stop rule ends the search."""
 
     surrogate: Literal["mlp", "linear", "bayes", "gp"] = Field(
-        "gp", description="mlp: the paper's two-layer network; linear: ridge (data-set effects); bayes: Bayesian "
-                          "regression with pairwise terms; gp: Gaussian process, Hamming kernel")
+        "gp",
+        description="mlp: the paper's two-layer network; linear: ridge (data-set effects); bayes: "
+        "Bayesian "
+        "regression with pairwise terms; gp: Gaussian process, Hamming kernel",
+    )
     proposal: Literal["greedy", "thompson", "ei", "random"] = Field(
-        "ei", description="greedy: best prediction (the paper); thompson: best of a posterior draw; "
-                          "ei: largest expected improvement (thompson and ei need bayes or gp); "
-                          "random: untried combinations at random (the baseline)")
+        "ei",
+        description="greedy: best prediction (the paper); thompson: best of a posterior draw; "
+        "ei: largest expected improvement (thompson and ei need bayes or gp); "
+        "random: untried combinations at random (the baseline)",
+    )
     stop: Literal["repeat", "budget", "ei"] = Field(
-        "budget", description="repeat: stop when the predicted best was already trained (the paper); "
-                              "budget: only the budget; ei: stop when the expected improvement is below the noise")
-    budget: int = Field(20, gt=0, description="most combinations trained, the initial design included")
-    initial: int = Field(4, ge=1, description="initial design: the target alone, all data sets, then "
-                                              "combinations that together cover every data set")
+        "budget",
+        description="repeat: stop when the predicted best was already trained (the paper); "
+        "budget: only the budget; ei: stop when the expected improvement is below the noise",
+    )
+    budget: int = Field(
+        20, gt=0, description="most combinations trained, the initial design included"
+    )
+    initial: int = Field(
+        4,
+        ge=1,
+        description="initial design: the target alone, all data sets, then "
+        "combinations that together cover every data set",
+    )
     q: int = Field(1, gt=0, description="combinations proposed per round (trained side by side)")
-    seeds: Seeds = Field(default_factory=lambda: [1], min_length=1,
-                         description="training seeds per combination (its score is their mean)")
-    seed: int = Field(13, description="seed of the initial design, the surrogates and the proposals")
-    noise: float = Field(0.0, ge=0, description="stop ei: least expected improvement worth a trial (the "
-                                                "spread between seeds when larger)")
-    enumerate_up_to: int = Field(16, ge=1, le=22, description="score every combination up to this many "
-                                                              "auxiliary data sets")
-    local_search: bool = Field(True, description="above enumerate_up_to, propose by local search instead")
+    seeds: Seeds = Field(
+        default_factory=lambda: [1],
+        min_length=1,
+        description="training seeds per combination (its score is their mean)",
+    )
+    seed: int = Field(
+        13, description="seed of the initial design, the surrogates and the proposals"
+    )
+    noise: float = Field(
+        0.0,
+        ge=0,
+        description="stop ei: least expected improvement worth a trial (the "
+        "spread between seeds when larger)",
+    )
+    enumerate_up_to: int = Field(
+        16, ge=1, le=22, description="score every combination up to this many auxiliary data sets"
+    )
+    local_search: bool = Field(
+        True, description="above enumerate_up_to, propose by local search instead"
+    )
     train: TrainConfig = Field(
         default_factory=lambda: TrainConfig(max_steps=150, sampler="equal", patience=None),
-        description="training of one trial: equal sampling, fixed step budget whatever the number of data sets")
+        description="training of one trial: equal sampling, fixed step budget whatever the number "
+        "of data sets",
+    )
     trainer: Literal["encoder", "generative"] = Field(
-        "encoder", description="encoder: an encoder with task heads; generative: a causal or seq2seq language model "
-                               "instruction-tuned on the tasks written as prompts (Zhan & Zhang), scored by exact match")
-    generation: GenerationConfig = Field(default_factory=GenerationConfig,
-                                         description="trainer generative: prompts, answers and decoding")
+        "encoder",
+        description="encoder: an encoder with task heads; generative: a causal or seq2seq language "
+        "model "
+        "instruction-tuned on the tasks written as prompts (Zhan & Zhang), scored by exact match",
+    )
+    generation: GenerationConfig = Field(
+        default_factory=GenerationConfig,
+        description="trainer generative: prompts, answers and decoding",
+    )
 
 
 class ExecutionConfig(_Strict):
@@ -471,22 +667,43 @@ class ExecutionConfig(_Strict):
     same run gives the same numbers whichever executor carries it out)."""
 
     executor: Literal["local", "process", "ray"] = Field(
-        "local", description="local: in this process, one run after another; process: a pool of worker "
-                             "processes on this machine (one per GPU when there are GPUs); ray: a Ray cluster")
-    workers: int | None = Field(None, gt=0, description="process: pool size; ray without an address: CPUs of "
-                                                        "the local cluster [default: every CPU]")
-    address: str | None = Field(None, description="ray: cluster to join ('auto', 'host:port' or 'ray://…'); "
-                                                  "none starts a local cluster")
+        "local",
+        description="local: in this process, one run after another; process: a pool of worker "
+        "processes on this machine (one per GPU when there are GPUs); ray: a Ray cluster",
+    )
+    workers: int | None = Field(
+        None,
+        gt=0,
+        description="process: pool size; ray without an address: CPUs of "
+        "the local cluster [default: every CPU]",
+    )
+    address: str | None = Field(
+        None,
+        description="ray: cluster to join ('auto', 'host:port' or 'ray://…'); "
+        "none starts a local cluster",
+    )
     cpus_per_run: float = Field(1, gt=0, description="ray: CPUs each run asks for")
-    gpus_per_run: float | None = Field(None, ge=0, description="ray: GPUs each run asks for [default: 1 when "
-                                                               "the cluster has GPUs, else 0]")
-    threads: int | None = Field(None, gt=0, description="torch threads per run [default: local: torch's own; "
-                                                        "process / ray: 1]. Results are bit-identical across "
-                                                        "executors for the same thread count")
-    max_retries: int = Field(2, ge=0, description="process / ray: retries of a run whose worker died")
-    devices: str = Field("auto", pattern=r"^(auto|cpu|\d+(,\d+)*)$",
-                         description="process: auto (one worker per visible GPU, else CPU workers), cpu, or GPU "
-                                     "ids such as 0,1 (one worker each)")
+    gpus_per_run: float | None = Field(
+        None,
+        ge=0,
+        description="ray: GPUs each run asks for [default: 1 when the cluster has GPUs, else 0]",
+    )
+    threads: int | None = Field(
+        None,
+        gt=0,
+        description="torch threads per run [default: local: torch's own; "
+        "process / ray: 1]. Results are bit-identical across "
+        "executors for the same thread count",
+    )
+    max_retries: int = Field(
+        2, ge=0, description="process / ray: retries of a run whose worker died"
+    )
+    devices: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|\d+(,\d+)*)$",
+        description="process: auto (one worker per visible GPU, else CPU workers), cpu, or GPU "
+        "ids such as 0,1 (one worker each)",
+    )
 
 
 class RunConfig(_Strict):
@@ -494,7 +711,9 @@ class RunConfig(_Strict):
 
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
-    group: GroupConfig = Field(default_factory=GroupConfig, description="how `--groups auto` groups the tasks")
+    group: GroupConfig = Field(
+        default_factory=GroupConfig, description="how `--groups auto` groups the tasks"
+    )
     seeds: Seeds = Field(default_factory=lambda: [1, 2, 3], min_length=1)
     out: str = "runs"
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
@@ -502,13 +721,16 @@ class RunConfig(_Strict):
 
 def config_hash(*parts: Any) -> str:
     """A short, stable hash of JSON-able parts (pydantic models are dumped first)."""
+
     def norm(p: Any) -> Any:
         return p.model_dump(mode="json") if isinstance(p, BaseModel) else p
+
     blob = json.dumps([norm(p) for p in parts], sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------- YAML in and out
+
 
 def _line_index(text: str) -> dict[tuple, int]:
     """Map each key path of a YAML document to the line (1-based) where it stands."""
@@ -538,48 +760,64 @@ def read_yaml(path: str | Path) -> tuple[Any, str]:
     """Read a YAML file safely; return (data, text). Errors name the file and line."""
     p = Path(path)
     if not p.exists():
-        raise ConfigError(f"{p}: file not found", hint="check the path (relative paths are from the current folder)")
+        raise ConfigError(
+            f"{p}: file not found",
+            hint="check the path (relative paths are from the current folder)",
+        )
     if p.is_dir():
         raise ConfigError(f"{p}: is a folder, not a YAML file")
     try:
         text = p.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})",
-                          hint="save the file as UTF-8") from None
+        raise ConfigError(
+            f"{p}: not UTF-8 text ({e.reason} at byte {e.start})", hint="save the file as UTF-8"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{p}:{where}: unreadable YAML: {problem}",
-                          hint="check indentation and quoting near that line") from None
+        raise ConfigError(
+            f"{p}:{where}: unreadable YAML: {problem}",
+            hint="check indentation and quoting near that line",
+        ) from None
     return data, text
 
 
 COMMAND_LINE = "command line"  # the source of values given as flags
 
 
-def validate(model: type[BaseModel], data: Any, *, source: str, text: str | None = None,
-             flags: dict[str, str] | None = None) -> Any:
+def validate(
+    model: type[BaseModel],
+    data: Any,
+    *,
+    source: str,
+    text: str | None = None,
+    flags: dict[str, str] | None = None,
+) -> Any:
     """Validate ``data`` into ``model``; a failure becomes one ConfigError listing every problem.
 
     Problems name the file and line of ``text`` when given; for ``source="command line"`` they
     name the flag: ``flags`` maps a key path (``"model.name"``) to its flag (``"--model"``), and
     any other key ``a.b_c`` is the flag ``--b-c``."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping of keys to values, found {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping of keys to values, found {type(data).__name__}"
+        )
     try:
         return model.model_validate(data)
     except ValidationError as e:
         lines = _line_index(text) if text else {}
-        found: dict[str, list[str]] = {}  # the place of each problem: its messages (one per union member)
+        found: dict[
+            str, list[str]
+        ] = {}  # the place of each problem: its messages (one per union member)
         for err in e.errors():
             raw = tuple(err["loc"])
             # pydantic adds the union member name ('str', 'HFSplit') to locations: drop those (an
             # unknown key itself is the user's, whatever its spelling).
             keep = raw[-1:] if err["type"] == "extra_forbidden" else ()
-            loc = tuple(x for x in raw[:len(raw) - len(keep)] if not _type_name(x))
+            loc = tuple(x for x in raw[: len(raw) - len(keep)] if not _type_name(x))
             loc += keep
             line = _nearest_line(lines, loc)
             where = f" line {line}:" if line else ""
@@ -590,23 +828,32 @@ def validate(model: type[BaseModel], data: Any, *, source: str, text: str | None
                 msg = f"unknown key {loc[-1]!r} (allowed: {allowed})"
             if source == COMMAND_LINE:
                 named = [x for x in loc if isinstance(x, str)]
-                place = (flags or {}).get(key) or ("--" + named[-1].replace("_", "-") if named else key)
+                place = (flags or {}).get(key) or (
+                    "--" + named[-1].replace("_", "-") if named else key
+                )
             else:
                 place = f"{source}:{where} {key}"
             if msg not in found.setdefault(place, []):
                 found[place].append(msg)
         problems = [f"{place}: {'; or '.join(msgs)}" for place, msgs in found.items()]
         if source == COMMAND_LINE and len(problems) == 1:
-            raise ConfigError(problems[0], hint="see the command's --help for its options") from None
-        raise ConfigError(f"invalid {'options' if source == COMMAND_LINE else 'configuration'}\n  "
-                          + "\n  ".join(problems)) from None
+            raise ConfigError(
+                problems[0], hint="see the command's --help for its options"
+            ) from None
+        raise ConfigError(
+            f"invalid {'options' if source == COMMAND_LINE else 'configuration'}\n  "
+            + "\n  ".join(problems)
+        ) from None
 
 
 def _type_name(part: Any) -> bool:
     """Whether a part of a pydantic error location names a union member ('str', 'HFSplit',
     'dict[...]') rather than a key of the user's."""
-    return isinstance(part, str) and (part[:1].isupper() or part in ("str", "int", "float", "bool")
-                                      or part.startswith(("list[", "dict[", "function-")))
+    return isinstance(part, str) and (
+        part[:1].isupper()
+        or part in ("str", "int", "float", "bool")
+        or part.startswith(("list[", "dict[", "function-"))
+    )
 
 
 def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:
@@ -625,7 +872,11 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
         if field is None:
             break
         ann = field.annotation
-        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        inner = [
+            a
+            for a in getattr(ann, "__args__", (ann,))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if not inner:
             break
         cur = inner[0]

@@ -18,25 +18,49 @@ from taskmix.report.html import load_transfers, write_report
 BASELINES = ("all", "random")
 
 
-def demo_config(seeds: list[int] | None = None, out: str = "runs/demo", model: str = "minilm") -> RunConfig:
+def demo_config(
+    seeds: list[int] | None = None, out: str = "runs/demo", model: str = "minilm"
+) -> RunConfig:
     return RunConfig(
         model=ModelConfig(name=model, max_length=64),
-        train=TrainConfig(max_steps=30, steps_per_task=True, batch_size=16, lr=1e-4, warmup_ratio=0.1,
-                          patience=3, sampler="proportional", freeze_embeddings=True),
+        train=TrainConfig(
+            max_steps=30,
+            steps_per_task=True,
+            batch_size=16,
+            lr=1e-4,
+            warmup_ratio=0.1,
+            patience=3,
+            sampler="proportional",
+            freeze_embeddings=True,
+        ),
         group=GroupConfig(method="pvi"),
-        seeds=seeds or [1, 2], out=out)
+        seeds=seeds or [1, 2],
+        out=out,
+    )
 
 
 def run_demo(config: RunConfig | None = None, show_progress: bool = True, executor=None):
     """Returns (comparison, report path, grouper)."""
     config = config or demo_config()
     suite = demo_suite()
-    grouper, _, comparison = prove_grouping(suite, config, BASELINES, executor=executor, show_progress=show_progress)
-    notes = [f"Planted related groups (by construction of the data): "
-             f"{'; '.join(', '.join(g) for g in suite.groups.values())}.",
-             f"Model {config.model.name}, {len(config.seeds)} seeds ({', '.join(map(str, config.seeds))}), "
-             f"{config.train.max_steps} steps per task, batch {config.train.batch_size}, lr {config.train.lr}."]
-    report = write_report(comparison, Path(config.out) / "report", groups=grouper.groups_,
-                          title="taskmix demo — synthetic clinical suite", notes=notes, grouper=grouper,
-                          transfers=load_transfers(config.out, suite.name))
+    grouper, _, comparison = prove_grouping(
+        suite, config, BASELINES, executor=executor, show_progress=show_progress
+    )
+    notes = [
+        f"Planted related groups (by construction of the data): "
+        f"{'; '.join(', '.join(g) for g in suite.groups.values())}.",
+        f"Model {config.model.name}, {len(config.seeds)} seeds "
+        f"({', '.join(map(str, config.seeds))}), "
+        f"{config.train.max_steps} steps per task, batch {config.train.batch_size}, lr "
+        f"{config.train.lr}.",
+    ]
+    report = write_report(
+        comparison,
+        Path(config.out) / "report",
+        groups=grouper.groups_,
+        title="taskmix demo — synthetic clinical suite",
+        notes=notes,
+        grouper=grouper,
+        transfers=load_transfers(config.out, suite.name),
+    )
     return comparison, report, grouper

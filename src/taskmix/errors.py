@@ -35,7 +35,6 @@ class StoreError(TaskmixError):
     """A run store that cannot be opened or is inconsistent."""
 
 
-
 class Stopped(KeyboardInterrupt):
     """Work stopped by Ctrl-C (or SIGTERM, ``signal`` 15, which the command line turns into this):
     still a KeyboardInterrupt, carrying what was kept (e.g. "3 of 8 runs are finished and kept in

@@ -2,7 +2,8 @@
 
 - ``__init__`` only stores its arguments, as given: no validation, no work.
 - ``fit(...)`` validates, does the work and returns ``self``; the same signature within a family
-  (relaters and groupers: ``fit(suite)``; similarities: ``fit(sources)``; surrogates: ``fit(X, y)``).
+  (relaters and groupers: ``fit(suite)``; similarities: ``fit(sources)``; surrogates: ``fit(X,
+  y)``).
 - What was learned ends in ``_`` (``groups_``, ``matrix_``, ``config_``: the settings in force).
 - ``get_params()`` / ``set_params(**params)`` read and change the constructor's arguments.
 
@@ -22,14 +23,18 @@ from taskmix.errors import ConfigError
 
 
 class Estimator:
-    """Base of taskmix's estimators: ``get_params`` / ``set_params`` over the ``__init__`` arguments."""
+    """Base of taskmix's estimators: ``get_params`` / ``set_params`` over the ``__init__``
+    arguments."""
 
     @classmethod
     def _param_names(cls) -> tuple[list[str], bool]:
         """The names of the constructor's arguments, and whether it takes ``**params``."""
         sig = inspect.signature(cls.__init__)
-        names = [p.name for p in sig.parameters.values()
-                 if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+        names = [
+            p.name
+            for p in sig.parameters.values()
+            if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+        ]
         return names, any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
 
     def get_params(self) -> dict[str, Any]:
@@ -50,12 +55,18 @@ class Estimator:
             elif extra:
                 self.params = {**getattr(self, "params", {}), name: value}
             else:
-                raise ConfigError(f"{type(self).__name__} has no parameter {name!r}",
-                                  hint=f"its parameters: {', '.join(names)}")
+                raise ConfigError(
+                    f"{type(self).__name__} has no parameter {name!r}",
+                    hint=f"its parameters: {', '.join(names)}",
+                )
         return self
 
-    def resolve(self, model: type[BaseModel], base: BaseModel | None = None,
-                overrides: dict[str, Any] | None = None) -> Any:
+    def resolve(
+        self,
+        model: type[BaseModel],
+        base: BaseModel | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> Any:
         """``base`` (default: ``self.config``) with the keyword overrides (default: ``self.params``)
         applied, validated into ``model``; an invalid value is a :class:`ConfigError`."""
         base = self.config if base is None else base
@@ -64,7 +75,9 @@ class Estimator:
         try:
             return model(**data)
         except ValidationError as e:
-            problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()
+            )
             raise ConfigError(f"{type(self).__name__}: {problems}") from None
 
     def __repr__(self) -> str:

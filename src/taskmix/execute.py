@@ -8,9 +8,10 @@
 
 All of them implement ``map(fn, items, started)``, yielding ``(item, result or exception)`` as runs
 complete, and calling ``started(item)`` in this process when a run is handed to its worker (Ray:
-when it is submitted, as Ray does not say when a task begins); ``fn`` must be a pure function of the item (the run store, the progress bars and every
-other piece of bookkeeping stay with the caller, see ``taskmix.experiment.runs.carry_out``).
-``fn`` travels to workers with cloudpickle, so closures over a suite and a trainer are fine.
+when it is submitted, as Ray does not say when a task begins); ``fn`` must be a pure function of the
+item (the run store, the progress bars and every other piece of bookkeeping stay with the caller,
+see ``taskmix.experiment.runs.carry_out``). ``fn`` travels to workers with cloudpickle, so closures
+over a suite and a trainer are fine.
 """
 
 from __future__ import annotations
@@ -43,8 +44,9 @@ class Executor:
     #: True when ``fn`` runs in this process (so it may report step progress to the caller)
     in_process = False
 
-    def map(self, fn: Callable[[T], Any], items: Iterable[T],
-            started: Callable[[T], None] | None = None) -> Iterator[tuple[T, Any]]:
+    def map(
+        self, fn: Callable[[T], Any], items: Iterable[T], started: Callable[[T], None] | None = None
+    ) -> Iterator[tuple[T, Any]]:
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -56,6 +58,7 @@ def _set_threads(threads: int | None) -> int | None:
     if not threads:
         return None
     import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     return before
@@ -90,6 +93,7 @@ class LocalExecutor(Executor):
 
 
 # ---------------------------------------------------------------- process pool
+
 
 def _worker_main(conn, fn_bytes: bytes, threads: int | None, env: dict[str, str]) -> None:
     """A pool worker: receive items, send back ('ok', result) or ('error', exception)."""
@@ -128,10 +132,17 @@ class ProcessExecutor(Executor):
     >>> ProcessExecutor(workers=2).map(abs, [-1, -2])            # doctest: +SKIP
     """
 
-    def __init__(self, workers: int | None = None, threads: int | None = 1, max_retries: int = 2,
-                 devices: list[str] | None = None):
+    def __init__(
+        self,
+        workers: int | None = None,
+        threads: int | None = 1,
+        max_retries: int = 2,
+        devices: list[str] | None = None,
+    ):
         self.devices = devices if devices is not None else _cuda_devices()
-        self.workers = workers or len(self.devices) or max(1, (os.cpu_count() or 1) // max(1, threads or 1))
+        self.workers = (
+            workers or len(self.devices) or max(1, (os.cpu_count() or 1) // max(1, threads or 1))
+        )
         self.threads = threads
         self.max_retries = max_retries
         self.retried_: list = []
@@ -150,8 +161,12 @@ class ProcessExecutor(Executor):
 
     def _start(self, ctx, fn_bytes: bytes, slot: int):
         parent, child = ctx.Pipe()
-        env = {"CUDA_VISIBLE_DEVICES": self.devices[slot % len(self.devices)]} if self.devices else {}
-        proc = ctx.Process(target=_worker_main, args=(child, fn_bytes, self.threads, env), daemon=True)
+        env = (
+            {"CUDA_VISIBLE_DEVICES": self.devices[slot % len(self.devices)]} if self.devices else {}
+        )
+        proc = ctx.Process(
+            target=_worker_main, args=(child, fn_bytes, self.threads, env), daemon=True
+        )
         proc.start()
         child.close()
         proc.slot = slot
@@ -179,7 +194,9 @@ class ProcessExecutor(Executor):
                             conn_job[0].send(conn_job[1][0])
                         except OSError:  # the worker died just now: noticed below, its run retried
                             pass
-                ready = wait([c for c, _ in self._procs.values()] + [p.sentinel for p in self._procs])
+                ready = wait(
+                    [c for c, _ in self._procs.values()] + [p.sentinel for p in self._procs]
+                )
                 for proc in list(self._procs):
                     conn, job = self._procs[proc]
                     if conn in ready and job is not None:
@@ -198,12 +215,20 @@ class ProcessExecutor(Executor):
                     if job is not None:
                         item, tries = job
                         if tries < self.max_retries:
-                            log.warning("a worker died (exit code %s) during a run; retrying it", proc.exitcode)
+                            log.warning(
+                                "a worker died (exit code %s) during a run; retrying it",
+                                proc.exitcode,
+                            )
                             self.retried_.append(item)
                             queue.appendleft((item, tries + 1))
                         else:
-                            yield item, WorkerLost(f"its worker died {tries + 1} times "
-                                                   f"(last exit code {proc.exitcode})")
+                            yield (
+                                item,
+                                WorkerLost(
+                                    f"its worker died {tries + 1} times "
+                                    f"(last exit code {proc.exitcode})"
+                                ),
+                            )
                     if queue:
                         self._start(ctx, fn_bytes, proc.slot)
         finally:
@@ -222,7 +247,10 @@ class ProcessExecutor(Executor):
 def _cuda_devices() -> list[str]:
     try:
         import torch
-        return [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+
+        return (
+            [str(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+        )
     except Exception:  # noqa: BLE001  (no usable CUDA: CPU workers)
         return []
 
@@ -255,8 +283,15 @@ class RayExecutor(Executor):
     has more than one machine: runs write their artifacts there.
     """
 
-    def __init__(self, address: str | None = None, workers: int | None = None, cpus_per_run: float = 1,
-                 gpus_per_run: float | None = None, max_retries: int = 2, threads: int | None = 1):
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int | None = None,
+        cpus_per_run: float = 1,
+        gpus_per_run: float | None = None,
+        max_retries: int = 2,
+        threads: int | None = 1,
+    ):
         self.address, self.workers = address, workers
         self.cpus_per_run, self.gpus_per_run = cpus_per_run, gpus_per_run
         self.max_retries, self.threads = max_retries, threads
@@ -269,19 +304,31 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError:
-            raise ConfigError("the Ray executor needs Ray, which is not installed",
-                              hint="pip install 'taskmix[ray]'") from None
+            raise ConfigError(
+                "the Ray executor needs Ray, which is not installed",
+                hint="pip install 'taskmix[ray]'",
+            ) from None
         if not ray.is_initialized():
             self._check_reachable()
-            kw = {"address": self.address} if self.address else {"num_cpus": self.workers or os.cpu_count(),
-                                                                  **_short_temp_dir()}
+            kw = (
+                {"address": self.address}
+                if self.address
+                else {"num_cpus": self.workers or os.cpu_count(), **_short_temp_dir()}
+            )
             try:
-                ray.init(**kw, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                         configure_logging=False)
+                ray.init(
+                    **kw,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=False,
+                )
             except ConnectionError as e:
-                raise ConfigError(f"cannot join the Ray cluster at {self.address!r}: {e}",
-                                  hint="is it running (`ray status`)? A cluster with token authentication also "
-                                       "needs RAY_AUTH_MODE=token and its token here (RAY_AUTH_TOKEN)") from None
+                raise ConfigError(
+                    f"cannot join the Ray cluster at {self.address!r}: {e}",
+                    hint="is it running (`ray status`)? A cluster with token authentication also "
+                    "needs RAY_AUTH_MODE=token and its token here (RAY_AUTH_TOKEN)",
+                ) from None
         return ray
 
     def _check_reachable(self) -> None:
@@ -292,9 +339,11 @@ class RayExecutor(Executor):
         try:
             socket.create_connection((host, int(port)), timeout=5).close()
         except OSError as e:
-            raise ConfigError(f"cannot join the Ray cluster at {self.address!r}: {e}",
-                              hint="start one with `ray start --head`, or leave --address out "
-                                   "for a local cluster") from None
+            raise ConfigError(
+                f"cannot join the Ray cluster at {self.address!r}: {e}",
+                hint="start one with `ray start --head`, or leave --address out "
+                "for a local cluster",
+            ) from None
 
     def map(self, fn, items, started=None):
         items = list(items)
@@ -304,8 +353,12 @@ class RayExecutor(Executor):
         gpus = self.gpus_per_run
         if gpus is None:
             gpus = 1 if ray.cluster_resources().get("GPU", 0) else 0
-        task = ray.remote(_ray_run).options(num_cpus=self.cpus_per_run, num_gpus=gpus,
-                                            max_retries=self.max_retries, retry_exceptions=False)
+        task = ray.remote(_ray_run).options(
+            num_cpus=self.cpus_per_run,
+            num_gpus=gpus,
+            max_retries=self.max_retries,
+            retry_exceptions=False,
+        )
         key = uuid.uuid4().hex
         boxed = [ray.put(fn)]
         pending = {task.remote(key, boxed, item, self.threads): item for item in items}
@@ -341,8 +394,20 @@ def make_executor(config) -> Executor:
     if config.executor == "local":
         return LocalExecutor(threads=config.threads)
     if config.executor == "process":
-        devices = {"auto": None, "cpu": []}.get(config.devices, [d.strip() for d in config.devices.split(",")])
-        return ProcessExecutor(workers=config.workers, threads=config.threads or 1, max_retries=config.max_retries,
-                               devices=devices)
-    return RayExecutor(address=config.address, workers=config.workers, cpus_per_run=config.cpus_per_run,
-                       gpus_per_run=config.gpus_per_run, max_retries=config.max_retries, threads=config.threads or 1)
+        devices = {"auto": None, "cpu": []}.get(
+            config.devices, [d.strip() for d in config.devices.split(",")]
+        )
+        return ProcessExecutor(
+            workers=config.workers,
+            threads=config.threads or 1,
+            max_retries=config.max_retries,
+            devices=devices,
+        )
+    return RayExecutor(
+        address=config.address,
+        workers=config.workers,
+        cpus_per_run=config.cpus_per_run,
+        gpus_per_run=config.gpus_per_run,
+        max_retries=config.max_retries,
+        threads=config.threads or 1,
+    )

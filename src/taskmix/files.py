@@ -22,14 +22,20 @@ def make_dir(path: str | Path) -> Path:
         p.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), p)
-        raise ConfigError(f"{p}: cannot make this folder, {blocker} is a file",
-                          hint="give --out a folder (new or existing), not a file") from None
+        raise ConfigError(
+            f"{p}: cannot make this folder, {blocker} is a file",
+            hint="give --out a folder (new or existing), not a file",
+        ) from None
     except NotADirectoryError:
-        raise ConfigError(f"{p}: cannot make this folder, part of the path is a file",
-                          hint="give --out a folder (new or existing), not a file") from None
+        raise ConfigError(
+            f"{p}: cannot make this folder, part of the path is a file",
+            hint="give --out a folder (new or existing), not a file",
+        ) from None
     except OSError as e:
-        raise ConfigError(f"{p}: cannot make this folder ({e.strerror})",
-                          hint="choose an output folder you can write to (--out)") from None
+        raise ConfigError(
+            f"{p}: cannot make this folder ({e.strerror})",
+            hint="choose an output folder you can write to (--out)",
+        ) from None
     return p
 
 
@@ -38,8 +44,10 @@ def _writable(folder: Path, make):
     try:
         return make()
     except OSError as e:
-        raise ConfigError(f"{folder}: cannot write here ({e.strerror})",
-                          hint="choose an output folder you can write to") from None
+        raise ConfigError(
+            f"{folder}: cannot write here ({e.strerror})",
+            hint="choose an output folder you can write to",
+        ) from None
 
 
 def _umask() -> int:
@@ -59,7 +67,9 @@ def atomic_file(path: str | Path, mode: str = "w") -> Iterator[IO]:
     """Open a temporary file beside ``path``; it replaces ``path`` only if the block succeeds."""
     p = Path(path)
     make_dir(p.parent)
-    fd, tmp = _writable(p.parent, lambda: tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp"))
+    fd, tmp = _writable(
+        p.parent, lambda: tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+    )
     try:
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
             yield f
@@ -75,7 +85,11 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; it replaces ``path`` only if the block succeeds."""
     final = Path(path)
     make_dir(final.parent)
-    tmp = Path(_writable(final.parent, lambda: tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.")))
+    tmp = Path(
+        _writable(
+            final.parent, lambda: tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.")
+        )
+    )
     try:
         yield tmp
         _publish(tmp, folder=True)
@@ -93,6 +107,8 @@ def inside(root: str | Path, *parts: str) -> Path:
     base = Path(root).resolve()
     path = base.joinpath(*parts).resolve()
     if not path.is_relative_to(base):
-        raise ConfigError(f"{'/'.join(parts)!r} would be written outside the output folder {root}",
-                          hint="use names of letters, digits, '_', '.' and '-'")
+        raise ConfigError(
+            f"{'/'.join(parts)!r} would be written outside the output folder {root}",
+            hint="use names of letters, digits, '_', '.' and '-'",
+        )
     return Path(root).joinpath(*parts)

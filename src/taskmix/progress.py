@@ -23,8 +23,15 @@ def make_progress(show: bool = True) -> Progress | PlainProgress:
     When standard output is not a terminal, progress is written as plain lines to stderr."""
     if show and not Console().is_terminal:
         return PlainProgress()
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), disable=not show)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        disable=not show,
+    )
 
 
 class PlainProgress:
@@ -43,18 +50,37 @@ class PlainProgress:
     def __exit__(self, *exc) -> None:
         pass
 
-    def add_task(self, description: str, total: float | None = 100.0, completed: float = 0,
-                 visible: bool = True, **_) -> int:
+    def add_task(
+        self,
+        description: str,
+        total: float | None = 100.0,
+        completed: float = 0,
+        visible: bool = True,
+        **_,
+    ) -> int:
         task_id = len(self._tasks)
-        self._tasks[task_id] = {"description": description, "total": total, "completed": completed,
-                                "visible": visible, "mark": self._next_mark(completed, total)}
+        self._tasks[task_id] = {
+            "description": description,
+            "total": total,
+            "completed": completed,
+            "visible": visible,
+            "mark": self._next_mark(completed, total),
+        }
         if visible and description:
             self._line(f"{description}: {self._count(self._tasks[task_id])}")
         return task_id
 
-    def update(self, task_id: int, *, description: str | None = None, completed: float | None = None,
-               total: float | None = None, visible: bool | None = None, advance: float | None = None,
-               **_) -> None:
+    def update(
+        self,
+        task_id: int,
+        *,
+        description: str | None = None,
+        completed: float | None = None,
+        total: float | None = None,
+        visible: bool | None = None,
+        advance: float | None = None,
+        **_,
+    ) -> None:
         t = self._tasks[task_id]
         renamed = description is not None and description != t["description"]
         rescaled = total is not None and total != t["total"]

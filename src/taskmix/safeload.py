@@ -16,9 +16,19 @@ from typing import Any
 from taskmix.errors import DataError
 
 # what numpy needs to rebuild arrays and scalars (module names of numpy 1.x and 2.x)
-ALLOWED = {(m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")}
-ALLOWED |= {("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "complex"), ("builtins", "set"),
-            ("builtins", "frozenset"), ("collections", "OrderedDict")}
+ALLOWED = {
+    (m, n)
+    for m in ("numpy.core.multiarray", "numpy._core.multiarray")
+    for n in ("_reconstruct", "scalar")
+}
+ALLOWED |= {
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("builtins", "complex"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("collections", "OrderedDict"),
+}
 
 
 class _Restricted(pickle.Unpickler):
@@ -29,9 +39,13 @@ class _Restricted(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) in ALLOWED:
             return super().find_class(module, name)
-        raise DataError(f"{self.source}: this pickle needs {module}.{name} to load, and taskmix only loads plain "
-                        "numbers, strings, lists, dicts and numpy arrays from pickles it did not write",
-                        hint="convert the file to CSV (e.g. with pandas, where you trust it) and give that instead")
+        raise DataError(
+            f"{self.source}: this pickle needs {module}.{name} to load, and taskmix only loads "
+            "plain "
+            "numbers, strings, lists, dicts and numpy arrays from pickles it did not write",
+            hint="convert the file to CSV (e.g. with pandas, where you trust it) and give that "
+            "instead",
+        )
 
 
 def safe_unpickle(path: str | Path) -> Any:

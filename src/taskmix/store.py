@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS runs (
     -- and LATER_COLUMNS (owner, heartbeat, attempts), added on opening, so old stores gain them too
 );
 CREATE INDEX IF NOT EXISTS runs_suite ON runs (suite, status);
--- answers that cost something to get again (e.g. an LLM's log-probabilities), by a hash of the question
+-- answers that cost something to get again (e.g. an LLM's log-probabilities), by a hash of
+-- the question
 CREATE TABLE IF NOT EXISTS cache (
     key     TEXT PRIMARY KEY,
     value   TEXT NOT NULL,            -- JSON
@@ -58,8 +59,9 @@ CREATE TABLE IF NOT EXISTS cache (
 -- the trials of combination searches: one row per (target, combination, seed) trained
 CREATE VIEW IF NOT EXISTS trials AS
     SELECT id AS config_hash, suite, json_extract(config, '$.target') AS target,
-           json_extract(config, '$.mask') AS mask, json_extract(config, '$.datasets') AS datasets, seed, status,
-           json_extract(metrics, '$.score') AS score, json_extract(metrics, '$.test_score') AS test_score,
+           json_extract(config, '$.mask') AS mask, json_extract(config, '$.datasets') AS datasets,
+           seed, status, json_extract(metrics, '$.score') AS score,
+           json_extract(metrics, '$.test_score') AS test_score,
            started, finished, duration
     FROM runs WHERE kind = 'trial';
 """
@@ -161,15 +163,19 @@ class RunStore:
                         self._conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
             self._conn.row_factory = sqlite3.Row
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: not a taskmix run store ({e})",
-                             hint="point --out at a new folder, or move this file away") from None
+            raise StoreError(
+                f"{self.path}: not a taskmix run store ({e})",
+                hint="point --out at a new folder, or move this file away",
+            ) from None
 
     def _open_readonly(self) -> sqlite3.Connection:
         """A connection that never writes. A store in WAL mode on a read-only file system cannot
         make its shared-memory file, so it is then read as immutable (nobody can be writing it)."""
         if not self.path.is_file():
-            raise StoreError(f"no run store at {self.path}",
-                             hint="run `taskmix train` first, or point --out at its folder")
+            raise StoreError(
+                f"no run store at {self.path}",
+                hint="run `taskmix train` first, or point --out at its folder",
+            )
         uri = self.path.resolve().as_uri()
         for mode in ("mode=ro", "mode=ro&immutable=1"):
             conn = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=30.0, isolation_level=None)
@@ -203,24 +209,48 @@ class RunStore:
             raise
 
     # ------------------------------------------------------------ state changes
-    def add(self, run_id: str, *, suite: str, setting: str, kind: str, tasks: list[str], seed: int,
-            config: dict) -> RunRecord:
+    def add(
+        self,
+        run_id: str,
+        *,
+        suite: str,
+        setting: str,
+        kind: str,
+        tasks: list[str],
+        seed: int,
+        config: dict,
+    ) -> RunRecord:
         """Register a run as pending unless it exists; return its record either way."""
         with self._tx() as c:
             c.execute(
-                "INSERT OR IGNORE INTO runs (id, suite, setting, kind, tasks, seed, status, config, created)"
+                "INSERT OR IGNORE INTO runs (id, suite, setting, kind, tasks, seed, status, "
+                "config, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
-                (run_id, suite, setting, kind, json.dumps(tasks), seed, json.dumps(config, sort_keys=True), time.time()))
+                (
+                    run_id,
+                    suite,
+                    setting,
+                    kind,
+                    json.dumps(tasks),
+                    seed,
+                    json.dumps(config, sort_keys=True),
+                    time.time(),
+                ),
+            )
         return self.get(run_id)
 
-    def claim(self, run_id: str, owner: str | None = None, stale_after: float = STALE_AFTER) -> bool:
+    def claim(
+        self, run_id: str, owner: str | None = None, stale_after: float = STALE_AFTER
+    ) -> bool:
         """Reserve a run for ``owner`` (default: this process) if nobody alive holds it: it is
         pending or failed, or held by an owner that is gone. It is *queued* until :meth:`start`.
         True if claimed."""
         owner = owner or owner_id()
         now = time.time()
         with self._tx() as c:
-            row = c.execute("SELECT status, owner, heartbeat FROM runs WHERE id=?", (run_id,)).fetchone()
+            row = c.execute(
+                "SELECT status, owner, heartbeat FROM runs WHERE id=?", (run_id,)
+            ).fetchone()
             if row is None or row["status"] == "finished":
                 return False
             if row["status"] in HELD and row["owner"] != owner:
@@ -228,55 +258,86 @@ class RunStore:
                 fresh = row["heartbeat"] is not None and now - row["heartbeat"] < stale_after
                 if alive or (alive is None and fresh):
                     return False
-            c.execute("UPDATE runs SET status='queued', owner=?, heartbeat=?, started=NULL, error=NULL,"
-                      " attempts=attempts+1 WHERE id=?", (owner, now, run_id))
+            c.execute(
+                "UPDATE runs SET status='queued', owner=?, heartbeat=?, started=NULL, error=NULL,"
+                " attempts=attempts+1 WHERE id=?",
+                (owner, now, run_id),
+            )
         return True
 
     def start(self, run_id: str, owner: str | None = None) -> None:
         """A claimed run begins now (queued → running)."""
         with self._tx() as c:
-            c.execute("UPDATE runs SET status='running', started=? WHERE id=? AND owner=? AND status='queued'",
-                      (time.time(), run_id, owner or owner_id()))
+            c.execute(
+                "UPDATE runs SET status='running', started=? WHERE id=? AND owner=? AND "
+                "status='queued'",
+                (time.time(), run_id, owner or owner_id()),
+            )
 
     def beat(self, run_ids: list[str], owner: str | None = None) -> None:
         """Heartbeat of ``owner``'s running runs among ``run_ids``."""
         if not run_ids:
             return
         with self._tx() as c:
-            c.execute(f"UPDATE runs SET heartbeat=? WHERE status IN ('queued', 'running') AND owner=? AND id IN"
-                      f" ({','.join('?' * len(run_ids))})", (time.time(), owner or owner_id(), *run_ids))
+            c.execute(
+                "UPDATE runs SET heartbeat=? WHERE status IN ('queued', 'running') AND owner=? "
+                "AND id IN"
+                f" ({','.join('?' * len(run_ids))})",
+                (time.time(), owner or owner_id(), *run_ids),
+            )
 
     def release(self, run_ids: list[str], owner: str | None = None) -> None:
         """Give back ``owner``'s runs that did not finish (pending again), e.g. on Ctrl-C."""
         if not run_ids:
             return
         with self._tx() as c:
-            c.execute(f"UPDATE runs SET status='pending', owner=NULL, started=NULL"
-                      f" WHERE status IN ('queued', 'running') AND owner=? AND id IN"
-                      f" ({','.join('?' * len(run_ids))})", (owner or owner_id(), *run_ids))
+            c.execute(
+                f"UPDATE runs SET status='pending', owner=NULL, started=NULL"
+                f" WHERE status IN ('queued', 'running') AND owner=? AND id IN"
+                f" ({','.join('?' * len(run_ids))})",
+                (owner or owner_id(), *run_ids),
+            )
 
-    def finish(self, run_id: str, metrics: dict, artifacts: str | None = None, *, started: float | None = None,
-               duration: float | None = None) -> None:
+    def finish(
+        self,
+        run_id: str,
+        metrics: dict,
+        artifacts: str | None = None,
+        *,
+        started: float | None = None,
+        duration: float | None = None,
+    ) -> None:
         """Mark a run finished; ``started`` / ``duration``: when and how long it actually ran (a
         run may wait in a queue after it was claimed)."""
         now = time.time()
         with self._tx() as c:
-            c.execute("UPDATE runs SET status='finished', metrics=?, finished=?, started=COALESCE(?, started),"
-                      " duration=COALESCE(?, ? - COALESCE(started, ?)), artifacts=? WHERE id=?",
-                      (json.dumps(metrics), now, started, duration, now, now, artifacts, run_id))
+            c.execute(
+                "UPDATE runs SET status='finished', metrics=?, finished=?, started=COALESCE(?, "
+                "started),"
+                " duration=COALESCE(?, ? - COALESCE(started, ?)), artifacts=? WHERE id=?",
+                (json.dumps(metrics), now, started, duration, now, now, artifacts, run_id),
+            )
 
     def fail(self, run_id: str, error: str) -> None:
         with self._tx() as c:
-            c.execute("UPDATE runs SET status='failed', error=?, finished=? WHERE id=?", (error, time.time(), run_id))
+            c.execute(
+                "UPDATE runs SET status='failed', error=?, finished=? WHERE id=?",
+                (error, time.time(), run_id),
+            )
 
     # ------------------------------------------------------------ queries
     def get(self, run_id: str) -> RunRecord | None:
         row = self._conn.execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
         return RunRecord.from_row(row) if row else None
 
-    def runs(self, suite: str | None = None, status: str | None = None,
-             kinds: tuple[str, ...] | None = None) -> list[RunRecord]:
-        """Runs of ``suite`` with ``status`` and a kind among ``kinds`` (None: any), oldest first."""
+    def runs(
+        self,
+        suite: str | None = None,
+        status: str | None = None,
+        kinds: tuple[str, ...] | None = None,
+    ) -> list[RunRecord]:
+        """Runs of ``suite`` with ``status`` and a kind among ``kinds`` (None: any), oldest
+        first."""
         q, args = "SELECT * FROM runs WHERE 1=1", []
         if kinds:
             q += f" AND kind IN ({','.join('?' * len(kinds))})"
@@ -287,7 +348,9 @@ class RunStore:
         if status:
             q += " AND status=?"
             args.append(status)
-        return [RunRecord.from_row(r) for r in self._conn.execute(q + " ORDER BY created, id", args)]
+        return [
+            RunRecord.from_row(r) for r in self._conn.execute(q + " ORDER BY created, id", args)
+        ]
 
     def cached(self, key: str):
         """The value remembered under ``key``, or None."""
@@ -297,10 +360,14 @@ class RunStore:
     def remember(self, key: str, value) -> None:
         """Keep a JSON-able ``value`` under ``key`` (replacing an older one)."""
         with self._tx() as c:
-            c.execute("INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
-                      (key, json.dumps(value), time.time()))
+            c.execute(
+                "INSERT OR REPLACE INTO cache (key, value, created) VALUES (?, ?, ?)",
+                (key, json.dumps(value), time.time()),
+            )
 
     def count(self, status: str | None = None) -> int:
         if status:
-            return self._conn.execute("SELECT COUNT(*) FROM runs WHERE status=?", (status,)).fetchone()[0]
+            return self._conn.execute(
+                "SELECT COUNT(*) FROM runs WHERE status=?", (status,)
+            ).fetchone()[0]
         return self._conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]

@@ -17,14 +17,18 @@ from taskmix.errors import Interrupted, Stopped, TaskmixError
 def _interruptible(command):
     """A command whose Ctrl-C (or SIGTERM) ends as :class:`Interrupted`: typer would turn a
     KeyboardInterrupt into a silent exit code; this one says what was kept."""
+
     @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except KeyboardInterrupt as e:
-            raise Interrupted(getattr(e, "message", "") or "nothing half-written is kept",
-                              hint="run the same command again to carry on; finished runs are not run again",
-                              exit_code=128 + (getattr(e, "signal", None) or signal.SIGINT)) from None
+            raise Interrupted(
+                getattr(e, "message", "") or "nothing half-written is kept",
+                hint="run the same command again to carry on; finished runs are not run again",
+                exit_code=128 + (getattr(e, "signal", None) or signal.SIGINT),
+            ) from None
+
     return run
 
 
@@ -48,6 +52,33 @@ def _fail(message: str, hint: str | None, code: int, label: str = "error") -> No
     sys.exit(code)
 
 
+def _failed(e: TaskmixError) -> None:
+    label = "error"
+    if isinstance(e, Interrupted):
+        label = "terminated (SIGTERM)" if e.exit_code == 128 + signal.SIGTERM else "interrupted"
+    _fail(e.message, e.hint, e.exit_code, label)
+
+
+def _click_failed(e: Exception) -> None:
+    """Exit for an exception of click (or typer's copy of it) or of the file system."""
+    if _click_error(e, "NoArgsIsHelpError"):  # `taskmix` alone, or a command group without one
+        console.print(e.format_message(), markup=False, highlight=False)
+        sys.exit(0)
+    if _click_error(e, "ClickException"):  # a usage error: unknown option or command, bad value
+        ctx = getattr(e, "ctx", None)
+        command = ctx.command_path if ctx is not None else "taskmix"
+        lists = "the commands" if command == "taskmix" else "its options"
+        _fail(e.format_message().strip(), f"`{command} --help` lists {lists}", 2)
+    if _click_error(e, "Abort"):
+        _fail("interrupted", None, 130, "interrupted")
+    if _click_error(e, "Exit"):
+        sys.exit(e.exit_code)
+    if isinstance(e, OSError):  # the file system refused something a check did not foresee
+        where = f"{e.filename}: " if e.filename else ""
+        _fail(f"{where}{e.strerror or e}", "run again with --debug to see where it happened", 2)
+    raise e
+
+
 def main() -> None:
     """Entry point: run the app. Input errors and command-line mistakes become one message and
     exit code 2; Ctrl-C says what was kept and exits 130 (SIGTERM: 143)."""
@@ -61,28 +92,11 @@ def main() -> None:
     except TaskmixError as e:
         if _state["debug"]:
             raise
-        label = "error" if not isinstance(e, Interrupted) else \
-            "terminated (SIGTERM)" if e.exit_code == 128 + signal.SIGTERM else "interrupted"
-        _fail(e.message, e.hint, e.exit_code, label)
+        _failed(e)
     except Exception as e:  # click's (or typer's copy of click's) exceptions, and the file system's
         if _state["debug"]:
             raise
-        if _click_error(e, "NoArgsIsHelpError"):  # `taskmix` alone, or a command group without one
-            console.print(e.format_message(), markup=False, highlight=False)
-            sys.exit(0)
-        if _click_error(e, "ClickException"):  # a usage error: unknown option or command, bad value
-            ctx = getattr(e, "ctx", None)
-            command = ctx.command_path if ctx is not None else "taskmix"
-            _fail(e.format_message().strip(),
-                  f"`{command} --help` lists {'the commands' if command == 'taskmix' else 'its options'}", 2)
-        if _click_error(e, "Abort"):
-            _fail("interrupted", None, 130, "interrupted")
-        if _click_error(e, "Exit"):
-            sys.exit(e.exit_code)
-        if isinstance(e, OSError):  # the file system refused something a check did not foresee
-            where = f"{e.filename}: " if e.filename else ""
-            _fail(f"{where}{e.strerror or e}", "run again with --debug to see where it happened", 2)
-        raise
+        _click_failed(e)
     if isinstance(code, int) and code:  # typer's way of reporting an interrupt outside a command
         if code == 130:
             _fail("interrupted", None, 130, "interrupted")

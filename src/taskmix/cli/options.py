@@ -34,7 +34,8 @@ def config_default(model: type, field: str) -> Any:
 
 
 def with_default(text: str, model: type | None = None, field: str | None = None) -> str:
-    """Help text ending with the default the config gives (flags left out keep the config's value)."""
+    """Help text ending with the default the config gives (flags left out keep the config's
+    value)."""
     if model is None:
         return text
     default = config_default(model, field)
@@ -44,8 +45,12 @@ def with_default(text: str, model: type | None = None, field: str | None = None)
 def choices(model: type, field: str) -> type[enum.Enum]:
     """The values a config field allows, as the Enum typer checks, shows in --help and completes."""
     annotation = model.model_fields[field].annotation
-    values = [v for a in typing.get_args(annotation) or (annotation,) for v in typing.get_args(a) or (a,)
-              if isinstance(v, str)]
+    values = [
+        v
+        for a in typing.get_args(annotation) or (annotation,)
+        for v in typing.get_args(a) or (a,)
+        if isinstance(v, str)
+    ]
     return enum.Enum(f"{model.__name__}_{field}", {v: v for v in values}, type=str)
 
 
@@ -69,37 +74,102 @@ TrainerKind = choices(SearchConfig, "trainer")
 Measure = choices(SelectConfig, "similarity")
 Api = choices(LLMConfig, "api")
 PviSplit = choices(PVIConfig, "split")
-Baseline = enum.Enum("Baseline", {v: v for v in ("all", "random", "textemb", "most_different")}, type=str)
+Baseline = enum.Enum(
+    "Baseline", {v: v for v in ("all", "random", "textemb", "most_different")}, type=str
+)
 
-SuiteArg = Annotated[str, typer.Argument(help="suite YAML file, or 'demo' for the built-in synthetic suite")]
-OutOpt = Annotated[Path, typer.Option("--out", "-o", help="folder of the run store and run artifacts")]
-TasksOpt = Annotated[str | None, typer.Option(help="only these tasks of the suite, comma-separated [default: all]")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print the tables as one JSON object (messages go to stderr)")]
-ConfigOpt = Annotated[Path | None, typer.Option(help="a YAML file of the command's settings; flags override it")]
-ModelOpt = Annotated[str | None, typer.Option(help="model: minilm (bundled), a Hugging Face name or a folder "
-                                                   "[default: the suite's]")]
-MaxLenOpt = Annotated[int | None, typer.Option(help=with_default("maximum tokens per input", ModelConfig, "max_length"))]
-DeviceOpt = Annotated[str | None, typer.Option(help=with_default("auto | cpu | cuda | cuda:N", ModelConfig, "device"))]
-SeedsOpt = Annotated[str | None, typer.Option(help="comma-separated training seeds, e.g. 1,2,3 [default: 1,2,3]")]
-MaxStepsOpt = Annotated[int | None, typer.Option(help=with_default("step budget of a run (overrides epochs)", TrainConfig,
-                                                          "max_steps"))]
-ExecutorOpt = Annotated[Executor | None, typer.Option(  # type: ignore[valid-type]
-    help="where runs are carried out: local (this process) | process (a pool of worker processes, one per GPU "
-         "if any) | ray (a Ray cluster) [default: local]")]
-WorkersOpt = Annotated[int | None, typer.Option(help="process: pool size; ray without --address: CPUs of the local "
-                                                     "cluster [default: every CPU]")]
-AddressOpt = Annotated[str | None, typer.Option(help="ray: the cluster to join ('auto' for the one `ray start` runs "
-                                                     "here); implies --executor ray")]
-LLMOpt = Annotated[str | None, typer.Option("--llm", help="a local causal or seq2seq model (folder or Hugging Face "
-                                                           "name); with --endpoint, the model name sent to it")]
-EndpointOpt = Annotated[str | None, typer.Option(help="an OpenAI-compatible API instead of a local model, e.g. "
-                                                      "http://127.0.0.1:8000/v1")]
-ApiOpt = Annotated[Api | None, typer.Option(help="--endpoint: which API is called [default: completions]")]  # type: ignore[valid-type]
-KeyEnvOpt = Annotated[str | None, typer.Option(help=with_default("--endpoint: environment variable holding the API key",
-                                                        LLMConfig, "api_key_env"))]
+SuiteArg = Annotated[
+    str, typer.Argument(help="suite YAML file, or 'demo' for the built-in synthetic suite")
+]
+OutOpt = Annotated[
+    Path, typer.Option("--out", "-o", help="folder of the run store and run artifacts")
+]
+TasksOpt = Annotated[
+    str | None, typer.Option(help="only these tasks of the suite, comma-separated [default: all]")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="print the tables as one JSON object (messages go to stderr)")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option(help="a YAML file of the command's settings; flags override it")
+]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="model: minilm (bundled), a Hugging Face name or a folder [default: the suite's]"
+    ),
+]
+MaxLenOpt = Annotated[
+    int | None,
+    typer.Option(help=with_default("maximum tokens per input", ModelConfig, "max_length")),
+]
+DeviceOpt = Annotated[
+    str | None, typer.Option(help=with_default("auto | cpu | cuda | cuda:N", ModelConfig, "device"))
+]
+SeedsOpt = Annotated[
+    str | None, typer.Option(help="comma-separated training seeds, e.g. 1,2,3 [default: 1,2,3]")
+]
+MaxStepsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help=with_default("step budget of a run (overrides epochs)", TrainConfig, "max_steps")
+    ),
+]
+ExecutorOpt = Annotated[
+    Executor | None,
+    typer.Option(  # type: ignore[valid-type]
+        help="where runs are carried out: local (this process) | process (a pool of worker "
+        "processes, one per GPU "
+        "if any) | ray (a Ray cluster) [default: local]"
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="process: pool size; ray without --address: CPUs of the local "
+        "cluster [default: every CPU]"
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="ray: the cluster to join ('auto' for the one `ray start` runs "
+        "here); implies --executor ray"
+    ),
+]
+LLMOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--llm",
+        help="a local causal or seq2seq model (folder or Hugging Face "
+        "name); with --endpoint, the model name sent to it",
+    ),
+]
+EndpointOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="an OpenAI-compatible API instead of a local model, e.g. http://127.0.0.1:8000/v1"
+    ),
+]
+ApiOpt = Annotated[
+    Api | None, typer.Option(help="--endpoint: which API is called [default: completions]")
+]  # type: ignore[valid-type]
+KeyEnvOpt = Annotated[
+    str | None,
+    typer.Option(
+        help=with_default(
+            "--endpoint: environment variable holding the API key", LLMConfig, "api_key_env"
+        )
+    ),
+]
 
 
-def configure(model: type, base: Any = None, values: dict[str, Any] | None = None, flags: dict[str, str] | None = None):
+def configure(
+    model: type,
+    base: Any = None,
+    values: dict[str, Any] | None = None,
+    flags: dict[str, str] | None = None,
+):
     """``base`` (a config, or None for the defaults) with the flags given (``values``: dotted key
     paths such as ``"train.max_steps"``; None means not given) applied, validated; an error names
     the flag."""
@@ -133,7 +203,9 @@ def parse_seeds(text: str | None) -> list[int] | None:
     try:
         seeds = [int(s) for s in text.split(",") if s.strip()]
     except ValueError:
-        raise ConfigError(f"--seeds {text!r}: give integers separated by commas, e.g. 1,2,3") from None
+        raise ConfigError(
+            f"--seeds {text!r}: give integers separated by commas, e.g. 1,2,3"
+        ) from None
     if not seeds:
         raise ConfigError(f"--seeds {text!r}: give at least one seed, e.g. 1,2,3")
     try:
@@ -162,7 +234,9 @@ def load_suite(spec: str, tasks: str | None = None):
     return suite.subset(names) if names else suite
 
 
-def model_config(suite, model: str | None, max_length: int | None, device: str | None = None, base: Any = None):
+def model_config(
+    suite, model: str | None, max_length: int | None, device: str | None = None, base: Any = None
+):
     """The model config: the suite's model unless one is named; flags override a config file's."""
     data = {"name": model, "max_length": max_length, "device": device}
     if model is None and (base is None or "name" not in base.model_fields_set):
@@ -175,15 +249,27 @@ def executor_from(executor, workers: int | None, address: str | None, base: Any 
 
     if address is not None and executor is None:
         executor = "ray"
-    return make_executor(configure(ExecutionConfig, base, {"executor": executor, "workers": workers,
-                                                         "address": address}))
+    return make_executor(
+        configure(
+            ExecutionConfig, base, {"executor": executor, "workers": workers, "address": address}
+        )
+    )
 
 
-def llm_config(llm: str | None, endpoint: str | None, api, api_key_env: str | None, **more) -> LLMConfig:
+def llm_config(
+    llm: str | None, endpoint: str | None, api, api_key_env: str | None, **more
+) -> LLMConfig:
     if llm is None and endpoint is None:
-        raise ConfigError("no LLM given", hint="give --llm MODEL (a local folder or Hugging Face name) or --endpoint URL")
-    return configure(LLMConfig, None, {"model": llm, "endpoint": endpoint, "api": api, "api_key_env": api_key_env,
-                                     **more}, flags={"model": "--llm"})
+        raise ConfigError(
+            "no LLM given",
+            hint="give --llm MODEL (a local folder or Hugging Face name) or --endpoint URL",
+        )
+    return configure(
+        LLMConfig,
+        None,
+        {"model": llm, "endpoint": endpoint, "api": api, "api_key_env": api_key_env, **more},
+        flags={"model": "--llm"},
+    )
 
 
 def renamed(old: str, new: str) -> None:

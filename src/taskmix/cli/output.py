@@ -1,5 +1,5 @@
-"""What a command prints: rich tables and messages on a console that never hard-wraps, or (``--json``)
-one JSON object of the same tables on stdout with the messages on stderr."""
+"""What a command prints: rich tables and messages on a console that never hard-wraps, or
+(``--json``) one JSON object of the same tables on stdout with the messages on stderr."""
 
 from __future__ import annotations
 
@@ -60,5 +60,7 @@ def show_partition(out: Output, key: str, groups: list[list[str]], title: str) -
     together = ["+".join(g) for g in groups if len(g) > 1]
     alone = [g[0] for g in groups if len(g) == 1]
     out.value(key, groups)
-    out.say(f"[bold]{title}:[/] {escape('; '.join(together) or '(no group)')}"
-            + (f"   alone: {', '.join(alone)}" if alone else ""))
+    out.say(
+        f"[bold]{title}:[/] {escape('; '.join(together) or '(no group)')}"
+        + (f"   alone: {', '.join(alone)}" if alone else "")
+    )

@@ -38,15 +38,23 @@ def read_split(config: TaskConfig, split: str, base_dir: Path) -> tuple[pd.DataF
         path = base_dir / path
     fmt = config.resolved_format(str(path))
     if not path.exists():
-        raise DataError(f"task {config.name!r}, split {split!r}: file not found: {path}",
-                        hint="paths in a suite file are relative to the suite file's folder")
+        raise DataError(
+            f"task {config.name!r}, split {split!r}: file not found: {path}",
+            hint="paths in a suite file are relative to the suite file's folder",
+        )
     if path.is_dir():
-        raise DataError(f"task {config.name!r}, split {split!r}: {path} is a folder, not a data file",
-                        hint="name the file itself (a folder is read only with format: hf_disk)")
+        raise DataError(
+            f"task {config.name!r}, split {split!r}: {path} is a folder, not a data file",
+            hint="name the file itself (a folder is read only with format: hf_disk)",
+        )
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty", hint="give a file with at least one record")
-    reader = {"jsonl": _read_jsonl, "csv": _read_delimited, "tsv": _read_delimited,
-              "parquet": _read_parquet}.get(fmt)
+    reader = {
+        "jsonl": _read_jsonl,
+        "csv": _read_delimited,
+        "tsv": _read_delimited,
+        "parquet": _read_parquet,
+    }.get(fmt)
     if reader is None:  # pragma: no cover - pydantic restricts the formats
         raise DataError(f"{path}: unknown format {fmt!r}")
     frame = reader(path, config, fmt)
@@ -67,8 +75,11 @@ def _read_text(path: Path) -> str:
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        raise DataError(f"{path}: line {line}, column {column}: not UTF-8 text (byte 0x{data[e.start]:02x}: {e.reason})",
-                        hint="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 in > out`") from None
+        raise DataError(
+            f"{path}: line {line}, column {column}: not UTF-8 text (byte 0x{data[e.start]:02x}: "
+            f"{e.reason})",
+            hint="convert the file to UTF-8, e.g. `iconv -f latin1 -t utf-8 in > out`",
+        ) from None
 
 
 def _read_jsonl(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
@@ -77,16 +88,23 @@ def _read_jsonl(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
         if not line.strip():
             continue
         if len(line) > MAX_LINE_CHARS:
-            raise DataError(f"{path}: line {lineno} is {len(line):,} characters long (at most "
-                            f"{MAX_LINE_CHARS:,})", hint="one line holds one example; was a whole file "
-                                                         "written on one line, or a document not cut?")
+            raise DataError(
+                f"{path}: line {lineno} is {len(line):,} characters long (at most "
+                f"{MAX_LINE_CHARS:,})",
+                hint="one line holds one example; was a whole file "
+                "written on one line, or a document not cut?",
+            )
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DataError(f"{path}: line {lineno}, column {e.colno}: not valid JSON ({e.msg})",
-                            hint="each line of a jsonl file must be one JSON object") from None
+            raise DataError(
+                f"{path}: line {lineno}, column {e.colno}: not valid JSON ({e.msg})",
+                hint="each line of a jsonl file must be one JSON object",
+            ) from None
         if not isinstance(rec, dict):
-            raise DataError(f"{path}: line {lineno}: expected a JSON object, found {type(rec).__name__}")
+            raise DataError(
+                f"{path}: line {lineno}: expected a JSON object, found {type(rec).__name__}"
+            )
         rec[_LINE] = lineno
         rows.append(rec)
     return pd.DataFrame.from_records(rows)
@@ -96,8 +114,11 @@ def _read_delimited(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
     """A csv or tsv file, record by record with the line each starts on (a quoted field may span
     lines). GLUE-style tsv files hold unbalanced quotes inside text: tsv is read without quoting."""
     sep, kind = ("\t", "tab") if fmt == "tsv" else (",", "comma")
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""), delimiter=sep,
-                        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL)
+    reader = csv.reader(
+        io.StringIO(_read_text(path), newline=""),
+        delimiter=sep,
+        quoting=csv.QUOTE_NONE if fmt == "tsv" else csv.QUOTE_MINIMAL,
+    )
     names, records, lines, line = None if config.header else config.columns, [], [], 1
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, MAX_LINE_CHARS))
@@ -112,16 +133,25 @@ def _read_delimited(path: Path, config: TaskConfig, fmt: str) -> pd.DataFrame:
                     continue
                 names = [str(i) for i in range(len(fields))]
             if len(fields) != len(names):
-                what = "the header has" if config.header and not config.columns else \
-                    "'columns' names" if config.columns else "the first line has"
-                raise DataError(f"{path}: line {start}: {len(fields)} fields, but {what} {len(names)}",
-                                hint=f"is it {kind}-separated? Texts holding the separator need quotes"
-                                     + ("; with 'columns:' name every column of the file" if config.columns else ""))
+                what = (
+                    "the header has"
+                    if config.header and not config.columns
+                    else "'columns' names"
+                    if config.columns
+                    else "the first line has"
+                )
+                raise DataError(
+                    f"{path}: line {start}: {len(fields)} fields, but {what} {len(names)}",
+                    hint=f"is it {kind}-separated? Texts holding the separator need quotes"
+                    + ("; with 'columns:' name every column of the file" if config.columns else ""),
+                )
             records.append(fields)
             lines.append(start)
     except csv.Error as e:
-        raise DataError(f"{path}: line {line}: cannot read as {fmt} ({e})",
-                        hint="check the separator and quoting") from None
+        raise DataError(
+            f"{path}: line {line}: cannot read as {fmt} ({e})",
+            hint="check the separator and quoting",
+        ) from None
     finally:
         csv.field_size_limit(limit)
     if names is None:
@@ -156,8 +186,10 @@ def _read_hf(config: TaskConfig, spec: str | HFSplit, base_dir: Path) -> tuple[p
             source = str(path)
             if isinstance(ds, datasets.DatasetDict):
                 if spec.split is None:
-                    raise DataError(f"{path}: holds splits {list(ds)}; say which one",
-                                    hint="write the split as {path: ..., split: train}")
+                    raise DataError(
+                        f"{path}: holds splits {list(ds)}; say which one",
+                        hint="write the split as {path: ..., split: train}",
+                    )
                 if spec.split not in ds:
                     raise DataError(f"{path}: no split {spec.split!r}; it has {list(ds)}")
                 ds = ds[spec.split]
@@ -167,14 +199,17 @@ def _read_hf(config: TaskConfig, spec: str | HFSplit, base_dir: Path) -> tuple[p
     except DataError:
         raise
     except Exception as e:  # network, missing data set, damaged folder
-        raise DataError(f"task {config.name!r}: cannot load Hugging Face data set {spec.path!r}: {e}",
-                        hint="hf_hub needs network access to the hub; use hf_disk for a saved folder") from None
+        raise DataError(
+            f"task {config.name!r}: cannot load Hugging Face data set {spec.path!r}: {e}",
+            hint="hf_hub needs network access to the hub; use hf_disk for a saved folder",
+        ) from None
     frame = ds.to_pandas()
     frame[_LINE] = np.arange(len(frame)) + 1
     return frame, source
 
 
 # ---------------------------------------------------------------- building the task
+
 
 def _where(source: str, line: int) -> str:
     kind = "line" if source.endswith((".jsonl", ".json", ".csv", ".tsv")) else "row"
@@ -187,37 +222,59 @@ def _check_columns(frame: pd.DataFrame, fields: list[str], source: str, config: 
     for f in fields:
         if f not in frame.columns:
             if delimited and config.header and not config.columns:
-                hint = (f"the first line was read as the column names ({have}); if the file has no header "
-                        "line, add 'header: false' and name its columns with 'columns: [...]'")
+                hint = (
+                    f"the first line was read as the column names ({have}); if the file has no "
+                    "header "
+                    "line, add 'header: false' and name its columns with 'columns: [...]'"
+                )
             elif delimited and not config.columns:
-                hint = f"a file without a header has columns {have}; name them with 'columns: [...]'"
+                hint = (
+                    f"a file without a header has columns {have}; name them with 'columns: [...]'"
+                )
             else:
                 hint = f"columns found: {have}; fix 'text'/'label'/'choices' in the suite file"
-            raise DataError(f"{source}: task {config.name!r} needs column {f!r}, which is not there", hint=hint)
+            raise DataError(
+                f"{source}: task {config.name!r} needs column {f!r}, which is not there", hint=hint
+            )
 
 
 def _text(value: Any, source: str, row: int, column: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        raise DataError(f"{_where(source, row)}: column {column!r} is empty",
-                        hint="every example needs its text; remove or fill such rows")
+        raise DataError(
+            f"{_where(source, row)}: column {column!r} is empty",
+            hint="every example needs its text; remove or fill such rows",
+        )
     if not isinstance(value, str):
-        raise DataError(f"{_where(source, row)}: column {column!r} holds {type(value).__name__} {value!r}, not text",
-                        hint="text fields must be strings")
+        raise DataError(
+            f"{_where(source, row)}: column {column!r} holds {type(value).__name__} {value!r}, not "
+            "text",
+            hint="text fields must be strings",
+        )
     if not value.strip():
-        raise DataError(f"{_where(source, row)}: column {column!r} is empty text",
-                        hint="every example needs its text; remove or fill such rows")
+        raise DataError(
+            f"{_where(source, row)}: column {column!r} is empty text",
+            hint="every example needs its text; remove or fill such rows",
+        )
     return value
 
 
 def _raw_label(value: Any, source: str, row: int, column: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or \
-            isinstance(value, str) and value.strip().lower() in ("", "nan"):
-        raise DataError(f"{_where(source, row)}: label column {column!r} is missing"
-                        + (f" ({value!r})" if isinstance(value, str) and value.strip() else ""),
-                        hint="every training and evaluation example needs a label; remove or fill such rows")
+    if (
+        value is None
+        or (isinstance(value, float) and math.isnan(value))
+        or isinstance(value, str)
+        and value.strip().lower() in ("", "nan")
+    ):
+        raise DataError(
+            f"{_where(source, row)}: label column {column!r} is missing"
+            + (f" ({value!r})" if isinstance(value, str) and value.strip() else ""),
+            hint="every training and evaluation example needs a label; remove or fill such rows",
+        )
     if isinstance(value, (list, dict, np.ndarray)):
-        raise DataError(f"{_where(source, row)}: label {value!r} is a {type(value).__name__}, not one value",
-                        hint="each example takes exactly one label")
+        raise DataError(
+            f"{_where(source, row)}: label {value!r} is a {type(value).__name__}, not one value",
+            hint="each example takes exactly one label",
+        )
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return _raw_key(value)
@@ -230,17 +287,27 @@ def _answer(value: Any, source: str, row: int, column: str) -> str:
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, list):
+
         def well_formed(item: Any) -> bool:  # a span, or a tuple of strings
-            return isinstance(item, str) or isinstance(item, list) and all(isinstance(f, str) for f in item)
+            return (
+                isinstance(item, str)
+                or isinstance(item, list)
+                and all(isinstance(f, str) for f in item)
+            )
 
         bad = [v for v in value if not well_formed(v)]
         if bad:
-            raise DataError(f"{_where(source, row)}: answer column {column!r} holds {bad[0]!r}",
-                            hint="an answer is text, or a list of spans (strings) or tuples (lists of strings)")
+            raise DataError(
+                f"{_where(source, row)}: answer column {column!r} holds {bad[0]!r}",
+                hint="an answer is text, or a list of spans (strings) or tuples (lists of strings)",
+            )
         return answer_text(value)
     if not isinstance(value, str) or not value.strip():
-        raise DataError(f"{_where(source, row)}: answer column {column!r} is {'empty' if value in ('', None) else repr(value)}",
-                        hint="a generation task's answer is text, or a list of spans or tuples ([] for none)")
+        raise DataError(
+            f"{_where(source, row)}: answer column {column!r} is "
+            f"{'empty' if value in ('', None) else repr(value)}",
+            hint="a generation task's answer is text, or a list of spans or tuples ([] for none)",
+        )
     return value.strip()
 
 
@@ -256,7 +323,13 @@ class _Split:
 
     def __init__(self, name: str, source: str, texts, choices, raw, lines):
         self.name, self.source, self.texts, self.choices, self.raw, self.lines = (
-            name, source, texts, choices, raw, lines)
+            name,
+            source,
+            texts,
+            choices,
+            raw,
+            lines,
+        )
 
 
 def _parse(config: TaskConfig, split: str, frame: pd.DataFrame, source: str) -> _Split:
@@ -270,13 +343,18 @@ def _parse(config: TaskConfig, split: str, frame: pd.DataFrame, source: str) -> 
         if choices is not None:
             choices.append([_text(cols[f][i], source, line, f) for f in config.choices])
         value = cols[config.label][i]
-        raw.append(_answer(value, source, line, config.label) if config.kind == "generation"
-                   else _raw_label(value, source, line, config.label))
+        raw.append(
+            _answer(value, source, line, config.label)
+            if config.kind == "generation"
+            else _raw_label(value, source, line, config.label)
+        )
         lines.append(line)
     return _Split(split, source, texts, choices, raw, lines)
 
 
-def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[str, np.ndarray], list[str] | None]:
+def _encode_labels(
+    config: TaskConfig, parts: dict[str, _Split]
+) -> tuple[dict[str, np.ndarray], list[str] | None]:
     """Turn raw label strings into ids (or floats for regression), checking every split."""
     out: dict[str, np.ndarray] = {}
     if config.kind == "regression":
@@ -286,15 +364,21 @@ def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[s
                 try:
                     v = float(raw)
                 except ValueError:
-                    raise DataError(f"{p.source}: line {line}: label {raw!r} is not a number",
-                                    hint="regression labels must be numbers") from None
+                    raise DataError(
+                        f"{p.source}: line {line}: label {raw!r} is not a number",
+                        hint="regression labels must be numbers",
+                    ) from None
                 if not math.isfinite(v):
-                    raise DataError(f"{p.source}: line {line}: label {raw!r} is not a finite number")
+                    raise DataError(
+                        f"{p.source}: line {line}: label {raw!r} is not a finite number"
+                    )
                 vals.append(v)
             out[name] = np.asarray(vals, dtype=np.float32)
         if np.ptp(out["train"]) == 0:
-            raise DataError(f"task {config.name!r}: every training label is {out['train'][0]}",
-                            hint="a regression task needs labels that vary")
+            raise DataError(
+                f"task {config.name!r}: every training label is {out['train'][0]}",
+                hint="a regression task needs labels that vary",
+            )
         return out, None
 
     if config.kind == "generation":
@@ -314,8 +398,10 @@ def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[s
                 except ValueError:
                     k = -1
                 if not 0 <= k < n:
-                    raise DataError(f"{p.source}: line {line}: label {raw!r} is not a choice index 0..{n - 1}",
-                                    hint="a multiple-choice label is the index of the correct choice")
+                    raise DataError(
+                        f"{p.source}: line {line}: label {raw!r} is not a choice index 0..{n - 1}",
+                        hint="a multiple-choice label is the index of the correct choice",
+                    )
                 ids.append(k)
             out[name] = np.asarray(ids, dtype=np.int64)
         return out, names
@@ -341,19 +427,26 @@ def _encode_labels(config: TaskConfig, parts: dict[str, _Split]) -> tuple[dict[s
         for raw, line in zip(p.raw, p.lines, strict=True):
             if raw not in mapping:
                 if config.labels is not None:
-                    raise DataError(f"{p.source}: line {line}: label {raw!r} is not in the task's 'labels'",
-                                    hint=f"known labels: {', '.join(mapping)}; add it to 'labels' or fix the row")
-                raise DataError(f"{p.source}: line {line}: label {raw!r} does not occur in the training data",
-                                hint=f"training labels are {', '.join(names)}; a {name} label the model "
-                                     "never saw cannot be learned")
+                    raise DataError(
+                        f"{p.source}: line {line}: label {raw!r} is not in the task's 'labels'",
+                        hint=f"known labels: {', '.join(mapping)}; add it to 'labels' or fix the "
+                        "row",
+                    )
+                raise DataError(
+                    f"{p.source}: line {line}: label {raw!r} does not occur in the training data",
+                    hint=f"training labels are {', '.join(names)}; a {name} label the model "
+                    "never saw cannot be learned",
+                )
             ids.append(index[mapping[raw]])
         out[name] = np.asarray(ids, dtype=np.int64)
     present = set(out["train"].tolist())
     if len(present) < 2:
         only = names[next(iter(present))] if present else "-"
-        raise DataError(f"{parts['train'].source}: task {config.name!r}: the training data has a single class "
-                        f"({only!r})",
-                        hint="a classification task needs at least two classes in train")
+        raise DataError(
+            f"{parts['train'].source}: task {config.name!r}: the training data has a single class "
+            f"({only!r})",
+            hint="a classification task needs at least two classes in train",
+        )
     return out, names
 
 
@@ -365,11 +458,18 @@ def _warn_if_scores(task: str, names: list[str]) -> None:
         return
     if any(not v.is_integer() for v in values) or len(values) > 20:
         shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
-        log.warning("task %r: its labels are numbers (%s) and are read as %d classes; if they are scores, "
-                    "add 'kind: regression' to the task", task, shown, len(names))
+        log.warning(
+            "task %r: its labels are numbers (%s) and are read as %d classes; if they are scores, "
+            "add 'kind: regression' to the task",
+            task,
+            shown,
+            len(names),
+        )
 
 
-def stratified_split(labels: np.ndarray, size: float, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(
+    labels: np.ndarray, size: float, seed: int, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Split indices into (keep, held_out), held_out ≈ ``size`` of each class; seeded."""
     rng = np.random.default_rng(seed)
     n = len(labels)
@@ -403,12 +503,15 @@ def _same_files(config: TaskConfig, base_dir: Path) -> list[tuple[str, str, Path
     digests: dict[str, str] = {}
     same = []
     for a in SPLITS:
-        for b in SPLITS[SPLITS.index(a) + 1:]:
+        for b in SPLITS[SPLITS.index(a) + 1 :]:
             if a not in files or b not in files:
                 continue
             pa, pb = files[a], files[b]
-            if pa.resolve() == pb.resolve() or pa.stat().st_size == pb.stat().st_size and \
-                    digests.setdefault(a, _digest(pa)) == digests.setdefault(b, _digest(pb)):
+            if (
+                pa.resolve() == pb.resolve()
+                or pa.stat().st_size == pb.stat().st_size
+                and digests.setdefault(a, _digest(pa)) == digests.setdefault(b, _digest(pb))
+            ):
                 same.append((a, b, pb))
     return same
 
@@ -423,10 +526,18 @@ def _digest(path: Path) -> str:
 
 def _overlap(splits: dict[str, TaskSplit]) -> dict[str, int]:
     """How many dev / test examples have the same input text as some training example."""
-    seen = {"\x1e".join("\x1f".join(seq) for seq in splits["train"].sequences(i)) for i in range(len(splits["train"]))}
-    return {name: sum("\x1e".join("\x1f".join(seq) for seq in splits[name].sequences(i)) in seen
-                      for i in range(len(splits[name])))
-            for name in ("dev", "test") if name in splits}
+    seen = {
+        "\x1e".join("\x1f".join(seq) for seq in splits["train"].sequences(i))
+        for i in range(len(splits["train"]))
+    }
+    return {
+        name: sum(
+            "\x1e".join("\x1f".join(seq) for seq in splits[name].sequences(i)) in seen
+            for i in range(len(splits[name]))
+        )
+        for name in ("dev", "test")
+        if name in splits
+    }
 
 
 def _made_size(size: float, n: int) -> float:
@@ -434,8 +545,14 @@ def _made_size(size: float, n: int) -> float:
     return size if size < 1 else min(size / max(n, 1), 0.5)
 
 
-def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: float = 0.15,
-              test_size: float = 0.15, check_leaks: bool = True) -> Task:
+def load_task(
+    config: TaskConfig,
+    base_dir: Path,
+    seed: int = 13,
+    dev_size: float = 0.15,
+    test_size: float = 0.15,
+    check_leaks: bool = True,
+) -> Task:
     """Read, validate and split one task of a suite.
 
     Splits not given are made from train (stratified, seeded; ``dev_size`` / ``test_size`` a
@@ -444,9 +561,11 @@ def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: floa
     in train are counted (``Task.overlap``) and warned about (``check_leaks=False``: neither, for
     a task whose examples only describe it and are never scored, such as a new target's)."""
     for a, b, path in _same_files(config, Path(base_dir)) if check_leaks else ():
-        raise DataError(f"task {config.name!r}: its {b} file is its {a} file ({path})",
-                        hint=f"a model evaluated on its {a} data says nothing about new data; give a separate "
-                             f"{b} file, or leave '{b}' out and it is made from train")
+        raise DataError(
+            f"task {config.name!r}: its {b} file is its {a} file ({path})",
+            hint=f"a model evaluated on its {a} data says nothing about new data; give a separate "
+            f"{b} file, or leave '{b}' out and it is made from train",
+        )
     parts = {}
     for split in SPLITS:
         if split in config.splits:
@@ -471,11 +590,17 @@ def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: floa
             frac = _made_size(size, len(train))
         keep, held = stratified_split(train.labels, frac, seed + offset, stratify=stratify)
         if len(keep) < 2 or len(held) < 1:
-            raise DataError(f"task {config.name!r}: too few training examples ({len(train)}) to make a {split} split",
-                            hint=f"give a {split} file, or more training data")
+            raise DataError(
+                f"task {config.name!r}: too few training examples ({len(train)}) to make a {split} "
+                "split",
+                hint=f"give a {split} file, or more training data",
+            )
         splits[split] = train.subset(held)
         splits["train"] = train.subset(keep)
-        info[split] = f"{len(held)} examples taken from train ({'stratified, ' if stratify else ''}seed {seed + offset})"
+        info[split] = (
+            f"{len(held)} examples taken from train ({'stratified, ' if stratify else ''}seed "
+            f"{seed + offset})"
+        )
 
     for split, n in config.caps("limit").items():
         data = splits.get(split)
@@ -489,30 +614,53 @@ def load_task(config: TaskConfig, base_dir: Path, seed: int = 13, dev_size: floa
             splits[split] = data.subset(pick)
             info[split] = _join(info.get(split), f"sample of {n} of {len(data)} (seed {seed})")
     if config.kind == "classification" and len(set(splits["train"].labels.tolist())) < 2:
-        raise DataError(f"task {config.name!r}: after limit/sample, train has a single class",
-                        hint="use a larger limit, or 'sample:' for a random subset")
+        raise DataError(
+            f"task {config.name!r}: after limit/sample, train has a single class",
+            hint="use a larger limit, or 'sample:' for a random subset",
+        )
     for split in ("dev", "test"):
         if split in info and len(splits[split]) > len(splits["train"]):
-            log.warning("task %r: the %s split made from train (%d examples) is larger than what trains (%d); "
-                        "cap it with '%s_size: N' or 'sample: {%s: N}'", config.name, split, len(splits[split]),
-                        len(splits["train"]), split, split)
+            log.warning(
+                "task %r: the %s split made from train (%d examples) is larger than what trains "
+                "(%d); "
+                "cap it with '%s_size: N' or 'sample: {%s: N}'",
+                config.name,
+                split,
+                len(splits[split]),
+                len(splits["train"]),
+                split,
+                split,
+            )
 
     overlap = _overlap(splits) if check_leaks else {}
     if any(overlap.values()):
-        log.warning("task %r: %s have the same text as a training example; scores on them overstate how "
-                    "well the model does on new data", config.name,
-                    " and ".join(f"{n} of {len(splits[s])} {s} examples" for s, n in overlap.items() if n))
-    return Task(name=config.name, kind=config.kind, splits=splits, label_names=names,
-                description=config.description, text_fields=config.text_fields, split_info=info,
-                n_choices=len(config.choices) if config.choices else None, verbalizer=config.verbalizer,
-                overlap={s: n for s, n in overlap.items() if n})
+        log.warning(
+            "task %r: %s have the same text as a training example; scores on them overstate how "
+            "well the model does on new data",
+            config.name,
+            " and ".join(f"{n} of {len(splits[s])} {s} examples" for s, n in overlap.items() if n),
+        )
+    return Task(
+        name=config.name,
+        kind=config.kind,
+        splits=splits,
+        label_names=names,
+        description=config.description,
+        text_fields=config.text_fields,
+        split_info=info,
+        n_choices=len(config.choices) if config.choices else None,
+        verbalizer=config.verbalizer,
+        overlap={s: n for s, n in overlap.items() if n},
+    )
 
 
 def _join(*parts: str | None) -> str:
     return "; ".join(p for p in parts if p)
 
 
-def load_examples(path: str | Path, text: str | Sequence[str] = "text", label: str = "label") -> Task:
+def load_examples(
+    path: str | Path, text: str | Sequence[str] = "text", label: str = "label"
+) -> Task:
     """A task known only from a file of its examples (e.g. ~32 of a new target): every row serves
     as train, dev and test alike, since the examples describe the task and are never scored.
     ``text``: its text field, or two for pairs (a comma-separated string is split)."""
@@ -520,10 +668,18 @@ def load_examples(path: str | Path, text: str | Sequence[str] = "text", label: s
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file" if not path.exists() else f"{path} is a folder, not a data file")
-    fields = [f.strip() for f in text.split(",") if f.strip()] if isinstance(text, str) else list(text)
-    config = TaskConfig(name=_task_name(path.stem), splits={"train": str(path), "dev": str(path), "test": str(path)},
-                        text=fields if len(fields) > 1 else fields[0], label=label)
+        raise DataError(
+            f"{path}: no such file" if not path.exists() else f"{path} is a folder, not a data file"
+        )
+    fields = (
+        [f.strip() for f in text.split(",") if f.strip()] if isinstance(text, str) else list(text)
+    )
+    config = TaskConfig(
+        name=_task_name(path.stem),
+        splits={"train": str(path), "dev": str(path), "test": str(path)},
+        text=fields if len(fields) > 1 else fields[0],
+        label=label,
+    )
     return load_task(config, base_dir=Path("."), check_leaks=False)
 
 

@@ -25,12 +25,17 @@ def task_metrics(task: Task, predictions: np.ndarray, labels: np.ndarray) -> dic
         p, y = np.asarray(predictions, dtype=float), np.asarray(labels, dtype=float)
         if np.ptp(p) == 0 or np.ptp(y) == 0:  # a constant prediction has no correlation
             return {"pearson": 0.0, "spearman": 0.0, "mse": float(np.mean((p - y) ** 2))}
-        return {"pearson": float(stats.pearsonr(p, y)[0]), "spearman": float(stats.spearmanr(p, y)[0]),
-                "mse": float(np.mean((p - y) ** 2))}
+        return {
+            "pearson": float(stats.pearsonr(p, y)[0]),
+            "spearman": float(stats.spearmanr(p, y)[0]),
+            "mse": float(np.mean((p - y) ** 2)),
+        }
     n = task.num_labels if task.kind == "classification" else (task.n_choices or 2)
     return {
         "accuracy": float(accuracy_score(labels, predictions)),
-        "macro_f1": float(f1_score(labels, predictions, average="macro", labels=list(range(n)), zero_division=0)),
+        "macro_f1": float(
+            f1_score(labels, predictions, average="macro", labels=list(range(n)), zero_division=0)
+        ),
     }
 
 
@@ -38,8 +43,9 @@ def exact_match_prf(predicted: Sequence[frozenset], gold: Sequence[frozenset]) -
     """Micro precision, recall and F1 of predicted items against gold items by exact match
     (summed over examples), and the share of examples whose item sets are equal.
 
-    >>> m = exact_match_prf([frozenset({"a", "b"}), frozenset()], [frozenset({"a"}), frozenset({"c"})])
-    >>> m["precision"], m["recall"], m["f1"], m["exact"]        # 1 of 2 predicted right, 1 of 2 gold found
+    >>> predicted = [frozenset({"a", "b"}), frozenset()]
+    >>> m = exact_match_prf(predicted, [frozenset({"a"}), frozenset({"c"})])
+    >>> m["precision"], m["recall"], m["f1"], m["exact"]  # 1 of 2 predicted right, 1 of 2 found
     (0.5, 0.5, 0.5, 0.0)
     """
     if len(predicted) != len(gold):
@@ -72,4 +78,6 @@ def answer_metrics(task: Task, answers: Sequence[str], labels: np.ndarray) -> di
         gold_items = [frozenset({int(y)}) for y in labels]
         pred_items = [frozenset() if i is None else frozenset({i}) for i in ids]
         return {**out, **exact_match_prf(pred_items, gold_items)}
-    return exact_match_prf([parse_answer(a) for a in answers], [parse_answer(str(y)) for y in labels])
+    return exact_match_prf(
+        [parse_answer(a) for a in answers], [parse_answer(str(y)) for y in labels]
+    )

@@ -59,13 +59,21 @@ def template_description(task: Task) -> str:
         sentence = TEMPLATES["pair"].format(texts=texts, source=_words(task.name))
     else:
         sentence = TEMPLATES["single"].format(what="label", text=fields[0])
-    labels = f" {', '.join(task.label_names)}." if task.kind == "classification" and task.label_names else ""
+    labels = (
+        f" {', '.join(task.label_names)}."
+        if task.kind == "classification" and task.label_names
+        else ""
+    )
     return f"{_words(task.name)}. {sentence}{labels}"
 
 
 def describe(task: Task) -> str:
     """The task's own ``description`` from the suite, or one built from the templates."""
-    return task.description.strip() if task.description and task.description.strip() else template_description(task)
+    return (
+        task.description.strip()
+        if task.description and task.description.strip()
+        else template_description(task)
+    )
 
 
 # ----------------------------------------------------------------------------- answers as text
@@ -77,7 +85,7 @@ def normalise(text: str) -> str:
 
 def cut_at(text: str, marker: str | None) -> str:
     """``text`` up to the first ``marker`` (all of it when the marker is empty or absent)."""
-    return text[:text.index(marker)] if marker and marker in text else text
+    return text[: text.index(marker)] if marker and marker in text else text
 
 
 def answer_text(value: Any) -> str:
@@ -88,8 +96,12 @@ def answer_text(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         if not value:
             return NONE
-        return ITEM_SEP.join(FIELD_SEP.join(str(f).strip() for f in item) if isinstance(item, (list, tuple))
-                             else str(item).strip() for item in value)
+        return ITEM_SEP.join(
+            FIELD_SEP.join(str(f).strip() for f in item)
+            if isinstance(item, (list, tuple))
+            else str(item).strip()
+            for item in value
+        )
     raise TypeError(f"an answer is text or a list of spans / tuples, not {type(value).__name__}")
 
 
@@ -115,13 +127,17 @@ class Verbaliser:
         texts = texts or {}
         unknown = [k for k in texts if k not in names]
         if unknown:
-            raise ConfigError(f"verbalizer names unknown label(s) {', '.join(map(repr, unknown))}",
-                              hint=f"the task's labels are {', '.join(names)}")
+            raise ConfigError(
+                f"verbalizer names unknown label(s) {', '.join(map(repr, unknown))}",
+                hint=f"the task's labels are {', '.join(names)}",
+            )
         self.texts = [texts.get(n, _words(n)) for n in names]
         keys = [normalise(t) for t in self.texts]
         if len(set(keys)) != len(keys) or not all(keys):
-            raise ConfigError(f"verbalizer: the label texts {self.texts} are not distinct (after lower-casing)",
-                              hint="give each label its own text in 'verbalizer'")
+            raise ConfigError(
+                f"verbalizer: the label texts {self.texts} are not distinct (after lower-casing)",
+                hint="give each label its own text in 'verbalizer'",
+            )
         self._index = {k: i for i, k in enumerate(keys)}
         # longest first, so that "not negated" is not read as "negated"
         self._prefixes = sorted(self._index, key=len, reverse=True)
@@ -140,7 +156,7 @@ class Verbaliser:
         if key in self._index:
             return self._index[key]
         for p in self._prefixes:
-            if key.startswith(p) and not key[len(p):len(p) + 1].isalnum():
+            if key.startswith(p) and not key[len(p) : len(p) + 1].isalnum():
                 return self._index[p]
         return None
 
@@ -157,8 +173,11 @@ class TaskPrompt:
 
     def __init__(self, task: Task, config: PromptConfig | None = None):
         if task.kind not in ("classification", "generation"):
-            raise ConfigError(f"task {task.name!r} is a {task.kind} task; generative models take classification "
-                              "and generation tasks", hint="train it with the encoder trainer instead")
+            raise ConfigError(
+                f"task {task.name!r} is a {task.kind} task; generative models take classification "
+                "and generation tasks",
+                hint="train it with the encoder trainer instead",
+            )
         self.task = task
         self.config = config or PromptConfig()
         self.verbaliser = Verbaliser.for_task(task) if task.kind == "classification" else None
@@ -170,14 +189,17 @@ class TaskPrompt:
     def input_text(self, texts: Sequence[str]) -> str:
         if len(texts) == 1:
             return texts[0]
-        return "\n".join(f"{_words(f)}: {t}" for f, t in zip(self.task.text_fields, texts, strict=True))
+        return "\n".join(
+            f"{_words(f)}: {t}" for f, t in zip(self.task.text_fields, texts, strict=True)
+        )
 
     def query(self, texts: Sequence[str]) -> str:
         """The input and the response cue (no instruction), as in a few-shot demonstration."""
         return self.config.input.format(input=self.input_text(texts)) + self.config.response
 
     def prompt(self, split: str, i: int) -> str:
-        """Instruction, input and response cue of example ``i`` of ``split``: what the model reads."""
+        """Instruction, input and response cue of example ``i`` of ``split``: what the model
+        reads."""
         return self.instruction + self.query(self.task.splits[split].texts[i])
 
     def answer(self, split: str, i: int) -> str:

@@ -23,13 +23,21 @@ class Suite:
     ['negation_site_a', 'negation_site_b']
     """
 
-    def __init__(self, name: str, tasks: Sequence[Task], model: str = "minilm",
-                 groups: dict[str, list[str]] | None = None, source: str | None = None):
+    def __init__(
+        self,
+        name: str,
+        tasks: Sequence[Task],
+        model: str = "minilm",
+        groups: dict[str, list[str]] | None = None,
+        source: str | None = None,
+    ):
         names = [t.name for t in tasks]
         dup = [n for n, c in Counter(names).items() if c > 1]
         if dup:
-            raise ConfigError(f"suite {name!r}: task name(s) {', '.join(dup)} used twice",
-                              hint="give every task a unique name")
+            raise ConfigError(
+                f"suite {name!r}: task name(s) {', '.join(dup)} used twice",
+                hint="give every task a unique name",
+            )
         self.name = name
         self.model = model
         self.tasks = {t.name: t for t in tasks}
@@ -50,8 +58,10 @@ class Suite:
         try:
             return self.tasks[name]
         except KeyError:
-            raise ConfigError(f"suite {self.name!r} has no task {name!r}",
-                              hint=f"tasks are: {', '.join(self.tasks)}") from None
+            raise ConfigError(
+                f"suite {self.name!r} has no task {name!r}",
+                hint=f"tasks are: {', '.join(self.tasks)}",
+            ) from None
 
     @property
     def names(self) -> list[str]:
@@ -80,18 +90,28 @@ class Suite:
         return cls.from_config(config, base_dir=Path(path).resolve().parent, source=str(path))
 
     @classmethod
-    def from_config(cls, config: SuiteConfig, base_dir: str | Path = ".",
-                    source: str | None = None) -> Suite:
+    def from_config(
+        cls, config: SuiteConfig, base_dir: str | Path = ".", source: str | None = None
+    ) -> Suite:
         if config.suite == "demo":
             suite = demo_suite(seed=config.seed)
             suite.model = config.model
             if config.tasks:
-                raise ConfigError(f"{source}: 'suite: demo' takes no 'tasks'",
-                                  hint="remove 'tasks', or remove 'suite: demo'")
+                raise ConfigError(
+                    f"{source}: 'suite: demo' takes no 'tasks'",
+                    hint="remove 'tasks', or remove 'suite: demo'",
+                )
             return suite
-        tasks = [load_task(t, base_dir=Path(base_dir), seed=config.seed, dev_size=config.dev_size,
-                           test_size=config.test_size)
-                 for t in config.tasks]
+        tasks = [
+            load_task(
+                t,
+                base_dir=Path(base_dir),
+                seed=config.seed,
+                dev_size=config.dev_size,
+                test_size=config.test_size,
+            )
+            for t in config.tasks
+        ]
         return cls(config.name, tasks, model=config.model, source=source)
 
 

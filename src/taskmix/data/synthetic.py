@@ -1,4 +1,5 @@
-"""The built-in demo suite: clinical-note style tasks with planted structure (seeded, deterministic).
+"""The built-in demo suite: clinical-note style tasks with planted structure (seeded,
+deterministic).
 
 Tasks and what is planted in them:
 
@@ -24,53 +25,169 @@ import numpy as np
 from taskmix.data.task import Task, TaskSplit
 
 FINDINGS = [
-    "chest pain", "shortness of breath", "fever", "pneumonia", "pulmonary embolism", "nausea",
-    "headache", "rash", "leg swelling", "cough", "abdominal pain", "deep vein thrombosis",
-    "myocardial infarction", "urinary tract infection", "syncope", "hematuria", "dizziness",
-    "pleural effusion", "cellulitis", "sepsis", "vomiting", "back pain", "palpitations", "anemia",
+    "chest pain",
+    "shortness of breath",
+    "fever",
+    "pneumonia",
+    "pulmonary embolism",
+    "nausea",
+    "headache",
+    "rash",
+    "leg swelling",
+    "cough",
+    "abdominal pain",
+    "deep vein thrombosis",
+    "myocardial infarction",
+    "urinary tract infection",
+    "syncope",
+    "hematuria",
+    "dizziness",
+    "pleural effusion",
+    "cellulitis",
+    "sepsis",
+    "vomiting",
+    "back pain",
+    "palpitations",
+    "anemia",
 ]
 FILLER_A = ["HPI:", "ROS:", "ED note:", "A/P:", "Triage:", "S/O:", "Hx:", "CC:"]
-FILLER_B = ["On examination today,", "According to the history,", "At the time of admission,",
-            "During the visit,", "Per the discharge summary,", "On review of systems,"]
+FILLER_B = [
+    "On examination today,",
+    "According to the history,",
+    "At the time of admission,",
+    "During the visit,",
+    "Per the discharge summary,",
+    "On review of systems,",
+]
 TAIL_A = ["VSS.", "BP 128/76.", "afebrile.", "f/u 2 wks.", "labs pending.", "HR 88.", ""]
-TAIL_B = ["Vital signs were stable.", "Follow-up was arranged.", "Labs are pending.",
-          "She was discharged home.", "He tolerated the visit well.", ""]
+TAIL_B = [
+    "Vital signs were stable.",
+    "Follow-up was arranged.",
+    "Labs are pending.",
+    "She was discharged home.",
+    "He tolerated the visit well.",
+    "",
+]
 
 # (shared cue templates, site-specific cue templates); {f} is the finding.
 NEG_SHARED = ["denies {f}", "no {f}", "negative for {f}", "without {f}", "{f} was ruled out"]
 NEG_A = ["neg {f}", "w/o {f}", "(-) {f}", "no c/o {f}", "{f}: none"]
-NEG_B = ["there is no evidence of {f}", "the patient does not have {f}", "free of {f}",
-         "absence of {f}", "no signs of {f} were found"]
+NEG_B = [
+    "there is no evidence of {f}",
+    "the patient does not have {f}",
+    "free of {f}",
+    "absence of {f}",
+    "no signs of {f} were found",
+]
 POS_A = ["c/o {f}", "+ {f}", "reports {f} x2d", "{f} noted", "presents w/ {f}", "hx of {f}"]
-POS_B = ["the patient reports {f}", "she was found to have {f}", "he complains of {f}",
-         "there is evidence of {f}", "the patient presented with {f}", "{f} was confirmed"]
-HEDGE_SHARED = ["possible {f}", "likely {f}", "cannot exclude {f}", "suspicious for {f}",
-                "{f} is suspected", "probable {f}"]
+POS_B = [
+    "the patient reports {f}",
+    "she was found to have {f}",
+    "he complains of {f}",
+    "there is evidence of {f}",
+    "the patient presented with {f}",
+    "{f} was confirmed",
+]
+HEDGE_SHARED = [
+    "possible {f}",
+    "likely {f}",
+    "cannot exclude {f}",
+    "suspicious for {f}",
+    "{f} is suspected",
+    "probable {f}",
+]
 HEDGE_A = ["? {f}", "poss {f}", "r/o {f}", "ddx incl {f}", "{f} vs other"]
-HEDGE_B = ["findings may represent {f}", "{f} cannot be excluded", "questionable {f}",
-           "concerning for {f}", "features could suggest {f}"]
-HYPO = ["if {f} develops return to the ED", "should the patient experience {f} call the clinic",
-        "return if {f} occurs", "in case of {f} seek care", "watch for {f}"]
-GENERIC = ["{f} is commonly associated with smoking", "patients with {f} typically improve",
-           "{f} is a frequent cause of admission", "{f} often presents in older adults",
-           "guidelines recommend screening for {f}"]
+HEDGE_B = [
+    "findings may represent {f}",
+    "{f} cannot be excluded",
+    "questionable {f}",
+    "concerning for {f}",
+    "features could suggest {f}",
+]
+HYPO = [
+    "if {f} develops return to the ED",
+    "should the patient experience {f} call the clinic",
+    "return if {f} occurs",
+    "in case of {f} seek care",
+    "watch for {f}",
+]
+GENERIC = [
+    "{f} is commonly associated with smoking",
+    "patients with {f} typically improve",
+    "{f} is a frequent cause of admission",
+    "{f} often presents in older adults",
+    "guidelines recommend screening for {f}",
+]
 
-REVIEW_POS = ["great", "excellent", "loved it", "works perfectly", "highly recommend", "wonderful",
-              "a pleasure", "brilliant", "sturdy and reliable", "beautifully made"]
-REVIEW_NEG = ["terrible", "broke after a week", "waste of money", "disappointing", "awful",
-              "would not recommend", "poorly made", "boring", "stopped working", "a letdown"]
-REVIEW_ITEMS = ["this blender", "the film", "the headphones", "this novel", "the hotel stay",
-                "the charger", "the sequel", "this jacket", "the restaurant", "the app"]
+REVIEW_POS = [
+    "great",
+    "excellent",
+    "loved it",
+    "works perfectly",
+    "highly recommend",
+    "wonderful",
+    "a pleasure",
+    "brilliant",
+    "sturdy and reliable",
+    "beautifully made",
+]
+REVIEW_NEG = [
+    "terrible",
+    "broke after a week",
+    "waste of money",
+    "disappointing",
+    "awful",
+    "would not recommend",
+    "poorly made",
+    "boring",
+    "stopped working",
+    "a letdown",
+]
+REVIEW_ITEMS = [
+    "this blender",
+    "the film",
+    "the headphones",
+    "this novel",
+    "the hotel stay",
+    "the charger",
+    "the sequel",
+    "this jacket",
+    "the restaurant",
+    "the app",
+]
 TOPICS = {
-    "sports": ["the striker scored twice", "the team won the final", "the coach was sacked",
-               "a new league record", "the match went to penalties", "the marathon winner"],
-    "business": ["shares fell sharply", "the merger was approved", "quarterly profits rose",
-                 "the startup raised funding", "the central bank held rates", "retail sales slowed"],
-    "science": ["researchers sequenced the genome", "the telescope found a new planet",
-                "a study of ancient climate", "the vaccine trial results", "physicists measured the particle",
-                "a new battery chemistry"],
-    "politics": ["the senate passed the bill", "the minister resigned", "voters go to the polls",
-                 "the coalition talks collapsed", "a new trade agreement", "the governor vetoed the law"],
+    "sports": [
+        "the striker scored twice",
+        "the team won the final",
+        "the coach was sacked",
+        "a new league record",
+        "the match went to penalties",
+        "the marathon winner",
+    ],
+    "business": [
+        "shares fell sharply",
+        "the merger was approved",
+        "quarterly profits rose",
+        "the startup raised funding",
+        "the central bank held rates",
+        "retail sales slowed",
+    ],
+    "science": [
+        "researchers sequenced the genome",
+        "the telescope found a new planet",
+        "a study of ancient climate",
+        "the vaccine trial results",
+        "physicists measured the particle",
+        "a new battery chemistry",
+    ],
+    "politics": [
+        "the senate passed the bill",
+        "the minister resigned",
+        "voters go to the polls",
+        "the coalition talks collapsed",
+        "a new trade agreement",
+        "the governor vetoed the law",
+    ],
 }
 
 
@@ -92,7 +209,9 @@ def _flip(rng, labels: np.ndarray, noise: float, n_classes: int) -> np.ndarray:
     return out
 
 
-def _binary_clinical(rng, n: int, style: str, pos_rate: float, cues_pos: list[str], cues_neg: list[str]) -> tuple[list[str], np.ndarray]:
+def _binary_clinical(
+    rng, n: int, style: str, pos_rate: float, cues_pos: list[str], cues_neg: list[str]
+) -> tuple[list[str], np.ndarray]:
     labels = (rng.random(n) < pos_rate).astype(np.int64)
     texts = []
     for y in labels:
@@ -102,9 +221,18 @@ def _binary_clinical(rng, n: int, style: str, pos_rate: float, cues_pos: list[st
     return texts, labels
 
 
-def _site_task(rng, n: dict[str, int], style: str, pos_rate: float, noise: float,
-               pos_shared: list[str], pos_own: list[str], pos_other: list[str],
-               neg_cues: list[str], rare_test: bool) -> dict[str, tuple[list[str], np.ndarray]]:
+def _site_task(
+    rng,
+    n: dict[str, int],
+    style: str,
+    pos_rate: float,
+    noise: float,
+    pos_shared: list[str],
+    pos_own: list[str],
+    pos_other: list[str],
+    neg_cues: list[str],
+    rare_test: bool,
+) -> dict[str, tuple[list[str], np.ndarray]]:
     """A binary site task. With ``rare_test`` the test split draws half its positives from the
     other site's cue list, seen in this site's training data only rarely."""
     out = {}
@@ -126,8 +254,14 @@ def _modality(rng, n: int) -> tuple[list[str], np.ndarray]:
     probs = [0.45, 0.2, 0.2, 0.15]  # actual, hypothetical, hedged, generic
     labels = rng.choice(4, size=n, p=probs)
     sources = [POS_A + POS_B, HYPO, HEDGE_SHARED + HEDGE_A + HEDGE_B, GENERIC]
-    texts = [_note(rng, "a" if rng.random() < 0.5 else "b", _pick(rng, sources[y]).format(f=_pick(rng, FINDINGS)))
-             for y in labels]
+    texts = [
+        _note(
+            rng,
+            "a" if rng.random() < 0.5 else "b",
+            _pick(rng, sources[y]).format(f=_pick(rng, FINDINGS)),
+        )
+        for y in labels
+    ]
     return texts, labels.astype(np.int64)
 
 
@@ -138,25 +272,50 @@ def _sentiment(rng, n: int) -> tuple[list[str], np.ndarray]:
         item = _pick(rng, REVIEW_ITEMS)
         main = _pick(rng, REVIEW_POS if y else REVIEW_NEG)
         # A contrasting aside makes some reviews harder.
-        aside = f", although {_pick(rng, REVIEW_NEG if y else REVIEW_POS)} at first" if rng.random() < 0.25 else ""
+        aside = (
+            f", although {_pick(rng, REVIEW_NEG if y else REVIEW_POS)} at first"
+            if rng.random() < 0.25
+            else ""
+        )
         texts.append(f"{item.capitalize()} was {main}{aside}.")
     return texts, labels
+
+
+REPORTED = [
+    "reports say",
+    "officials said",
+    "sources confirmed",
+    "according to analysts",
+    "it emerged today",
+]
 
 
 def _topic(rng, n: int) -> tuple[list[str], np.ndarray]:
     names = list(TOPICS)
     labels = rng.choice(4, size=n, p=[0.3, 0.3, 0.2, 0.2])
-    texts = [f"{_pick(rng, TOPICS[names[y]]).capitalize()}, {_pick(rng, ['reports say', 'officials said', 'sources confirmed', 'according to analysts', 'it emerged today'])}."
-             for y in labels]
+    texts = [
+        f"{_pick(rng, TOPICS[names[y]]).capitalize()}, {_pick(rng, REPORTED)}." for y in labels
+    ]
     return texts, labels.astype(np.int64)
 
 
-def _make(name: str, splits: dict[str, tuple[list[str], np.ndarray]], label_names: list[str],
-          description: str) -> Task:
+def _make(
+    name: str,
+    splits: dict[str, tuple[list[str], np.ndarray]],
+    label_names: list[str],
+    description: str,
+) -> Task:
     return Task(
-        name=name, kind="classification", label_names=label_names, description=description,
-        splits={s: TaskSplit([(t,) for t in texts], labels, [f"{name}:{s}:{i}" for i in range(len(texts))])
-                for s, (texts, labels) in splits.items()},
+        name=name,
+        kind="classification",
+        label_names=label_names,
+        description=description,
+        splits={
+            s: TaskSplit(
+                [(t,) for t in texts], labels, [f"{name}:{s}:{i}" for i in range(len(texts))]
+            )
+            for s, (texts, labels) in splits.items()
+        },
         split_info={"all": "synthetic"},
     )
 
@@ -167,25 +326,62 @@ def demo_tasks(seed: int = 13, scale: float = 1.0) -> tuple[list[Task], dict[str
     rng = np.random.default_rng(seed)
 
     def sizes(train: int, dev: int = 80, test: int = 200) -> dict[str, int]:
-        return {"train": max(8, int(train * scale)), "dev": max(4, int(dev * scale)),
-                "test": max(4, int(test * scale))}
+        return {
+            "train": max(8, int(train * scale)),
+            "dev": max(4, int(dev * scale)),
+            "test": max(4, int(test * scale)),
+        }
 
     tasks = [
-        _make("negation_site_a", _site_task(rng, sizes(400), "a", 0.35, 0.03, NEG_SHARED, NEG_A, NEG_B, POS_A, False),
-              ["affirmed", "negated"], "Is the finding in this site A note negated?"),
-        _make("negation_site_b", _site_task(rng, sizes(100), "b", 0.35, 0.10, NEG_SHARED, NEG_B, NEG_A, POS_B, True),
-              ["affirmed", "negated"], "Is the finding in this site B note negated?"),
-        _make("uncertainty_site_a", _site_task(rng, sizes(300), "a", 0.3, 0.05, HEDGE_SHARED, HEDGE_A, HEDGE_B, POS_A, False),
-              ["certain", "uncertain"], "Is the finding in this site A note stated with uncertainty?"),
-        _make("uncertainty_site_b", _site_task(rng, sizes(100), "b", 0.3, 0.12, HEDGE_SHARED, HEDGE_B, HEDGE_A, POS_B, True),
-              ["certain", "uncertain"], "Is the finding in this site B note stated with uncertainty?"),
-        _make("modality", {s: _modality(rng, k) for s, k in sizes(200).items()},
-              ["actual", "hypothetical", "hedged", "generic"], "Tell me the modality of the finding in this note:"),
-        _make("sentiment", {s: _sentiment(rng, k) for s, k in sizes(200).items()},
-              ["negative", "positive"], "Tell me the sentiment of the review:"),
-        _make("topic", {s: _topic(rng, k) for s, k in sizes(200).items()},
-              list(TOPICS), "Tell me the topic of the headline:"),
+        _make(
+            "negation_site_a",
+            _site_task(rng, sizes(400), "a", 0.35, 0.03, NEG_SHARED, NEG_A, NEG_B, POS_A, False),
+            ["affirmed", "negated"],
+            "Is the finding in this site A note negated?",
+        ),
+        _make(
+            "negation_site_b",
+            _site_task(rng, sizes(100), "b", 0.35, 0.10, NEG_SHARED, NEG_B, NEG_A, POS_B, True),
+            ["affirmed", "negated"],
+            "Is the finding in this site B note negated?",
+        ),
+        _make(
+            "uncertainty_site_a",
+            _site_task(
+                rng, sizes(300), "a", 0.3, 0.05, HEDGE_SHARED, HEDGE_A, HEDGE_B, POS_A, False
+            ),
+            ["certain", "uncertain"],
+            "Is the finding in this site A note stated with uncertainty?",
+        ),
+        _make(
+            "uncertainty_site_b",
+            _site_task(
+                rng, sizes(100), "b", 0.3, 0.12, HEDGE_SHARED, HEDGE_B, HEDGE_A, POS_B, True
+            ),
+            ["certain", "uncertain"],
+            "Is the finding in this site B note stated with uncertainty?",
+        ),
+        _make(
+            "modality",
+            {s: _modality(rng, k) for s, k in sizes(200).items()},
+            ["actual", "hypothetical", "hedged", "generic"],
+            "Tell me the modality of the finding in this note:",
+        ),
+        _make(
+            "sentiment",
+            {s: _sentiment(rng, k) for s, k in sizes(200).items()},
+            ["negative", "positive"],
+            "Tell me the sentiment of the review:",
+        ),
+        _make(
+            "topic",
+            {s: _topic(rng, k) for s, k in sizes(200).items()},
+            list(TOPICS),
+            "Tell me the topic of the headline:",
+        ),
     ]
-    groups = {"negation": ["negation_site_a", "negation_site_b"],
-              "uncertainty": ["uncertainty_site_a", "uncertainty_site_b", "modality"]}
+    groups = {
+        "negation": ["negation_site_a", "negation_site_b"],
+        "uncertainty": ["uncertainty_site_a", "uncertainty_site_b", "modality"],
+    }
     return tasks, groups

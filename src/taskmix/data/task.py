@@ -101,19 +101,26 @@ class Task:
 
     @property
     def main_metric(self) -> str:
-        return {"classification": "macro_f1", "multiple_choice": "accuracy",
-                "regression": "pearson", "generation": "f1"}[self.kind]
+        return {
+            "classification": "macro_f1",
+            "multiple_choice": "accuracy",
+            "regression": "pearson",
+            "generation": "f1",
+        }[self.kind]
 
     def require_encoder_kind(self, what: str) -> None:
         """Refuse a generation task where only fixed label sets are understood."""
         if self.kind == "generation":
-            raise ConfigError(f"task {self.name!r} is a generation task (free-text answers); {what} needs "
-                              "classification, multiple-choice or regression tasks",
-                              hint="generation tasks are trained by `taskmix search --trainer generative` and "
-                                   "evaluated by `taskmix fewshot`")
+            raise ConfigError(
+                f"task {self.name!r} is a generation task (free-text answers); {what} needs "
+                "classification, multiple-choice or regression tasks",
+                hint="generation tasks are trained by `taskmix search --trainer generative` and "
+                "evaluated by `taskmix fewshot`",
+            )
 
     def fingerprint(self) -> str:
-        """A hash of the task's content: splits, labels and kind (not of file paths); computed once."""
+        """A hash of the task's content: splits, labels and kind (not of file paths); computed
+        once."""
         if self._fingerprint is None:
             self._fingerprint = self._content_hash()
         return self._fingerprint
@@ -137,7 +144,9 @@ class Task:
                 h.update(np.ascontiguousarray(s.labels).tobytes())
         return h.hexdigest()[:16]
 
-    def readable_predictions(self, split: str, predicted: Sequence, n: int | None = None) -> dict[str, list]:
+    def readable_predictions(
+        self, split: str, predicted: Sequence, n: int | None = None
+    ) -> dict[str, list]:
         """The first ``n`` (default: all) examples of ``split`` with ``predicted`` as a person reads
         them: id, text (fields joined by ' | '), gold label and prediction — label names for
         classification, values for regression, the choice index for multiple choice, the answer
@@ -152,8 +161,12 @@ class Task:
                 return self.label_names[int(v)]
             return float(v) if self.kind == "regression" else int(v)
 
-        return {"id": data.ids[:n], "text": [" | ".join(t) for t in data.texts[:n]],
-                "label": [shown(v) for v in data.labels[:n]], "prediction": [shown(v) for v in predicted]}
+        return {
+            "id": data.ids[:n],
+            "text": [" | ".join(t) for t in data.texts[:n]],
+            "label": [shown(v) for v in data.labels[:n]],
+            "prediction": [shown(v) for v in predicted],
+        }
 
     def describe(self) -> dict:
         """Sizes, label distribution and text lengths, for `taskmix tasks`."""
@@ -170,7 +183,8 @@ class Task:
             names = self.label_names or []
             counts = Counter(int(x) for x in train.labels)
             out["labels"] = ", ".join(
-                f"{names[k]} {100 * counts.get(k, 0) / len(train):.0f}%" for k in range(len(names)))
+                f"{names[k]} {100 * counts.get(k, 0) / len(train):.0f}%" for k in range(len(names))
+            )
         words = np.array([sum(len(t.split()) for t in x) for x in train.texts])
         out["words"] = f"{np.median(words):.0f} (max {words.max()})"
         out["made splits"] = "; ".join(f"{k}: {v}" for k, v in self.split_info.items()) or "-"

@@ -30,10 +30,20 @@ from taskmix.experiment.groups import GroupTrainer
 from taskmix.experiment.runs import STORE_FILE
 from taskmix.store import RunRecord, RunStore
 
-METRICS = {"classification": ("accuracy", "macro_f1"), "multiple_choice": ("accuracy", "macro_f1"),
-           "regression": ("spearman", "pearson"), "generation": ("exact", "f1")}
-LABELS = {"accuracy": "acc", "macro_f1": "macro-F1", "pearson": "Pearson", "spearman": "Spearman",
-          "exact": "exact", "f1": "F1 (exact match)"}
+METRICS = {
+    "classification": ("accuracy", "macro_f1"),
+    "multiple_choice": ("accuracy", "macro_f1"),
+    "regression": ("spearman", "pearson"),
+    "generation": ("exact", "f1"),
+}
+LABELS = {
+    "accuracy": "acc",
+    "macro_f1": "macro-F1",
+    "pearson": "Pearson",
+    "spearman": "Spearman",
+    "exact": "exact",
+    "f1": "F1 (exact match)",
+}
 
 
 class Comparison:
@@ -44,20 +54,28 @@ class Comparison:
     ``settings()`` counts models and trainable parameters of each way of training the tasks.
     """
 
-    def __init__(self, records: Sequence[RunRecord], suite: Suite | None = None,
-                 groupings: dict[str, Sequence[Sequence[str]]] | None = None):
+    def __init__(
+        self,
+        records: Sequence[RunRecord],
+        suite: Suite | None = None,
+        groupings: dict[str, Sequence[Sequence[str]]] | None = None,
+    ):
         # One model counts once, however many groupings chose it: records are deduplicated by
         # run id, and a group is a set (the same tasks in any order are one setting).
         finished = {r.id: r for r in records if r is not None and r.status == "finished"}
         self._settings: dict[tuple[str, frozenset], str] = {}
-        self.records = [replace(r, setting=self._settings.setdefault((r.kind, frozenset(r.tasks)), r.setting))
-                        for r in finished.values()]
+        self.records = [
+            replace(r, setting=self._settings.setdefault((r.kind, frozenset(r.tasks)), r.setting))
+            for r in finished.values()
+        ]
         # Named ways of grouping the tasks (e.g. pvi, random, all): which settings each trains.
         self.groupings = {k: [list(g) for g in v] for k, v in (groupings or {}).items()}
         self.kinds = {t: k for r in self.records for t, k in r.config.get("kinds", {}).items()}
         if suite is not None:
             self.kinds.update({t.name: t.kind for t in suite})
-        self.suite_name = suite.name if suite is not None else (self.records[0].suite if self.records else "")
+        self.suite_name = (
+            suite.name if suite is not None else (self.records[0].suite if self.records else "")
+        )
 
     def _kind(self, task: str) -> str:
         return self.kinds.get(task, "classification")
@@ -68,9 +86,20 @@ class Comparison:
         for r in self.records:
             for task, metrics in r.metrics["test"].items():
                 for metric, value in metrics.items():
-                    rows.append({"task": task, "setting": r.setting, "kind": r.kind, "seed": r.seed,
-                                 "metric": metric, "value": value, "run": r.id})
-        return pd.DataFrame(rows, columns=["task", "setting", "kind", "seed", "metric", "value", "run"])
+                    rows.append(
+                        {
+                            "task": task,
+                            "setting": r.setting,
+                            "kind": r.kind,
+                            "seed": r.seed,
+                            "metric": metric,
+                            "value": value,
+                            "run": r.id,
+                        }
+                    )
+        return pd.DataFrame(
+            rows, columns=["task", "setting", "kind", "seed", "metric", "value", "run"]
+        )
 
     def table(self) -> pd.DataFrame:
         long = self.frame()
@@ -86,9 +115,15 @@ class Comparison:
             settings = sorted(dict.fromkeys(sub.setting), key=lambda s: (s != stl_setting, s))
             for setting in settings:
                 cur = sub[sub.setting == setting]
-                row = {"task": task, "setting": self.label(setting, all_tasks), "seeds": cur.seed.nunique()}
+                row = {
+                    "task": task,
+                    "setting": self.label(setting, all_tasks),
+                    "seeds": cur.seed.nunique(),
+                }
                 if self.groupings:
-                    row["grouping"] = ", ".join(self._groupings_of(setting)) or ("-" if setting == stl_setting else "")
+                    row["grouping"] = ", ".join(self._groupings_of(setting)) or (
+                        "-" if setting == stl_setting else ""
+                    )
                 for m in (m1, m2):
                     mean, half = mean_ci(cur[cur.metric == m]["value"].to_numpy())
                     row[f"{m}"], row[f"{m}_ci"] = mean, half
@@ -123,11 +158,15 @@ class Comparison:
         return self._settings.get((kind, frozenset(group)), f"{kind}:{'+'.join(group)}")
 
     def _groupings_of(self, setting: str) -> list[str]:
-        return [k for k, part in self.groupings.items()
-                if setting.startswith("mtl:") and any(self.setting_of(g) == setting for g in part)]
+        return [
+            k
+            for k, part in self.groupings.items()
+            if setting.startswith("mtl:") and any(self.setting_of(g) == setting for g in part)
+        ]
 
     def by_grouping(self) -> pd.DataFrame:
-        """Per named grouping: the mean MTL − STL difference in the main metric, ± 95% CI over seeds.
+        """Per named grouping: the mean MTL − STL difference in the main metric, ± 95% CI over
+        seeds.
 
         ``delta_grouped`` averages over the tasks trained in a group of two or more;
         ``delta_all`` over every task, counting a task left alone as 0 (it keeps its STL model).
@@ -157,11 +196,21 @@ class Comparison:
             m, h = mean_ci(per_seed)
             ma, ha = mean_ci(all_seed)
             means = [np.mean(v) for v in per_task.values()]
-            rows.append({"grouping": name, "groups": "; ".join("+".join(g) for g in partition if len(g) > 1) or "-",
-                         "tasks_grouped": len(pairs), "seeds": len(per_seed),
-                         "delta_grouped": m, "delta_grouped_ci": h, "delta_all": ma, "delta_all_ci": ha,
-                         "helped": int(sum(x > 0 for x in means)), "hurt": int(sum(x < 0 for x in means)),
-                         "verdict": verdict(m, h, len(per_seed)) if pairs else "nothing grouped"})
+            rows.append(
+                {
+                    "grouping": name,
+                    "groups": "; ".join("+".join(g) for g in partition if len(g) > 1) or "-",
+                    "tasks_grouped": len(pairs),
+                    "seeds": len(per_seed),
+                    "delta_grouped": m,
+                    "delta_grouped_ci": h,
+                    "delta_all": ma,
+                    "delta_all_ci": ha,
+                    "helped": int(sum(x > 0 for x in means)),
+                    "hurt": int(sum(x < 0 for x in means)),
+                    "verdict": verdict(m, h, len(per_seed)) if pairs else "nothing grouped",
+                }
+            )
         return pd.DataFrame(rows)
 
     def verdicts(self) -> list[str]:
@@ -174,9 +223,12 @@ class Comparison:
                 continue
             ci = "" if math.isnan(r.delta_grouped_ci) else f" ± {r.delta_grouped_ci * 100:.2f}"
             seeds = f"{r.seeds} seed{'s' if r.seeds != 1 else ''}"
-            lines.append(f"{r.grouping} ({r.groups}): {r.verdict} — {r.delta_grouped * 100:+.2f}{ci} points on "
-                         f"the grouped tasks over {seeds}"
-                         + (" (one seed has no confidence interval)" if r.seeds < 2 else ""))
+            lines.append(
+                f"{r.grouping} ({r.groups}): {r.verdict} — {r.delta_grouped * 100:+.2f}{ci} points "
+                "on "
+                f"the grouped tasks over {seeds}"
+                + (" (one seed has no confidence interval)" if r.seeds < 2 else "")
+            )
         return lines
 
     def printable_groupings(self) -> pd.DataFrame:
@@ -186,13 +238,26 @@ class Comparison:
             return t
 
         def pts(m, h):
-            return "-" if math.isnan(m) else f"{m * 100:+.2f}" + ("" if math.isnan(h) else f" ± {h * 100:.2f}")
-        return pd.DataFrame([{"grouping": r.grouping, "groups": r.groups, "seeds": r.seeds,
-                              "Δ grouped tasks": pts(r.delta_grouped, r.delta_grouped_ci),
-                              "Δ all tasks": pts(r.delta_all, r.delta_all_ci),
-                              "helped / hurt": f"{r.helped} / {r.hurt} of {r.tasks_grouped}",
-                              "verdict": r.verdict}
-                             for r in t.itertuples()])
+            return (
+                "-"
+                if math.isnan(m)
+                else f"{m * 100:+.2f}" + ("" if math.isnan(h) else f" ± {h * 100:.2f}")
+            )
+
+        return pd.DataFrame(
+            [
+                {
+                    "grouping": r.grouping,
+                    "groups": r.groups,
+                    "seeds": r.seeds,
+                    "Δ grouped tasks": pts(r.delta_grouped, r.delta_grouped_ci),
+                    "Δ all tasks": pts(r.delta_all, r.delta_all_ci),
+                    "helped / hurt": f"{r.helped} / {r.hurt} of {r.tasks_grouped}",
+                    "verdict": r.verdict,
+                }
+                for r in t.itertuples()
+            ]
+        )
 
     def settings(self) -> pd.DataFrame:
         """Per training setting: tasks, models, trainable parameters (mean over seeds), time."""
@@ -201,9 +266,19 @@ class Comparison:
             by[r.setting].append(r)
         rows = []
         for setting, recs in by.items():
-            rows.append({"setting": setting, "kind": recs[0].kind, "tasks": len(recs[0].tasks), "models": 1,
-                         "trainable_parameters": int(np.mean([r.metrics["trainable_parameters"] for r in recs])),
-                         "seeds": len(recs), "mean_minutes": float(np.mean([r.duration or 0 for r in recs]) / 60)})
+            rows.append(
+                {
+                    "setting": setting,
+                    "kind": recs[0].kind,
+                    "tasks": len(recs[0].tasks),
+                    "models": 1,
+                    "trainable_parameters": int(
+                        np.mean([r.metrics["trainable_parameters"] for r in recs])
+                    ),
+                    "seeds": len(recs),
+                    "mean_minutes": float(np.mean([r.duration or 0 for r in recs]) / 60),
+                }
+            )
         return pd.DataFrame(rows)
 
     def training(self) -> pd.DataFrame:
@@ -212,24 +287,38 @@ class Comparison:
         and the settings and seeds trained so — what a reader needs to judge the numbers."""
         groups: dict[str, list[RunRecord]] = defaultdict(list)
         for r in self.records:
-            key = json.dumps([r.config.get("model", {}), r.config.get("train", {})], sort_keys=True, default=str)
+            key = json.dumps(
+                [r.config.get("model", {}), r.config.get("train", {})], sort_keys=True, default=str
+            )
             groups[key].append(r)
         rows = []
         for recs in groups.values():
             model, train = recs[0].config.get("model", {}), recs[0].config.get("train", {})
             steps = [r.metrics.get("steps") for r in recs if r.metrics.get("steps")]
             if train.get("max_steps"):
-                budget = f"{train['max_steps']}" + (" per task" if train.get("steps_per_task") else "")
+                budget = f"{train['max_steps']}" + (
+                    " per task" if train.get("steps_per_task") else ""
+                )
             else:
                 budget = f"{train.get('epochs', '-')} epochs" if train else "-"
-            rows.append({"runs": len(recs), "settings": len({r.setting for r in recs}),
-                         "seeds": ",".join(map(str, sorted({r.seed for r in recs}))),
-                         "model": model.get("name", "-"), "max length": model.get("max_length", "-"),
-                         "adaptation": train.get("adaptation", "-"), "step budget": budget,
-                         "steps run (median)": int(np.median(steps)) if steps else "-",
-                         "batch": train.get("batch_size", "-"), "lr": train.get("lr", "-"),
-                         "sampler": train.get("sampler", "-"),
-                         "early stopping": f"patience {train['patience']}" if train.get("patience") else "no"})
+            rows.append(
+                {
+                    "runs": len(recs),
+                    "settings": len({r.setting for r in recs}),
+                    "seeds": ",".join(map(str, sorted({r.seed for r in recs}))),
+                    "model": model.get("name", "-"),
+                    "max length": model.get("max_length", "-"),
+                    "adaptation": train.get("adaptation", "-"),
+                    "step budget": budget,
+                    "steps run (median)": int(np.median(steps)) if steps else "-",
+                    "batch": train.get("batch_size", "-"),
+                    "lr": train.get("lr", "-"),
+                    "sampler": train.get("sampler", "-"),
+                    "early stopping": f"patience {train['patience']}"
+                    if train.get("patience")
+                    else "no",
+                }
+            )
         return pd.DataFrame(rows)
 
     def data_sizes(self) -> pd.DataFrame:
@@ -240,8 +329,13 @@ class Comparison:
             for task, n in (r.metrics.get("rows") or {}).items():
                 sizes.setdefault(task, n)
         tasks = list(dict.fromkeys(t for r in self.records for t in r.metrics.get("test", {})))
-        return pd.DataFrame([{"task": t, **{s: sizes.get(t, {}).get(s, "-") for s in ("train", "dev", "test")}}
-                             for t in tasks], columns=["task", "train", "dev", "test"])
+        return pd.DataFrame(
+            [
+                {"task": t, **{s: sizes.get(t, {}).get(s, "-") for s in ("train", "dev", "test")}}
+                for t in tasks
+            ],
+            columns=["task", "train", "dev", "test"],
+        )
 
     def strategies(self, groups: Sequence[Sequence[str]]) -> pd.DataFrame:
         """One model per task (STL) vs one model per group: models and trainable parameters."""
@@ -253,10 +347,20 @@ class Comparison:
 
         stl = [f"stl:{t}" for t in tasks]
         mtl = [self.setting_of(g) for g in groups]
-        return pd.DataFrame([
-            {"strategy": "STL (one model per task)", "models": len(stl), "trainable_parameters": params(stl)},
-            {"strategy": "MTL (one model per group)", "models": len(mtl), "trainable_parameters": params(mtl)},
-        ])
+        return pd.DataFrame(
+            [
+                {
+                    "strategy": "STL (one model per task)",
+                    "models": len(stl),
+                    "trainable_parameters": params(stl),
+                },
+                {
+                    "strategy": "MTL (one model per group)",
+                    "models": len(mtl),
+                    "trainable_parameters": params(mtl),
+                },
+            ]
+        )
 
     def printable(self) -> pd.DataFrame:
         """The table with metrics as 'mean ± CI' strings in percent, for the console and HTML."""
@@ -266,14 +370,22 @@ class Comparison:
         rows = []
         for _, r in t.iterrows():
             m1, m2 = METRICS[self._kind(r.task)]
-            rows.append({
-                "task": r.task, "setting": r.setting, **({"grouping": r.grouping} if self.groupings else {}),
-                "seeds": r.seeds,
-                "metric 1": f"{LABELS[m1]} {format_ci(r[m1], r[m1 + '_ci'])}",
-                "metric 2": f"{LABELS[m2]} {format_ci(r[m2], r[m2 + '_ci'])}",
-                "Δ vs STL": "" if math.isnan(r.delta) else
-                (f"{r.delta * 100:+.1f}" + ("" if math.isnan(r.delta_ci) else f" ± {r.delta_ci * 100:.1f}")),
-            })
+            rows.append(
+                {
+                    "task": r.task,
+                    "setting": r.setting,
+                    **({"grouping": r.grouping} if self.groupings else {}),
+                    "seeds": r.seeds,
+                    "metric 1": f"{LABELS[m1]} {format_ci(r[m1], r[m1 + '_ci'])}",
+                    "metric 2": f"{LABELS[m2]} {format_ci(r[m2], r[m2 + '_ci'])}",
+                    "Δ vs STL": ""
+                    if math.isnan(r.delta)
+                    else (
+                        f"{r.delta * 100:+.1f}"
+                        + ("" if math.isnan(r.delta_ci) else f" ± {r.delta_ci * 100:.1f}")
+                    ),
+                }
+            )
         return pd.DataFrame(rows)
 
 
@@ -281,6 +393,7 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     """One row per run, as `taskmix runs` prints it: id, suite, setting, seed, status (a run held
     by a process that is gone shows as interrupted), minutes, and each task's main test metric
     named (or the error of a failed run)."""
+
     def scores(r: RunRecord) -> str:
         kinds = r.config.get("kinds", {})
         shown = []
@@ -291,23 +404,36 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
                 shown.append(f"{task} {LABELS.get(name, name)} {metrics[name] * 100:.1f}")
         return ", ".join(shown)
 
-    return pd.DataFrame([{"id": r.id[:10], "suite": r.suite, "setting": r.setting, "seed": r.seed,
-                          "status": r.shown_status(), "minutes": round((r.duration or 0) / 60, 2),
-                          "test": scores(r) or (r.error or "")} for r in records],
-                        columns=["id", "suite", "setting", "seed", "status", "minutes", "test"])
+    return pd.DataFrame(
+        [
+            {
+                "id": r.id[:10],
+                "suite": r.suite,
+                "setting": r.setting,
+                "seed": r.seed,
+                "status": r.shown_status(),
+                "minutes": round((r.duration or 0) / 60, 2),
+                "test": scores(r) or (r.error or ""),
+            }
+            for r in records
+        ],
+        columns=["id", "suite", "setting", "seed", "status", "minutes", "test"],
+    )
 
 
 class MultiTaskTrainer(GroupTrainer):
     """Train STL and MTL models over seeds and compare them.
 
     >>> from taskmix import Suite, MultiTaskTrainer
-    >>> suite = Suite.load("demo")                                                      # doctest: +SKIP
-    >>> result = MultiTaskTrainer(seeds=[1, 2]).compare(suite, [["negation_site_a", "negation_site_b"]])  # doctest: +SKIP
-    >>> result.table()                                                                  # doctest: +SKIP
+    >>> suite = Suite.load("demo")  # doctest: +SKIP
+    >>> trainer = MultiTaskTrainer(seeds=[1, 2])
+    >>> result = trainer.compare(suite, [["negation_site_a", "negation_site_b"]])  # doctest: +SKIP
+    >>> result.table()  # doctest: +SKIP
     """
 
-    def compare(self, suite: Suite, groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]]
-                ) -> Comparison:
+    def compare(
+        self, suite: Suite, groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]]
+    ) -> Comparison:
         """Run (or reuse) every STL and MTL run, then build the comparison.
 
         ``groups`` is one grouping (a list of task groups) or several named ones, e.g.
@@ -319,21 +445,43 @@ class MultiTaskTrainer(GroupTrainer):
         return Comparison(self.run(suite, flat), suite, groupings=groupings)
 
 
-def prove_grouping(suite: Suite, run: RunConfig, baselines: Sequence[str] = BASELINES, *, pvi=None, executor=None,
-                   show_progress: bool = True):
+def prove_grouping(
+    suite: Suite,
+    run: RunConfig,
+    baselines: Sequence[str] = BASELINES,
+    *,
+    pvi=None,
+    executor=None,
+    show_progress: bool = True,
+):
     """The proof by training of a grouping method: fit ``run.group``'s grouper, form its baselines,
     remember the groupings beside the run store, and train every STL and MTL model over the seeds.
     Returns (grouper, groupings, comparison)."""
-    grouper, groupings = training_groupings(suite, run.group, baselines, pvi=pvi, model=run.model, out=run.out,
-                                            executor=executor, show_progress=show_progress)
+    grouper, groupings = training_groupings(
+        suite,
+        run.group,
+        baselines,
+        pvi=pvi,
+        model=run.model,
+        out=run.out,
+        executor=executor,
+        show_progress=show_progress,
+    )
     save_groupings(run.out, suite.name, groupings, grouper.record())
-    trainer = MultiTaskTrainer(run.train, run.model, seeds=run.seeds, out=run.out, executor=executor,
-                               show_progress=show_progress)
+    trainer = MultiTaskTrainer(
+        run.train,
+        run.model,
+        seeds=run.seeds,
+        out=run.out,
+        executor=executor,
+        show_progress=show_progress,
+    )
     return grouper, groupings, trainer.compare(suite, groupings)
 
 
-def comparison_from_store(out: str | Path, suite: str | None = None, allow_empty: bool = False
-                          ) -> tuple[Comparison, dict | None]:
+def comparison_from_store(
+    out: str | Path, suite: str | None = None, allow_empty: bool = False
+) -> tuple[Comparison, dict | None]:
     """The comparison of the finished STL, MTL and few-shot runs in the store under ``out`` (of
     ``suite``, which must be named when the store holds several), with the groupings saved beside
     it; and how the recommended grouping was found (the grouper's record, or None). Read-only."""
@@ -343,10 +491,15 @@ def comparison_from_store(out: str | Path, suite: str | None = None, allow_empty
     if not records:
         if allow_empty:
             return Comparison([]), None
-        raise ConfigError(f"{db}: no finished runs" + (f" of suite {suite!r}" if suite else ""),
-                          hint="run `taskmix train` first")
+        raise ConfigError(
+            f"{db}: no finished runs" + (f" of suite {suite!r}" if suite else ""),
+            hint="run `taskmix train` first",
+        )
     suites = sorted({r.suite for r in records})
     if len(suites) > 1:
-        raise ConfigError(f"{db} holds runs of several suites: {', '.join(suites)}", hint="choose one with --suite")
+        raise ConfigError(
+            f"{db} holds runs of several suites: {', '.join(suites)}",
+            hint="choose one with --suite",
+        )
     groupings, grouper = load_groupings(out, suites[0])
     return Comparison(records, groupings=groupings), grouper

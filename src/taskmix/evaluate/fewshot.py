@@ -49,12 +49,19 @@ class FewShotSpec:
 class FewShot:
     """k-shot prompting of one LLM.
 
-    >>> fs = FewShot(make_llm(LLMConfig(endpoint="http://127.0.0.1:8000/v1")), k=2)   # doctest: +SKIP
-    >>> metrics, predictions = fs.evaluate(suite["negation_site_a"], seed=1)          # doctest: +SKIP
+    >>> llm = make_llm(LLMConfig(endpoint="http://127.0.0.1:8000/v1"))  # doctest: +SKIP
+    >>> fs = FewShot(llm, k=2)  # doctest: +SKIP
+    >>> metrics, predictions = fs.evaluate(suite["negation_site_a"], seed=1)  # doctest: +SKIP
     """
 
-    def __init__(self, llm: LLM | None, k: int | None = None, prompt: PromptConfig | None = None,
-                 max_new_tokens: int = 32, limit: int | None = None):
+    def __init__(
+        self,
+        llm: LLM | None,
+        k: int | None = None,
+        prompt: PromptConfig | None = None,
+        max_new_tokens: int = 32,
+        limit: int | None = None,
+    ):
         self.llm, self.k, self.prompt_config = llm, k, prompt or PromptConfig()
         self.max_new_tokens, self.limit = max_new_tokens, limit
 
@@ -71,7 +78,10 @@ class FewShot:
         k = min(self.k_for(task), len(labels))
         if task.kind != "classification":
             return [int(i) for i in rng.choice(len(labels), k, replace=False)]
-        pools = [list(rng.permutation(np.flatnonzero(labels == c))) for c in rng.permutation(task.num_labels)]
+        pools = [
+            list(rng.permutation(np.flatnonzero(labels == c)))
+            for c in rng.permutation(task.num_labels)
+        ]
         pools = [p for p in pools if p]
         picked: list[int] = []
         while len(picked) < k:
@@ -85,7 +95,9 @@ class FewShot:
         shots = "".join(tp.query(train.texts[d]) + tp.target("train", d) for d in demos)
         return tp.instruction + shots + tp.query(tp.task.splits[split].texts[i])
 
-    def evaluate(self, task: Task, seed: int = 1, split: str = "test", progress=None) -> tuple[dict, dict]:
+    def evaluate(
+        self, task: Task, seed: int = 1, split: str = "test", progress=None
+    ) -> tuple[dict, dict]:
         """(metrics, predictions) of the LLM on ``split`` (its first ``limit`` examples)."""
         tp = TaskPrompt(task, self.prompt_config)
         demos = self.demonstrations(task, seed)
@@ -94,19 +106,34 @@ class FewShot:
         answers = []
         for j in range(0, n, 8):
             prompts = [self.prompt(tp, demos, split, i) for i in range(j, min(n, j + 8))]
-            answers += [tp.cut(a) for a in self.llm.complete(prompts, self.max_new_tokens, stop=tp.config.end or None)]
+            answers += [
+                tp.cut(a)
+                for a in self.llm.complete(prompts, self.max_new_tokens, stop=tp.config.end or None)
+            ]
             if progress is not None:
                 progress(min(n, j + 8), n)
         gold = data.labels[:n]
-        predictions = {**task.readable_predictions(split, answers, n),
-                       "demonstrations": [task.splits["train"].ids[d] for d in demos]}
+        predictions = {
+            **task.readable_predictions(split, answers, n),
+            "demonstrations": [task.splits["train"].ids[d] for d in demos],
+        }
         return answer_metrics(task, answers, gold), predictions
 
 
-def run_fewshot(suite: Suite, tasks: Sequence[str], llm: LLMConfig, *, k: int | None = None,
-                seeds: Sequence[int] = (1,), split: str = "test", limit: int | None = None,
-                prompt: PromptConfig | None = None, max_new_tokens: int = 32, out: str | Path = "runs",
-                show_progress: bool = True) -> list:
+def run_fewshot(
+    suite: Suite,
+    tasks: Sequence[str],
+    llm: LLMConfig,
+    *,
+    k: int | None = None,
+    seeds: Sequence[int] = (1,),
+    split: str = "test",
+    limit: int | None = None,
+    prompt: PromptConfig | None = None,
+    max_new_tokens: int = 32,
+    out: str | Path = "runs",
+    show_progress: bool = True,
+) -> list:
     """Prompt ``llm`` on ``tasks`` of ``suite`` with every seed's demonstrations, through the run
     store (a finished (task, seed) is not asked again); returns the run records."""
     prompt = prompt or PromptConfig()
@@ -115,34 +142,66 @@ def run_fewshot(suite: Suite, tasks: Sequence[str], llm: LLMConfig, *, k: int | 
     fewshot = FewShot(None, k, prompt, max_new_tokens, limit)
 
     def work(spec: FewShotSpec, run_id: str, progress):
-        fewshot.llm = fewshot.llm or make_llm(llm)  # loaded once, and only when some run is left to do
+        fewshot.llm = fewshot.llm or make_llm(
+            llm
+        )  # loaded once, and only when some run is left to do
         metrics, preds = fewshot.evaluate(suite[spec.task], spec.seed, split, progress)
-        return {"test": {spec.task: metrics}, "dev": {}, "k": fewshot.k_for(suite[spec.task]), "split": split,
-                "trainable_parameters": 0,
-                "demonstrations": preds["demonstrations"]}, None
+        return {
+            "test": {spec.task: metrics},
+            "dev": {},
+            "k": fewshot.k_for(suite[spec.task]),
+            "split": split,
+            "trainable_parameters": 0,
+            "demonstrations": preds["demonstrations"],
+        }, None
 
     def run_config(spec: FewShotSpec) -> dict:
-        return {"fewshot": spec.task, "task": suite[spec.task].fingerprint(), "seed": spec.seed, "k": k,
-                "llm": llm.model_dump(mode="json", exclude={"timeout", "retries"}), "split": split, "limit": limit,
-                "prompt": prompt.model_dump(mode="json"), "max_new_tokens": max_new_tokens,
-                "kinds": {spec.task: suite[spec.task].kind}}
+        return {
+            "fewshot": spec.task,
+            "task": suite[spec.task].fingerprint(),
+            "seed": spec.seed,
+            "k": k,
+            "llm": llm.model_dump(mode="json", exclude={"timeout", "retries"}),
+            "split": split,
+            "limit": limit,
+            "prompt": prompt.model_dump(mode="json"),
+            "max_new_tokens": max_new_tokens,
+            "kinds": {spec.task: suite[spec.task].kind},
+        }
 
     specs = [FewShotSpec(t, s) for t in tasks for s in seeds]
-    return run_grid(out, suite.name, [(s, "fewshot", run_config(s)) for s in specs], work,
-                    show_progress=show_progress)
+    return run_grid(
+        out,
+        suite.name,
+        [(s, "fewshot", run_config(s)) for s in specs],
+        work,
+        show_progress=show_progress,
+    )
 
 
-def fewshot_comparison(suite: Suite, llm: LLMConfig, *, tasks: Sequence[str] | None = None, out: str | Path = "runs",
-                       **kw) -> tuple[Comparison, dict[str, float], bool]:
+def fewshot_comparison(
+    suite: Suite,
+    llm: LLMConfig,
+    *,
+    tasks: Sequence[str] | None = None,
+    out: str | Path = "runs",
+    **kw,
+) -> tuple[Comparison, dict[str, float], bool]:
     """Prompt ``llm`` on ``tasks`` (default: every classification and generation task) as
     :func:`run_fewshot` does (``kw``), and compare its answers with the single-task models already
     in the store. Returns (comparison, each task's share of answers naming no label, whether STL
     models were found)."""
     names = list(tasks or [t.name for t in suite if t.kind in ("classification", "generation")])
     if not names:
-        raise ConfigError(f"suite {suite.name!r} has no classification or generation task to prompt")
+        raise ConfigError(
+            f"suite {suite.name!r} has no classification or generation task to prompt"
+        )
     records = run_fewshot(suite, names, llm, out=out, **kw)
     with RunStore(Path(out) / STORE_FILE, readonly=True) as store:
-        stl = [r for r in store.runs(suite=suite.name, status="finished", kinds=("stl",)) if r.tasks[0] in names]
+        stl = [
+            r
+            for r in store.runs(suite=suite.name, status="finished", kinds=("stl",))
+            if r.tasks[0] in names
+        ]
     invalid = {r.tasks[0]: r.metrics["test"][r.tasks[0]].get("invalid") for r in records}
     return Comparison(records + stl, suite), invalid, bool(stl)

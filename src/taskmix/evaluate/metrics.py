@@ -1,4 +1,5 @@
-"""Statistics over seeds: means with 95% confidence intervals, and verdicts on paired differences."""
+"""Statistics over seeds: means with 95% confidence intervals, and verdicts on paired
+differences."""
 
 from __future__ import annotations
 
@@ -41,8 +42,10 @@ def verdict(mean: float, half: float, seeds: int) -> str:
     whole interval is above 0, 'hurts' when below, else 'inconclusive' (also with one seed, which
     has no interval).
 
-    >>> verdict(0.03, 0.01, 3), verdict(-0.03, 0.01, 3), verdict(0.03, 0.05, 3), verdict(0.03, math.nan, 1)
-    ('helps', 'hurts', 'inconclusive', 'inconclusive')
+    >>> verdict(0.03, 0.01, 3), verdict(-0.03, 0.01, 3)
+    ('helps', 'hurts')
+    >>> verdict(0.03, 0.05, 3), verdict(0.03, math.nan, 1)
+    ('inconclusive', 'inconclusive')
     """
     if seeds < 2 or math.isnan(mean) or math.isnan(half):
         return "inconclusive"

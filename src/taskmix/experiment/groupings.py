@@ -23,20 +23,46 @@ log = logging.getLogger(__name__)
 BASELINES = ("all", "random", "textemb", "most_different")
 
 
-def fit_grouper(suite: Suite, config: GroupConfig | None = None, *, pvi: PVI | None = None,
-                model: ModelConfig | None = None, backbone=None, cache=None, out: str | Path = "runs",
-                executor=None, show_progress: bool = False) -> Grouper:
+def fit_grouper(
+    suite: Suite,
+    config: GroupConfig | None = None,
+    *,
+    pvi: PVI | None = None,
+    model: ModelConfig | None = None,
+    backbone=None,
+    cache=None,
+    out: str | Path = "runs",
+    executor=None,
+    show_progress: bool = False,
+) -> Grouper:
     """The grouper ``config.method`` names, fitted on ``suite``. PVI: ``pvi`` if given, else
     measured once per (suite, model, settings) and kept under ``out/pvi`` for the next command;
     surrogate: its random subsets trained through the run store under ``out``."""
     config = config or GroupConfig()
-    kw = {"model": model, "backbone": backbone, "cache": cache, "out": out, "show_progress": show_progress,
-          "executor": executor}
+    kw = {
+        "model": model,
+        "backbone": backbone,
+        "cache": cache,
+        "out": out,
+        "show_progress": show_progress,
+        "executor": executor,
+    }
     if config.method == "pvi":
-        kw["pvi"] = pvi if pvi is not None else measure(suite, config.pvi, model, out, show_progress=show_progress)[0]
+        kw["pvi"] = (
+            pvi
+            if pvi is not None
+            else measure(suite, config.pvi, model, out, show_progress=show_progress)[0]
+        )
     elif config.method == "surrogate":
-        trainer = GroupTrainer(config.train, model, seeds=[config.seed], out=out, executor=executor, backbone=backbone,
-                               show_progress=show_progress)
+        trainer = GroupTrainer(
+            config.train,
+            model,
+            seeds=[config.seed],
+            out=out,
+            executor=executor,
+            backbone=backbone,
+            show_progress=show_progress,
+        )
         kw["runner"] = lambda s, subsets: trainer.run(s, subsets, stl=False)
     return make_grouper(config, **kw).fit(suite)
 
@@ -44,14 +70,17 @@ def fit_grouper(suite: Suite, config: GroupConfig | None = None, *, pvi: PVI | N
 def save_grouper(grouper: Grouper, out: str | Path, suite: str) -> Path:
     """The grouper's candidate table, at OUT/groups/<suite>-<method>-<hash of its settings>.csv (a
     run with another criterion or test writes its own file); returns the path."""
-    path = inside(out, "groups", f"{suite}-{grouper.config_.method}-{config_hash(grouper.config_)[:8]}.csv")
+    path = inside(
+        out, "groups", f"{suite}-{grouper.config_.method}-{config_hash(grouper.config_)[:8]}.csv"
+    )
     with atomic_file(path) as f:
         grouper.to_frame().to_csv(f, index=False)
     return path
 
 
-def training_groupings(suite: Suite, config: GroupConfig, baselines: Sequence[str] = BASELINES, **kw
-                       ) -> tuple[Grouper, dict[str, list[list[str]]]]:
+def training_groupings(
+    suite: Suite, config: GroupConfig, baselines: Sequence[str] = BASELINES, **kw
+) -> tuple[Grouper, dict[str, list[list[str]]]]:
     """The recommended grouping and its baselines, for the proof by training (``kw`` as for
     :func:`fit_grouper`).
 
@@ -60,7 +89,9 @@ def training_groupings(suite: Suite, config: GroupConfig, baselines: Sequence[st
     """
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
-        raise ConfigError(f"unknown baseline {unknown[0]!r}", hint=f"choose from {', '.join(BASELINES)}")
+        raise ConfigError(
+            f"unknown baseline {unknown[0]!r}", hint=f"choose from {', '.join(BASELINES)}"
+        )
     grouper = fit_grouper(suite, config, **kw)
     groupings = {config.method: grouper.groups_}
     if isinstance(grouper, PVIGrouper) and "most_different" in baselines:
@@ -71,22 +102,38 @@ def training_groupings(suite: Suite, config: GroupConfig, baselines: Sequence[st
     if "random" in baselines:
         groupings["random"] = random_partition(suite.names, sizes, config.seed)
     if "textemb" in baselines and config.method != "textemb":
-        groupings["textemb"] = TextEmbGrouper(config.model_copy(update={"sizes": sizes}), model=kw.get("model"),
-                                              backbone=kw.get("backbone"), cache=kw.get("cache")).fit(suite).groups_
+        groupings["textemb"] = (
+            TextEmbGrouper(
+                config.model_copy(update={"sizes": sizes}),
+                model=kw.get("model"),
+                backbone=kw.get("backbone"),
+                cache=kw.get("cache"),
+            )
+            .fit(suite)
+            .groups_
+        )
     if not group_sizes(grouper.groups_):
         log.warning("%s found no tasks to group; the baselines use pairs", config.method)
     return grouper, groupings
 
+
 GROUPINGS_FILE = "groupings.json"
 
 
-def save_groupings(out: str | Path, suite: str, groupings: dict[str, Sequence[Sequence[str]]],
-                   grouper: dict | None = None) -> None:
+def save_groupings(
+    out: str | Path,
+    suite: str,
+    groupings: dict[str, Sequence[Sequence[str]]],
+    grouper: dict | None = None,
+) -> None:
     """Remember a suite's named groupings (and how the recommended one was found: its config and
     PVI folder) beside the run store, so that `compare` and `report` can show them later."""
     path = Path(out) / GROUPINGS_FILE
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[suite] = {"groupings": {k: [list(g) for g in v] for k, v in groupings.items()}, "grouper": grouper}
+    data[suite] = {
+        "groupings": {k: [list(g) for g in v] for k, v in groupings.items()},
+        "grouper": grouper,
+    }
     with atomic_file(path, "w") as f:
         json.dump(data, f, indent=1)
 

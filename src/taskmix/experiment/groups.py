@@ -1,4 +1,5 @@
-"""Single-task (STL) and multi-task (MTL) runs of groups of tasks, over seeds, through the run store."""
+"""Single-task (STL) and multi-task (MTL) runs of groups of tasks, over seeds, through the run
+store."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ class RunSpec:
         return f"{self.kind}:{'+'.join(self.tasks)}"
 
 
-def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool = True) -> list[RunSpec]:
+def plan_runs(
+    groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool = True
+) -> list[RunSpec]:
     """STL runs for every task named in ``groups`` and an MTL run per group of two or more. A group
     is a set of tasks: the same tasks in another order are the same run (trained in the order first
     given)."""
@@ -52,15 +55,23 @@ def plan_runs(groups: Sequence[Sequence[str]], seeds: Sequence[int], stl: bool =
 
 class GroupTrainer:
     """Train the STL model of every task and an MTL model per group, over seeds, through the run
-    store (a run that finished is never trained again). :class:`~taskmix.evaluate.compare.MultiTaskTrainer`
-    adds the comparison of the two.
+    store (a run that finished is never trained again).
+    :class:`~taskmix.evaluate.compare.MultiTaskTrainer` adds the comparison of the two.
 
-    >>> records = GroupTrainer(TrainConfig(max_steps=100), seeds=[1, 2]).run(suite, [["a", "b"]])  # doctest: +SKIP
+    >>> trainer = GroupTrainer(TrainConfig(max_steps=100), seeds=[1, 2])
+    >>> records = trainer.run(suite, [["a", "b"]])  # doctest: +SKIP
     """
 
-    def __init__(self, config: TrainConfig | None = None, model: ModelConfig | None = None,
-                 seeds: Sequence[int] = (1, 2, 3), out: str | Path = "runs", executor: Executor | None = None,
-                 backbone: BackboneFactory | None = None, show_progress: bool = True):
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        model: ModelConfig | None = None,
+        seeds: Sequence[int] = (1, 2, 3),
+        out: str | Path = "runs",
+        executor: Executor | None = None,
+        backbone: BackboneFactory | None = None,
+        show_progress: bool = True,
+    ):
         self.config = config or TrainConfig()
         self.backbone = backbone or BackboneFactory(model or ModelConfig())
         self.model_config = self.backbone.config
@@ -73,31 +84,50 @@ class GroupTrainer:
         return config_hash(self._run_config(suite, spec))
 
     def _run_config(self, suite: Suite, spec: RunSpec) -> dict:
-        return {"tasks": {t: suite[t].fingerprint() for t in spec.tasks},
-                "kinds": {t: suite[t].kind for t in spec.tasks}, "seed": spec.seed,
-                "model": self.model_config.model_dump(mode="json"), "backbone": self.backbone.fingerprint(),
-                "train": self.config.model_dump(mode="json")}
+        return {
+            "tasks": {t: suite[t].fingerprint() for t in spec.tasks},
+            "kinds": {t: suite[t].kind for t in spec.tasks},
+            "seed": spec.seed,
+            "model": self.model_config.model_dump(mode="json"),
+            "backbone": self.backbone.fingerprint(),
+            "train": self.config.model_dump(mode="json"),
+        }
 
-    def run(self, suite: Suite, groups: Sequence[Sequence[str]], stl: bool = True) -> list[RunRecord]:
+    def run(
+        self, suite: Suite, groups: Sequence[Sequence[str]], stl: bool = True
+    ) -> list[RunRecord]:
         """Carry out every planned run not already finished; return the records of all of them."""
         trainer = Trainer(self.config, self.backbone)
 
         def work(spec, run_id, progress):
-            result = trainer.fit([suite[t] for t in spec.tasks], spec.seed, progress=progress, keep_model=True)
+            result = trainer.fit(
+                [suite[t] for t in spec.tasks], spec.seed, progress=progress, keep_model=True
+            )
             return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
 
         specs = plan_runs(groups, self.seeds, stl=stl)
-        return run_grid(self.out, suite.name, [(spec, spec.kind, self._run_config(suite, spec)) for spec in specs],
-                        work, executor=self.executor, show_progress=self.show_progress)
+        return run_grid(
+            self.out,
+            suite.name,
+            [(spec, spec.kind, self._run_config(suite, spec)) for spec in specs],
+            work,
+            executor=self.executor,
+            show_progress=self.show_progress,
+        )
 
     def _write_artifacts(self, run_id: str, spec: RunSpec, result) -> Path:
         """metrics.json, test predictions and what the model keeps (the weights if asked; IP: its
         task-embedding similarities); written whole or not at all."""
         final = self.out / run_id
         with atomic_dir(final) as tmp:
-            (tmp / "metrics.json").write_text(json.dumps({"setting": spec.setting, **result.to_dict()}, indent=2))
-            rows = [{"task": t, **dict(zip(p, vals, strict=True))}
-                    for t, p in result.predictions.items() for vals in zip(*p.values(), strict=True)]
+            (tmp / "metrics.json").write_text(
+                json.dumps({"setting": spec.setting, **result.to_dict()}, indent=2)
+            )
+            rows = [
+                {"task": t, **dict(zip(p, vals, strict=True))}
+                for t, p in result.predictions.items()
+                for vals in zip(*p.values(), strict=True)
+            ]
             pd.DataFrame(rows).to_csv(tmp / "predictions.csv", index=False)
             result.model.write_artifacts(tmp, weights=self.config.save_model)
         return final

@@ -38,7 +38,9 @@ def unique_seeds(seeds: Sequence[int]) -> list[int]:
     return seeds
 
 
-def register_runs(store: RunStore, suite: str, entries: Sequence[tuple]) -> tuple[list[tuple], list[str]]:
+def register_runs(
+    store: RunStore, suite: str, entries: Sequence[tuple]
+) -> tuple[list[tuple], list[str]]:
     """Add planned runs to the store: ``entries`` hold (spec, kind, config); a spec has ``tasks``,
     ``setting`` and ``seed``, the config everything the run depends on (hashed into its id).
     Entries with the same config are one run. Returns (the (spec, id) pairs of the distinct runs
@@ -50,8 +52,15 @@ def register_runs(store: RunStore, suite: str, entries: Sequence[tuple]) -> tupl
         if run_id in seen:
             continue
         seen.add(run_id)
-        rec = store.add(run_id, suite=suite, setting=spec.setting, kind=kind,
-                        tasks=list(spec.tasks), seed=spec.seed, config=cfg)
+        rec = store.add(
+            run_id,
+            suite=suite,
+            setting=spec.setting,
+            kind=kind,
+            tasks=list(spec.tasks),
+            seed=spec.seed,
+            config=cfg,
+        )
         if rec.status != "finished":
             todo.append((spec, rec.id))
     if len(todo) < len(seen):
@@ -59,8 +68,15 @@ def register_runs(store: RunStore, suite: str, entries: Sequence[tuple]) -> tupl
     return todo, ids
 
 
-def run_grid(out: str | Path, suite: str, entries: Sequence[tuple], work, *, executor: Executor | None = None,
-             show_progress: bool = True) -> list[RunRecord]:
+def run_grid(
+    out: str | Path,
+    suite: str,
+    entries: Sequence[tuple],
+    work,
+    *,
+    executor: Executor | None = None,
+    show_progress: bool = True,
+) -> list[RunRecord]:
     """Register → claim → carry out → record, for every grid of runs: ``entries`` are (spec, kind,
     config) as for :func:`register_runs`, ``work`` as for :func:`carry_out`. Each distinct run is
     carried out once (finished ones never again). Returns the record of every entry, in order (the
@@ -70,8 +86,14 @@ def run_grid(out: str | Path, suite: str, entries: Sequence[tuple], work, *, exe
     with RunStore(path) as store:
         todo, ids = register_runs(store, suite, entries)
         distinct = list(dict.fromkeys(ids))
-        failures = carry_out(store, executor or LocalExecutor(), todo, work, total=len(distinct),
-                             show_progress=show_progress)
+        failures = carry_out(
+            store,
+            executor or LocalExecutor(),
+            todo,
+            work,
+            total=len(distinct),
+            show_progress=show_progress,
+        )
         records = {i: store.get(i) for i in distinct}
     raise_failures(failures, len(distinct), path)
     return [records[i] for i in ids]
@@ -111,8 +133,15 @@ def _timed(work, item, progress=None):
     return result, started, time.time() - started
 
 
-def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, *, total: int,
-              show_progress: bool = True) -> list[tuple]:
+def carry_out(
+    store: RunStore,
+    executor: Executor,
+    todo: Sequence[tuple],
+    work,
+    *,
+    total: int,
+    show_progress: bool = True,
+) -> list[tuple]:
     """Carry out runs through the store: ``todo`` holds (spec, run id) pairs, where a spec has a
     ``setting`` and a ``seed``; ``work(spec, run_id, progress)`` trains and returns (metrics,
     artifacts folder or None); ``progress`` is None when the run is carried out in another process.
@@ -130,22 +159,31 @@ def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, 
             claimed.append((spec, run_id))
         else:
             rec = store.get(run_id)
-            if rec is not None and rec.status != "finished":  # finished meanwhile by another process: fine
-                failures.append((spec, TaskmixError(f"being run by another taskmix process ({rec.owner})")))
+            if (
+                rec is not None and rec.status != "finished"
+            ):  # finished meanwhile by another process: fine
+                failures.append(
+                    (spec, TaskmixError(f"being run by another taskmix process ({rec.owner})"))
+                )
     unfinished = {run_id for _, run_id in claimed}
     done = total - len(claimed)
     with make_progress(show_progress) as bar, _Heartbeat(store.path, sorted(unfinished)):
         overall = bar.add_task(f"runs ({executor.describe()})", total=total, completed=done)
         steps = bar.add_task("steps", total=1, visible=False)
         if executor.in_process:
+
             def fn(item):
                 spec, run_id = item
-                bar.update(steps, description=f"{spec.setting} seed {spec.seed}", completed=0, visible=True)
+                bar.update(
+                    steps, description=f"{spec.setting} seed {spec.seed}", completed=0, visible=True
+                )
                 return _timed(work, item, lambda s, n: bar.update(steps, completed=s, total=n))
         else:  # carried out in another process: no live step progress
             fn = functools.partial(_timed, work)
         try:
-            for (spec, run_id), res in executor.map(fn, claimed, started=lambda item: store.start(item[1])):
+            for (spec, run_id), res in executor.map(
+                fn, claimed, started=lambda item: store.start(item[1])
+            ):
                 if isinstance(res, BaseException):
                     log.error("run %s seed %d failed: %s", spec.setting, spec.seed, res)
                     store.fail(run_id, f"{type(res).__name__}: {res}")
@@ -157,8 +195,10 @@ def carry_out(store: RunStore, executor: Executor, todo: Sequence[tuple], work, 
                 unfinished.discard(run_id)
                 bar.advance(overall)
         except KeyboardInterrupt as e:
-            raise Stopped(f"{done} of {total} runs are finished and kept in {store.path}",
-                                  signal=getattr(e, "signal", None)) from None
+            raise Stopped(
+                f"{done} of {total} runs are finished and kept in {store.path}",
+                signal=getattr(e, "signal", None),
+            ) from None
         finally:
             store.release(sorted(unfinished))
         bar.update(steps, visible=False)
@@ -169,6 +209,8 @@ def raise_failures(failures: Sequence[tuple], total: int, store_path: Path) -> N
     """One error naming the failed runs (if any), saying the finished ones are kept."""
     if failures:
         msg = "; ".join(f"{s.setting} seed {s.seed}: {e}" for s, e in failures[:5])
-        raise TaskmixError(f"{len(failures)} of {total} runs failed: {msg}",
-                           hint=f"the finished runs are kept in {store_path}; "
-                                "fix the cause and run the same command again")
+        raise TaskmixError(
+            f"{len(failures)} of {total} runs failed: {msg}",
+            hint=f"the finished runs are kept in {store_path}; "
+            "fix the cause and run the same command again",
+        )

@@ -1,6 +1,7 @@
 """The pairwise transfer grid (TaskWeb): every (s → t, seed) and every target-only (t, seed) is one
 run in the run store; the runs themselves (probe, or an encoder adapted on s then on t) are
-:mod:`taskmix.relate.transfer`'s. A killed grid resumes where it stopped; nothing finished is run twice.
+:mod:`taskmix.relate.transfer`'s. A killed grid resumes where it stopped; nothing finished is run
+twice.
 """
 
 from __future__ import annotations
@@ -34,13 +35,24 @@ log = logging.getLogger(__name__)
 class PairwiseTransfer(Estimator):
     """Measure the transfer matrix of a suite (or of some targets and sources in it).
 
-    >>> pt = PairwiseTransfer(TransferConfig(setting="probe", seeds=[1, 2, 3]), out="runs")  # doctest: +SKIP
-    >>> pt.fit(suite).matrix_.scores().round(3)                                               # doctest: +SKIP
+    >>> pt = PairwiseTransfer(TransferConfig(setting="probe", seeds=[1, 2, 3]), out="runs")
+    >>> pt.fit(suite).matrix_.scores().round(3)  # doctest: +SKIP
     """
 
-    def __init__(self, config: TransferConfig | None = None, *, targets: Sequence[str] | None = None,
-                 sources: Sequence[str] | None = None, model: ModelConfig | None = None, backbone=None, cache=None,
-                 out: str | Path = "runs", executor: Executor | None = None, show_progress: bool = True, **params):
+    def __init__(
+        self,
+        config: TransferConfig | None = None,
+        *,
+        targets: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
+        model: ModelConfig | None = None,
+        backbone=None,
+        cache=None,
+        out: str | Path = "runs",
+        executor: Executor | None = None,
+        show_progress: bool = True,
+        **params,
+    ):
         self.config = config
         self.targets = targets
         self.sources = sources
@@ -57,7 +69,9 @@ class PairwiseTransfer(Estimator):
         encoder serves every target before the next source is trained)."""
         seeds = self.config_.seeds
         specs = [TransferSpec(t, None, seed) for t in targets for seed in seeds]
-        specs += [TransferSpec(t, s, seed) for s in sources for seed in seeds for t in targets if s != t]
+        specs += [
+            TransferSpec(t, s, seed) for s in sources for seed in seeds for t in targets if s != t
+        ]
         return specs
 
     def fit(self, suite: Suite) -> PairwiseTransfer:
@@ -71,18 +85,34 @@ class PairwiseTransfer(Estimator):
             suite[name]  # a clear error for an unknown task
         if len(set(targets) | set(sources)) < 2:
             raise ConfigError("pairwise transfer needs at least two tasks")
-        factory, cache = feature_source(self.model or ModelConfig(name=suite.model), self.backbone, self.cache)
+        factory, cache = feature_source(
+            self.model or ModelConfig(name=suite.model), self.backbone, self.cache
+        )
         self.backbone_, self.cache_ = factory, cache
         samples = {t: target_sample(suite[t], c.n, c.sample_seed) for t in targets}
         self.sizes_ = {t: len(samples[t].splits["train"]) for t in targets}
-        runner = ProbeTransfer(c, factory, cache) if c.setting == "probe" else EncoderTransfer(c, factory)
-        base = {"kind": "transfer", "setting": c.setting, "n": c.n, "sample_seed": c.sample_seed,
-                "model": factory.config.model_dump(mode="json"), "backbone": factory.fingerprint()}
+        runner = (
+            ProbeTransfer(c, factory, cache)
+            if c.setting == "probe"
+            else EncoderTransfer(c, factory)
+        )
+        base = {
+            "kind": "transfer",
+            "setting": c.setting,
+            "n": c.n,
+            "sample_seed": c.sample_seed,
+            "model": factory.config.model_dump(mode="json"),
+            "backbone": factory.fingerprint(),
+        }
         if c.setting == "probe":
-            base["probe"] = {k: getattr(c, k) for k in ("probe_hidden", "probe_steps", "probe_lr", "probe_batch")}
+            base["probe"] = {
+                k: getattr(c, k) for k in ("probe_hidden", "probe_steps", "probe_lr", "probe_batch")
+            }
         else:
-            base["train"] = {"source": runner.source_cfg.model_dump(mode="json"),
-                             "target": runner.target_cfg.model_dump(mode="json")}
+            base["train"] = {
+                "source": runner.source_cfg.model_dump(mode="json"),
+                "target": runner.target_cfg.model_dump(mode="json"),
+            }
 
         specs = self._plan(targets, sources)
 
@@ -92,10 +122,26 @@ class PairwiseTransfer(Estimator):
             metrics = runner.run(source, samples[spec.target], suite[spec.target], spec.seed, **kw)
             return {"test": {spec.target: metrics}}, None
 
-        records = run_grid(self.out, suite.name, [
-            (spec, "transfer", {**base, "target": suite[spec.target].fingerprint(), "seed": spec.seed,
-                                "source": suite[spec.source].fingerprint() if spec.source else None})
-            for spec in specs], work, executor=self.executor or LocalExecutor(), show_progress=self.show_progress)
+        records = run_grid(
+            self.out,
+            suite.name,
+            [
+                (
+                    spec,
+                    "transfer",
+                    {
+                        **base,
+                        "target": suite[spec.target].fingerprint(),
+                        "seed": spec.seed,
+                        "source": suite[spec.source].fingerprint() if spec.source else None,
+                    },
+                )
+                for spec in specs
+            ],
+            work,
+            executor=self.executor or LocalExecutor(),
+            show_progress=self.show_progress,
+        )
         self.runs_ = self._runs_frame(suite, specs, records)
         self.matrix_ = matrix_from_runs(self.runs_, c.setting)
         return self
@@ -105,13 +151,21 @@ class PairwiseTransfer(Estimator):
         rows = []
         for spec, rec in zip(specs, records, strict=True):
             task = suite[spec.target]
-            rows.append({"target": spec.target, "source": spec.source or "", "seed": spec.seed,
-                         "metric": rec.metrics["test"][spec.target][task.main_metric], "run": rec.id})
+            rows.append(
+                {
+                    "target": spec.target,
+                    "source": spec.source or "",
+                    "seed": spec.seed,
+                    "metric": rec.metrics["test"][spec.target][task.main_metric],
+                    "run": rec.id,
+                }
+            )
         return pd.DataFrame(rows)
 
 
 def matrix_path(out: str | Path, suite: str, setting: str) -> Path:
-    """Where the transfer matrix of ``suite`` measured in ``setting`` is kept: OUT/transfer/<suite>-<setting>.csv."""
+    """Where the transfer matrix of ``suite`` measured in ``setting`` is kept:
+    OUT/transfer/<suite>-<setting>.csv."""
     return inside(out, "transfer", f"{suite}-{setting}.csv")
 
 
@@ -120,8 +174,13 @@ def saved_matrices(out: str | Path, suite: str) -> list[Path]:
     return sorted((Path(out) / "transfer").glob(f"{suite}-*.csv"))
 
 
-def load_matrix(path: str | Path | None, out: str | Path, suite: Suite | None, setting: str | None = None,
-                metric: str | Path | None = None) -> TransferMatrix | None:
+def load_matrix(
+    path: str | Path | None,
+    out: str | Path,
+    suite: Suite | None,
+    setting: str | None = None,
+    metric: str | Path | None = None,
+) -> TransferMatrix | None:
     """The transfer matrix at ``path``, or else the one saved for ``suite`` (in ``setting``, if
     named); checked against the suite's tasks; with the target metric table ``metric`` joined (for
     Regret@k). None if there is neither."""

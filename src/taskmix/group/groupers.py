@@ -50,8 +50,18 @@ class Grouper(Estimator):
 
     method = ""
 
-    def __init__(self, config: GroupConfig | None = None, *, model: ModelConfig | None = None, backbone=None,
-                 cache=None, out: str | Path = "runs", show_progress: bool = False, executor=None, **params):
+    def __init__(
+        self,
+        config: GroupConfig | None = None,
+        *,
+        model: ModelConfig | None = None,
+        backbone=None,
+        cache=None,
+        out: str | Path = "runs",
+        show_progress: bool = False,
+        executor=None,
+        **params,
+    ):
         self.config = config
         self.model = model
         self.backbone = backbone
@@ -63,7 +73,11 @@ class Grouper(Estimator):
 
     def fit(self, suite: Suite) -> Grouper:
         params = {"method": self.method, **self.params} if self.method else dict(self.params)
-        pvi = {k: params.pop(k) for k in list(params) if k in PVIConfig.model_fields and k not in GroupConfig.model_fields}
+        pvi = {
+            k: params.pop(k)
+            for k in list(params)
+            if k in PVIConfig.model_fields and k not in GroupConfig.model_fields
+        }
         base = self.config.model_dump() if self.config is not None else {}
         if pvi:
             params["pvi"] = {**base.get("pvi", {}), **pvi}
@@ -78,12 +92,16 @@ class Grouper(Estimator):
         """Every candidate group of ``names`` with its ``score`` (in ``column``) and whether it was
         chosen, best first."""
         chosen = {tuple(g) for g in self.groups_}
-        rows = [{"group": "+".join(g), "size": len(g), column: score(g), "chosen": g in chosen}
-                for g in candidate_groups(list(names), self.config_.max_size)]
+        rows = [
+            {"group": "+".join(g), "size": len(g), column: score(g), "chosen": g in chosen}
+            for g in candidate_groups(list(names), self.config_.max_size)
+        ]
         return pd.DataFrame(rows).sort_values(column, ascending=False, ignore_index=True)
 
     def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame({"group": ["+".join(g) for g in self.groups_], "size": [len(g) for g in self.groups_]})
+        return pd.DataFrame(
+            {"group": ["+".join(g) for g in self.groups_], "size": [len(g) for g in self.groups_]}
+        )
 
     def describe(self) -> str:
         """One sentence on how the groups were chosen, for reports."""
@@ -93,8 +111,10 @@ class Grouper(Estimator):
         """What `report` needs later to redraw how the groups were chosen: the config, and the
         folder of the PVI table the groups came from (if any)."""
         folder = getattr(getattr(self, "pvi_", None), "folder_", None)
-        return {"config": self.config_.model_dump(mode="json"),
-                "pvi": str(Path(folder).resolve()) if folder else None}
+        return {
+            "config": self.config_.model_dump(mode="json"),
+            "pvi": str(Path(folder).resolve()) if folder else None,
+        }
 
 
 class AllGrouper(Grouper):
@@ -128,21 +148,33 @@ class TextEmbGrouper(Grouper):
     method = "textemb"
 
     def _fit(self, suite: Suite) -> None:
-        self.similarity_ = TextEmb(model=self.model, backbone=self.backbone, cache=self.cache).fit(suite)
+        self.similarity_ = TextEmb(model=self.model, backbone=self.backbone, cache=self.cache).fit(
+            suite
+        )
         names = suite.names
         if self.config_.sizes:
             self.groups_ = sized_partition(names, self.config_.sizes, self.similarity_.group_score)
             self.threshold_ = None
         else:
-            scores = {g: self.similarity_.group_score(g) for g in candidate_groups(names, self.config_.max_size)}
+            scores = {
+                g: self.similarity_.group_score(g)
+                for g in candidate_groups(names, self.config_.max_size)
+            }
             pairs = [v for g, v in scores.items() if len(g) == 2]
-            self.threshold_ = self.config_.min_similarity if self.config_.min_similarity is not None \
-                else float(np.median(pairs)) if pairs else 1.0
+            self.threshold_ = (
+                self.config_.min_similarity
+                if self.config_.min_similarity is not None
+                else float(np.median(pairs))
+                if pairs
+                else 1.0
+            )
             similar = {g: v for g, v in scores.items() if v >= self.threshold_}
             self.groups_ = choose_partition(names, similar, self.config_.search)
 
     def to_frame(self) -> pd.DataFrame:
-        return self._candidate_frame(self.similarity_.scores_.index, self.similarity_.group_score, "mean_cosine")
+        return self._candidate_frame(
+            self.similarity_.scores_.index, self.similarity_.group_score, "mean_cosine"
+        )
 
     def describe(self) -> str:
         if self.threshold_ is None:
@@ -151,11 +183,12 @@ class TextEmbGrouper(Grouper):
 
 
 class PVIGrouper(Grouper):
-    """Group tasks whose per-instance PVI distributions do not differ (Li, Miller, Bethard & Savova).
+    """Group tasks whose per-instance PVI distributions do not differ (Li, Miller, Bethard &
+    Savova).
 
     >>> grouper = PVIGrouper(mode="probe", alpha=0.01).fit(suite)     # doctest: +SKIP
     >>> grouper.groups_, grouper.different_                              # doctest: +SKIP
-    >>> grouper.to_frame()          # every candidate group: statistic, p-value, effect, sizes
+    >>> grouper.to_frame()  # every candidate: statistic, p, effect, sizes  # doctest: +SKIP
 
     Every pair is compared by a two-sample t-test (Welch, or Student as in the paper) and every
     group of 3 … ``max_size`` by one-way ANOVA. With ``criterion="pvalue"`` a group is similar
@@ -165,11 +198,29 @@ class PVIGrouper(Grouper):
 
     method = "pvi"
 
-    def __init__(self, config: GroupConfig | None = None, *, pvi: PVI | None = None, model: ModelConfig | None = None,
-                 backbone=None, cache=None, out: str | Path = "runs", show_progress: bool = False, executor=None,
-                 **params):
-        super().__init__(config, model=model, backbone=backbone, cache=cache, out=out, show_progress=show_progress,
-                         executor=executor, **params)
+    def __init__(
+        self,
+        config: GroupConfig | None = None,
+        *,
+        pvi: PVI | None = None,
+        model: ModelConfig | None = None,
+        backbone=None,
+        cache=None,
+        out: str | Path = "runs",
+        show_progress: bool = False,
+        executor=None,
+        **params,
+    ):
+        super().__init__(
+            config,
+            model=model,
+            backbone=backbone,
+            cache=cache,
+            out=out,
+            show_progress=show_progress,
+            executor=executor,
+            **params,
+        )
         self.pvi = pvi
 
     def fit(self, suite: Suite | None = None) -> PVIGrouper:
@@ -180,16 +231,26 @@ class PVIGrouper(Grouper):
 
     def _fit(self, suite: Suite | None) -> None:
         c = self.config_
-        self.pvi_ = self.pvi if self.pvi is not None else PVI(c.pvi, model=self.model, backbone=self.backbone,
-                                                              cache=self.cache, show_progress=self.show_progress
-                                                              ).fit(suite)
+        self.pvi_ = (
+            self.pvi
+            if self.pvi is not None
+            else PVI(
+                c.pvi,
+                model=self.model,
+                backbone=self.backbone,
+                cache=self.cache,
+                show_progress=self.show_progress,
+            ).fit(suite)
+        )
         values = self.pvi_.values()
         names = [n for n in suite.names if n in values] if suite is not None else list(values)
         if len(names) < 2:
             raise ConfigError("grouping needs PVI of at least two tasks")
         tested = equal_subsamples(values, c.subsample, c.seed)
-        self.tests_ = [group_test(g, [tested[t] for t in g], equal_var=c.test == "student")
-                       for g in candidate_groups(names, c.max_size)]
+        self.tests_ = [
+            group_test(g, [tested[t] for t in g], equal_var=c.test == "student")
+            for g in candidate_groups(names, c.max_size)
+        ]
         self.evidence_ = {t.tasks: self.evidence(t) for t in self.tests_ if self.similar(t)}
         self.groups_ = choose_partition(names, self.evidence_, c.search)
         self.different_ = self._most_different(names)
@@ -202,7 +263,11 @@ class PVIGrouper(Grouper):
     def similar(self, t) -> bool:
         if self.config_.criterion == "pvalue":
             return t.pvalue >= self.config_.alpha
-        return abs(t.cohens_d) <= self.config_.max_effect if len(t.tasks) == 2 else t.eta_squared <= self._eta_bound
+        return (
+            abs(t.cohens_d) <= self.config_.max_effect
+            if len(t.tasks) == 2
+            else t.eta_squared <= self._eta_bound
+        )
 
     def different(self, t) -> bool:
         if self.config_.criterion == "pvalue":
@@ -217,8 +282,10 @@ class PVIGrouper(Grouper):
 
     def _most_different(self, names: Sequence[str]) -> list[list[str]]:
         """Disjoint most-different pairs (as many as there are recommended groups, at least one)."""
-        pairs = sorted((t for t in self.tests_ if len(t.tasks) == 2 and self.different(t)),
-                       key=lambda t: (t.pvalue, -abs(t.cohens_d)))
+        pairs = sorted(
+            (t for t in self.tests_ if len(t.tasks) == 2 and self.different(t)),
+            key=lambda t: (t.pvalue, -abs(t.cohens_d)),
+        )
         wanted = max(1, len(group_sizes(self.groups_)))
         chosen, used = [], set()
         for t in pairs:
@@ -229,15 +296,30 @@ class PVIGrouper(Grouper):
 
     # ------------------------------------------------------------ results
     def to_frame(self) -> pd.DataFrame:
-        """Every candidate group: test, statistic, p-value, Cohen's d, η², sizes, mean PVIs, verdict."""
+        """Every candidate group: test, statistic, p-value, Cohen's d, η², sizes, mean PVIs,
+        verdict."""
         chosen = {tuple(g) for g in self.groups_}
         different = {tuple(g) for g in self.different_ if len(g) > 1}
-        rows = [{"group": "+".join(t.tasks), "size": len(t.tasks), "test": t.test, "statistic": t.statistic,
-                 "p_value": t.pvalue, "cohens_d": t.cohens_d, "eta_squared": t.eta_squared,
-                 "n": "/".join(map(str, t.sizes)), "mean_pvi": "/".join(f"{m:.3f}" for m in t.means),
-                 "similar": self.similar(t),
-                 "role": "recommended" if t.tasks in chosen else "most different" if t.tasks in different else ""}
-                for t in self.tests_]
+        rows = [
+            {
+                "group": "+".join(t.tasks),
+                "size": len(t.tasks),
+                "test": t.test,
+                "statistic": t.statistic,
+                "p_value": t.pvalue,
+                "cohens_d": t.cohens_d,
+                "eta_squared": t.eta_squared,
+                "n": "/".join(map(str, t.sizes)),
+                "mean_pvi": "/".join(f"{m:.3f}" for m in t.means),
+                "similar": self.similar(t),
+                "role": "recommended"
+                if t.tasks in chosen
+                else "most different"
+                if t.tasks in different
+                else "",
+            }
+            for t in self.tests_
+        ]
         return pd.DataFrame(rows)
 
     def pvalue_matrix(self) -> pd.DataFrame:
@@ -253,13 +335,27 @@ class PVIGrouper(Grouper):
     def describe(self) -> str:
         c = self.config_
         test = "Student" if c.test == "student" else "Welch"
-        rule = (f"p ≥ α = {c.alpha:g}" if c.criterion == "pvalue" else
-                f"effect size small (|Cohen's d| ≤ {c.max_effect:g}; groups of 3+: η² ≤ {self._eta_bound:.4f})")
-        data = ("all instances" if c.subsample is None else
-                f"equal seeded subsamples of {'the smallest task size' if c.subsample == 'min' else c.subsample}")
-        anova = "" if c.max_size < 3 else f", one-way ANOVA for groups of 3{f' to {c.max_size}' if c.max_size > 3 else ''}"
-        return (f"PVI ({c.pvi.mode}) grouping: {test} t-test for pairs{anova}; "
-                f"a group is similar when {rule}; tested on {data}")
+        rule = (
+            f"p ≥ α = {c.alpha:g}"
+            if c.criterion == "pvalue"
+            else f"effect size small (|Cohen's d| ≤ {c.max_effect:g}; groups of 3+: η² ≤ "
+            f"{self._eta_bound:.4f})"
+        )
+        data = (
+            "all instances"
+            if c.subsample is None
+            else "equal seeded subsamples of "
+            f"{'the smallest task size' if c.subsample == 'min' else c.subsample}"
+        )
+        anova = (
+            ""
+            if c.max_size < 3
+            else f", one-way ANOVA for groups of 3{f' to {c.max_size}' if c.max_size > 3 else ''}"
+        )
+        return (
+            f"PVI ({c.pvi.mode}) grouping: {test} t-test for pairs{anova}; "
+            f"a group is similar when {rule}; tested on {data}"
+        )
 
 
 def rank_candidates(frame: pd.DataFrame) -> pd.DataFrame:
@@ -268,22 +364,28 @@ def rank_candidates(frame: pd.DataFrame) -> pd.DataFrame:
     if not {"role", "p_value"} <= set(frame.columns):
         return frame
     key = frame["role"].map({"recommended": 0, "most different": 1}).fillna(2)
-    return frame.assign(_k=key).sort_values(["_k", "p_value"], ascending=[True, False]).drop(columns="_k")
+    return (
+        frame.assign(_k=key)
+        .sort_values(["_k", "p_value"], ascending=[True, False])
+        .drop(columns="_k")
+    )
 
 
 def random_subsets(names: Sequence[str], count: int, size: int, seed: int) -> list[list[str]]:
-    """``count`` distinct random subsets of ``size`` tasks (seeded), each task in at least one; fewer
-    when there are not that many distinct subsets."""
+    """``count`` distinct random subsets of ``size`` tasks (seeded), each task in at least one;
+    fewer when there are not that many distinct subsets."""
     if not 2 <= size <= len(names):
-        raise ConfigError(f"subsets of {size} tasks cannot be drawn from {len(names)} tasks",
-                          hint=f"choose subset_size between 2 and {len(names)}")
+        raise ConfigError(
+            f"subsets of {size} tasks cannot be drawn from {len(names)} tasks",
+            hint=f"choose subset_size between 2 and {len(names)}",
+        )
     rng = np.random.default_rng(seed)
     total = math.comb(len(names), size)
     chosen: list[tuple[str, ...]] = []
     perm = [names[i] for i in rng.permutation(len(names))]
     for k in range(0, len(perm), size):  # first a cover: every task in some subset
-        block = perm[k:k + size]
-        block += [t for t in perm if t not in block][:size - len(block)]
+        block = perm[k : k + size]
+        block += [t for t in perm if t not in block][: size - len(block)]
         key = tuple(sorted(block, key=names.index))
         if key not in chosen:
             chosen.append(key)
@@ -303,22 +405,44 @@ class SurrogateGrouper(Grouper):
 
     method = "surrogate"
 
-    def __init__(self, config: GroupConfig | None = None, *, runner=None, model: ModelConfig | None = None,
-                 backbone=None, cache=None, out: str | Path = "runs", show_progress: bool = False, executor=None,
-                 **params):
-        super().__init__(config, model=model, backbone=backbone, cache=cache, out=out, show_progress=show_progress,
-                         executor=executor, **params)
+    def __init__(
+        self,
+        config: GroupConfig | None = None,
+        *,
+        runner=None,
+        model: ModelConfig | None = None,
+        backbone=None,
+        cache=None,
+        out: str | Path = "runs",
+        show_progress: bool = False,
+        executor=None,
+        **params,
+    ):
+        super().__init__(
+            config,
+            model=model,
+            backbone=backbone,
+            cache=cache,
+            out=out,
+            show_progress=show_progress,
+            executor=executor,
+            **params,
+        )
         self.runner = runner
 
     def _fit(self, suite: Suite) -> None:
         c = self.config_
         if self.runner is None:
-            raise ConfigError("SurrogateGrouper trains subsets of tasks and needs a runner",
-                              hint="build it with taskmix.experiment.groupings.fit_grouper (it passes one that "
-                                   "trains through the run store), or give runner=(suite, subsets) -> run records")
+            raise ConfigError(
+                "SurrogateGrouper trains subsets of tasks and needs a runner",
+                hint="build it with taskmix.experiment.groupings.fit_grouper (it passes one that "
+                "trains through the run store), or give runner=(suite, subsets) -> run records",
+            )
         names = suite.names
         if len(names) < 3:
-            raise ConfigError(f"surrogate grouping needs at least 3 tasks; suite {suite.name!r} has {len(names)}")
+            raise ConfigError(
+                f"surrogate grouping needs at least 3 tasks; suite {suite.name!r} has {len(names)}"
+            )
         size = c.subset_size or max(2, math.ceil(len(names) / 2))
         self.subsets_ = random_subsets(names, c.subsets or 3 * len(names), size, c.seed)
         records = self.runner(suite, self.subsets_)
@@ -326,37 +450,54 @@ class SurrogateGrouper(Grouper):
         def dev(r, t):
             return r.metrics["dev"][t][suite[t].main_metric]
 
-        self.scores_ = pd.DataFrame([{"subset": "+".join(r.tasks), "task": t, "score": dev(r, t)}
-                                     for r in records for t in r.tasks])
+        self.scores_ = pd.DataFrame(
+            [
+                {"subset": "+".join(r.tasks), "task": t, "score": dev(r, t)}
+                for r in records
+                for t in r.tasks
+            ]
+        )
         theta = pd.DataFrame(0.0, index=names, columns=names)
         for t in names:
             mine = [r for r in records if t in r.tasks]
             others = [s for s in names if s != t]
             X = np.array([[s in r.tasks for s in others] for r in mine], float)
-            theta.loc[t, others] = LinearSurrogate(alpha=c.ridge).fit(X, [dev(r, t) for r in mine]).effects_
+            theta.loc[t, others] = (
+                LinearSurrogate(alpha=c.ridge).fit(X, [dev(r, t) for r in mine]).effects_
+            )
         self.effects_ = theta  # row: target, column: the data set whose effect it is
-        self.relevance_ = ((theta + theta.T) / 2).mask(np.eye(len(names), dtype=bool))  # diagonal: NaN
+        self.relevance_ = ((theta + theta.T) / 2).mask(
+            np.eye(len(names), dtype=bool)
+        )  # diagonal: NaN
         if c.sizes:
             self.groups_ = sized_partition(names, c.sizes, self.group_score)
         else:
             scores = {g: self.group_score(g) for g in candidate_groups(names, c.max_size)}
             top = max([v for v in scores.values() if v > 0], default=1.0)
-            self.groups_ = choose_partition(names, {g: v / top for g, v in scores.items() if v > 0}, c.search)
+            self.groups_ = choose_partition(
+                names, {g: v / top for g, v in scores.items() if v > 0}, c.search
+            )
 
     def group_score(self, group: Sequence[str]) -> float:
         """Mean symmetrised relevance of the pairs in ``group``."""
-        return float(np.mean([self.relevance_.loc[a, b] for a, b in itertools.combinations(group, 2)]))
+        return float(
+            np.mean([self.relevance_.loc[a, b] for a, b in itertools.combinations(group, 2)])
+        )
 
     def to_frame(self) -> pd.DataFrame:
         return self._candidate_frame(self.relevance_.index, self.group_score, "relevance")
 
     def describe(self) -> str:
-        return (f"surrogate relevance from {len(self.subsets_)} random subsets of {len(self.subsets_[0])} tasks: "
-                "groups whose tasks raise each other's dev scores on average")
+        return (
+            f"surrogate relevance from {len(self.subsets_)} random subsets of "
+            f"{len(self.subsets_[0])} tasks: "
+            "groups whose tasks raise each other's dev scores on average"
+        )
 
 
-GROUPERS: dict[str, type[Grouper]] = {g.method: g for g in (PVIGrouper, TextEmbGrouper, SurrogateGrouper, AllGrouper,
-                                                             RandomGrouper)}
+GROUPERS: dict[str, type[Grouper]] = {
+    g.method: g for g in (PVIGrouper, TextEmbGrouper, SurrogateGrouper, AllGrouper, RandomGrouper)
+}
 
 
 def grouper_from_record(record: dict | None) -> PVIGrouper | None:
@@ -364,7 +505,9 @@ def grouper_from_record(record: dict | None) -> PVIGrouper | None:
     only, no training); None when there is no record or its PVI table is gone."""
     if not record or not record.get("pvi") or not Path(record["pvi"]).exists():
         return None
-    return PVIGrouper(GroupConfig.model_validate(record["config"]), pvi=PVI.load(record["pvi"])).fit(None)
+    return PVIGrouper(
+        GroupConfig.model_validate(record["config"]), pvi=PVI.load(record["pvi"])
+    ).fit(None)
 
 
 def make_grouper(config: GroupConfig | None = None, **kw) -> Grouper:

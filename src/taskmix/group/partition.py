@@ -21,7 +21,9 @@ EXHAUSTIVE_MAX_TASKS = 14
 
 def candidate_groups(names: Sequence[str], max_size: int) -> list[tuple[str, ...]]:
     """Every group of 2 … ``max_size`` tasks, in suite order."""
-    return [g for k in range(2, min(max_size, len(names)) + 1) for g in itertools.combinations(names, k)]
+    return [
+        g for k in range(2, min(max_size, len(names)) + 1) for g in itertools.combinations(names, k)
+    ]
 
 
 def _complete(names: Sequence[str], groups: Sequence[Sequence[str]]) -> list[list[str]]:
@@ -32,8 +34,11 @@ def _complete(names: Sequence[str], groups: Sequence[Sequence[str]]) -> list[lis
     return chosen + [[n] for n in names if n not in used]
 
 
-def greedy_partition(names: Sequence[str], evidence: dict[tuple[str, ...], float]) -> list[list[str]]:
-    """Take the candidate with the strongest evidence (ties: the larger), then the next disjoint one."""
+def greedy_partition(
+    names: Sequence[str], evidence: dict[tuple[str, ...], float]
+) -> list[list[str]]:
+    """Take the candidate with the strongest evidence (ties: the larger), then the next disjoint
+    one."""
     order = sorted(evidence, key=lambda g: (-evidence[g], -len(g)))
     chosen: list[tuple[str, ...]] = []
     used: set[str] = set()
@@ -44,11 +49,16 @@ def greedy_partition(names: Sequence[str], evidence: dict[tuple[str, ...], float
     return _complete(names, chosen)
 
 
-def exhaustive_partition(names: Sequence[str], evidence: dict[tuple[str, ...], float]) -> list[list[str]]:
+def exhaustive_partition(
+    names: Sequence[str], evidence: dict[tuple[str, ...], float]
+) -> list[list[str]]:
     """The partition with the highest Σ |g| · e(g) over all partitions into candidate groups."""
     if len(names) > EXHAUSTIVE_MAX_TASKS:
-        raise ConfigError(f"exhaustive search is limited to {EXHAUSTIVE_MAX_TASKS} tasks; this suite has {len(names)}",
-                          hint="use search: greedy (or auto)")
+        raise ConfigError(
+            f"exhaustive search is limited to {EXHAUSTIVE_MAX_TASKS} tasks; this suite has "
+            f"{len(names)}",
+            hint="use search: greedy (or auto)",
+        )
     by_first: dict[str, list[tuple[str, ...]]] = {n: [] for n in names}
     pos = {n: i for i, n in enumerate(names)}
     for g in evidence:
@@ -72,16 +82,18 @@ def exhaustive_partition(names: Sequence[str], evidence: dict[tuple[str, ...], f
     return _complete(names, best(frozenset(names))[1])
 
 
-def choose_partition(names: Sequence[str], evidence: dict[tuple[str, ...], float],
-                     search: str = "auto") -> list[list[str]]:
+def choose_partition(
+    names: Sequence[str], evidence: dict[tuple[str, ...], float], search: str = "auto"
+) -> list[list[str]]:
     """``search``: greedy, exhaustive, or auto (exhaustive up to 14 tasks)."""
     if search == "exhaustive" or (search == "auto" and len(names) <= EXHAUSTIVE_MAX_TASKS):
         return exhaustive_partition(names, evidence)
     return greedy_partition(names, evidence)
 
 
-def sized_partition(names: Sequence[str], sizes: Sequence[int],
-                    score: Callable[[tuple[str, ...]], float]) -> list[list[str]]:
+def sized_partition(
+    names: Sequence[str], sizes: Sequence[int], score: Callable[[tuple[str, ...]], float]
+) -> list[list[str]]:
     """Groups of the given sizes, largest first, each the best-scoring among the tasks left."""
     _check_sizes(names, sizes)
     left = list(names)
@@ -102,7 +114,7 @@ def random_partition(names: Sequence[str], sizes: Sequence[int], seed: int) -> l
     chosen, at = [], 0
     for k in sizes:
         if k >= 2:
-            chosen.append(perm[at:at + k])
+            chosen.append(perm[at : at + k])
         at += k
     return _complete(names, chosen)
 
@@ -114,5 +126,7 @@ def group_sizes(partition: Sequence[Sequence[str]]) -> list[int]:
 
 def _check_sizes(names: Sequence[str], sizes: Sequence[int]) -> None:
     if sum(sizes) > len(names):
-        raise ConfigError(f"groups of sizes {list(sizes)} need {sum(sizes)} tasks; the suite has {len(names)}",
-                          hint="give smaller or fewer group sizes")
+        raise ConfigError(
+            f"groups of sizes {list(sizes)} need {sum(sizes)} tasks; the suite has {len(names)}",
+            hint="give smaller or fewer group sizes",
+        )

@@ -7,12 +7,12 @@ been trained. A combination is an integer bitmask over the auxiliary data sets (
 is included); the target is always trained.
 
 The loop only asks an :class:`Objective` for the scores of combinations: a :class:`TableObjective`
-looks them up in a measured landscape (benchmarks, tests), :class:`taskmix.experiment.trials.TrialTrainer`
-trains them through the run store.
+looks them up in a measured landscape (benchmarks, tests),
+:class:`taskmix.experiment.trials.TrialTrainer` trains them through the run store.
 
 >>> objective = TableObjective(["a", "b", "c"], {m: float(m == 5) for m in range(8)})
->>> search = CombinationSearch(surrogate="gp", budget=6).fit(objective)
->>> search.best_
+>>> search = CombinationSearch(surrogate="gp", budget=8).fit(objective)  # all 2^3: it must find it
+>>> search.best_  # mask 5 = 0b101: data sets a and c
 ['a', 'c']
 """
 
@@ -45,8 +45,10 @@ def mask_of(names: Sequence[str], candidates: Sequence[str]) -> int:
     index = {c: j for j, c in enumerate(candidates)}
     unknown = [x for x in names if x not in index]
     if unknown:
-        raise ConfigError(f"{', '.join(unknown)} not among the candidate data sets",
-                          hint=f"candidates: {', '.join(candidates)}")
+        raise ConfigError(
+            f"{', '.join(unknown)} not among the candidate data sets",
+            hint=f"candidates: {', '.join(candidates)}",
+        )
     return sum(1 << index[x] for x in set(names))
 
 
@@ -57,14 +59,14 @@ def names_of(mask: int, candidates: Sequence[str]) -> list[str]:
 
 def enumerate_masks(n: int) -> np.ndarray:
     """Every combination of ``n`` candidates (2^n bitmasks, the empty one = the target alone)."""
-    return np.arange(2 ** n, dtype=np.int64)
+    return np.arange(2**n, dtype=np.int64)
 
 
 def initial_design(n: int, size: int, rng: np.random.Generator) -> list[int]:
-    """The target alone, all candidates, then ``size - 2`` blocks of a seeded random partition of the
-    candidates (together they cover every data set; the paper's "cover all data sets"); random
+    """The target alone, all candidates, then ``size - 2`` blocks of a seeded random partition of
+    the candidates (together they cover every data set; the paper's "cover all data sets"); random
     further combinations if ``size`` asks for more than that."""
-    full = 2 ** n - 1
+    full = 2**n - 1
     design = [0]
     if size >= 2 and full:
         design.append(full)
@@ -74,8 +76,8 @@ def initial_design(n: int, size: int, rng: np.random.Generator) -> list[int]:
             m = int(sum(1 << int(j) for j in part))
             if m not in design:
                 design.append(m)
-    while len(design) < min(size, 2 ** n):
-        m = int(rng.integers(2 ** n))
+    while len(design) < min(size, 2**n):
+        m = int(rng.integers(2**n))
         if m not in design:
             design.append(m)
     return design[:size]
@@ -95,8 +97,9 @@ class Proposal:
     name = ""
     needs_std = False
 
-    def choose(self, surrogate: Surrogate, X: np.ndarray, best: float, q: int,
-               rng: np.random.Generator) -> list[int]:
+    def choose(
+        self, surrogate: Surrogate, X: np.ndarray, best: float, q: int, rng: np.random.Generator
+    ) -> list[int]:
         raise NotImplementedError
 
 
@@ -132,7 +135,9 @@ class EI(Proposal):
 
     def choose(self, surrogate, X, best, q, rng):
         mean, std = surrogate.predict(X, return_std=True)
-        return [int(i) for i in np.argsort(-expected_improvement(mean, std, best), kind="stable")[:q]]
+        return [
+            int(i) for i in np.argsort(-expected_improvement(mean, std, best), kind="stable")[:q]
+        ]
 
 
 class RandomProposal(Proposal):
@@ -159,7 +164,8 @@ class Objective:
 
 
 class TableObjective(Objective):
-    """A landscape measured in advance: ``scores[mask]`` for every combination (benchmarks, tests)."""
+    """A landscape measured in advance: ``scores[mask]`` for every combination (benchmarks,
+    tests)."""
 
     def __init__(self, candidates: Sequence[str], scores: Mapping[int, float]):
         self.candidates = list(candidates)
@@ -177,8 +183,8 @@ class CombinationSearch(Estimator):
 
     ``fit(objective)`` returns ``self`` with ``trials_`` (one row per trained combination: round,
     phase, datasets, score, prediction, best so far), ``best_`` (the best combination's data sets),
-    ``best_mask_``, ``best_score_``, ``stopped_`` (why the search ended) and ``surrogate_`` (the last
-    fitted surrogate).
+    ``best_mask_``, ``best_score_``, ``stopped_`` (why the search ended) and ``surrogate_`` (the
+    last fitted surrogate).
     """
 
     def __init__(self, config: SearchConfig | None = None, **params):
@@ -187,15 +193,22 @@ class CombinationSearch(Estimator):
 
     def _check(self, c: SearchConfig) -> None:
         if c.proposal == "random" and c.stop != "budget":
-            raise ConfigError(f"stop rule {c.stop!r} needs a surrogate; random proposals have none",
-                              hint="use --stop budget with --proposal random")
+            raise ConfigError(
+                f"stop rule {c.stop!r} needs a surrogate; random proposals have none",
+                hint="use --stop budget with --proposal random",
+            )
         if PROPOSALS[c.proposal].needs_std and not make_surrogate(c.surrogate).has_std:
-            raise ConfigError(f"proposal {c.proposal!r} needs a surrogate that knows its uncertainty; "
-                              f"{c.surrogate!r} does not",
-                              hint="use --surrogate bayes or gp, or --proposal greedy")
+            raise ConfigError(
+                f"proposal {c.proposal!r} needs a surrogate that knows its uncertainty; "
+                f"{c.surrogate!r} does not",
+                hint="use --surrogate bayes or gp, or --proposal greedy",
+            )
         if c.stop == "ei" and not make_surrogate(c.surrogate).has_std:
-            raise ConfigError(f"stop rule 'ei' needs a surrogate that knows its uncertainty; {c.surrogate!r} does not",
-                              hint="use --surrogate bayes or gp, or --stop repeat / budget")
+            raise ConfigError(
+                f"stop rule 'ei' needs a surrogate that knows its uncertainty; {c.surrogate!r} "
+                "does not",
+                hint="use --surrogate bayes or gp, or --stop repeat / budget",
+            )
 
     def _pool(self, n: int, surrogate: Surrogate | None, tried: Sequence[int], rng) -> np.ndarray:
         """The combinations the proposal chooses among: all of them up to ``enumerate_up_to``
@@ -204,26 +217,38 @@ class CombinationSearch(Estimator):
             return enumerate_masks(n)
         return local_pool(n, surrogate, tried, rng)
 
-    def fit(self, objective: Objective, callback: Callable[[CombinationSearch], bool | None] | None = None
-            ) -> CombinationSearch:
+    def fit(
+        self,
+        objective: Objective,
+        callback: Callable[[CombinationSearch], bool | None] | None = None,
+    ) -> CombinationSearch:
         """Run the search; ``callback(self)`` is called after each round of trials (a live table),
         and ends the search (``stopped_ == "callback"``) by returning True."""
         c = self.config_ = self.resolve(SearchConfig)
         self._check(c)
         n = len(objective.candidates)
         if n > c.enumerate_up_to and not c.local_search:
-            raise ConfigError(f"{n} candidate data sets make {2 ** n:,} combinations, too many to score each "
-                              f"(enumerate_up_to is {c.enumerate_up_to})",
-                              hint="turn local_search on, or raise enumerate_up_to (memory grows as 2^n)")
+            raise ConfigError(
+                f"{n} candidate data sets make {2**n:,} combinations, too many to score each "
+                f"(enumerate_up_to is {c.enumerate_up_to})",
+                hint="turn local_search on, or raise enumerate_up_to (memory grows as 2^n)",
+            )
         rng = np.random.default_rng(c.seed)
         design = initial_design(n, c.initial, rng)
         if c.budget < len(design):
-            raise ConfigError(f"the budget ({c.budget} trials) is smaller than the initial design "
-                              f"({len(design)} combinations)", hint=f"raise --budget to at least {len(design)} "
-                                                                    "or lower initial")
-        if c.budget == len(design) and len(design) < 2 ** n:
-            log.warning("the budget (%d trials) is used up by the initial design: the surrogate never proposes a "
-                        "combination; raise --budget above %d for a search", c.budget, len(design))
+            raise ConfigError(
+                f"the budget ({c.budget} trials) is smaller than the initial design "
+                f"({len(design)} combinations)",
+                hint=f"raise --budget to at least {len(design)} or lower initial",
+            )
+        if c.budget == len(design) and len(design) < 2**n:
+            log.warning(
+                "the budget (%d trials) is used up by the initial design: the surrogate never "
+                "proposes a "
+                "combination; raise --budget above %d for a search",
+                c.budget,
+                len(design),
+            )
         self.candidates_ = list(objective.candidates)
         self.scores_: dict[int, list[float]] = {}
         self.rows_: list[dict] = []
@@ -233,7 +258,7 @@ class CombinationSearch(Estimator):
         proposal = PROPOSALS[c.proposal]()
         round_ = 0
         while len(self.scores_) < c.budget and not stop:
-            if len(self.scores_) == 2 ** n:
+            if len(self.scores_) == 2**n:
                 self.stopped_ = "exhausted"
                 break
             round_ += 1
@@ -257,12 +282,16 @@ class CombinationSearch(Estimator):
             Xu = bits(untried, n)
             if c.stop == "ei":
                 mean, std = surrogate.predict(Xu, return_std=True)
-                if expected_improvement(mean, std, float(y.max())).max() < max(c.noise, self.seed_noise()):
+                if expected_improvement(mean, std, float(y.max())).max() < max(
+                    c.noise, self.seed_noise()
+                ):
                     self.stopped_ = "ei"
                     break
             k = min(c.q, c.budget - len(self.scores_), len(untried))
             picks = proposal.choose(surrogate, Xu, float(y.max()), k, rng)
-            stop = self._observe(objective, [int(untried[i]) for i in picks], "search", round_, surrogate, callback)
+            stop = self._observe(
+                objective, [int(untried[i]) for i in picks], "search", round_, surrogate, callback
+            )
         if stop:
             self.stopped_ = "callback"
         return self
@@ -273,18 +302,29 @@ class CombinationSearch(Estimator):
         return float(np.sqrt(np.mean(spreads))) if spreads else 0.0
 
     def _observe(self, objective, masks, phase, round_, surrogate, callback) -> bool:
-        predicted = surrogate.predict(bits(masks, len(self.candidates_))) if surrogate is not None else [None] * len(masks)
+        predicted = (
+            surrogate.predict(bits(masks, len(self.candidates_)))
+            if surrogate is not None
+            else [None] * len(masks)
+        )
         results = objective.evaluate(masks)
         for m, scores, p in zip(masks, results, predicted, strict=True):
             self.scores_[m] = list(scores)
             best_mask = max(self.scores_, key=lambda k: (np.mean(self.scores_[k]), -k))
-            self.rows_.append({
-                "trial": len(self.scores_), "round": round_, "phase": phase, "mask": m,
-                "datasets": "+".join(names_of(m, self.candidates_)) or "(target alone)",
-                "n_datasets": bin(m).count("1"), "score": float(np.mean(scores)),
-                "score_std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
-                "predicted": None if p is None else float(p),
-                "best_so_far": float(np.mean(self.scores_[best_mask]))})
+            self.rows_.append(
+                {
+                    "trial": len(self.scores_),
+                    "round": round_,
+                    "phase": phase,
+                    "mask": m,
+                    "datasets": "+".join(names_of(m, self.candidates_)) or "(target alone)",
+                    "n_datasets": bin(m).count("1"),
+                    "score": float(np.mean(scores)),
+                    "score_std": float(np.std(scores, ddof=1)) if len(scores) > 1 else 0.0,
+                    "predicted": None if p is None else float(p),
+                    "best_so_far": float(np.mean(self.scores_[best_mask])),
+                }
+            )
             self.best_mask_ = best_mask
             self.best_ = names_of(best_mask, self.candidates_)
             self.best_score_ = float(np.mean(self.scores_[best_mask]))
@@ -298,15 +338,25 @@ class CombinationSearch(Estimator):
         return self.trials_
 
 
-def local_pool(n: int, surrogate: Surrogate | None, tried: Sequence[int], rng: np.random.Generator,
-               starts: int = 16, max_moves: int = 64) -> np.ndarray:
+def local_pool(
+    n: int,
+    surrogate: Surrogate | None,
+    tried: Sequence[int],
+    rng: np.random.Generator,
+    starts: int = 16,
+    max_moves: int = 64,
+) -> np.ndarray:
     """Combinations met by hill climbing on the surrogate's prediction (one data set added or
     removed per move) from the best tried combinations and random ones, with their neighbours."""
     flips = np.left_shift(np.int64(1), np.arange(n, dtype=np.int64))
-    randoms = [int(x) for x in rng.integers(0, 2 ** n, size=starts)]
+    randoms = [int(x) for x in rng.integers(0, 2**n, size=starts)]
     if surrogate is None:
         return np.unique(np.asarray(randoms + list(tried), dtype=np.int64))
-    best_tried = [int(tried[i]) for i in np.argsort(-surrogate.predict(bits(tried, n)))[:starts]] if tried else []
+    best_tried = (
+        [int(tried[i]) for i in np.argsort(-surrogate.predict(bits(tried, n)))[:starts]]
+        if tried
+        else []
+    )
     begin = best_tried + randoms
     seen: set[int] = set()
     for x in begin:

@@ -20,11 +20,11 @@ class GroupTest:
     """The test of one candidate group of tasks."""
 
     tasks: tuple[str, ...]
-    test: str                 # "welch t", "student t" or "anova"
-    statistic: float          # t (pairs) or F (groups)
+    test: str  # "welch t", "student t" or "anova"
+    statistic: float  # t (pairs) or F (groups)
     pvalue: float
-    cohens_d: float           # pairs only (NaN for groups)
-    eta_squared: float        # share of PVI variance explained by the task (pairs and groups)
+    cohens_d: float  # pairs only (NaN for groups)
+    eta_squared: float  # share of PVI variance explained by the task (pairs and groups)
     sizes: tuple[int, ...]
     means: tuple[float, ...]
 
@@ -59,7 +59,9 @@ def d_to_eta_squared(d: float) -> float:
     return d * d / (d * d + 4)
 
 
-def group_test(tasks: Sequence[str], samples: Sequence[np.ndarray], equal_var: bool = False) -> GroupTest:
+def group_test(
+    tasks: Sequence[str], samples: Sequence[np.ndarray], equal_var: bool = False
+) -> GroupTest:
     """t-test (two tasks; Welch unless ``equal_var``) or one-way ANOVA (three or more)."""
     samples = [np.asarray(s, dtype=float) for s in samples]
     if len(samples) < 2:
@@ -68,9 +70,16 @@ def group_test(tasks: Sequence[str], samples: Sequence[np.ndarray], equal_var: b
         raise ValueError("every task needs at least two PVI values to be tested")
     if all(np.ptp(s) == 0 for s in samples):  # no spread at all: equal means are not different
         same = len({float(s[0]) for s in samples}) == 1
-        return GroupTest(tuple(tasks), "constant", 0.0 if same else math.inf, 1.0 if same else 0.0,
-                         0.0 if same else math.nan, eta_squared(samples), tuple(len(s) for s in samples),
-                         tuple(float(s.mean()) for s in samples))
+        return GroupTest(
+            tuple(tasks),
+            "constant",
+            0.0 if same else math.inf,
+            1.0 if same else 0.0,
+            0.0 if same else math.nan,
+            eta_squared(samples),
+            tuple(len(s) for s in samples),
+            tuple(float(s.mean()) for s in samples),
+        )
     if len(samples) == 2:
         res = stats.ttest_ind(samples[0], samples[1], equal_var=equal_var)
         name, d = ("student t" if equal_var else "welch t"), cohens_d(samples[0], samples[1])
@@ -80,14 +89,27 @@ def group_test(tasks: Sequence[str], samples: Sequence[np.ndarray], equal_var: b
     stat, p = float(res.statistic), float(res.pvalue)
     if math.isnan(p):  # every value identical: nothing differs
         stat, p = 0.0, 1.0
-    return GroupTest(tuple(tasks), name, stat, p, d, eta_squared(samples),
-                     tuple(len(s) for s in samples), tuple(float(s.mean()) for s in samples))
+    return GroupTest(
+        tuple(tasks),
+        name,
+        stat,
+        p,
+        d,
+        eta_squared(samples),
+        tuple(len(s) for s in samples),
+        tuple(float(s.mean()) for s in samples),
+    )
 
 
-def equal_subsamples(values: dict[str, np.ndarray], size: int | str | None, seed: int) -> dict[str, np.ndarray]:
+def equal_subsamples(
+    values: dict[str, np.ndarray], size: int | str | None, seed: int
+) -> dict[str, np.ndarray]:
     """Seeded subsamples of equal size (``'min'``: the smallest task's size); ``None`` keeps all."""
     if size is None:
         return values
     n = min(len(v) for v in values.values()) if size == "min" else int(size)
     rng = np.random.default_rng(seed)
-    return {t: (v if len(v) <= n else v[rng.choice(len(v), n, replace=False)]) for t, v in values.items()}
+    return {
+        t: (v if len(v) <= n else v[rng.choice(len(v), n, replace=False)])
+        for t, v in values.items()
+    }

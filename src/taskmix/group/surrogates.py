@@ -33,7 +33,8 @@ def _standardize(y: np.ndarray) -> tuple[np.ndarray, float, float]:
 
 
 class Surrogate(Estimator):
-    """Base: a model of score ~ inclusion vector. ``has_std`` says whether it knows its uncertainty."""
+    """Base: a model of score ~ inclusion vector. ``has_std`` says whether it knows its
+    uncertainty."""
 
     name = ""
     has_std = False
@@ -66,8 +67,13 @@ class MLPSurrogate(Surrogate):
         from sklearn.neural_network import MLPRegressor
 
         z, self.mu_, self.sd_ = _standardize(np.asarray(y, float))
-        self.model_ = MLPRegressor(hidden_layer_sizes=(self.hidden,), alpha=self.alpha, solver="lbfgs",
-                                   max_iter=200, random_state=self.seed)
+        self.model_ = MLPRegressor(
+            hidden_layer_sizes=(self.hidden,),
+            alpha=self.alpha,
+            solver="lbfgs",
+            max_iter=200,
+            random_state=self.seed,
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.model_.fit(np.asarray(X, float), z)
@@ -147,7 +153,7 @@ class BayesSurrogate(Surrogate):
             S = np.linalg.inv(beta * FtF + np.diag(alpha))
             m = beta * S @ Ftz
             gamma = np.clip(1.0 - alpha * np.diag(S), 0.0, 1.0)
-            new_alpha = np.clip(gamma / np.maximum(m ** 2, 1e-12), 1e-6, self.max_precision)
+            new_alpha = np.clip(gamma / np.maximum(m**2, 1e-12), 1e-6, self.max_precision)
             resid = float(np.sum((z - Fc @ m) ** 2))
             beta = float(np.clip(max(n - gamma.sum(), 1e-3) / max(resid, 1e-9), 1e-2, 1e4))
             if np.allclose(new_alpha, alpha, rtol=1e-4):
@@ -193,10 +199,12 @@ class GPSurrogate(Surrogate):
         from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
         X = np.asarray(X, float)
-        kernel = (ConstantKernel(1.0, (1e-2, 1e2)) * RBF(np.sqrt(X.shape[1]), (0.3, 30.0))
-                  + WhiteKernel(1e-2, (1e-6, 1.0)))
-        self.model_ = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=self.restarts,
-                                               random_state=self.seed)
+        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * RBF(
+            np.sqrt(X.shape[1]), (0.3, 30.0)
+        ) + WhiteKernel(1e-2, (1e-6, 1.0))
+        self.model_ = GaussianProcessRegressor(
+            kernel, normalize_y=True, n_restarts_optimizer=self.restarts, random_state=self.seed
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             self.model_.fit(X, np.asarray(y, float))
@@ -212,13 +220,16 @@ class GPSurrogate(Surrogate):
         return gaussian_draw(mean, cov, rng)
 
 
-SURROGATES: dict[str, type[Surrogate]] = {c.name: c for c in (MLPSurrogate, LinearSurrogate, BayesSurrogate,
-                                                                 GPSurrogate)}
+SURROGATES: dict[str, type[Surrogate]] = {
+    c.name: c for c in (MLPSurrogate, LinearSurrogate, BayesSurrogate, GPSurrogate)
+}
 
 
 def make_surrogate(name: str, seed: int = 0) -> Surrogate:
     """The surrogate called ``name`` (mlp, linear, bayes, gp), seeded where it is random."""
     if name not in SURROGATES:
-        raise ConfigError(f"unknown surrogate {name!r}", hint=f"choose from {', '.join(SURROGATES)}")
+        raise ConfigError(
+            f"unknown surrogate {name!r}", hint=f"choose from {', '.join(SURROGATES)}"
+        )
     cls = SURROGATES[name]
     return cls(seed=seed) if name in ("mlp", "gp") else cls()

@@ -67,7 +67,9 @@ class PeftAdaptation(Adaptation):
         try:
             from peft import PeftModel, get_peft_model
         except ImportError:
-            raise ModelError(f"{self.name} needs the peft package", hint="pip install peft") from None
+            raise ModelError(
+                f"{self.name} needs the peft package", hint="pip install peft"
+            ) from None
         if isinstance(model, PeftModel):  # already adapted: keep training the same adapters
             for n, p in model.named_parameters():
                 p.requires_grad_(self.marker in n)
@@ -88,9 +90,18 @@ class LoRA(PeftAdaptation):
 
         c = self.config
         targets = c.target_modules or _linear_names(model, QUERY_VALUE)
-        conv1d = any(type(m).__name__ == "Conv1D" for n, m in model.named_modules() if n.endswith(tuple(targets)))
-        return LoraConfig(r=c.r, lora_alpha=c.alpha, lora_dropout=self.dropout, target_modules=targets,
-                          fan_in_fan_out=conv1d)
+        conv1d = any(
+            type(m).__name__ == "Conv1D"
+            for n, m in model.named_modules()
+            if n.endswith(tuple(targets))
+        )
+        return LoraConfig(
+            r=c.r,
+            lora_alpha=c.alpha,
+            lora_dropout=self.dropout,
+            target_modules=targets,
+            fan_in_fan_out=conv1d,
+        )
 
 
 class IA3(PeftAdaptation):
@@ -103,11 +114,14 @@ class IA3(PeftAdaptation):
         from peft import IA3Config
 
         ff = _linear_names(model, FEEDFORWARD_OUT, full=True)
-        return IA3Config(target_modules=_linear_names(model, KEY_VALUE, full=True) + ff, feedforward_modules=ff)
+        return IA3Config(
+            target_modules=_linear_names(model, KEY_VALUE, full=True) + ff, feedforward_modules=ff
+        )
 
 
 class InspirationalPointerAdaptation(Adaptation):
-    """The encoder stays frozen; an Inspirational Pointer modifies its layers (``taskmix.models.ip``)."""
+    """The encoder stays frozen; an Inspirational Pointer modifies its layers
+    (``taskmix.models.ip``)."""
 
     name = "ip"
 
@@ -123,8 +137,12 @@ class InspirationalPointerAdaptation(Adaptation):
     def build(self, backbone, tasks):
         from taskmix.models.ip import IPModel
 
-        if self.config.ip.form_model and self._form is None:  # a separate frozen encoder, loaded once
-            self._form = Backbone.from_config(backbone.config.model_copy(update={"name": self.config.ip.form_model}))
+        if (
+            self.config.ip.form_model and self._form is None
+        ):  # a separate frozen encoder, loaded once
+            self._form = Backbone.from_config(
+                backbone.config.model_copy(update={"name": self.config.ip.form_model})
+            )
         return IPModel(backbone, tasks, self.config, form=self._form)
 
     def form_for(self, lm) -> Backbone:
@@ -132,17 +150,37 @@ class InspirationalPointerAdaptation(Adaptation):
         model's own encoder (part of this run's copy), or the bundled MiniLM beside a decoder-only
         model. A separate encoder is loaded once for every run."""
         if lm.is_seq2seq and not self.config.ip.form_model:
-            return Backbone(lm.model.get_encoder(), lm.tokenizer, name=f"{lm.name} encoder", config=lm.config)
+            return Backbone(
+                lm.model.get_encoder(), lm.tokenizer, name=f"{lm.name} encoder", config=lm.config
+            )
         if self._form is None:
-            self._form = Backbone.from_config(lm.config.model_copy(update={
-                "name": self.config.ip.form_model or "minilm", "max_length": min(lm.config.max_length, 512)}))
+            self._form = Backbone.from_config(
+                lm.config.model_copy(
+                    update={
+                        "name": self.config.ip.form_model or "minilm",
+                        "max_length": min(lm.config.max_length, 512),
+                    }
+                )
+            )
         return self._form
 
 
 # Projection names of common encoders (BERT-like, DistilBERT, T5, DeBERTa, Llama-like), in pairs.
-QUERY_VALUE = (("query", "value"), ("q_lin", "v_lin"), ("q", "v"), ("query_proj", "value_proj"), ("q_proj", "v_proj"),
-               ("c_attn",))  # GPT-2: query, key and value in one projection
-KEY_VALUE = (("key", "value"), ("k_lin", "v_lin"), ("k", "v"), ("key_proj", "value_proj"), ("k_proj", "v_proj"))
+QUERY_VALUE = (
+    ("query", "value"),
+    ("q_lin", "v_lin"),
+    ("q", "v"),
+    ("query_proj", "value_proj"),
+    ("q_proj", "v_proj"),
+    ("c_attn",),
+)  # GPT-2: query, key and value in one projection
+KEY_VALUE = (
+    ("key", "value"),
+    ("k_lin", "v_lin"),
+    ("k", "v"),
+    ("key_proj", "value_proj"),
+    ("k_proj", "v_proj"),
+)
 FEEDFORWARD_OUT = (("output.dense",), ("lin2",), ("wo",), ("fc2",), ("down_proj",))
 
 
@@ -151,13 +189,23 @@ def _linear_names(model: nn.Module, candidates, full: bool = False) -> list[str]
     matches them as suffixes), or with ``full`` every matching module's full name (attention
     output layers excluded, so that BERT's ``output.dense`` means the feed-forward one)."""
     # GPT-2's projections are transformers' Conv1D (a linear layer with its weight transposed)
-    linear = [n for n, m in model.named_modules() if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"]
+    linear = [
+        n
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Linear) or type(m).__name__ == "Conv1D"
+    ]
     for names in candidates:
-        hits = [n for n in linear if any(n == s or n.endswith("." + s) for s in names) and ".attention.output" not in n]
+        hits = [
+            n
+            for n in linear
+            if any(n == s or n.endswith("." + s) for s in names) and ".attention.output" not in n
+        ]
         if all(any(h.endswith(s) for h in hits) for s in names):
             return hits if full else list(names)
-    raise ModelError("cannot tell which layers of this encoder to adapt",
-                     hint="set lora.target_modules in the training config, e.g. ['query', 'value']")
+    raise ModelError(
+        "cannot tell which layers of this encoder to adapt",
+        hint="set lora.target_modules in the training config, e.g. ['query', 'value']",
+    )
 
 
 def make_adaptation(config: TrainConfig) -> Adaptation:

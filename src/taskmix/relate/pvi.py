@@ -88,15 +88,19 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def cross_fit_folds(labels: np.ndarray, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def cross_fit_folds(
+    labels: np.ndarray, folds: int, seed: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, held-out) index pairs; stratified when every class has at least ``folds`` members.
 
     Every instance is held out exactly once, and never in a fold whose model trains on it.
     """
     n = len(labels)
     if n < folds:
-        raise DataError(f"{n} instances cannot be cross-fitted in {folds} folds",
-                        hint="use fewer folds (--folds) or more data")
+        raise DataError(
+            f"{n} instances cannot be cross-fitted in {folds} folds",
+            hint="use fewer folds (--folds) or more data",
+        )
     counts = np.bincount(np.asarray(labels, dtype=np.int64))
     if counts[counts > 0].min() >= folds:
         splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
@@ -111,12 +115,16 @@ def classification_view(task: Task, bins: int | None) -> Task:
     if task.kind != "regression":
         return task
     if not bins:
-        raise DataError(f"task {task.name!r} is a regression task: PVI needs discrete labels",
-                        hint="bin its labels with --bins N (quantile bins), or leave the task out")
+        raise DataError(
+            f"task {task.name!r} is a regression task: PVI needs discrete labels",
+            hint="bin its labels with --bins N (quantile bins), or leave the task out",
+        )
     edges = np.unique(np.quantile(task.splits["train"].labels, np.linspace(0, 1, bins + 1)[1:-1]))
     names = [f"bin{i}" for i in range(len(edges) + 1)]
-    splits = {s: dataclasses.replace(d, labels=np.digitize(d.labels, edges).astype(np.int64))
-              for s, d in task.splits.items()}
+    splits = {
+        s: dataclasses.replace(d, labels=np.digitize(d.labels, edges).astype(np.int64))
+        for s, d in task.splits.items()
+    }
     return dataclasses.replace(task, kind="classification", splits=splits, label_names=names)
 
 
@@ -144,8 +152,8 @@ class ProbeFamily:
         return self.cache.get(self.backbone, task, split, progress=progress)
 
     def _fit(self, X: np.ndarray, y: np.ndarray):
-        """A logistic regression; its L2 strength is chosen (unless fixed by ``probe_c``) by log-loss
-        on a seeded quarter of these training rows, so held-out rows never influence it."""
+        """A logistic regression; its L2 strength is chosen (unless fixed by ``probe_c``) by
+        log-loss on a seeded quarter of these training rows, so held-out rows never influence it."""
         c = self.config.probe_c
         if c is None:
             c = self._choose_c(X, y)
@@ -156,7 +164,9 @@ class ProbeFamily:
         counts = np.bincount(y)
         if len(y) < 40 or counts[counts > 0].min() < 4:
             return PROBE_C_GRID[1]
-        tr, va = train_test_split(np.arange(len(y)), test_size=0.25, stratify=y, random_state=self.config.seed)
+        tr, va = train_test_split(
+            np.arange(len(y)), test_size=0.25, stratify=y, random_state=self.config.seed
+        )
         best_c, best_loss = PROBE_C_GRID[0], np.inf
         for c in PROBE_C_GRID:
             model = _logistic(c, y).fit(X[tr], y[tr])
@@ -166,8 +176,13 @@ class ProbeFamily:
             best_c, best_loss = c, loss
         return best_c
 
-    def probabilities(self, task: Task, train: tuple[str, np.ndarray], heldout: tuple[str, np.ndarray],
-                      progress=None) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(
+        self,
+        task: Task,
+        train: tuple[str, np.ndarray],
+        heldout: tuple[str, np.ndarray],
+        progress=None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(g′ probabilities [n_heldout, outcomes], g∅ probabilities [n_heldout, outcomes])."""
         k = _n_outcomes(task)
         X_tr = self.features(task, train[0])[train[1]]
@@ -197,13 +212,24 @@ class FinetuneFamily:
         self.config = config
         self.trainer = Trainer(config.finetune, factory)
 
-    def _fit_predict(self, task: Task, train: TaskSplit, heldout: TaskSplit, progress) -> np.ndarray:
-        fold_task = dataclasses.replace(task, splits={"train": train, "heldout": heldout}, split_info={})
-        result = self.trainer.fit([fold_task], seed=self.config.seed, progress=progress, keep_model=True)
+    def _fit_predict(
+        self, task: Task, train: TaskSplit, heldout: TaskSplit, progress
+    ) -> np.ndarray:
+        fold_task = dataclasses.replace(
+            task, splits={"train": train, "heldout": heldout}, split_info={}
+        )
+        result = self.trainer.fit(
+            [fold_task], seed=self.config.seed, progress=progress, keep_model=True
+        )
         return softmax(self.trainer.outputs(result.model, "heldout")[task.name].astype(np.float64))
 
-    def probabilities(self, task: Task, train: tuple[str, np.ndarray], heldout: tuple[str, np.ndarray],
-                      progress=None) -> tuple[np.ndarray, np.ndarray]:
+    def probabilities(
+        self,
+        task: Task,
+        train: tuple[str, np.ndarray],
+        heldout: tuple[str, np.ndarray],
+        progress=None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         tr = task.splits[train[0]].subset(train[1])
         te = task.splits[heldout[0]].subset(heldout[1])
         p_x = self._fit_predict(task, tr, te, progress)
@@ -222,9 +248,17 @@ class PVI(Estimator):
     H(y|x) = −log2 g′[x](y), whether g′ was right, fold); ``summary_`` one row per task.
     """
 
-    def __init__(self, config: PVIConfig | None = None, *, tasks: Sequence[str] | None = None,
-                 model: ModelConfig | None = None, backbone=None, cache=None, show_progress: bool = False,
-                 **params):
+    def __init__(
+        self,
+        config: PVIConfig | None = None,
+        *,
+        tasks: Sequence[str] | None = None,
+        model: ModelConfig | None = None,
+        backbone=None,
+        cache=None,
+        show_progress: bool = False,
+        **params,
+    ):
         self.config = config
         self.tasks = tasks
         self.model = model
@@ -244,23 +278,36 @@ class PVI(Estimator):
         c = self.config_
         if c.split == "train":
             labels = task.splits["train"].labels
-            return [(f, ("train", tr), ("train", te))
-                    for f, (tr, te) in enumerate(cross_fit_folds(labels, c.folds, c.seed))]
+            return [
+                (f, ("train", tr), ("train", te))
+                for f, (tr, te) in enumerate(cross_fit_folds(labels, c.folds, c.seed))
+            ]
         if c.split not in task.splits:
             raise DataError(f"task {task.name!r} has no {c.split} split")
-        return [(-1, ("train", np.arange(len(task.splits["train"]))),
-                 (c.split, np.arange(len(task.splits[c.split]))))]
+        return [
+            (
+                -1,
+                ("train", np.arange(len(task.splits["train"]))),
+                (c.split, np.arange(len(task.splits[c.split]))),
+            )
+        ]
 
     def fit(self, suite: Suite) -> PVI:
-        """Measure PVI for the tasks named by ``tasks`` (default: all of the suite); returns ``self``."""
+        """Measure PVI for the tasks named by ``tasks`` (default: all of the suite); returns
+        ``self``."""
         start = time.perf_counter()
         self.config_ = self.resolve(PVIConfig)
-        views = [classification_view(suite[name], self.config_.bins) for name in (self.tasks or suite.names)]
+        views = [
+            classification_view(suite[name], self.config_.bins)
+            for name in (self.tasks or suite.names)
+        ]
         jobs = {t.name: self._jobs(t) for t in views}
         family = self._family()
         frames = []
         with make_progress(self.show_progress) as bar:
-            overall = bar.add_task(f"PVI ({self.config_.mode})", total=sum(len(j) for j in jobs.values()))
+            overall = bar.add_task(
+                f"PVI ({self.config_.mode})", total=sum(len(j) for j in jobs.values())
+            )
             detail = bar.add_task("", total=1, visible=False)
 
             def tick(done, total=None):
@@ -268,34 +315,57 @@ class PVI(Estimator):
 
             for task in views:
                 if isinstance(family, ProbeFamily):  # extract (or read) features once per split
-                    for split in dict.fromkeys(s for _, tr, te in jobs[task.name] for s in (tr[0], te[0])):
-                        bar.update(detail, description=f"features {task.name}/{split}", completed=0,
-                                   total=len(task.splits[split]) * (task.n_choices or 1), visible=True)
+                    for split in dict.fromkeys(
+                        s for _, tr, te in jobs[task.name] for s in (tr[0], te[0])
+                    ):
+                        bar.update(
+                            detail,
+                            description=f"features {task.name}/{split}",
+                            completed=0,
+                            total=len(task.splits[split]) * (task.n_choices or 1),
+                            visible=True,
+                        )
                         family.features(task, split, progress=lambda n: bar.advance(detail, n))
                 for fold, train, heldout in jobs[task.name]:
-                    bar.update(detail, description=f"{task.name} fold {fold + 1 if fold >= 0 else '-'}",
-                               completed=0, total=1)
+                    bar.update(
+                        detail,
+                        description=f"{task.name} fold {fold + 1 if fold >= 0 else '-'}",
+                        completed=0,
+                        total=1,
+                    )
                     p_x, p_null = family.probabilities(task, train, heldout, progress=tick)
                     frames.append(self._rows(task, fold, heldout, p_x, p_null))
                     bar.advance(overall)
-        self._set_results(pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS))
+        self._set_results(
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+        )
         self.duration_s_ = time.perf_counter() - start
         log.info("PVI (%s) of %d tasks in %.1f s", self.config_.mode, len(views), self.duration_s_)
         return self
 
     @staticmethod
-    def _rows(task: Task, fold: int, heldout: tuple[str, np.ndarray], p_x: np.ndarray,
-              p_null: np.ndarray) -> pd.DataFrame:
+    def _rows(
+        task: Task, fold: int, heldout: tuple[str, np.ndarray], p_x: np.ndarray, p_null: np.ndarray
+    ) -> pd.DataFrame:
         split = task.splits[heldout[0]]
         idx = heldout[1]
         y = split.labels[idx].astype(np.int64)
         rows = np.arange(len(idx))
         h_y, h_y_x = surprisal(p_null[rows, y]), surprisal(p_x[rows, y])
         names = task.label_names if task.kind == "classification" else None
-        return pd.DataFrame({
-            "task": task.name, "id": [split.ids[i] for i in idx], "label": y,
-            "label_name": [names[v] for v in y] if names else [str(v) for v in y],
-            "pvi": h_y - h_y_x, "h_y": h_y, "h_y_x": h_y_x, "correct": p_x.argmax(-1) == y, "fold": fold})
+        return pd.DataFrame(
+            {
+                "task": task.name,
+                "id": [split.ids[i] for i in idx],
+                "label": y,
+                "label_name": [names[v] for v in y] if names else [str(v) for v in y],
+                "pvi": h_y - h_y_x,
+                "h_y": h_y,
+                "h_y_x": h_y_x,
+                "correct": p_x.argmax(-1) == y,
+                "fold": fold,
+            }
+        )
 
     # ------------------------------------------------------------ results
     def _set_results(self, frame: pd.DataFrame) -> None:
@@ -311,23 +381,29 @@ class PVI(Estimator):
         return {t: g["pvi"].to_numpy() for t, g in self.pvi_.groupby("task", sort=False)}
 
     def save(self, folder: str | Path) -> Path:
-        """Write pvi.csv (per instance), summary.csv (per task) and config.json, whole or not at all."""
+        """Write pvi.csv (per instance), summary.csv (per task) and config.json, whole or not at
+        all."""
         folder = Path(folder)
         with atomic_dir(folder) as tmp:
             self.pvi_.to_csv(tmp / "pvi.csv", index=False)
             self.summary_.to_csv(tmp / "summary.csv", index=False)
-            (tmp / "config.json").write_text(json.dumps(self.config_.model_dump(mode="json"), indent=2))
+            (tmp / "config.json").write_text(
+                json.dumps(self.config_.model_dump(mode="json"), indent=2)
+            )
         self.folder_ = folder
         return folder / "pvi.csv"
 
     @classmethod
     def load(cls, path: str | Path) -> PVI:
-        """A fitted PVI from a saved pvi.csv (or its folder): reuse a slow fine-tuned measurement."""
+        """A fitted PVI from a saved pvi.csv (or its folder): reuse a slow fine-tuned
+        measurement."""
         path = Path(path)
         if path.is_dir():
             path = path / "pvi.csv"
         if not path.exists():
-            raise DataError(f"{path}: no such PVI table", hint="write one with `taskmix pvi SUITE --out FOLDER`")
+            raise DataError(
+                f"{path}: no such PVI table", hint="write one with `taskmix pvi SUITE --out FOLDER`"
+            )
         frame = pd.read_csv(path, dtype={"id": str, "label_name": str})
         missing = [c for c in COLUMNS if c not in frame.columns]
         if missing:
@@ -346,21 +422,36 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Per task: V-information (mean PVI, bits), its std, n, mean H(y), accuracy of g′."""
     if frame.empty:
         return pd.DataFrame(columns=["task", "v_information", "std", "n", "h_y", "accuracy"])
-    return (frame.groupby("task", sort=False)
-            .agg(v_information=("pvi", "mean"), std=("pvi", "std"), n=("pvi", "size"), h_y=("h_y", "mean"),
-                 accuracy=("correct", "mean"))
-            .reset_index())
+    return (
+        frame.groupby("task", sort=False)
+        .agg(
+            v_information=("pvi", "mean"),
+            std=("pvi", "std"),
+            n=("pvi", "size"),
+            h_y=("h_y", "mean"),
+            accuracy=("correct", "mean"),
+        )
+        .reset_index()
+    )
 
 
-def measure(suite: Suite, config: PVIConfig | None = None, model: ModelConfig | None = None,
-            out: str | Path = "runs", tasks: Sequence[str] | None = None, show_progress: bool = False,
-            force: bool = False) -> tuple[PVI, Path]:
+def measure(
+    suite: Suite,
+    config: PVIConfig | None = None,
+    model: ModelConfig | None = None,
+    out: str | Path = "runs",
+    tasks: Sequence[str] | None = None,
+    show_progress: bool = False,
+    force: bool = False,
+) -> tuple[PVI, Path]:
     """Measure PVI once per (suite contents, model, PVI settings) and keep it under
     ``out/pvi/<id>/``: the next command with the same inputs reads it instead of training again."""
     config = config or PVIConfig()
     model = model or ModelConfig(name=suite.model)
     names = list(tasks or suite.names)
-    key = config_hash({"tasks": {n: suite[n].fingerprint() for n in names}, "model": model, "pvi": config})
+    key = config_hash(
+        {"tasks": {n: suite[n].fingerprint() for n in names}, "model": model, "pvi": config}
+    )
     folder = Path(out) / "pvi" / key
     if (folder / "pvi.csv").exists() and not force:
         log.info("reusing the PVI measured in %s", folder)

@@ -18,7 +18,7 @@ def ndcg(predicted: Sequence[str], gold: Sequence[str]) -> float:
     >>> ndcg(["a", "b", "c"], ["a", "b", "c"])
     1.0
     >>> round(ndcg(["c", "b", "a"], ["a", "b", "c"]), 4)   # worst order
-    0.5286
+    0.6806
     """
     if sorted(predicted) != sorted(gold):
         raise ValueError("the predicted and gold rankings must hold the same items")
@@ -28,16 +28,18 @@ def ndcg(predicted: Sequence[str], gold: Sequence[str]) -> float:
 
     def dcg(order: Sequence[str]) -> float:
         rel = np.array([n - rank[x] for x in order], dtype=float)
-        return float(np.sum((2.0 ** rel - 1) / discounts))
+        return float(np.sum((2.0**rel - 1) / discounts))
 
     return dcg(predicted) / dcg(gold)
 
 
-def regret_at_k(predicted: Sequence[str], gold: Sequence[str], metric: Mapping[str, float], k: int = 5) -> float:
+def regret_at_k(
+    predicted: Sequence[str], gold: Sequence[str], metric: Mapping[str, float], k: int = 5
+) -> float:
     """Regret@k in %: how much lower the mean target metric of the predicted top-k sources is
     than that of the gold top-k: ``(gold − predicted) / gold · 100``.
 
-    >>> regret_at_k(["b", "a"], ["a", "b"], {"a": 0.8, "b": 0.6}, k=1)
+    >>> round(regret_at_k(["b", "a"], ["a", "b"], {"a": 0.8, "b": 0.6}, k=1), 6)
     25.0
     """
     best = float(np.mean([metric[x] for x in gold[:k]]))

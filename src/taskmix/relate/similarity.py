@@ -18,8 +18,9 @@ from taskmix.relate.matrix import read_pair_table
 class Similarity(Estimator):
     """F(s → t): how promising source s looks for target t, from target examples only.
 
-    One subclass per method, chosen by name (``SelectConfig.similarity``, see :func:`make_similarity`): ``fit`` reads the source tasks,
-    ``score`` gives a target × source table for some targets.
+    One subclass per method, chosen by name (``SelectConfig.similarity``, see
+    :func:`make_similarity`): ``fit`` reads the source tasks, ``score`` gives a target × source
+    table for some targets.
     """
 
     name = "base"
@@ -42,8 +43,17 @@ class RetrievalOfExperts(Similarity):
 
     name = "roe"
 
-    def __init__(self, *, model=None, backbone=None, cache=None, n_source: int = 100, n_target: int = 32,
-                 seed: int = 13, normalize: bool = True):
+    def __init__(
+        self,
+        *,
+        model=None,
+        backbone=None,
+        cache=None,
+        n_source: int = 100,
+        n_target: int = 32,
+        seed: int = 13,
+        normalize: bool = True,
+    ):
         self.model = model
         self.backbone = backbone
         self.cache = cache
@@ -57,7 +67,11 @@ class RetrievalOfExperts(Similarity):
         if task.kind == "multiple_choice":  # one embedding per example: its choices' mean
             X = X.mean(axis=1)
         rng = np.random.default_rng(self.seed)
-        idx = rng.choice(len(X), size=min(n, len(X)), replace=False) if len(X) > n else np.arange(len(X))
+        idx = (
+            rng.choice(len(X), size=min(n, len(X)), replace=False)
+            if len(X) > n
+            else np.arange(len(X))
+        )
         E = X[np.sort(idx)].astype(np.float64)
         if self.normalize:
             E = E / np.linalg.norm(E, axis=1, keepdims=True).clip(min=1e-12)

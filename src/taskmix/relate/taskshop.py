@@ -40,7 +40,9 @@ def make_similarity(config=None, *, store=None, **kw) -> Similarity:
     c = config or SelectConfig()
     if c.similarity == "llm":
         return LLMSimilarity(llm=c.llm, store=store, pairs=c.llm_pairs, seed=c.seed)
-    return RetrievalOfExperts(n_source=c.n_source_examples, n_target=c.n_target_examples, seed=c.seed, **kw)
+    return RetrievalOfExperts(
+        n_source=c.n_source_examples, n_target=c.n_target_examples, seed=c.seed, **kw
+    )
 
 
 def similarity_table(tasks: Sequence[Task], config=None, **kw) -> pd.DataFrame:
@@ -50,6 +52,7 @@ def similarity_table(tasks: Sequence[Task], config=None, **kw) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- TaskShop
+
 
 class TaskShop(Estimator):
     """Estimate source → target transfer for a target outside the matrix.
@@ -69,7 +72,9 @@ class TaskShop(Estimator):
         self.T_ = matrix.scores()  # T_.loc[p, s] = score of s → p
         return self
 
-    def predict(self, target: str, similarity: pd.Series, sources: Sequence[str] | None = None) -> pd.DataFrame:
+    def predict(
+        self, target: str, similarity: pd.Series, sources: Sequence[str] | None = None
+    ) -> pd.DataFrame:
         """Every source's estimated transfer to ``target``, best first.
 
         ``similarity`` holds F(x → target) for the sources and the pivots (indexed by task).
@@ -81,24 +86,43 @@ class TaskShop(Estimator):
         unknown = [s for s in sources if s not in F.index or np.isnan(F[s])]
         if unknown:
             raise DataError(f"no similarity for source(s) {', '.join(unknown)} → {target}")
-        candidates = [p for p in T.index if p != target and p not in self.exclude_pivots
-                      and p in F.index and not np.isnan(F[p])]
+        candidates = [
+            p
+            for p in T.index
+            if p != target and p not in self.exclude_pivots and p in F.index and not np.isnan(F[p])
+        ]
         rows = []
         for s in sources:
-            pivots = [p for p in candidates if p != s and s in T.columns and not np.isnan(T.loc[p, s])]
+            pivots = [
+                p for p in candidates if p != s and s in T.columns and not np.isnan(T.loc[p, s])
+            ]
             direct = float(F[s])
             if pivots:
                 pivot = float(np.mean([(T.loc[p, s] + F[p]) / 2 for p in pivots]))
                 score = self.lam * pivot + (1 - self.lam) * direct
             else:  # nothing known about s: fall back on F alone
                 pivot, score = float("nan"), direct
-            rows.append({"source": s, "score": score, "direct": direct, "pivot": pivot, "pivots": len(pivots)})
+            rows.append(
+                {
+                    "source": s,
+                    "score": score,
+                    "direct": direct,
+                    "pivot": pivot,
+                    "pivots": len(pivots),
+                }
+            )
         out = pd.DataFrame(rows).set_index("source")
         return out.loc[rank(out["score"])]
 
 
-def leave_one_out(matrix: TransferMatrix, similarity: pd.DataFrame, *, lam: float = 0.7, k: int = 5,
-                  targets: Sequence[str] | None = None) -> pd.DataFrame:
+def leave_one_out(
+    matrix: TransferMatrix,
+    similarity: pd.DataFrame,
+    *,
+    lam: float = 0.7,
+    k: int = 5,
+    targets: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """The paper's protocol: for each target t, rank every source of t with F alone and with
     TaskShop fitted on the matrix without t; score both rankings against t's measured ones.
 
@@ -112,14 +136,23 @@ def leave_one_out(matrix: TransferMatrix, similarity: pd.DataFrame, *, lam: floa
         if t not in similarity.index:
             raise DataError(f"no similarity scores for the target {t!r}")
         gold_scores = scores.loc[t].dropna()
-        sources = sorted(s for s in gold_scores.index if s in similarity.columns and not np.isnan(similarity.loc[t, s]))
+        sources = sorted(
+            s
+            for s in gold_scores.index
+            if s in similarity.columns and not np.isnan(similarity.loc[t, s])
+        )
         gold = rank(gold_scores[sources])
         shop = TaskShop(lam).fit(matrix.without(t))
         by_f = rank(similarity.loc[t, sources])
         by_shop = list(shop.predict(t, similarity.loc[t], sources).index)
-        row = {"target": t, "sources": len(sources), "ndcg_F": 100 * ndcg(by_f, gold),
-               "ndcg_taskshop": 100 * ndcg(by_shop, gold), "top_gold": ", ".join(gold[:k]),
-               "top_taskshop": ", ".join(by_shop[:k])}
+        row = {
+            "target": t,
+            "sources": len(sources),
+            "ndcg_F": 100 * ndcg(by_f, gold),
+            "ndcg_taskshop": 100 * ndcg(by_shop, gold),
+            "top_gold": ", ".join(gold[:k]),
+            "top_taskshop": ", ".join(by_shop[:k]),
+        }
         if metric is not None and t in metric.index:
             m = metric.loc[t]
             if m[sources].notna().all():
@@ -129,19 +162,36 @@ def leave_one_out(matrix: TransferMatrix, similarity: pd.DataFrame, *, lam: floa
     return pd.DataFrame(rows).set_index("target")
 
 
-def tune_lambda(matrix: TransferMatrix, similarity: pd.DataFrame, held_out: Sequence[str],
-                grid: Sequence[float] = tuple(np.round(np.arange(0, 1.01, 0.1), 2))) -> tuple[float, pd.DataFrame]:
+def tune_lambda(
+    matrix: TransferMatrix,
+    similarity: pd.DataFrame,
+    held_out: Sequence[str],
+    grid: Sequence[float] = tuple(np.round(np.arange(0, 1.01, 0.1), 2)),
+) -> tuple[float, pd.DataFrame]:
     """Choose λ by the mean leave-one-out NDCG on held-out targets (the paper held out PIQA)."""
-    rows = [{"lam": float(lam), "ndcg": float(leave_one_out(matrix, similarity, lam=lam, targets=held_out)
-                                              ["ndcg_taskshop"].mean())} for lam in grid]
+    rows = [
+        {
+            "lam": float(lam),
+            "ndcg": float(
+                leave_one_out(matrix, similarity, lam=lam, targets=held_out)["ndcg_taskshop"].mean()
+            ),
+        }
+        for lam in grid
+    ]
     table = pd.DataFrame(rows)
     return float(table.loc[table["ndcg"].idxmax(), "lam"]), table
 
 
 # ---------------------------------------------------------------- selection for a new target
 
-def rank_sources(target: Task, sources: Sequence[Task], matrix: TransferMatrix | None = None, config=None,
-                 **similarity_kw) -> pd.DataFrame:
+
+def rank_sources(
+    target: Task,
+    sources: Sequence[Task],
+    matrix: TransferMatrix | None = None,
+    config=None,
+    **similarity_kw,
+) -> pd.DataFrame:
     """Rank ``sources`` for ``target`` (known only from its examples): TaskShop over ``matrix``
     (without any row of the target itself), or F alone when there is no matrix.
 
@@ -160,12 +210,18 @@ def rank_sources(target: Task, sources: Sequence[Task], matrix: TransferMatrix |
     return TaskShop(c.lam).fit(matrix.without(target.name)).predict(target.name, F, names)
 
 
-def selection_groupings(ranking: Sequence[str], target: str, k: int = 5, seed: int = 13) -> dict[str, list[list[str]]]:
+def selection_groupings(
+    ranking: Sequence[str], target: str, k: int = 5, seed: int = 13
+) -> dict[str, list[list[str]]]:
     """The training sets that prove a selection: the target with the top-k sources, with k random
     sources, with the bottom-k, and with every source."""
     ranking = [s for s in ranking if s != target]
     k = min(k, len(ranking))
     rng = np.random.default_rng(seed)
     chosen = [ranking[i] for i in sorted(rng.choice(len(ranking), size=k, replace=False))]
-    return {"taskshop": [[target, *ranking[:k]]], "random": [[target, *chosen]],
-            "bottom": [[target, *ranking[-k:]]], "all": [[target, *ranking]]}
+    return {
+        "taskshop": [[target, *ranking[:k]]],
+        "random": [[target, *chosen]],
+        "bottom": [[target, *ranking[-k:]]],
+        "all": [[target, *ranking]],
+    }

@@ -24,8 +24,15 @@ class TextEmb(Estimator):
     >>> sim.scores_.loc["rte", "cb"]        # doctest: +SKIP
     """
 
-    def __init__(self, *, tasks: Sequence[str] | None = None, model: ModelConfig | None = None, backbone=None,
-                 cache=None, split: str = "train"):
+    def __init__(
+        self,
+        *,
+        tasks: Sequence[str] | None = None,
+        model: ModelConfig | None = None,
+        backbone=None,
+        cache=None,
+        split: str = "train",
+    ):
         self.tasks = tasks
         self.model = model
         self.backbone = backbone
@@ -47,7 +54,7 @@ class TextEmb(Estimator):
     def group_score(self, group: Sequence[str]) -> float:
         """Mean pairwise cosine of a group of tasks."""
         s = self.scores_
-        pairs = [(a, b) for i, a in enumerate(group) for b in group[i + 1:]]
+        pairs = [(a, b) for i, a in enumerate(group) for b in group[i + 1 :]]
         return float(np.mean([s.loc[a, b] for a, b in pairs])) if pairs else 1.0
 
     def to_frame(self) -> pd.DataFrame:

@@ -30,7 +30,13 @@ from taskmix.relate.matrix import TransferMatrix, taskweb_score
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EncoderTransfer", "ProbeTransfer", "TransferMatrix", "matrix_from_runs", "target_sample"]
+__all__ = [
+    "EncoderTransfer",
+    "ProbeTransfer",
+    "TransferMatrix",
+    "matrix_from_runs",
+    "target_sample",
+]
 
 
 @dataclass(frozen=True)
@@ -56,12 +62,20 @@ def target_sample(task: Task, n: int, seed: int) -> Task:
     if len(train) <= n:
         return task
     idx = np.sort(np.random.default_rng(seed).choice(len(train), size=n, replace=False))
-    return Task(name=task.name, kind=task.kind, splits={**task.splits, "train": train.subset(idx)},
-                label_names=task.label_names, description=task.description, text_fields=task.text_fields,
-                split_info=task.split_info, n_choices=task.n_choices)
+    return Task(
+        name=task.name,
+        kind=task.kind,
+        splits={**task.splits, "train": train.subset(idx)},
+        label_names=task.label_names,
+        description=task.description,
+        text_fields=task.text_fields,
+        split_info=task.split_info,
+        n_choices=task.n_choices,
+    )
 
 
 # ---------------------------------------------------------------- the probe setting
+
 
 class _Probe(nn.Module):
     """features → hidden layer (carried from source to target) → task output."""
@@ -69,13 +83,19 @@ class _Probe(nn.Module):
     def __init__(self, dim: int, hidden: int, task: Task, body: nn.Module | None = None):
         super().__init__()
         task.require_encoder_kind("pairwise transfer")
-        self.body = body if body is not None else nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.1))
+        self.body = (
+            body
+            if body is not None
+            else nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(0.1))
+        )
         self.kind = task.kind
         self.out = nn.Linear(hidden, task.num_labels if task.kind == "classification" else 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.out(self.body(x))
-        return y.squeeze(-1) if self.kind != "classification" else y  # MC: [n, choices]; regression: [n]
+        return (
+            y.squeeze(-1) if self.kind != "classification" else y
+        )  # MC: [n, choices]; regression: [n]
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.kind == "regression":
@@ -116,10 +136,17 @@ class ProbeTransfer:
         dim = self.factory.template.hidden_size
         probe = _Probe(dim, c.probe_hidden, target)
         if source is not None:
-            trained = self._fit(_Probe(dim, c.probe_hidden, source), source, self.features(source, "train"), seed)
-            # The hidden layer always carries over; the output layer too when the label spaces are the
+            trained = self._fit(
+                _Probe(dim, c.probe_hidden, source), source, self.features(source, "train"), seed
+            )
+            # The hidden layer always carries over; the output layer too when the label spaces are
+            # the
             # same (as a text-to-text model's verbalised labels would).
-            probe = trained if same_outputs(source, target) else _Probe(dim, c.probe_hidden, target, trained.body)
+            probe = (
+                trained
+                if same_outputs(source, target)
+                else _Probe(dim, c.probe_hidden, target, trained.body)
+            )
         X = self.features(full_target, "train")
         keep = _rows_of(target, full_target)
         probe = self._fit(probe, target, X[keep], seed + 1)
@@ -145,6 +172,7 @@ def _rows_of(sample: Task, full: Task) -> np.ndarray:
 
 # ---------------------------------------------------------------- fine-tuning settings
 
+
 class EncoderTransfer:
     """Adapt the encoder on the source (finetune / bitfit / lora), then on the target."""
 
@@ -156,7 +184,9 @@ class EncoderTransfer:
         self.source_cfg = config.source.model_copy(update={"adaptation": adaptation})
         self.target_cfg = config.target.model_copy(update={"adaptation": adaptation})
         self.source_trainer = Trainer(self.source_cfg, factory)
-        self._last: tuple[tuple[str, int], object] | None = None  # (source name, seed) → its encoder
+        self._last: tuple[tuple[str, int], object] | None = (
+            None  # (source name, seed) → its encoder
+        )
 
     def _source_encoder(self, source: Task, seed: int):
         """The encoder after training on ``source`` with ``seed`` (kept for the next pair: runs are
@@ -170,13 +200,17 @@ class EncoderTransfer:
             self._last = (key, Backbone(bb.model, bb.tokenizer, name=bb.name, config=bb.config))
         return self._last[1]
 
-    def run(self, source: Task | None, target: Task, full_target: Task, seed: int, progress=None) -> dict:
+    def run(
+        self, source: Task | None, target: Task, full_target: Task, seed: int, progress=None
+    ) -> dict:
         from taskmix.models.backbone import BackboneFactory
         from taskmix.train.trainer import Trainer
 
         factory = self.factory
         if source is not None:
-            factory = BackboneFactory(self.factory.config, template=self._source_encoder(source, seed))
+            factory = BackboneFactory(
+                self.factory.config, template=self._source_encoder(source, seed)
+            )
         result = Trainer(self.target_cfg, factory).fit([target], seed, progress=progress)
         return result.test[target.name]
 
@@ -191,7 +225,17 @@ def matrix_from_runs(runs: pd.DataFrame, setting: str) -> TransferMatrix:
         got = g["metric"].to_numpy()
         rel = (got - base) / np.maximum(np.abs(base), 1e-6)
         pc, pm = float(rel.mean()), float((got > base).mean())
-        rows.append({"target": t, "source": s, "setting": setting, "pc": pc, "pm": pm,
-                     "score": float(taskweb_score(pc, pm)), "metric": float(got.mean()),
-                     "base": float(base.mean()), "n_seeds": len(g)})
+        rows.append(
+            {
+                "target": t,
+                "source": s,
+                "setting": setting,
+                "pc": pc,
+                "pm": pm,
+                "score": float(taskweb_score(pc, pm)),
+                "metric": float(got.mean()),
+                "base": float(base.mean()),
+                "n_seeds": len(g),
+            }
+        )
     return TransferMatrix(pd.DataFrame(rows))

@@ -24,17 +24,28 @@ from taskmix.report.plots import (
     transfer_heatmap,
 )
 
-_env = jinja2.Environment(loader=jinja2.PackageLoader("taskmix.report", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "j2"]))
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("taskmix.report", "templates"),
+    autoescape=jinja2.select_autoescape(["html", "j2"]),
+)
 
 
 def _html_table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, classes="tbl", na_rep="-", float_format=lambda x: f"{x:,.4g}")
+    return frame.to_html(
+        index=False, border=0, classes="tbl", na_rep="-", float_format=lambda x: f"{x:,.4g}"
+    )
 
 
-def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[str]] | None = None,
-                 title: str | None = None, notes: list[str] | None = None, grouper=None,
-                 searches: list[dict] | None = None, transfers: dict[str, pd.DataFrame] | None = None) -> Path:
+def write_report(
+    comparison: Comparison,
+    out_dir: str | Path,
+    groups: list[list[str]] | None = None,
+    title: str | None = None,
+    notes: list[str] | None = None,
+    grouper=None,
+    searches: list[dict] | None = None,
+    transfers: dict[str, pd.DataFrame] | None = None,
+) -> Path:
     """Write ``index.html``, PNG plots and CSV/JSON tables to ``out_dir``; returns the HTML path.
 
     The report opens with a verdict per grouping (helps / hurts / inconclusive, and the seeds) and
@@ -53,8 +64,13 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
         settings = comparison.settings()
         training, sizes = comparison.training(), comparison.data_sizes()
         long = comparison.frame()
-        tables = {"comparison": table, "settings": settings, "runs": long, "training": training,
-                  "data_sizes": sizes}
+        tables = {
+            "comparison": table,
+            "settings": settings,
+            "runs": long,
+            "training": training,
+            "data_sizes": sizes,
+        }
         if groups:
             tables["strategies"] = comparison.strategies(groups)
         by_grouping = comparison.by_grouping()
@@ -77,19 +93,23 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
             if hasattr(grouper, "pvi_"):
                 pvi_distributions(grouper.pvi_.to_frame(), tmp / "pvi.png")
                 pvalue_heatmap(grouper.pvalue_matrix(), tmp / "pvalues.png", grouper.config_.alpha)
-            grouping = {"description": grouper.describe(),
-                        "groups": ["+".join(g) for g in grouper.groups_ if len(g) > 1] or ["(none)"],
-                        "alone": [g[0] for g in grouper.groups_ if len(g) == 1],
-                        "plots": [p for p in ("pvi.png", "pvalues.png") if (tmp / p).exists()],
-                        "summary": _html_table(tables["pvi_summary"]) if "pvi_summary" in tables else None,
-                        "candidates": _html_table(rank_candidates(tables["candidate_groups"]).head(25))}
+            grouping = {
+                "description": grouper.describe(),
+                "groups": ["+".join(g) for g in grouper.groups_ if len(g) > 1] or ["(none)"],
+                "alone": [g[0] for g in grouper.groups_ if len(g) == 1],
+                "plots": [p for p in ("pvi.png", "pvalues.png") if (tmp / p).exists()],
+                "summary": _html_table(tables["pvi_summary"]) if "pvi_summary" in tables else None,
+                "candidates": _html_table(rank_candidates(tables["candidate_groups"]).head(25)),
+            }
         shown = []
         for entry in searches or []:
             stem = f"search-{entry['target']}"
             shutil.copyfile(entry["csv"], tmp / f"{stem}.csv")
             if Path(entry["png"]).exists():
                 shutil.copyfile(entry["png"], tmp / f"{stem}.png")
-            trials = pd.read_csv(entry["csv"])[["trial", "phase", "datasets", "score", "test_score", "best_so_far"]]
+            trials = pd.read_csv(entry["csv"])[
+                ["trial", "phase", "datasets", "score", "test_score", "best_so_far"]
+            ]
             shown.append({**entry, "plot": f"{stem}.png", "table": _html_table(trials)})
         heatmaps = []
         for name, scores in (transfers or {}).items():
@@ -98,41 +118,63 @@ def write_report(comparison: Comparison, out_dir: str | Path, groups: list[list[
             scores.to_csv(tmp / png.replace(".png", ".csv"))
             heatmaps.append(png)
         embeddings = []
-        for r in comparison.records:  # Inspirational Pointer runs: how alike their task embeddings are
+        for (
+            r
+        ) in comparison.records:  # Inspirational Pointer runs: how alike their task embeddings are
             csv = Path(r.artifacts or "") / "task_embeddings.csv"
             if r.artifacts and csv.exists():
                 desc = r.config["train"].get("ip_descriptions", True)
-                name = f"ip-{r.setting.replace(':', '-').replace('+', '_')}-s{r.seed}{'' if desc else '-nodesc'}.png"
-                embedding_heatmap(pd.read_csv(csv, index_col=0), tmp / name,
-                                  f"{r.setting} seed {r.seed}: {'with' if desc else 'without'} descriptions")
+                setting = r.setting.replace(":", "-").replace("+", "_")
+                name = f"ip-{setting}-s{r.seed}{'' if desc else '-nodesc'}.png"
+                embedding_heatmap(
+                    pd.read_csv(csv, index_col=0),
+                    tmp / name,
+                    f"{r.setting} seed {r.seed}: {'with' if desc else 'without'} descriptions",
+                )
                 embeddings.append(name)
         html = _env.get_template("report.html.j2").render(
-            searches=shown, embeddings=embeddings, transfers=heatmaps, verdicts=comparison.verdicts(),
+            searches=shown,
+            embeddings=embeddings,
+            transfers=heatmaps,
+            verdicts=comparison.verdicts(),
             training=_html_table(training) if not training.empty else None,
             sizes=_html_table(sizes) if not sizes.empty else None,
             grouping=grouping,
-            groupings=_html_table(comparison.printable_groupings()) if not by_grouping.empty else None,
+            groupings=_html_table(comparison.printable_groupings())
+            if not by_grouping.empty
+            else None,
             title=title or f"taskmix report — {comparison.suite_name}",
             created=time.strftime("%Y-%m-%d %H:%M"),
             comparison=_html_table(printable) if not printable.empty else None,
-            settings=_html_table(settings), strategies=_html_table(tables["strategies"]) if groups else None,
-            plots=plots, notes=notes or [], files=sorted(p.name for p in tmp.iterdir()),
-            summary=summarise(table))
+            settings=_html_table(settings),
+            strategies=_html_table(tables["strategies"]) if groups else None,
+            plots=plots,
+            notes=notes or [],
+            files=sorted(p.name for p in tmp.iterdir()),
+            summary=summarise(table),
+        )
         (tmp / "index.html").write_text(html, encoding="utf-8")
     return out_dir / "index.html"
 
 
-def report_store(out: str | Path, to: str | Path, suite: str | None = None,
-                 groups: list[list[str]] | None = None) -> Path:
+def report_store(
+    out: str | Path, to: str | Path, suite: str | None = None, groups: list[list[str]] | None = None
+) -> Path:
     """The report of the run store under ``out`` (read-only), written to ``to``: its comparison
     and groupings, how the recommended grouping was found (redrawn from its PVI table), the
     combination searches and the transfer matrices saved beside it. Returns the HTML path."""
     searches = load_searches(out, suite)
     comparison, record = comparison_from_store(out, suite, allow_empty=bool(searches))
     name = comparison.suite_name or searches[0]["suite"]
-    return write_report(comparison, to, groups=groups, grouper=grouper_from_record(record), searches=searches,
-                        transfers=load_transfers(out, name),
-                        title=None if comparison.records else f"taskmix report — {name}")
+    return write_report(
+        comparison,
+        to,
+        groups=groups,
+        grouper=grouper_from_record(record),
+        searches=searches,
+        transfers=load_transfers(out, name),
+        title=None if comparison.records else f"taskmix report — {name}",
+    )
 
 
 def load_searches(out: str | Path, suite: str | None = None) -> list[dict]:
@@ -142,7 +184,13 @@ def load_searches(out: str | Path, suite: str | None = None) -> list[dict]:
     for path in sorted((Path(out) / "search").glob("*.json")):
         entry = json.loads(path.read_text())
         if suite is None or entry.get("suite") == suite:
-            found.append({**entry, "csv": str(path.with_suffix(".csv")), "png": str(path.with_suffix(".png"))})
+            found.append(
+                {
+                    **entry,
+                    "csv": str(path.with_suffix(".csv")),
+                    "png": str(path.with_suffix(".png")),
+                }
+            )
     return found
 
 
@@ -169,8 +217,8 @@ def summarise(table: pd.DataFrame) -> list[str]:
         if pd.isna(r.delta):
             continue
         said = _SAID[verdict(r.delta, r.delta_ci, r.seeds)]
-        lines.append(f"{r.setting} {said} {r.task}: {r.delta * 100:+.1f} points of {r.delta_metric}"
-                     + ("" if pd.isna(r.delta_ci) else f" (95% CI ± {r.delta_ci * 100:.1f})"))
+        lines.append(
+            f"{r.setting} {said} {r.task}: {r.delta * 100:+.1f} points of {r.delta_metric}"
+            + ("" if pd.isna(r.delta_ci) else f" (95% CI ± {r.delta_ci * 100:.1f})")
+        )
     return lines
-
-

@@ -13,7 +13,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
-def stl_vs_mtl_bars(table: pd.DataFrame, path: str | Path, metric_label: str = "main metric") -> Path:
+def stl_vs_mtl_bars(
+    table: pd.DataFrame, path: str | Path, metric_label: str = "main metric"
+) -> Path:
     """Grouped bars: for each task, the main metric under STL and each MTL setting, with 95% CIs."""
     tasks = list(dict.fromkeys(table["task"]))
     settings = sorted(dict.fromkeys(table["setting"]), key=lambda s: (s != "STL", s))
@@ -29,8 +31,15 @@ def stl_vs_mtl_bars(table: pd.DataFrame, path: str | Path, metric_label: str = "
             x = i - 0.4 + width * (j + 0.5)
             label = r.setting
             color = colors(settings.index(label) % 10)
-            bar = ax.bar(x, mean * 100, width * 0.92, color=color,
-                         yerr=None if math.isnan(ci) else ci * 100, capsize=3, label=label)
+            bar = ax.bar(
+                x,
+                mean * 100,
+                width * 0.92,
+                color=color,
+                yerr=None if math.isnan(ci) else ci * 100,
+                capsize=3,
+                label=label,
+            )
             legend.setdefault(label, bar)
     ax.set_xticks(np.arange(len(tasks)))
     ax.set_xticklabels(tasks, rotation=20, ha="right")
@@ -38,10 +47,19 @@ def stl_vs_mtl_bars(table: pd.DataFrame, path: str | Path, metric_label: str = "
     ax.set_title("Single-task (STL) vs multi-task (MTL), mean ± 95% CI over seeds")
     # Bars start at 0 (a cut axis exaggerates differences) and every error bar is inside the axes.
     means = np.array([r[r["delta_metric"]] for _, r in table.iterrows()], dtype=float) * 100
-    cis = np.nan_to_num(np.array([r[r["delta_metric"] + "_ci"] for _, r in table.iterrows()], dtype=float)) * 100
-    ax.set_ylim(min(0.0, float(np.nanmin(means - cis)) - 2), max(100.0, float(np.nanmax(means + cis)) + 2))
+    cis = (
+        np.nan_to_num(
+            np.array([r[r["delta_metric"] + "_ci"] for _, r in table.iterrows()], dtype=float)
+        )
+        * 100
+    )
+    ax.set_ylim(
+        min(0.0, float(np.nanmin(means - cis)) - 2), max(100.0, float(np.nanmax(means + cis)) + 2)
+    )
     ax.axhline(0, color="grey", lw=0.8)
-    ax.legend(legend.values(), legend.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(
+        legend.values(), legend.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0)
+    )
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
@@ -54,8 +72,14 @@ def pvi_distributions(pvi: pd.DataFrame, path: str | Path) -> Path:
     fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(tasks) + 2), 4.2))
     ax.violinplot(data, showextrema=False)
     ax.boxplot(data, widths=0.15, showfliers=False)
-    ax.scatter(np.arange(1, len(tasks) + 1), [d.mean() for d in data], color="crimson", zorder=3, s=18,
-               label="V-information (mean PVI)")
+    ax.scatter(
+        np.arange(1, len(tasks) + 1),
+        [d.mean() for d in data],
+        color="crimson",
+        zorder=3,
+        s=18,
+        label="V-information (mean PVI)",
+    )
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xticks(np.arange(1, len(tasks) + 1))
     ax.set_xticklabels(tasks, rotation=20, ha="right")
@@ -67,24 +91,45 @@ def pvi_distributions(pvi: pd.DataFrame, path: str | Path) -> Path:
     return _save(fig, path)
 
 
-def _heatmap(frame: pd.DataFrame, path: str | Path, *, title: str, label, dark, cmap: str, vmin: float,
-             vmax: float, xlabel: str | None = None, ylabel: str | None = None, log: bool = False) -> Path:
-    """A labelled heatmap of a square-ish table; ``label(value)`` is the text of a cell (None: blank),
-    written in white where ``dark(value)`` (the colour map is dark there); ``log``: a logarithmic
-    colour scale from ``vmin`` to ``vmax``."""
+def _heatmap(
+    frame: pd.DataFrame,
+    path: str | Path,
+    *,
+    title: str,
+    label,
+    dark,
+    cmap: str,
+    vmin: float,
+    vmax: float,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    log: bool = False,
+) -> Path:
+    """A labelled heatmap of a square-ish table; ``label(value)`` is the text of a cell (None:
+    blank), written in white where ``dark(value)`` (the colour map is dark there); ``log``: a
+    logarithmic colour scale from ``vmin`` to ``vmax``."""
     from matplotlib.colors import LogNorm
 
     rows, cols = list(frame.index), list(frame.columns)
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(cols) + 2.5), max(4, 0.7 * len(rows) + 1.5)))
     values = frame.to_numpy(dtype=float)
     scale = {"norm": LogNorm(vmin=vmin, vmax=vmax)} if log else {"vmin": vmin, "vmax": vmax}
-    im = ax.imshow(np.ma.masked_invalid(np.clip(values, vmin, vmax) if log else values), cmap=cmap, **scale)
+    im = ax.imshow(
+        np.ma.masked_invalid(np.clip(values, vmin, vmax) if log else values), cmap=cmap, **scale
+    )
     for i in range(len(rows)):
         for j in range(len(cols)):
             v = values[i, j]
             if np.isfinite(v) and (text := label(v)) is not None:
-                ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="white" if dark(v) else "black")
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if dark(v) else "black",
+                )
     ax.set_xticks(range(len(cols)))
     ax.set_yticks(range(len(rows)))
     ax.set_xticklabels(cols, rotation=35, ha="right", fontsize=8)
@@ -103,16 +148,36 @@ def pvalue_heatmap(pvalues: pd.DataFrame, path: str | Path, alpha: float) -> Pat
     """Pairwise p-values of the PVI tests on a log scale (1e-10 to 1, so that 1e-3 and 1e-30 do not
     look alike); cells with p < alpha (significantly different) are marked."""
     floor = 1e-10
-    return _heatmap(pvalues, path, title=f"p-values of PVI t-tests, log scale (* p < {alpha:g}: different)",
-                    label=lambda p: (f"<{floor:.0e}" if p < floor else f"{p:.2g}") + ("*" if p < alpha else ""),
-                    dark=lambda p: p < 1e-5, cmap="viridis", vmin=floor, vmax=1.0, log=True)
+    return _heatmap(
+        pvalues,
+        path,
+        title=f"p-values of PVI t-tests, log scale (* p < {alpha:g}: different)",
+        label=lambda p: (f"<{floor:.0e}" if p < floor else f"{p:.2g}") + ("*" if p < alpha else ""),
+        dark=lambda p: p < 1e-5,
+        cmap="viridis",
+        vmin=floor,
+        vmax=1.0,
+        log=True,
+    )
 
 
-def transfer_heatmap(scores: pd.DataFrame, path: str | Path, title: str = "TaskWeb transfer scores") -> Path:
+def transfer_heatmap(
+    scores: pd.DataFrame, path: str | Path, title: str = "TaskWeb transfer scores"
+) -> Path:
     """Target × source transfer scores (red: the source hurts the target, blue: it helps)."""
     lim = float(np.nanmax(np.abs(scores.to_numpy(dtype=float)))) or 1.0
-    return _heatmap(scores, path, title=title, label=lambda v: f"{v:+.2f}", dark=lambda v: abs(v) > 0.6 * lim,
-                    cmap="RdBu", vmin=-lim, vmax=lim, xlabel="source", ylabel="target")
+    return _heatmap(
+        scores,
+        path,
+        title=title,
+        label=lambda v: f"{v:+.2f}",
+        dark=lambda v: abs(v) > 0.6 * lim,
+        cmap="RdBu",
+        vmin=-lim,
+        vmax=lim,
+        xlabel="source",
+        ylabel="target",
+    )
 
 
 def transfer_graph(scores: pd.DataFrame, path: str | Path, top: int = 2) -> Path:
@@ -126,12 +191,29 @@ def transfer_graph(scores: pd.DataFrame, path: str | Path, top: int = 2) -> Path
     for t in scores.index:
         row = scores.loc[t].dropna().sort_values(ascending=False)
         for s, v in row[row > 0].head(top).items():
-            ax.annotate("", xy=pos[t], xytext=pos[s],
-                        arrowprops={"arrowstyle": "-|>", "lw": 0.5 + 3 * v / best, "color": "tab:blue",
-                                    "alpha": 0.7, "shrinkA": 18, "shrinkB": 18})
+            ax.annotate(
+                "",
+                xy=pos[t],
+                xytext=pos[s],
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "lw": 0.5 + 3 * v / best,
+                    "color": "tab:blue",
+                    "alpha": 0.7,
+                    "shrinkA": 18,
+                    "shrinkB": 18,
+                },
+            )
     for n, (x, y) in pos.items():
-        ax.text(x, y, n, ha="center", va="center", fontsize=8,
-                bbox={"boxstyle": "round", "fc": "white", "ec": "grey"})
+        ax.text(
+            x,
+            y,
+            n,
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox={"boxstyle": "round", "fc": "white", "ec": "grey"},
+        )
     ax.set_xlim(-1.35, 1.35)
     ax.set_ylim(-1.35, 1.35)
     ax.axis("off")
@@ -143,17 +225,35 @@ def transfer_graph(scores: pd.DataFrame, path: str | Path, top: int = 2) -> Path
 def relevance_heatmap(relevance: pd.DataFrame, path: str | Path) -> Path:
     """Symmetrised surrogate relevance between tasks (blue: training together helps)."""
     lim = float(np.nanmax(np.abs(relevance.to_numpy(dtype=float)))) or 1.0
-    return _heatmap(relevance, path, title="surrogate relevance (θ + θᵀ) / 2", label=lambda v: f"{v:+.3f}",
-                    dark=lambda v: abs(v) > 0.6 * lim, cmap="RdBu", vmin=-lim, vmax=lim)
+    return _heatmap(
+        relevance,
+        path,
+        title="surrogate relevance (θ + θᵀ) / 2",
+        label=lambda v: f"{v:+.3f}",
+        dark=lambda v: abs(v) > 0.6 * lim,
+        cmap="RdBu",
+        vmin=-lim,
+        vmax=lim,
+    )
 
 
 def embedding_heatmap(similarity: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Cosine similarity of mean task embeddings (Inspirational Pointer)."""
-    return _heatmap(similarity, path, title=title, label=lambda v: f"{v:.2f}", dark=lambda v: v > 0.6,
-                    cmap="magma_r", vmin=min(0.0, float(np.nanmin(similarity.to_numpy(dtype=float)))), vmax=1.0)
+    return _heatmap(
+        similarity,
+        path,
+        title=title,
+        label=lambda v: f"{v:.2f}",
+        dark=lambda v: v > 0.6,
+        cmap="magma_r",
+        vmin=min(0.0, float(np.nanmin(similarity.to_numpy(dtype=float)))),
+        vmax=1.0,
+    )
 
 
-def search_curve(trials: pd.DataFrame, path: str | Path, title: str, baseline: float | None = None) -> Path:
+def search_curve(
+    trials: pd.DataFrame, path: str | Path, title: str, baseline: float | None = None
+) -> Path:
     """Each trial's score (dots: initial design and proposals) and the best so far (line); the
     dashed line is the target trained alone."""
     from matplotlib.ticker import MaxNLocator
@@ -162,7 +262,13 @@ def search_curve(trials: pd.DataFrame, path: str | Path, title: str, baseline: f
     for phase, marker, colour in (("design", "s", "tab:grey"), ("search", "o", "tab:blue")):
         part = trials[trials["phase"] == phase]
         ax.scatter(part["trial"], part["score"], marker=marker, color=colour, label=phase, zorder=3)
-    ax.step(trials["trial"], trials["best_so_far"], where="post", color="tab:orange", label="best so far")
+    ax.step(
+        trials["trial"],
+        trials["best_so_far"],
+        where="post",
+        color="tab:orange",
+        label="best so far",
+    )
     if baseline is not None:
         ax.axhline(baseline, ls="--", color="black", lw=0.8, label="target alone")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are counted, never fractions

@@ -26,43 +26,68 @@ from taskmix.models.generative import GenerativeModel, LanguageModel
 from taskmix.train.trainer import Trainer
 
 
-def language_model_factory(model: ModelConfig | None = None, generation: GenerationConfig | None = None,
-                           template: LanguageModel | None = None) -> BackboneFactory:
+def language_model_factory(
+    model: ModelConfig | None = None,
+    generation: GenerationConfig | None = None,
+    template: LanguageModel | None = None,
+) -> BackboneFactory:
     """Fresh copies of a language model for every run, loaded from disk once."""
     generation = generation or GenerationConfig()
-    return BackboneFactory(model or ModelConfig(), template=template,
-                           loader=partial(LanguageModel.from_config, architecture=generation.architecture))
+    return BackboneFactory(
+        model or ModelConfig(),
+        template=template,
+        loader=partial(LanguageModel.from_config, architecture=generation.architecture),
+    )
 
 
 class GenerativeTrainer(Trainer):
     """Train a language model to answer the prompts of ``tasks`` and score its answers.
 
-    >>> trainer = GenerativeTrainer(TrainConfig(max_steps=200, sampler="equal"), ModelConfig(name="gpt2"))  # doctest: +SKIP
-    >>> trainer.fit([suite["negation_site_b"], suite["negation_site_a"]], seed=1).test          # doctest: +SKIP
+    >>> config = TrainConfig(max_steps=200, sampler="equal")
+    >>> trainer = GenerativeTrainer(config, ModelConfig(name="gpt2"))  # doctest: +SKIP
+    >>> tasks = [suite["negation_site_b"], suite["negation_site_a"]]  # doctest: +SKIP
+    >>> trainer.fit(tasks, seed=1).test  # doctest: +SKIP
     """
 
-    def __init__(self, config: TrainConfig | None = None, model: BackboneFactory | ModelConfig | None = None,
-                 generation: GenerationConfig | None = None):
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        model: BackboneFactory | ModelConfig | None = None,
+        generation: GenerationConfig | None = None,
+    ):
         self.generation = generation or GenerationConfig()
-        factory = model if isinstance(model, BackboneFactory) else language_model_factory(model, self.generation)
+        factory = (
+            model
+            if isinstance(model, BackboneFactory)
+            else language_model_factory(model, self.generation)
+        )
         super().__init__(config, factory)
 
     def build(self, tasks: Sequence[Task], init=None) -> GenerativeModel:
         if init is not None:
-            raise ModelError("a generative run cannot start from another run's model",
-                             hint="start it from a fine-tuned checkpoint given as --model instead")
+            raise ModelError(
+                "a generative run cannot start from another run's model",
+                hint="start it from a fine-tuned checkpoint given as --model instead",
+            )
         lm = self.adapted_backbone()
         if self.config.adaptation == "ip":
             from taskmix.models.ip import GenerativeIPModel
 
-            return GenerativeIPModel(lm, tasks, self.config, self.adaptation.form_for(lm), self.generation)
+            return GenerativeIPModel(
+                lm, tasks, self.config, self.adaptation.form_for(lm), self.generation
+            )
         return GenerativeModel(lm, tasks, self.generation)
 
     def loss(self, model: GenerativeModel, items: list[tuple[int, str, int]]) -> torch.Tensor:
         return model(items)
 
-    def evaluate(self, model: GenerativeModel, split: str, return_predictions: bool = False,
-                 tasks: Sequence[str] | None = None):
+    def evaluate(
+        self,
+        model: GenerativeModel,
+        split: str,
+        return_predictions: bool = False,
+        tasks: Sequence[str] | None = None,
+    ):
         """Answer ``split`` (dev: its first ``eval_examples``) of every task of ``model`` (or of
         those named in ``tasks``) and score the answers."""
         metrics, preds = {}, {}
@@ -80,13 +105,21 @@ class GenerativeTrainer(Trainer):
         return (metrics, preds) if return_predictions else metrics
 
 
-def mean_loss(model: GenerativeModel, items: Sequence[tuple[int, str, int]], batch_size: int = 16) -> float:
+def mean_loss(
+    model: GenerativeModel, items: Sequence[tuple[int, str, int]], batch_size: int = 16
+) -> float:
     """The mean teacher-forced loss of ``items`` (no gradient), e.g. to see a run learn."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            return float(np.mean([model(list(items[i:i + batch_size])).item()
-                                  for i in range(0, len(items), batch_size)]))
+            return float(
+                np.mean(
+                    [
+                        model(list(items[i : i + batch_size])).item()
+                        for i in range(0, len(items), batch_size)
+                    ]
+                )
+            )
     finally:
         model.train(was_training)

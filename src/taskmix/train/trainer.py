@@ -82,8 +82,11 @@ def _load_shared(model: HardSharingModel, init: HardSharingModel) -> None:
     shared = {k: v for k, v in init.state_dict().items() if not k.startswith("heads.")}
     bad = [k for k, v in shared.items() if k not in own or own[k].shape != v.shape]
     if bad:
-        raise ModelError(f"the model to start from does not fit this run ({len(bad)} weights differ, e.g. {bad[0]})",
-                         hint="start from a model trained with the same backbone and adaptation")
+        raise ModelError(
+            f"the model to start from does not fit this run ({len(bad)} weights differ, e.g. "
+            f"{bad[0]})",
+            hint="start from a model trained with the same backbone and adaptation",
+        )
     model.load_state_dict(shared, strict=False)
 
 
@@ -92,6 +95,7 @@ def _lr_lambda(warmup: int, total: int) -> Callable[[int], float]:
         if step < warmup:
             return (step + 1) / max(1, warmup)
         return max(0.0, (total - step) / max(1, total - warmup))
+
     return f
 
 
@@ -106,9 +110,11 @@ def make_optimizer(model: torch.nn.Module, c: TrainConfig) -> torch.optim.Optimi
             heads.append(p)
         else:
             (no_decay if p.ndim < 2 or "LayerNorm" in n or "norm" in n.lower() else decay).append(p)
-    groups = [{"params": decay, "weight_decay": c.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0},
-              {"params": heads, "weight_decay": c.weight_decay, "lr": c.head_lr or c.lr}]
+    groups = [
+        {"params": decay, "weight_decay": c.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+        {"params": heads, "weight_decay": c.weight_decay, "lr": c.head_lr or c.lr},
+    ]
     return torch.optim.AdamW([g for g in groups if g["params"]], lr=c.lr)
 
 
@@ -116,15 +122,24 @@ class Trainer:
     """Train one model on one task (STL) or several (MTL) and evaluate it.
 
     >>> trainer = Trainer(TrainConfig(max_steps=100))                       # doctest: +SKIP
-    >>> result = trainer.fit([suite["negation_site_a"], suite["negation_site_b"]], seed=1)  # doctest: +SKIP
+    >>> tasks = [suite["negation_site_a"], suite["negation_site_b"]]  # doctest: +SKIP
+    >>> result = trainer.fit(tasks, seed=1)  # doctest: +SKIP
     >>> result.test["negation_site_b"]["macro_f1"]                             # doctest: +SKIP
     """
 
-    def __init__(self, config: TrainConfig | None = None, backbone: BackboneFactory | ModelConfig | None = None,
-                 weighting: LossWeighting | None = None):
+    def __init__(
+        self,
+        config: TrainConfig | None = None,
+        backbone: BackboneFactory | ModelConfig | None = None,
+        weighting: LossWeighting | None = None,
+    ):
         self.config = config or TrainConfig()
-        self.backbone = backbone if isinstance(backbone, BackboneFactory) else BackboneFactory(backbone)
-        self.weighting = weighting or make_weighting(self.config.loss_weighting, self.config.task_weights)
+        self.backbone = (
+            backbone if isinstance(backbone, BackboneFactory) else BackboneFactory(backbone)
+        )
+        self.weighting = weighting or make_weighting(
+            self.config.loss_weighting, self.config.task_weights
+        )
         # one strategy for every run: what it loads once (IP's separate form module) is reused
         self.adaptation = make_adaptation(self.config)
 
@@ -143,7 +158,9 @@ class Trainer:
             backbone.model.get_input_embeddings().weight.requires_grad_(False)
         return backbone
 
-    def build(self, tasks: Sequence[Task], init: HardSharingModel | None = None) -> HardSharingModel:
+    def build(
+        self, tasks: Sequence[Task], init: HardSharingModel | None = None
+    ) -> HardSharingModel:
         """The model a run trains: a fresh backbone, adapted, with its task heads (and the shared
         weights of ``init``)."""
         backbone = self.adapted_backbone()
@@ -161,9 +178,15 @@ class Trainer:
         counts = {t: int(o["rows"].numel()) for t, o in out.items()}
         return self.weighting.combine(losses, counts)
 
-    def fit(self, tasks: Sequence[Task], seed: int, progress: Callable[[int, int], None] | None = None,
-            keep_model: bool = False, focus: Sequence[str] | None = None,
-            init: HardSharingModel | None = None) -> TrainResult:
+    def fit(
+        self,
+        tasks: Sequence[Task],
+        seed: int,
+        progress: Callable[[int, int], None] | None = None,
+        keep_model: bool = False,
+        focus: Sequence[str] | None = None,
+        init: HardSharingModel | None = None,
+    ) -> TrainResult:
         """Train on ``tasks`` with ``seed``; ``progress(step, total)`` is called after each step.
         ``focus`` names the tasks that matter (default: all): their dev score selects the
         checkpoint and only they are evaluated, as when auxiliary data sets serve one target.
@@ -179,7 +202,9 @@ class Trainer:
         model.train()
         optim = make_optimizer(model, c)
         total = self.total_steps(tasks)
-        sched = torch.optim.lr_scheduler.LambdaLR(optim, _lr_lambda(int(c.warmup_ratio * total), total))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            optim, _lr_lambda(int(c.warmup_ratio * total), total)
+        )
         sizes = [len(t.splits["train"]) for t in tasks]
         sampler = make_sampler(c.sampler, c.temperature)
         streams = _Streams(sizes, rng)
@@ -213,7 +238,9 @@ class Trainer:
             if has_dev and (step % eval_every == 0 or step == total):
                 dev = self.evaluate(model, "dev", tasks=focus)
                 score = float(np.mean([dev[t.name][t.main_metric] for t in judged]))
-                history.append({"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score})
+                history.append(
+                    {"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score}
+                )
                 if score > best_score:
                     best_score, best_step, best_dev, bad_evals = score, step, dev, 0
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -232,16 +259,26 @@ class Trainer:
             test, preds = self.evaluate(model, "test", return_predictions=True, tasks=focus)
         total_params = sum(p.numel() for p in model.parameters())
         return TrainResult(
-            tasks=[t.name for t in tasks], seed=seed, test=test, dev=best_dev, best_step=best_step, steps=step,
-            duration_s=time.perf_counter() - start, examples_per_s=seen / max(train_time, 1e-9),
+            tasks=[t.name for t in tasks],
+            seed=seed,
+            test=test,
+            dev=best_dev,
+            best_step=best_step,
+            steps=step,
+            duration_s=time.perf_counter() - start,
+            examples_per_s=seen / max(train_time, 1e-9),
             trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
             total_parameters=total_params,
-            history=history, rows={t.name: {s: len(d) for s, d in t.splits.items()} for t in tasks},
-            predictions=preds, model=model if keep_model else None)
+            history=history,
+            rows={t.name: {s: len(d) for s, d in t.splits.items()} for t in tasks},
+            predictions=preds,
+            model=model if keep_model else None,
+        )
 
     @torch.no_grad()
-    def outputs(self, model: HardSharingModel, split: str, tasks: Sequence[str] | None = None
-                ) -> dict[str, np.ndarray]:
+    def outputs(
+        self, model: HardSharingModel, split: str, tasks: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
         """Raw head outputs of every task of ``model`` (or of those named in ``tasks``) on ``split``
         (float32): class logits [n, classes], choice scores [n, choices] or regression values [n].
         Length-sorted batches."""
@@ -256,10 +293,15 @@ class Trainer:
                     continue
                 data = task.splits[split]
                 seqs = [data.sequences(i)[0] for i in range(len(data))]
-                shape = {"regression": (len(data),), "classification": (len(data), task.num_labels),
-                         "multiple_choice": (len(data), task.n_choices or 2)}[task.kind]
+                shape = {
+                    "regression": (len(data),),
+                    "classification": (len(data), task.num_labels),
+                    "multiple_choice": (len(data), task.n_choices or 2),
+                }[task.kind]
                 out = np.zeros(shape, np.float32)
-                for idx in backbone.length_sorted_batches(seqs, max(1, bs // (task.n_choices or 1))):
+                for idx in backbone.length_sorted_batches(
+                    seqs, max(1, bs // (task.n_choices or 1))
+                ):
                     batch = make_batch(backbone, model.tasks, [(k, split, int(i)) for i in idx])
                     with backbone.autocast():
                         o = model(batch)[task.name]["outputs"]
@@ -269,8 +311,13 @@ class Trainer:
             model.train(was_training)
         return result
 
-    def evaluate(self, model: HardSharingModel, split: str, return_predictions: bool = False,
-                 tasks: Sequence[str] | None = None):
+    def evaluate(
+        self,
+        model: HardSharingModel,
+        split: str,
+        return_predictions: bool = False,
+        tasks: Sequence[str] | None = None,
+    ):
         """Metrics of every task of ``model`` (or of those named in ``tasks``) on ``split`` (and,
         if asked, the predictions)."""
         metrics, preds = {}, {}

@@ -8,7 +8,9 @@ import torch
 
 
 class LossWeighting:
-    def combine(self, losses: Mapping[str, torch.Tensor], counts: Mapping[str, int]) -> torch.Tensor:
+    def combine(
+        self, losses: Mapping[str, torch.Tensor], counts: Mapping[str, int]
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 

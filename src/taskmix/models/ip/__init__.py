@@ -28,5 +28,13 @@ from taskmix.models.ip.model import (
     mean_task_embeddings,
 )
 
-__all__ = ["MIN_INPUT_TOKENS", "GenerativeIPModel", "IPModel", "InspirationalPointer", "embedding_similarity",
-           "find_layers", "intervene", "mean_task_embeddings"]
+__all__ = [
+    "MIN_INPUT_TOKENS",
+    "GenerativeIPModel",
+    "IPModel",
+    "InspirationalPointer",
+    "embedding_similarity",
+    "find_layers",
+    "intervene",
+    "mean_task_embeddings",
+]

@@ -14,10 +14,29 @@ from torch import nn
 from taskmix.errors import ModelError
 
 _LAYER_PATHS = {
-    "encoder": ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "layer", "encoder.block",
-                "transformer.h", "h", "model.layers", "model.decoder.layers", "decoder.layers", "decoder.block"),
-    "decoder": ("decoder.block", "decoder.layers", "model.decoder.layers", "transformer.h", "h", "model.layers",
-                "layers"),
+    "encoder": (
+        "encoder.layer",
+        "transformer.layer",
+        "encoder.layers",
+        "layers",
+        "layer",
+        "encoder.block",
+        "transformer.h",
+        "h",
+        "model.layers",
+        "model.decoder.layers",
+        "decoder.layers",
+        "decoder.block",
+    ),
+    "decoder": (
+        "decoder.block",
+        "decoder.layers",
+        "model.decoder.layers",
+        "transformer.h",
+        "h",
+        "model.layers",
+        "layers",
+    ),
 }
 
 
@@ -35,18 +54,22 @@ def find_layers(model: nn.Module, part: str = "encoder") -> list[nn.Module]:
                 break
         if isinstance(mod, nn.ModuleList) and len(mod) > 0:
             return list(mod)
-    raise ModelError(f"cannot find the {part} layers of {type(model).__name__}",
-                     hint="IP modifies each transformer layer's output; models whose layers sit in "
-                          "encoder.layer, transformer.layer, layers, h or *.block are supported")
+    raise ModelError(
+        f"cannot find the {part} layers of {type(model).__name__}",
+        hint="IP modifies each transformer layer's output; models whose layers sit in "
+        "encoder.layer, transformer.layer, layers, h or *.block are supported",
+    )
 
 
 def _modify(vector: torch.Tensor):
     """A forward hook: the layer's hidden state h (first output) becomes h + h ∘ I."""
+
     def hook(module, args, output):
         h = output[0] if isinstance(output, tuple) else output
         v = vector.to(h.dtype).unsqueeze(1)  # [B, d2] → [B, 1, d2], broadcast over positions
         h = h + h * v
         return (h, *output[1:]) if isinstance(output, tuple) else h
+
     return hook
 
 
@@ -56,7 +79,9 @@ def intervene(layers: Sequence[nn.Module], vectors: torch.Tensor) -> Iterator[No
     the ``with`` block; they are removed on exit, also after an error."""
     if len(layers) != len(vectors):
         raise ValueError(f"{len(layers)} layers but {len(vectors)} vectors")
-    handles = [layer.register_forward_hook(_modify(v)) for layer, v in zip(layers, vectors, strict=True)]
+    handles = [
+        layer.register_forward_hook(_modify(v)) for layer, v in zip(layers, vectors, strict=True)
+    ]
     try:
         yield
     finally:

@@ -30,48 +30,72 @@ log = logging.getLogger(__name__)
 MIN_INPUT_TOKENS = 16
 
 
-
 class _Pointer:
     """What an Inspirational Pointer adds to a frozen model (a mixin of an ``nn.Module`` with
     ``tasks``): the frozen form module and its task descriptions, the pointer ``ip`` and the
     ``layers`` it modifies, and saving and loading of its weights."""
 
-    def _setup_pointer(self, model: nn.Module, d2: int, part: str, form: Backbone, config: TrainConfig,
-                       device: torch.device) -> None:
+    def _setup_pointer(
+        self,
+        model: nn.Module,
+        d2: int,
+        part: str,
+        form: Backbone,
+        config: TrainConfig,
+        device: torch.device,
+    ) -> None:
         self.use_descriptions = config.ip.descriptions
         self.form = form
         for p in form.model.parameters():
             p.requires_grad_(False)
         self.layers = find_layers(model, part)
         n1 = int(form.model.config.num_hidden_layers) + 1  # + the embeddings
-        self.ip = InspirationalPointer(form.hidden_size, d2, n1, len(self.layers), config.ip.embedding_size,
-                                       config.ip.combine).to(device)
+        self.ip = InspirationalPointer(
+            form.hidden_size, d2, n1, len(self.layers), config.ip.embedding_size, config.ip.combine
+        ).to(device)
         self.descriptions = {t.name: self._fit_description(t) for t in self.tasks}
 
     # ------------------------------------------------------------ descriptions and form inputs
     def _fit_description(self, task: Task) -> str:
-        """The description, cut to leave MIN_INPUT_TOKENS of the form module's window for the input."""
+        """The description, cut to leave MIN_INPUT_TOKENS of the form module's window for the
+        input."""
         if not self.use_descriptions:
             return ""
         text = describe(task)
         tok = self.form.tokenizer
-        limit = self.form.config.max_length - tok.num_special_tokens_to_add(pair=True) - MIN_INPUT_TOKENS
+        limit = (
+            self.form.config.max_length
+            - tok.num_special_tokens_to_add(pair=True)
+            - MIN_INPUT_TOKENS
+        )
         ids = tok(text, add_special_tokens=False)["input_ids"]
         if len(ids) > limit:
-            warnings.warn(f"the description of {task.name} has {len(ids)} tokens, more than the "
-                          f"{limit} the form module's window ({self.form.config.max_length}) leaves beside the input; "
-                          "it is cut to fit, and inputs are truncated first", stacklevel=3)
-            text = tok.decode(ids[:max(limit, 1)])
+            warnings.warn(
+                f"the description of {task.name} has {len(ids)} tokens, more than the "
+                f"{limit} the form module's window ({self.form.config.max_length}) leaves beside "
+                "the input; "
+                "it is cut to fit, and inputs are truncated first",
+                stacklevel=3,
+            )
+            text = tok.decode(ids[: max(limit, 1)])
         return text
 
-    def form_inputs(self, sequences: Sequence[tuple[str, ...]], task_of: Sequence[int]) -> dict[str, torch.Tensor]:
+    def form_inputs(
+        self, sequences: Sequence[tuple[str, ...]], task_of: Sequence[int]
+    ) -> dict[str, torch.Tensor]:
         """description + input per sequence, tokenised for the form module; when too long, the
         input side is truncated and the description kept."""
         inputs = [" ".join(s) for s in sequences]
-        kw = {"truncation": "only_second", "max_length": self.form.config.max_length, "padding": "longest",
-              "return_tensors": "pt"}
+        kw = {
+            "truncation": "only_second",
+            "max_length": self.form.config.max_length,
+            "padding": "longest",
+            "return_tensors": "pt",
+        }
         if self.use_descriptions:
-            enc = self.form.tokenizer([self.descriptions[self.tasks[k].name] for k in task_of], inputs, **kw)
+            enc = self.form.tokenizer(
+                [self.descriptions[self.tasks[k].name] for k in task_of], inputs, **kw
+            )
         else:
             enc = self.form.tokenizer(inputs, **{**kw, "truncation": True})
         return {k: v.to(self.form.device) for k, v in enc.items()}
@@ -90,9 +114,13 @@ class _Pointer:
         mask = form_batch["attention_mask"]
         return torch.stack([pool(h, mask, "mean") for h in out.hidden_states]).detach()
 
-    def pointer_vectors(self, sequences: Sequence[tuple[str, ...]], task_of: Sequence[int]) -> torch.Tensor:
+    def pointer_vectors(
+        self, sequences: Sequence[tuple[str, ...]], task_of: Sequence[int]
+    ) -> torch.Tensor:
         """I [n2, B, d2] for inputs ``sequences`` of tasks ``task_of``."""
-        return self.ip.vectors(self.ip.task_embedding(self.form_states(self.form_inputs(sequences, task_of))))
+        return self.ip.vectors(
+            self.ip.task_embedding(self.form_states(self.form_inputs(sequences, task_of)))
+        )
 
     def ip_parameters(self) -> int:
         """Trainable parameters outside the task heads (T, w, L, C)."""
@@ -105,11 +133,18 @@ class _Pointer:
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()
-                 if k.startswith(("ip.", "heads."))}
+        state = {
+            k: v.detach().cpu().contiguous()
+            for k, v in self.state_dict().items()
+            if k.startswith(("ip.", "heads."))
+        }
         save_file(state, str(folder / "ip.safetensors"))
-        meta = {"ip": self.ip.config(), "descriptions": self.descriptions, "tasks": [t.name for t in self.tasks],
-                "use_descriptions": self.use_descriptions}
+        meta = {
+            "ip": self.ip.config(),
+            "descriptions": self.descriptions,
+            "tasks": [t.name for t in self.tasks],
+            "use_descriptions": self.use_descriptions,
+        }
         (folder / "ip.json").write_text(json.dumps(meta, indent=2))
         return folder
 
@@ -120,11 +155,16 @@ class _Pointer:
 
         path = Path(folder) / "ip.safetensors"
         if not path.exists():
-            raise ModelError(f"no IP weights at {path}", hint="save them first with save_ip(folder)")
+            raise ModelError(
+                f"no IP weights at {path}", hint="save them first with save_ip(folder)"
+            )
         meta = json.loads((Path(folder) / "ip.json").read_text())
         if meta["ip"] != self.ip.config():
-            raise ModelError(f"the IP weights in {folder} have sizes {meta['ip']}, this model {self.ip.config()}",
-                             hint="load them into a model with the same backbone and ip_* settings")
+            raise ModelError(
+                f"the IP weights in {folder} have sizes {meta['ip']}, "
+                f"this model {self.ip.config()}",
+                hint="load them into a model with the same backbone and ip_* settings",
+            )
         state = load_file(str(path), device=str(self.backbone.device))
         own = self.state_dict()
         if not strict:
@@ -132,34 +172,49 @@ class _Pointer:
         missing = [k for k in own if k.startswith("ip.") and k not in state]
         unknown = [k for k in state if k not in own]
         if missing or (strict and unknown):
-            raise ModelError(f"the IP weights in {folder} do not fit this model "
-                             f"(missing {missing[:3]}, unexpected {unknown[:3]})",
-                             hint="pass strict=False to skip the heads of other tasks")
+            raise ModelError(
+                f"the IP weights in {folder} do not fit this model "
+                f"(missing {missing[:3]}, unexpected {unknown[:3]})",
+                hint="pass strict=False to skip the heads of other tasks",
+            )
         self.load_state_dict(state, strict=False)
         return self
-
-
 
 
 class IPModel(_Pointer, HardSharingModel):
     """The frozen backbone with task heads, its layers modified by an :class:`InspirationalPointer`.
 
-    >>> model = IPModel(backbone, [suite["rte"], suite["cb"]], TrainConfig(adaptation="ip"))  # doctest: +SKIP
-    >>> model.ip_parameters(), model.ip.formula()                                            # doctest: +SKIP
+    >>> config = TrainConfig(adaptation="ip")
+    >>> model = IPModel(backbone, [suite["rte"], suite["cb"]], config)  # doctest: +SKIP
+    >>> model.ip_parameters(), model.ip.formula()  # doctest: +SKIP
     """
 
-    def __init__(self, backbone: Backbone, tasks: Sequence[Task], config: TrainConfig | None = None,
-                 form: Backbone | None = None, dropout: float = 0.1):
+    def __init__(
+        self,
+        backbone: Backbone,
+        tasks: Sequence[Task],
+        config: TrainConfig | None = None,
+        form: Backbone | None = None,
+        dropout: float = 0.1,
+    ):
         super().__init__(backbone, tasks, dropout)
         config = config or TrainConfig(adaptation="ip")
         for p in self.encoder.parameters():
             p.requires_grad_(False)
-        self._setup_pointer(self.encoder, backbone.hidden_size, config.ip.layers, form or backbone, config,
-                            backbone.device)
+        self._setup_pointer(
+            self.encoder,
+            backbone.hidden_size,
+            config.ip.layers,
+            form or backbone,
+            config,
+            backbone.device,
+        )
 
     def task_embeddings(self, batch: dict) -> torch.Tensor:
         """τ [B, t] of every sequence of a HardSharingModel batch (sample-level task embeddings)."""
-        return self.ip.task_embedding(self.form_states(self.form_inputs(batch["sequences"], batch["seq_task"])))
+        return self.ip.task_embedding(
+            self.form_states(self.form_inputs(batch["sequences"], batch["seq_task"]))
+        )
 
     def encode(self, batch: dict) -> torch.Tensor:
         with intervene(self.layers, self.pointer_vectors(batch["sequences"], batch["seq_task"])):
@@ -181,8 +236,14 @@ class GenerativeIPModel(_Pointer, GenerativeModel):
     ``InspirationalPointerAdaptation.form_for``). ``ip.layers: encoder`` set explicitly modifies
     a seq2seq model's encoder instead."""
 
-    def __init__(self, lm: LanguageModel, tasks: Sequence[Task], config: TrainConfig, form: Backbone,
-                 generation: GenerationConfig | None = None):
+    def __init__(
+        self,
+        lm: LanguageModel,
+        tasks: Sequence[Task],
+        config: TrainConfig,
+        form: Backbone,
+        generation: GenerationConfig | None = None,
+    ):
         super().__init__(lm, tasks, generation)
         for p in lm.model.parameters():
             p.requires_grad_(False)
@@ -196,8 +257,9 @@ class GenerativeIPModel(_Pointer, GenerativeModel):
 
 # ----------------------------------------------------------------------------- analysis
 @torch.no_grad()
-def mean_task_embeddings(model: IPModel, split: str = "test", n: int = 200, seed: int = 0,
-                         batch_size: int = 32) -> dict[str, np.ndarray]:
+def mean_task_embeddings(
+    model: IPModel, split: str = "test", n: int = 200, seed: int = 0, batch_size: int = 32
+) -> dict[str, np.ndarray]:
     """The mean task embedding τ of each task over ``n`` seeded examples of ``split`` (the
     training split where a task lacks it)."""
     rng = np.random.default_rng(seed)
@@ -211,7 +273,9 @@ def mean_task_embeddings(model: IPModel, split: str = "test", n: int = 200, seed
             idx = rng.choice(size, min(n, size), replace=False)
             parts = []
             for i in range(0, len(idx), batch_size):
-                batch = make_batch(model.backbone, model.tasks, [(k, use, int(j)) for j in idx[i:i + batch_size]])
+                batch = make_batch(
+                    model.backbone, model.tasks, [(k, use, int(j)) for j in idx[i : i + batch_size]]
+                )
                 with model.backbone.autocast():
                     parts.append(model.task_embeddings(batch).float().cpu())
             means[task.name] = torch.cat(parts).mean(0).numpy()
