@@ -25,8 +25,8 @@ from common import add_training_args, glue_suite_config, training_setup, write_j
 
 from taskmix.config import GroupConfig  # noqa: E402
 from taskmix.data.suite import Suite  # noqa: E402
-from taskmix.evaluate.compare import MultiTaskTrainer  # noqa: E402
-from taskmix.experiment.groupings import training_groupings  # noqa: E402
+from taskmix.evaluate.proof import MultiTaskTrainer  # noqa: E402
+from taskmix.experiment.groupers import training_groupings  # noqa: E402
 from taskmix.relate.pvi import measure  # noqa: E402
 from taskmix.report.html import write_report  # noqa: E402
 

@@ -23,7 +23,7 @@ from common import write_json  # noqa: E402
 
 from taskmix.config import SelectConfig, TrainConfig, TransferConfig  # noqa: E402
 from taskmix.data.suite import demo_suite  # noqa: E402
-from taskmix.evaluate.compare import MultiTaskTrainer  # noqa: E402
+from taskmix.evaluate.proof import MultiTaskTrainer  # noqa: E402
 from taskmix.evaluate.selection import train_selection  # noqa: E402
 from taskmix.experiment.transfer import PairwiseTransfer  # noqa: E402
 from taskmix.relate.ranking import rank  # noqa: E402

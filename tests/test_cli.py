@@ -455,3 +455,41 @@ def test_output_to_a_pipe_shows_progress_lines(
     progress = [line for line in err.splitlines() if line.startswith("[")]
     assert any(line.endswith("runs (local (in this process)): 2/2") for line in progress), err
     assert any("stl:a seed 2: 3/3" in line for line in progress), err
+
+
+@pytest.mark.parametrize("command", ["runs", "compare", "report", "tasks", "help"])
+def test_commands_that_read_import_neither_torch_nor_transformers(command, tmp_path, keyword_suite):
+    """Reading a store or a suite starts fast: torch and transformers are not imported."""
+    from conftest import stl_mtl_records
+    from taskmix.store import RunStore
+
+    with RunStore(tmp_path / "taskmix.db") as store:
+        for r in stl_mtl_records():
+            store.add(
+                r.id,
+                suite="s",
+                setting=r.setting,
+                kind=r.kind,
+                tasks=r.tasks,
+                seed=r.seed,
+                config=r.config,
+            )
+            store.finish(r.id, r.metrics)
+    args = {
+        "runs": ["runs", "--out", tmp_path],
+        "compare": ["compare", "--out", tmp_path],
+        "report": ["report", "--out", tmp_path],
+        "tasks": ["tasks", keyword_suite],
+        "help": ["--help"],
+    }[command]
+    code = (
+        "import sys; sys.argv = ['taskmix', *sys.argv[1:]]\n"
+        "from taskmix.cli import main\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('heavy:', sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=120
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip().splitlines()[-1] == "heavy: []"

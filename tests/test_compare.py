@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -14,8 +15,9 @@ from scipy import stats
 from conftest import MTL_SCORES, STL_SCORES, run_cli, run_record, stl_mtl_records
 from taskmix.config import TrainConfig
 from taskmix.data.suite import Suite
-from taskmix.evaluate.compare import Comparison, MultiTaskTrainer
+from taskmix.evaluate.compare import Comparison
 from taskmix.evaluate.metrics import verdict
+from taskmix.evaluate.proof import MultiTaskTrainer
 
 STL, MTL, records = STL_SCORES, MTL_SCORES, stl_mtl_records
 FAST = TrainConfig(max_steps=6, batch_size=8, lr=1e-3, eval_every=3, patience=None)
@@ -53,6 +55,43 @@ def test_groups_are_sets_whatever_the_order_of_their_tasks():
     # the same set stored under the other order (another config's run) is one setting too
     other = [run_record(f"o-{s}", ["b", "a"], s, v) for s, v in MTL.items()]
     assert set(Comparison(recs[:6] + other).table().setting) == {"STL", "MTL b+a"}
+
+
+def test_runs_trained_in_two_ways_are_compared_within_each_way():
+    """A store holding a quick and a longer training of the same groups: each MTL model is paired
+    with the STL models trained the same way, never with the other's."""
+    quick = records()
+    longer = [
+        replace(
+            r,
+            id=r.id + "-long",
+            config={**r.config, "train": {**r.config["train"], "max_steps": 900}},
+            metrics={
+                **r.metrics,
+                "test": {
+                    t: {k: v + 0.2 for k, v in m.items()} for t, m in r.metrics["test"].items()
+                },
+            },
+        )
+        for r in quick
+    ]
+    comp = Comparison(quick + longer, groupings={"x": [["a", "b"]]})
+    table = comp.table()
+    assert set(table.setting) == {
+        "STL [max_steps=200]",
+        "MTL a+b [max_steps=200]",
+        "STL [max_steps=900]",
+        "MTL a+b [max_steps=900]",
+    }
+    mean, half = by_hand()
+    deltas = table.dropna(subset=["delta"]).groupby("setting")["delta"].mean()
+    assert deltas.loc["MTL a+b [max_steps=200]"] == pytest.approx(
+        deltas.loc["MTL a+b [max_steps=900]"]
+    )
+    g = comp.by_grouping().set_index("grouping")
+    assert list(g.index) == ["x [max_steps=200]", "x [max_steps=900]"]
+    assert g["delta_grouped"].tolist() == pytest.approx([mean, mean])  # +0.2 on both sides cancels
+    assert (g["seeds"] == 3).all()
 
 
 def test_verdicts():

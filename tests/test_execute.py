@@ -19,7 +19,7 @@ import pytest
 
 from taskmix.config import TrainConfig
 from taskmix.data.suite import Suite
-from taskmix.evaluate.compare import MultiTaskTrainer
+from taskmix.evaluate.proof import MultiTaskTrainer
 from taskmix.execute import LocalExecutor, ProcessExecutor, RayExecutor, WorkerLost
 from taskmix.experiment.runs import STORE_FILE
 

@@ -10,7 +10,7 @@ import pytest
 from taskmix.config import TrainConfig
 from taskmix.data.suite import Suite
 from taskmix.errors import TaskmixError
-from taskmix.evaluate.compare import MultiTaskTrainer
+from taskmix.evaluate.proof import MultiTaskTrainer
 from taskmix.experiment.groups import plan_runs
 from taskmix.experiment.runs import STORE_FILE
 from taskmix.store import RunStore

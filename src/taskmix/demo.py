@@ -12,7 +12,7 @@ from pathlib import Path
 
 from taskmix.config import GroupConfig, ModelConfig, RunConfig, TrainConfig
 from taskmix.data.suite import demo_suite
-from taskmix.evaluate.compare import prove_grouping
+from taskmix.evaluate.proof import prove_grouping
 from taskmix.report.html import load_transfers, write_report
 
 BASELINES = ("all", "random")

@@ -337,7 +337,7 @@ def group(
 
         taskmix group suite.yaml --method pvi --alpha 0.01
     """
-    from taskmix.experiment.groupings import fit_grouper, save_grouper
+    from taskmix.experiment.groupers import fit_grouper, save_grouper
     from taskmix.relate.pvi import PVI
 
     s, o = load_suite(suite, tasks), Output(json_)
@@ -499,7 +499,7 @@ def train(
         taskmix train suite.yaml --adaptation ip --max-steps 600   # Inspirational Pointer
     """
     from taskmix.data.suite import parse_groups
-    from taskmix.evaluate.compare import MultiTaskTrainer, prove_grouping
+    from taskmix.evaluate.proof import MultiTaskTrainer, prove_grouping
     from taskmix.relate.pvi import PVI
 
     method, adaptation = _method_or_adaptation(method, adaptation)
@@ -627,7 +627,8 @@ def transfer(
 
         taskmix transfer suite.yaml --setting probe --seeds 1,2,3
     """
-    from taskmix.experiment.transfer import PairwiseTransfer, matrix_path
+    from taskmix.experiment.transfer import PairwiseTransfer
+    from taskmix.relate.matrix import matrix_path
     from taskmix.report.plots import transfer_graph, transfer_heatmap
 
     s, o = load_suite(suite, tasks), Output(json_)

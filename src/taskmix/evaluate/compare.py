@@ -16,17 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from taskmix.config import RunConfig
 from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError
 from taskmix.evaluate.metrics import format_ci, mean_ci, verdict
-from taskmix.experiment.groupings import (
-    BASELINES,
-    load_groupings,
-    save_groupings,
-    training_groupings,
-)
-from taskmix.experiment.groups import GroupTrainer
+from taskmix.experiment.groupings import load_groupings
 from taskmix.experiment.runs import STORE_FILE
 from taskmix.store import RunRecord, RunStore
 
@@ -64,8 +57,15 @@ class Comparison:
         # run id, and a group is a set (the same tasks in any order are one setting).
         finished = {r.id: r for r in records if r is not None and r.status == "finished"}
         self._settings: dict[tuple[str, frozenset], str] = {}
+        # A store may hold runs trained in several ways (another step budget, adaptation, model):
+        # each way is compared on its own, STL with MTL of the same training ("@max_steps=2").
+        self.variants = _variants(finished.values())
         self.records = [
-            replace(r, setting=self._settings.setdefault((r.kind, frozenset(r.tasks)), r.setting))
+            replace(
+                r,
+                setting=self._settings.setdefault((r.kind, frozenset(r.tasks)), r.setting)
+                + self.variants.get(r.id, ""),
+            )
             for r in finished.values()
         ]
         # Named ways of grouping the tasks (e.g. pvi, random, all): which settings each trains.
@@ -110,10 +110,13 @@ class Comparison:
         for task in dict.fromkeys(long["task"]):
             sub = long[long.task == task]
             m1, m2 = METRICS[self._kind(task)]
-            stl_setting = f"stl:{task}"
-            stl = sub[(sub.setting == stl_setting) & (sub.metric == m2)].set_index("seed")["value"]
-            settings = sorted(dict.fromkeys(sub.setting), key=lambda s: (s != stl_setting, s))
-            for setting in settings:
+            for setting in sorted(
+                dict.fromkeys(sub.setting), key=lambda s: (_variant(s), not s.startswith("stl:"), s)
+            ):
+                stl_setting = f"stl:{task}{_variant(setting)}"
+                stl = sub[(sub.setting == stl_setting) & (sub.metric == m2)].set_index("seed")[
+                    "value"
+                ]
                 cur = sub[sub.setting == setting]
                 row = {
                     "task": task,
@@ -140,16 +143,19 @@ class Comparison:
 
     @staticmethod
     def label(setting: str, all_tasks: set[str]) -> str:
-        """'STL', 'MTL all tasks' (a group of every task, 3 or more) or 'MTL a+b'."""
-        kind, _, names = setting.partition(":")
+        """'STL', 'MTL all tasks' (a group of every task, 3 or more) or 'MTL a+b'; with the way
+        the runs were trained in brackets when a store holds several."""
+        variant = _variant(setting)
+        kind, _, names = setting.removesuffix(variant).partition(":")
         tasks = names.split("+")
+        trained = f" [{variant.removeprefix(' @')}]" if variant else ""
         if kind == "stl":
-            return "STL"
+            return "STL" + trained
         if kind == "fewshot":
             return "few-shot LLM"
         if len(tasks) >= 3 and set(tasks) == all_tasks:
-            return f"MTL all {len(tasks)} tasks"
-        return "MTL " + names
+            return f"MTL all {len(tasks)} tasks{trained}"
+        return "MTL " + names + trained
 
     def setting_of(self, group: Sequence[str]) -> str:
         """The setting (e.g. 'mtl:a+b') under which the runs of ``group`` are stored, whatever the
@@ -158,10 +164,11 @@ class Comparison:
         return self._settings.get((kind, frozenset(group)), f"{kind}:{'+'.join(group)}")
 
     def _groupings_of(self, setting: str) -> list[str]:
+        base = setting.removesuffix(_variant(setting))
         return [
             k
             for k, part in self.groupings.items()
-            if setting.startswith("mtl:") and any(self.setting_of(g) == setting for g in part)
+            if base.startswith("mtl:") and any(self.setting_of(g) == base for g in part)
         ]
 
     def by_grouping(self) -> pd.DataFrame:
@@ -178,40 +185,46 @@ class Comparison:
         main = {t: METRICS[self._kind(t)][1] for t in set(long.task)}
         long = long[[main[t] == m for t, m in zip(long.task, long.metric, strict=True)]]
         value = long.set_index(["setting", "task", "seed"])["value"]
-        tasks = sorted({t for t in long.task if f"stl:{t}" in set(long.setting)})
         seeds = sorted(set(long.seed))
         rows = []
+        ways = sorted({_variant(s) for s in long.setting if s.startswith(("stl:", "mtl:"))})
         for name, partition in self.groupings.items():
-            pairs = [(self.setting_of(g), t) for g in partition if len(g) > 1 for t in g]
-            per_seed, all_seed, per_task = [], [], defaultdict(list)
-            for seed in seeds:
-                try:
-                    d = [value[(s, t, seed)] - value[(f"stl:{t}", t, seed)] for s, t in pairs]
-                except KeyError:
-                    continue  # this seed has not been run for every setting
-                for (_, t), x in zip(pairs, d, strict=True):
-                    per_task[t].append(x)
-                per_seed.append(float(np.mean(d)) if d else 0.0)
-                all_seed.append(float(np.sum(d)) / max(1, len(tasks)))
-            m, h = mean_ci(per_seed)
-            ma, ha = mean_ci(all_seed)
-            means = [np.mean(v) for v in per_task.values()]
-            rows.append(
-                {
-                    "grouping": name,
-                    "groups": "; ".join("+".join(g) for g in partition if len(g) > 1) or "-",
-                    "tasks_grouped": len(pairs),
-                    "seeds": len(per_seed),
-                    "delta_grouped": m,
-                    "delta_grouped_ci": h,
-                    "delta_all": ma,
-                    "delta_all_ci": ha,
-                    "helped": int(sum(x > 0 for x in means)),
-                    "hurt": int(sum(x < 0 for x in means)),
-                    "verdict": verdict(m, h, len(per_seed)) if pairs else "nothing grouped",
-                }
-            )
+            for v in ways:
+                row = self._grouping_row(name, partition, v, value, long, seeds)
+                if row["seeds"] or len(ways) == 1:  # a way of training that never ran it: no row
+                    rows.append(row)
         return pd.DataFrame(rows)
+
+    def _grouping_row(self, name, partition, v: str, value, long, seeds) -> dict:
+        """The grouping's row for the runs trained one way (``v``: its setting suffix)."""
+        tasks = sorted({t for t in long.task if f"stl:{t}{v}" in set(long.setting)})
+        pairs = [(self.setting_of(g) + v, t) for g in partition if len(g) > 1 for t in g]
+        per_seed, all_seed, per_task = [], [], defaultdict(list)
+        for seed in seeds:
+            try:
+                d = [value[(s, t, seed)] - value[(f"stl:{t}{v}", t, seed)] for s, t in pairs]
+            except KeyError:
+                continue  # this seed has not been run for every setting
+            for (_, t), x in zip(pairs, d, strict=True):
+                per_task[t].append(x)
+            per_seed.append(float(np.mean(d)) if d else 0.0)
+            all_seed.append(float(np.sum(d)) / max(1, len(tasks)))
+        m, h = mean_ci(per_seed)
+        ma, ha = mean_ci(all_seed)
+        means = [np.mean(x) for x in per_task.values()]
+        return {
+            "grouping": name + (f" [{v.removeprefix(' @')}]" if v else ""),
+            "groups": "; ".join("+".join(g) for g in partition if len(g) > 1) or "-",
+            "tasks_grouped": len(pairs),
+            "seeds": len(per_seed),
+            "delta_grouped": m,
+            "delta_grouped_ci": h,
+            "delta_all": ma,
+            "delta_all_ci": ha,
+            "helped": int(sum(x > 0 for x in means)),
+            "hurt": int(sum(x < 0 for x in means)),
+            "verdict": verdict(m, h, len(per_seed)) if pairs else "nothing grouped",
+        }
 
     def verdicts(self) -> list[str]:
         """One line per grouping: whether training its groups together helps, hurts or is
@@ -421,64 +434,6 @@ def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
     )
 
 
-class MultiTaskTrainer(GroupTrainer):
-    """Train STL and MTL models over seeds and compare them.
-
-    >>> from taskmix import Suite, MultiTaskTrainer
-    >>> suite = Suite.load("demo")  # doctest: +SKIP
-    >>> trainer = MultiTaskTrainer(seeds=[1, 2])
-    >>> result = trainer.compare(suite, [["negation_site_a", "negation_site_b"]])  # doctest: +SKIP
-    >>> result.table()  # doctest: +SKIP
-    """
-
-    def compare(
-        self, suite: Suite, groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]]
-    ) -> Comparison:
-        """Run (or reuse) every STL and MTL run, then build the comparison.
-
-        ``groups`` is one grouping (a list of task groups) or several named ones, e.g.
-        ``{"pvi": grouper.groups_, "all": [suite.names]}``; every group of every grouping is trained
-        once, and the comparison summarises each grouping (``Comparison.by_grouping``).
-        """
-        groupings = dict(groups) if isinstance(groups, dict) else {}
-        flat = [g for part in groupings.values() for g in part] if groupings else list(groups)
-        return Comparison(self.run(suite, flat), suite, groupings=groupings)
-
-
-def prove_grouping(
-    suite: Suite,
-    run: RunConfig,
-    baselines: Sequence[str] = BASELINES,
-    *,
-    pvi=None,
-    executor=None,
-    show_progress: bool = True,
-):
-    """The proof by training of a grouping method: fit ``run.group``'s grouper, form its baselines,
-    remember the groupings beside the run store, and train every STL and MTL model over the seeds.
-    Returns (grouper, groupings, comparison)."""
-    grouper, groupings = training_groupings(
-        suite,
-        run.group,
-        baselines,
-        pvi=pvi,
-        model=run.model,
-        out=run.out,
-        executor=executor,
-        show_progress=show_progress,
-    )
-    save_groupings(run.out, suite.name, groupings, grouper.record())
-    trainer = MultiTaskTrainer(
-        run.train,
-        run.model,
-        seeds=run.seeds,
-        out=run.out,
-        executor=executor,
-        show_progress=show_progress,
-    )
-    return grouper, groupings, trainer.compare(suite, groupings)
-
-
 def comparison_from_store(
     out: str | Path, suite: str | None = None, allow_empty: bool = False
 ) -> tuple[Comparison, dict | None]:
@@ -503,3 +458,36 @@ def comparison_from_store(
         )
     groupings, grouper = load_groupings(out, suites[0])
     return Comparison(records, groupings=groupings), grouper
+
+
+def _variant(setting: str) -> str:
+    """The suffix naming how a setting's runs were trained (' @max_steps=2'), or ''."""
+    i = setting.find(" @")
+    return setting[i:] if i >= 0 else ""
+
+
+def _variants(records) -> dict[str, str]:
+    """Run id → ' @<what differs>' when the runs were trained in more than one way (the model or
+    training settings differ), else nothing; runs without such settings (few-shot) get none."""
+    ways: dict[str, dict] = {}
+    for r in records:
+        if "train" in r.config:
+            flat = {**r.config.get("model", {}), **r.config["train"]}
+            ways[json.dumps(flat, sort_keys=True, default=str)] = flat
+    if len(ways) < 2:
+        return {}
+    differ = [
+        k
+        for k in dict.fromkeys(k for w in ways.values() for k in w)
+        if len({json.dumps(w.get(k), default=str) for w in ways.values()}) > 1
+    ]
+    label = {key: " @" + ", ".join(f"{k}={w.get(k)}" for k in differ) for key, w in ways.items()}
+    return {
+        r.id: label[
+            json.dumps(
+                {**r.config.get("model", {}), **r.config["train"]}, sort_keys=True, default=str
+            )
+        ]
+        for r in records
+        if "train" in r.config
+    }

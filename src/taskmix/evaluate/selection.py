@@ -14,9 +14,10 @@ from taskmix.data.loaders import load_examples
 from taskmix.data.suite import Suite
 from taskmix.data.task import Task
 from taskmix.errors import ConfigError
-from taskmix.evaluate.compare import Comparison, MultiTaskTrainer
+from taskmix.evaluate.compare import Comparison
+from taskmix.evaluate.proof import MultiTaskTrainer
 from taskmix.experiment.runs import STORE_FILE
-from taskmix.experiment.transfer import load_matrix
+from taskmix.relate.matrix import load_matrix
 from taskmix.relate.similarity import load_similarity
 from taskmix.relate.taskshop import (
     leave_one_out,

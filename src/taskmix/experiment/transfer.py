@@ -18,9 +18,7 @@ from taskmix.errors import ConfigError
 from taskmix.estimator import Estimator
 from taskmix.execute import Executor, LocalExecutor
 from taskmix.experiment.runs import run_grid
-from taskmix.files import inside
 from taskmix.models.features import feature_source
-from taskmix.relate.matrix import TransferMatrix
 from taskmix.relate.transfer import (
     EncoderTransfer,
     ProbeTransfer,
@@ -161,40 +159,3 @@ class PairwiseTransfer(Estimator):
                 }
             )
         return pd.DataFrame(rows)
-
-
-def matrix_path(out: str | Path, suite: str, setting: str) -> Path:
-    """Where the transfer matrix of ``suite`` measured in ``setting`` is kept:
-    OUT/transfer/<suite>-<setting>.csv."""
-    return inside(out, "transfer", f"{suite}-{setting}.csv")
-
-
-def saved_matrices(out: str | Path, suite: str) -> list[Path]:
-    """The transfer matrices `taskmix transfer` saved for ``suite`` under ``out``."""
-    return sorted((Path(out) / "transfer").glob(f"{suite}-*.csv"))
-
-
-def load_matrix(
-    path: str | Path | None,
-    out: str | Path,
-    suite: Suite | None,
-    setting: str | None = None,
-    metric: str | Path | None = None,
-) -> TransferMatrix | None:
-    """The transfer matrix at ``path``, or else the one saved for ``suite`` (in ``setting``, if
-    named); checked against the suite's tasks; with the target metric table ``metric`` joined (for
-    Regret@k). None if there is neither."""
-    if path is None:
-        saved = saved_matrices(out, suite.name) if suite is not None else []
-        if setting:
-            saved = [p for p in saved if p.stem == f"{suite.name}-{setting}"]
-        if not saved:
-            return None
-        path = saved[0]
-        log.info("transfer matrix: %s", path)
-    m = TransferMatrix.load(path)
-    if suite is not None:
-        m = m.for_suite(suite.names, suite.name, setting, source=str(path))
-    elif setting:
-        m = m.select(setting)
-    return m.with_metric(metric) if metric else m

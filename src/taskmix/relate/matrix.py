@@ -14,15 +14,19 @@ pm_frac_seeds_positive) is recognised by its columns and imported as it is read.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError, DataError
-from taskmix.files import atomic_file
+from taskmix.files import atomic_file, inside
 from taskmix.safeload import safe_unpickle
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["target", "source", "setting", "pc", "pm", "score"]
 OPTIONAL = ["metric", "base", "n_seeds"]
@@ -383,3 +387,42 @@ class TransferMatrix:
 def _row(i) -> int:
     """The 1-based data row of a frame index (the header is not counted)."""
     return int(i) + 1
+
+
+# ---------------------------------------------------------------- matrices kept beside a run store
+
+def matrix_path(out: str | Path, suite: str, setting: str) -> Path:
+    """Where the transfer matrix of ``suite`` measured in ``setting`` is kept:
+    OUT/transfer/<suite>-<setting>.csv."""
+    return inside(out, "transfer", f"{suite}-{setting}.csv")
+
+
+def saved_matrices(out: str | Path, suite: str) -> list[Path]:
+    """The transfer matrices `taskmix transfer` saved for ``suite`` under ``out``."""
+    return sorted((Path(out) / "transfer").glob(f"{suite}-*.csv"))
+
+
+def load_matrix(
+    path: str | Path | None,
+    out: str | Path,
+    suite: Suite | None,
+    setting: str | None = None,
+    metric: str | Path | None = None,
+) -> TransferMatrix | None:
+    """The transfer matrix at ``path``, or else the one saved for ``suite`` (in ``setting``, if
+    named); checked against the suite's tasks; with the target metric table ``metric`` joined (for
+    Regret@k). None if there is neither."""
+    if path is None:
+        saved = saved_matrices(out, suite.name) if suite is not None else []
+        if setting:
+            saved = [p for p in saved if p.stem == f"{suite.name}-{setting}"]
+        if not saved:
+            return None
+        path = saved[0]
+        log.info("transfer matrix: %s", path)
+    m = TransferMatrix.load(path)
+    if suite is not None:
+        m = m.for_suite(suite.names, suite.name, setting, source=str(path))
+    elif setting:
+        m = m.select(setting)
+    return m.with_metric(metric) if metric else m

@@ -43,9 +43,7 @@ from taskmix.data.task import Task, TaskSplit
 from taskmix.errors import DataError
 from taskmix.estimator import Estimator
 from taskmix.files import atomic_dir
-from taskmix.models.features import feature_source
 from taskmix.progress import make_progress
-from taskmix.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -209,6 +207,8 @@ class FinetuneFamily:
     """V = the backbone fine-tuned with a task head; g∅ fine-tuned on the empty input."""
 
     def __init__(self, config: PVIConfig, factory):
+        from taskmix.train.trainer import Trainer
+
         self.config = config
         self.trainer = Trainer(config.finetune, factory)
 
@@ -268,6 +268,9 @@ class PVI(Estimator):
         self.params = params
 
     def _family(self):
+        # imported here: reading a saved PVI table (`report`, `group --pvi`) needs no torch
+        from taskmix.models.features import feature_source
+
         factory, cache = feature_source(self.model, self.backbone, self.cache)
         if self.config_.mode == "probe":
             return ProbeFamily(self.config_, factory.template, cache)

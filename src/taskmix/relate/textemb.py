@@ -14,7 +14,6 @@ import pandas as pd
 from taskmix.config import ModelConfig
 from taskmix.data.suite import Suite
 from taskmix.estimator import Estimator
-from taskmix.models.features import feature_source
 
 
 class TextEmb(Estimator):
@@ -40,6 +39,9 @@ class TextEmb(Estimator):
         self.split = split
 
     def fit(self, suite: Suite) -> TextEmb:
+        # imported here: the grouper module that holds this baseline is read without torch
+        from taskmix.models.features import feature_source
+
         factory, cache = feature_source(self.model, self.backbone, self.cache)
         names = list(self.tasks or suite.names)
         self.embeddings_ = {}

@@ -12,10 +12,9 @@ import pandas as pd
 
 from taskmix.evaluate.compare import Comparison, comparison_from_store
 from taskmix.evaluate.metrics import verdict
-from taskmix.experiment.transfer import saved_matrices
 from taskmix.files import atomic_dir
 from taskmix.group.groupers import grouper_from_record, rank_candidates
-from taskmix.relate.matrix import TransferMatrix
+from taskmix.relate.matrix import TransferMatrix, saved_matrices
 from taskmix.report.plots import (
     embedding_heatmap,
     pvalue_heatmap,
