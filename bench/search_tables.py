@@ -17,9 +17,11 @@ it within 16, regret (validation gain of the true best minus the best trained) a
 trials, and the test gain of the pick after 16 trials. The paper's loop (MLP surrogate, greedy,
 stop when the predicted best was already trained) is also run with its own stop rule.
 
-A third, synthetic table ("planted": 9 tasks, 256 combinations per target, additive effects plus two
-pairwise interactions per target and noise) shows what the surrogates do where there is structure
-to find; the ETT tables have almost none (see bench/RESULTS.md).
+A wide table (27 tasks, ~3,000 measured combinations per target, a partial table: the search may
+only try measured rows) times the proposal step: seconds per proposal for gp+ei (goal <= 2 s), the
+MLP and ridge. A third, synthetic table ("planted": 9 tasks, 256 combinations per target, additive
+effects plus two pairwise interactions per target and noise) shows what the surrogates do where
+there is structure to find; the ETT tables have almost none (see bench/RESULTS.md).
 
 Then the surrogates' fit quality: Spearman ρ between held-out predictions and the true gains after
 fitting on 8, 16 and 32 random combinations of each target's landscape.
@@ -92,6 +94,47 @@ def planted(n_tasks: int = 9, seed: int = 0) -> dict:
     return {"x": x, "val": val, "test": test, "names": [f"p{i}" for i in range(n_tasks)]}
 
 
+def wide_table(n_tasks: int = 27, rows: int = 3000, seed: int = 0) -> dict:
+    """A large partial table: ``n_tasks`` tasks, ``rows`` measured combinations per target (random
+    subsets of the other tasks), gains additive in the others plus two pairwise interactions per
+    target and noise, as in :func:`planted` — the kind of table a user with past results has."""
+    rng = np.random.default_rng(seed)
+    x = bits(np.arange(0), n_tasks)  # filled per target below
+    tables = {}
+    for t in range(n_tasks):
+        others = [j for j in range(n_tasks) if j != t]
+        masks = np.unique(rng.integers(0, 2 ** (n_tasks - 1), size=rows * 2))[:rows]
+        masks = np.union1d(masks, [0])  # the target alone is always measured
+        xb = bits(masks, n_tasks - 1)
+        w = rng.normal(0, 0.05, n_tasks - 1)
+        pairs = [tuple(rng.choice(n_tasks - 1, 2, replace=False)) for _ in range(2)]
+        f = xb @ w + sum(rng.normal(0, 0.08) * xb[:, i] * xb[:, j] for i, j in pairs)
+        f = f - f[0]
+        sd = 0.25 * f.std()
+        tables[t] = (others, masks, f + rng.normal(0, sd, len(f)), f + rng.normal(0, sd, len(f)))
+    del x
+    return {"tables": tables, "names": [f"w{i}" for i in range(n_tasks)]}
+
+
+def scale_run(table: dict, t: int, surrogate: str, proposal: str, seed: int, budget: int = 24):
+    """One search over a wide partial table: seconds per proposal (fit + choice, the trials'
+    table look-ups excluded) and the trials until the best measured combination was trained."""
+    others, masks, val, test = table["tables"][t]
+    scores = {int(m): float(v) for m, v in zip(masks, val, strict=True)}
+    obj = TableObjective([table["names"][j] for j in others], scores)
+    truth = max(scores, key=scores.get)
+    search = CombinationSearch(surrogate=surrogate, proposal=proposal, budget=budget, seed=seed)
+    t0 = time.perf_counter()
+    search.fit(obj)
+    proposals = max(1, len(search.trials_) - SearchConfig().initial)
+    return {
+        "seconds_per_proposal": (time.perf_counter() - t0) / proposals,
+        "trials": trials_until(search.trials_, truth),
+        "regret": scores[truth] - search.best_score_,
+        "space": len(scores),
+    }
+
+
 def landscapes(data_dir: Path) -> dict[str, dict]:
     ett = data_dir / "mtg_gains" / "ETT"
     tax = data_dir / "mtg_gains" / "taskonomy"
@@ -123,9 +166,7 @@ def target_space(land: dict, t: int) -> tuple[list[str], dict[int, float], dict[
         if mask_row[t]:
             m = sum(1 << k for k, j in enumerate(others) if mask_row[j])
             val[m], test[m] = float(land["val"][row, t]), float(land["test"][row, t])
-    assert len(val) == 2 ** len(others), (
-        "the table must hold every combination containing the target"
-    )
+    # a partial table (not every combination measured) is searched over its rows only
     return [land["names"][j] for j in others], val, test
 
 
@@ -223,12 +264,21 @@ def main() -> None:
         "--workers", type=int, default=2, help="targets searched side by side (processes)"
     )
     ap.add_argument("--json", help="write the figures here as nested JSON")
+    ap.add_argument(
+        "--scale", type=int, default=3, help="targets of the 27-task wide table to time (0: skip)"
+    )
+    ap.add_argument("--only-scale", action="store_true", help="time the wide table only")
     args = ap.parse_args()
     data_dir = Path(args.data_dir)
     if not (data_dir / "mtg_gains").exists():
         sys.exit(
             f"{data_dir / 'mtg_gains'} not found: give --data-dir (see ../shared/data/README.md)"
         )
+    if args.only_scale:
+        figures = {"wide_27": scale_section(args.scale or 3)}
+        if args.json:
+            write_json(Path(args.json), figures)
+        return
     chosen = [m for m in METHODS if m[0] in args.methods.split(",")]
     lands = landscapes(data_dir)
     jobs = [
@@ -323,8 +373,41 @@ def main() -> None:
             "found": {"all": float(paper["found_at_stop"].mean())},
         }
         figures[lname]["fit_spearman"] = fit
+    if args.scale:
+        figures["wide_27"] = scale_section(args.scale)
     if args.json:
         write_json(Path(args.json), figures)
+
+
+def scale_section(targets: int) -> dict:
+    """Proposal time on a 27-task table with ~3,000 measured combinations per target (the search
+    restricted to the measured rows), for the default gp+ei and two cheaper surrogates."""
+    table = wide_table()
+    rows = []
+    for method, surrogate, proposal in [m for m in METHODS if m[0] in (DEFAULT, "mlp", "linear")]:
+        for t in range(targets):
+            for seed in range(3):
+                rows.append(
+                    {
+                        "method": method,
+                        "target": t,
+                        **scale_run(table, t, surrogate, proposal, seed),
+                    }
+                )
+    df = pd.DataFrame(rows)
+    summary = df.groupby("method").agg(
+        seconds_per_proposal=("seconds_per_proposal", "mean"),
+        max_seconds_per_proposal=("seconds_per_proposal", "max"),
+        median_trials=("trials", "median"),
+        regret=("regret", "mean"),
+        space=("space", "mean"),
+    )
+    print(
+        f"\n== wide table: 27 tasks, ~3,000 measured combinations per target, {targets} targets "
+        "x 3 designs, budget 24 (goal: gp+ei <= 2 s per proposal)"
+    )
+    print(summary.to_string(float_format="%.4f"))
+    return {m: {k: {"all": float(v)} for k, v in summary.loc[m].items()} for m in summary.index}
 
 
 if __name__ == "__main__":

@@ -105,3 +105,37 @@ def test_loss_is_mean_over_own_examples(tiny_backbone, tasks):
             out["outputs"], out["labels"].long(), reduction="none"
         )
     torch.testing.assert_close(out["loss"], per.mean())
+
+
+def test_batches_from_the_token_cache_equal_tokenising(tiny_backbone, tasks):
+    """Batches cut from the per-split token cache are the tensors tokenising the texts gives:
+    single texts, pairs, choices, a mixed batch, and truncation at the model's window."""
+    long = _task("long", "classification", n=4, seed=9)
+    long.splits["train"].texts[0] = (" ".join(["alpha"] * 100),)  # past max_length 32
+    everything = [*tasks, long]
+    items = [(k, "train", i) for i in (3, 0, 2) for k in range(len(everything))]
+    batch = make_batch(tiny_backbone, everything, items)
+    expected = tiny_backbone.tokenize(batch["sequences"])
+    assert batch["inputs"].keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(batch["inputs"][key], value), key
+    # each example's length is its longest sequence's, capped at the window
+    lengths = tiny_backbone.lengths(long.splits["train"])
+    assert lengths[0] == 32 and len(lengths) == 4
+    choice = tiny_backbone.lengths(tasks[2].splits["train"])
+    per_seq = [
+        max(len(tiny_backbone.tokenizer(*c)["input_ids"]) for c in s)
+        for s in (tasks[2].splits["train"].sequences(i) for i in range(8))
+    ]
+    assert choice.tolist() == per_seq
+
+
+def test_token_cache_is_shared_by_backbone_copies(tiny_factory, tasks):
+    """A grid's runs tokenise each split once: copies from one factory share the cache."""
+    a, b = tiny_factory(), tiny_factory()
+    assert a.model is not b.model and a.token_cache is b.token_cache
+    split = tasks[0].splits["train"]
+    a.lengths(split)
+    assert len(a.token_cache._splits) == 1
+    b.collate(split, [0, 1])
+    assert len(b.token_cache._splits) == 1

@@ -4,6 +4,7 @@ bad input, trials through the trainer and the run store (kill and resume), CLI."
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -272,6 +273,33 @@ def test_bad_search_settings_get_clear_errors():
         make_surrogate("forest")
 
 
+def test_a_partial_table_is_searched_over_its_rows_only(tmp_path):
+    """A table of measured rows (not every combination): every trial is one of its rows, and the
+    search still finds a good one; a combinations file restricts a search the same way."""
+    n = 14
+    rng = np.random.default_rng(3)
+    w = rng.normal(0, 1, n)
+    rows = rng.choice(2**n, 300, replace=False)
+    scores = {int(m): float(bits([m], n)[0] @ w) for m in rows}
+    table = TableObjective([f"t{i}" for i in range(n)], scores)
+    assert len(table.allowed) == 300
+    s = CombinationSearch(surrogate="gp", budget=25, seed=0).fit(table)
+    assert set(s.trials_["mask"]) <= set(scores) and len(s.trials_) == 25
+    assert s.best_score_ >= sorted(scores.values())[-15]  # among the best 5% after 25 of 300
+
+    f = tmp_path / "rows.txt"
+    f.write_text("# measured before\n-\nt1+t3\nt3, t1\nt0\n\n", encoding="utf-8")
+    names = [f"t{i}" for i in range(4)]
+    assert se.read_combinations(f, names).tolist() == [0, 1, 0b1010]
+    f.write_text('datasets,score\n"t0,t2",0.5\n', encoding="utf-8")  # a CSV of results
+    assert se.read_combinations(f, names).tolist() == [0b101]
+    f.write_text("t0\nt9+t1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 2: t9 not among the candidate"):
+        se.read_combinations(f, names)
+    with pytest.raises(ConfigError, match="cannot read the combinations file"):
+        se.read_combinations(tmp_path / "missing.txt", names)
+
+
 @pytest.fixture
 def four_suite(tmp_path):
     for name, seed in (("t", 1), ("a", 5), ("b", 9), ("c", 13)):
@@ -402,6 +430,16 @@ def test_search_command(monkeypatch, capsys, four_suite, tiny_model_dir, tmp_pat
         out,
     )
     assert code == 2 and "smaller than the initial design" in err
+    rows = tmp_path / "measured.txt"
+    rows.write_text("-\na\na+b\n", encoding="utf-8")
+    code, text, err = run_cli(
+        monkeypatch, capsys, "search", four_suite, "--target", "t", "--budget", "5",
+        "--initial", "2", "--allowed", rows, "--max-steps", "2", "--model", tiny_model_dir,
+        "--out", tmp_path / "runs2", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    tried = {r["datasets"] for r in json.loads(text)["trials"]}
+    assert tried == {"(target alone)", "a", "a+b"}
 
 
 def test_random_subsets_cover_every_task_are_distinct_and_seeded():

@@ -51,3 +51,64 @@ def test_grad_accum_and_samplers_run(keyword_suite, tiny_factory):
         )
         r = Trainer(cfg, tiny_factory).fit([suite["a"], suite["b"]], seed=1)
         assert set(r.test) == {"a", "b"}
+
+
+def test_dev_sample_during_training_full_dev_for_the_kept_checkpoint(
+    keyword_suite, tiny_factory, monkeypatch
+):
+    """With ``eval_examples`` below a dev split's size, evaluations during training score a seeded
+    sample of it; the kept checkpoint is then scored on all of dev, and the time is reported."""
+    from taskmix.train import trainer as trainer_mod
+
+    suite = Suite.from_yaml(keyword_suite)
+    scored = []
+    real = Trainer.outputs
+
+    def spy(self, model, split, tasks=None, rows=None):
+        out = real(self, model, split, tasks, rows)
+        scored.append((split, {k: len(v) for k, v in out.items()}))
+        return out
+
+    monkeypatch.setattr(Trainer, "outputs", spy)
+    cfg = FAST.model_copy(update={"eval_examples": 8})
+    r = Trainer(cfg, tiny_factory).fit([suite["a"]], seed=2)
+    # step 3: the sample; step 6 (the last): all of dev once, its sample's score taken from it;
+    # a checkpoint kept from step 3 is scored on all of dev before test
+    again = [("dev", {"a": 20})] if r.best_step == 3 else []
+    assert scored == [("dev", {"a": 8}), ("dev", {"a": 20}), *again, ("test", {"a": 20})]
+    # the last evaluation's two scores, from one pass, equal scoring the sample and all of dev
+    tr = Trainer(cfg, tiny_factory)
+    model = tr.build([suite["a"]])
+    rows = trainer_mod.dev_sample([suite["a"]], 8, seed=2)
+    part, whole = tr._evaluate_dev(model, ["a"], rows, whole=True)
+    assert part == tr.evaluate(model, "dev", rows=rows) and whole == tr.evaluate(model, "dev")
+    assert r.eval_seconds > 0 and r.train_seconds > 0 and r.test_seconds > 0
+    assert set(r.dev["a"]) >= {"accuracy"}
+
+    sample = trainer_mod.dev_sample([suite["a"]], 8, seed=2)["a"]
+    assert len(set(sample.tolist())) == 8 and list(sample) == sorted(sample)
+    assert trainer_mod.dev_sample([suite["a"]], 20, seed=2) == {}  # small dev: all of it
+    assert trainer_mod.dev_sample([suite["a"]], None, seed=2) == {}
+
+
+def test_checkpoint_keeps_only_what_training_changes(tiny_factory):
+    """The best-checkpoint copy of an adapted model holds its trainable parameters (not the
+    frozen base), and loading it restores them."""
+    import torch
+
+    from taskmix.config import LoRAConfig
+    from taskmix.models.adapt import LoRA
+    from taskmix.train.trainer import trainable_state
+
+    model = LoRA(LoRAConfig(r=2)).apply(tiny_factory().model)
+    state = trainable_state(model)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and set(state) - {n for n, _ in model.named_buffers()} == trainable
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    model.load_state_dict(state, strict=False)
+    for n, p in model.named_parameters():
+        assert torch.equal(p, before[n]), n

@@ -339,7 +339,24 @@ class TrainConfig(_Strict):
     temperature: float = Field(2.0, gt=0, description="for sampler: temperature")
     loss_weighting: Literal["examples", "uniform"] = "examples"
     eval_every: int | None = Field(
-        None, gt=0, description="evaluate every N steps (default: 4 times per run)"
+        None,
+        gt=0,
+        description="evaluate every N steps (default: 4 times per run, fewer in a short run "
+        "where scoring dev would cost more than about 15% of training)",
+    )
+    eval_examples: int | None = Field(
+        512,
+        gt=0,
+        description="most dev examples per task scored at each evaluation during training (a "
+        "seeded sample, no larger than the examples trained between two evaluations, at least "
+        "64; none: all of dev), so that evaluating stays a small part of a run; the last "
+        "evaluation and the checkpoint kept are scored on all of dev",
+    )
+    batching: Literal["length", "random"] = Field(
+        "length",
+        description="length: each task's examples are drawn in runs of similar length (Hugging "
+        "Face's length grouping, within a task), so little of a batch is padding; random: in a "
+        "random order (taskmix 0.1). The task of every example is drawn by the sampler either way",
     )
     patience: int | None = Field(
         4, gt=0, description="stop after N evaluations without improvement"
@@ -368,9 +385,8 @@ class TrainConfig(_Strict):
     )
 
     # Written flat (lora_r, ip_embedding_size, …) as taskmix 0.1 wrote them, and settings added
-    # since
-    # only when not at their defaults: a run's id is the hash of its config, so stores made before
-    # stay valid. Both spellings are read.
+    # since only when they differ from what 0.1 did: a run's id is the hash of its config, so a run
+    # made before is found again when (and only when) it was trained the same way.
     _FLAT: ClassVar[dict[str, tuple[str, str]]] = {
         "lora_r": ("lora", "r"),
         "lora_alpha": ("lora", "alpha"),
@@ -381,7 +397,7 @@ class TrainConfig(_Strict):
         "ip_layers": ("ip", "layers"),
         "ip_form_model": ("ip", "form_model"),
     }
-    _SINCE_0_1: ClassVar[frozenset[str]] = frozenset()
+    _SINCE_0_1: ClassVar[dict[str, Any]] = {"eval_examples": None, "batching": "random"}
 
     @model_validator(mode="before")
     @classmethod
@@ -404,10 +420,8 @@ class TrainConfig(_Strict):
         groups = {g: data.pop(g, {}) or {} for g in ("lora", "ip")}
         for key, (group, field) in self._FLAT.items():
             data[key] = groups[group].get(field)
-        for name in self._SINCE_0_1:
-            if getattr(self, name) == type(self).model_fields[name].get_default(
-                call_default_factory=True
-            ):
+        for name, as_before in self._SINCE_0_1.items():
+            if getattr(self, name) == as_before:
                 data.pop(name, None)
         return data
 
@@ -691,8 +705,8 @@ class ExecutionConfig(_Strict):
     threads: int | None = Field(
         None,
         gt=0,
-        description="torch threads per run [default: local: torch's own; "
-        "process / ray: 1]. Results are bit-identical across "
+        description="torch threads per run [default: local: the CPUs other processes leave "
+        "free, chosen before each run; process / ray: 1]. Results are bit-identical across "
         "executors for the same thread count",
     )
     max_retries: int = Field(

@@ -53,6 +53,59 @@ class Executor:
         return type(self).__name__
 
 
+# ---------------------------------------------------------------- threads
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may use: its affinity mask, capped by a cgroup CPU quota."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:  # cgroup v2: "max 100000" (no quota) or "200000 100000" (two CPUs' worth)
+        quota, period = open("/sys/fs/cgroup/cpu.max", encoding="ascii").read().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def busy_cpus(samples: int = 5, interval: float = 0.01) -> float:
+    """How many CPUs other processes keep busy now: the median count of runnable threads besides
+    this one (Linux ``/proc/stat``; elsewhere the one-minute load average)."""
+    import statistics
+    import time
+
+    counts = []
+    for i in range(samples):
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                line = next(x for x in f if x.startswith("procs_running"))
+            counts.append(int(line.split()[1]) - 1)  # this thread, reading, is running
+        except (OSError, StopIteration, ValueError):
+            return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        if i + 1 < samples:
+            time.sleep(interval)
+    return float(statistics.median(counts))
+
+
+def choose_threads(requested: int | None = None) -> int:
+    """Torch threads for a run: ``requested`` if given, else the usable CPUs that other processes
+    leave free now (at least one). Threads beyond the free cores do not add speed: they wait for
+    each other at every parallel step while the other processes hold the cores."""
+    if requested:
+        return requested
+    return max(1, usable_cpus() - round(busy_cpus()))
+
+
+def quiet_waiting() -> None:
+    """Let OpenMP threads sleep when they wait instead of spinning (which takes cores from other
+    processes and, on a shared machine, from the threads being waited for). It only acts before
+    torch is first imported; a value the user set is kept."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
 def _set_threads(threads: int | None) -> int | None:
     """Set torch's thread count (if given); returns the previous one."""
     if not threads:
@@ -60,7 +113,8 @@ def _set_threads(threads: int | None) -> int | None:
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    if threads != before:
+        torch.set_num_threads(threads)
     return before
 
 
@@ -70,12 +124,14 @@ class LocalExecutor(Executor):
     in_process = True
 
     def __init__(self, threads: int | None = None):
-        self.threads = threads
+        self.threads = threads  # None: chosen before each run from the machine and its load
 
     def map(self, fn, items, started=None):
-        before = _set_threads(self.threads)
+        before = None
         try:
             for item in items:
+                was = _set_threads(choose_threads(self.threads))
+                before = was if before is None else before
                 if started:
                     started(item)
                 try:

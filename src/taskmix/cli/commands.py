@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import typing
 from pathlib import Path
 from typing import Annotated
@@ -101,6 +102,7 @@ class _LogFormat(logging.Formatter):
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log what happens")] = False,
     version: Annotated[
@@ -119,6 +121,15 @@ def _main(
         )
     )
     logging.basicConfig(level=logging.INFO if detail else logging.WARNING, handlers=[handler])
+    if ctx.invoked_subcommand in _COMPUTING:  # before torch is imported, so that torch sees them
+        from taskmix.execute import choose_threads, quiet_waiting
+
+        quiet_waiting()
+        os.environ.setdefault("OMP_NUM_THREADS", str(choose_threads()))
+
+
+#: the commands that run models (the others only read files and the run store)
+_COMPUTING = {"pvi", "group", "train", "transfer", "select", "search", "fewshot", "demo"}
 
 
 @app.command()
@@ -935,6 +946,13 @@ def search(
     executor: ExecutorOpt = None,
     workers: WorkersOpt = None,
     address: AddressOpt = None,
+    allowed: Annotated[
+        Path | None,
+        typer.Option(
+            help="train only the combinations listed in this file, one a line (a+b+c; a blank "
+            "line or '-' is the target alone), e.g. the rows of a table of past results"
+        ),
+    ] = None,
     candidates: Annotated[
         str | None, typer.Option(hidden=True, help="old spelling of --tasks")
     ] = None,
@@ -977,6 +995,7 @@ def search(
         target,
         cfg,
         candidates=parse_names(tasks),
+        allowed=allowed,
         out=out,
         callback=_live(o),
         model=model_config(s, model, max_length, device),

@@ -24,7 +24,13 @@ from taskmix.errors import ConfigError
 from taskmix.execute import Executor, LocalExecutor
 from taskmix.experiment.runs import run_grid
 from taskmix.files import atomic_file, inside, make_dir
-from taskmix.group.search import CombinationSearch, Objective, names_of
+from taskmix.group.search import (
+    CombinationSearch,
+    Objective,
+    mask_of,
+    names_of,
+    read_combinations,
+)
 from taskmix.models.backbone import BackboneFactory
 from taskmix.train.generative import GenerativeTrainer, language_model_factory
 from taskmix.train.trainer import Trainer
@@ -53,6 +59,9 @@ class TrialTrainer(Objective):
 
     >>> objective = TrialTrainer(suite, "negation_site_b", SearchConfig(budget=8))  # doctest: +SKIP
     >>> CombinationSearch(objective.config).fit(objective).best_  # doctest: +SKIP
+
+    ``allowed``: the only combinations the search may train (a file, one combination a line, as
+    :func:`~taskmix.group.search.read_combinations` reads it, or lists of data set names).
     """
 
     def __init__(
@@ -66,6 +75,7 @@ class TrialTrainer(Objective):
         out: str | Path = "runs",
         executor: Executor | None = None,
         show_progress: bool = True,
+        allowed: str | Path | Sequence[Sequence[str]] | None = None,
     ):
         if target not in suite.names:
             raise ConfigError(
@@ -98,6 +108,11 @@ class TrialTrainer(Objective):
         self.executor = executor or LocalExecutor()
         self.show_progress = show_progress
         self.test_scores_: dict[int, list[float]] = {}
+        if isinstance(allowed, str | Path):
+            self.allowed = read_combinations(allowed, self.candidates)
+        elif allowed is not None:
+            masks = {mask_of(list(names), self.candidates) for names in allowed}
+            self.allowed = np.array(sorted(masks), dtype=np.int64)
 
     def spec(self, mask: int, seed: int) -> TrialSpec:
         return TrialSpec(self.target, tuple(names_of(mask, self.candidates)), mask, seed)

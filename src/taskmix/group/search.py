@@ -18,8 +18,11 @@ looks them up in a measured landscape (benchmarks, tests),
 
 from __future__ import annotations
 
+import csv
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -52,6 +55,38 @@ def mask_of(names: Sequence[str], candidates: Sequence[str]) -> int:
     return sum(1 << index[x] for x in set(names))
 
 
+def read_combinations(path: str | Path, candidates: Sequence[str]) -> np.ndarray:
+    """The bitmasks of the combinations listed in a text file, one a line: data set names joined
+    by ``+`` or ``,``; an empty line, ``-`` or ``(alone)`` is the target alone; ``#`` starts a
+    comment. A CSV of past results works too: its header names a ``datasets`` (or
+    ``combination``) column. Unknown names are errors."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read the combinations file {path}: {e}") from None
+    lines = [(n, line.split("#", 1)[0].strip()) for n, line in enumerate(text.splitlines(), 1)]
+    column = None
+    if lines:
+        header = [h.strip().lower() for h in next(csv.reader([lines[0][1]]))]
+        column = next((header.index(h) for h in ("datasets", "combination") if h in header), None)
+    masks = set()
+    for number, line in lines[1:] if column is not None else lines:
+        cells = next(csv.reader([line]), []) if column is not None else [line]
+        cell = cells[column].strip() if column is not None and len(cells) > column else line
+        names = [x.strip() for x in re.split(r"[+,]", cell) if x.strip()]
+        if names in ([], ["-"], ["(alone)"]):
+            if line:
+                masks.add(0)
+            continue
+        try:
+            masks.add(mask_of(names, candidates))
+        except ConfigError as e:
+            raise ConfigError(f"{path}, line {number}: {e.message}", hint=e.hint) from None
+    if not masks:
+        raise ConfigError(f"{path} lists no combination", hint="one combination a line: a+b+c")
+    return np.array(sorted(masks), dtype=np.int64)
+
+
 def names_of(mask: int, candidates: Sequence[str]) -> list[str]:
     """The candidates included in ``mask``, in candidate order."""
     return [c for j, c in enumerate(candidates) if mask >> j & 1]
@@ -62,10 +97,16 @@ def enumerate_masks(n: int) -> np.ndarray:
     return np.arange(2**n, dtype=np.int64)
 
 
-def initial_design(n: int, size: int, rng: np.random.Generator) -> list[int]:
+def initial_design(
+    n: int, size: int, rng: np.random.Generator, allowed: np.ndarray | None = None
+) -> list[int]:
     """The target alone, all candidates, then ``size - 2`` blocks of a seeded random partition of
     the candidates (together they cover every data set; the paper's "cover all data sets"); random
-    further combinations if ``size`` asks for more than that."""
+    further combinations if ``size`` asks for more than that. With ``allowed`` (a table of the
+    combinations that may be tried): the target alone and all candidates if allowed, then the
+    allowed combinations that cover the most data sets not covered yet, then random ones."""
+    if allowed is not None:
+        return _allowed_design(n, size, rng, allowed)
     full = 2**n - 1
     design = [0]
     if size >= 2 and full:
@@ -81,6 +122,21 @@ def initial_design(n: int, size: int, rng: np.random.Generator) -> list[int]:
         if m not in design:
             design.append(m)
     return design[:size]
+
+
+def _allowed_design(n: int, size: int, rng: np.random.Generator, allowed: np.ndarray) -> list[int]:
+    pool = [int(m) for m in rng.permutation(allowed)]
+    design = [m for m in (0, 2**n - 1) if m in set(pool)][:size]
+    covered = 0
+    for m in design:
+        covered |= m
+    while len(design) < min(size, len(pool)):
+        rest = [m for m in pool if m not in design]
+        gain = [bin(m & ~covered).count("1") for m in rest]
+        m = rest[int(np.argmax(gain))]  # the first of the most covering (the order is seeded)
+        design.append(m)
+        covered |= m
+    return design
 
 
 # ---------------------------------------------------------------- proposals
@@ -155,9 +211,11 @@ PROPOSALS: dict[str, type[Proposal]] = {c.name: c for c in (Greedy, Thompson, EI
 # ---------------------------------------------------------------- objectives
 class Objective:
     """Scores of combinations: ``evaluate(masks)`` gives, for each bitmask over ``candidates``, the
-    target's score under each training seed."""
+    target's score under each training seed. ``allowed``: the bitmasks a search may try (None:
+    every combination), e.g. the rows of a table of results measured before."""
 
     candidates: list[str]
+    allowed: np.ndarray | None = None
 
     def evaluate(self, masks: Sequence[int]) -> list[list[float]]:
         raise NotImplementedError
@@ -171,6 +229,9 @@ class TableObjective(Objective):
         self.candidates = list(candidates)
         self.scores = dict(scores)
         self.calls = 0
+        # a partial table: the search may only try what was measured
+        partial = len(self.scores) < 2 ** len(self.candidates)
+        self.allowed = np.array(sorted(self.scores), dtype=np.int64) if partial else None
 
     def evaluate(self, masks):
         self.calls += len(masks)
@@ -210,9 +271,14 @@ class CombinationSearch(Estimator):
                 hint="use --surrogate bayes or gp, or --stop repeat / budget",
             )
 
-    def _pool(self, n: int, surrogate: Surrogate | None, tried: Sequence[int], rng) -> np.ndarray:
-        """The combinations the proposal chooses among: all of them up to ``enumerate_up_to``
-        candidates, else those met by a local search on the surrogate's prediction."""
+    def _pool(
+        self, n: int, surrogate: Surrogate | None, tried: Sequence[int], rng, allowed
+    ) -> np.ndarray:
+        """The combinations the proposal chooses among: the ``allowed`` ones if the objective
+        restricts them, else all of them up to ``enumerate_up_to`` candidates, else those met by
+        a local search on the surrogate's prediction."""
+        if allowed is not None:
+            return allowed
         if n <= self.config_.enumerate_up_to:
             return enumerate_masks(n)
         return local_pool(n, surrogate, tried, rng)
@@ -227,21 +293,23 @@ class CombinationSearch(Estimator):
         c = self.config_ = self.resolve(SearchConfig)
         self._check(c)
         n = len(objective.candidates)
-        if n > c.enumerate_up_to and not c.local_search:
+        allowed = getattr(objective, "allowed", None)
+        if n > c.enumerate_up_to and not c.local_search and allowed is None:
             raise ConfigError(
                 f"{n} candidate data sets make {2**n:,} combinations, too many to score each "
                 f"(enumerate_up_to is {c.enumerate_up_to})",
                 hint="turn local_search on, or raise enumerate_up_to (memory grows as 2^n)",
             )
         rng = np.random.default_rng(c.seed)
-        design = initial_design(n, c.initial, rng)
+        design = initial_design(n, c.initial, rng, allowed)
+        space = 2**n if allowed is None else len(allowed)
         if c.budget < len(design):
             raise ConfigError(
                 f"the budget ({c.budget} trials) is smaller than the initial design "
                 f"({len(design)} combinations)",
                 hint=f"raise --budget to at least {len(design)} or lower initial",
             )
-        if c.budget == len(design) and len(design) < 2**n:
+        if c.budget == len(design) and len(design) < space:
             log.warning(
                 "the budget (%d trials) is used up by the initial design: the surrogate never "
                 "proposes a "
@@ -258,7 +326,7 @@ class CombinationSearch(Estimator):
         proposal = PROPOSALS[c.proposal]()
         round_ = 0
         while len(self.scores_) < c.budget and not stop:
-            if len(self.scores_) == 2**n:
+            if len(self.scores_) == space:
                 self.stopped_ = "exhausted"
                 break
             round_ += 1
@@ -268,7 +336,7 @@ class CombinationSearch(Estimator):
             if c.proposal != "random":
                 surrogate = make_surrogate(c.surrogate, seed=c.seed + round_).fit(X, y)
                 self.surrogate_ = surrogate
-            pool = self._pool(n, surrogate, tried, rng)
+            pool = self._pool(n, surrogate, tried, rng, allowed)
             if c.stop == "repeat":
                 everything = np.union1d(pool, tried)
                 top = int(everything[np.argmax(surrogate.predict(bits(everything, n)))])
@@ -357,20 +425,26 @@ def local_pool(
         if tried
         else []
     )
-    begin = best_tried + randoms
-    seen: set[int] = set()
-    for x in begin:
-        value = float(surrogate.predict(bits([x], n))[0])
-        for _ in range(max_moves):
-            nb = np.bitwise_xor(np.int64(x), flips)
-            seen.update(int(v) for v in nb)
-            pred = surrogate.predict(bits(nb, n))
-            j = int(np.argmax(pred))
-            if pred[j] <= value:
-                break
-            x, value = int(nb[j]), float(pred[j])
-        seen.add(x)
-    return np.array(sorted(seen | set(map(int, tried))), dtype=np.int64)
+    # every start climbs at once: one prediction per move for all their neighbours
+    current = np.asarray(best_tried + randoms, dtype=np.int64)
+    values = surrogate.predict(bits(current, n))
+    active = np.ones(len(current), dtype=bool)
+    seen: set[int] = set(map(int, tried))
+    for _ in range(max_moves):
+        idx = np.flatnonzero(active)
+        if not len(idx):
+            break
+        nb = np.bitwise_xor(current[idx, None], flips[None, :])  # [climbers, n]
+        seen.update(nb.ravel().tolist())
+        pred = surrogate.predict(bits(nb.ravel(), n)).reshape(len(idx), n)
+        j = pred.argmax(axis=1)
+        top = pred[np.arange(len(idx)), j]
+        up = top > values[idx]
+        current[idx[up]] = nb[up, j[up]]
+        values[idx[up]] = top[up]
+        active[idx[~up]] = False
+    seen.update(current.tolist())
+    return np.array(sorted(seen), dtype=np.int64)
 
 
 def trials_until(trials: pd.DataFrame, mask: int) -> float:

@@ -64,8 +64,7 @@ class FeatureCache:
                 log.warning("feature cache file %s is damaged; recomputing", p)
         self.misses += 1
         data = task.splits[split]
-        seqs = [s for i in range(len(data)) for s in data.sequences(i)]
-        emb = backbone.encode(seqs, progress=progress)
+        emb = backbone.encode_split(data, progress=progress)
         if task.kind == "multiple_choice":
             emb = emb.reshape(len(data), -1, emb.shape[-1])
         with atomic_file(p, "wb") as f:

@@ -31,22 +31,55 @@ def make_batch(
     """
     sequences: list[tuple[str, ...]] = []
     seq_task: list[int] = []
-    first = []
+    first: list[int] = []
     labels = torch.full((len(items), len(tasks)), IGNORE, dtype=torch.float32)
+    parts = []  # consecutive items of one (task, split), collated from the token cache together
     for row, (k, split, i) in enumerate(items):
         data = tasks[k].splits[split]
-        first.append(len(sequences))
         seqs = data.sequences(i)
         sequences.extend(seqs)
         seq_task.extend([k] * len(seqs))
         labels[row, k] = float(data.labels[i])
-    batch = backbone.tokenize(sequences)
+        if parts and parts[-1][0] is data:
+            parts[-1][1].append(i)
+        else:
+            parts.append((data, [i]))
+    pieces = [backbone.collate(data, idx) for data, idx in parts]
+    batch = _stack([p for p, _ in pieces], backbone)
+    offset = 0
+    for inputs, firsts in pieces:
+        first.extend(offset + f for f in firsts)
+        offset += len(inputs["input_ids"])
     batch_meta = {
         "first_seq": torch.tensor(first, device=backbone.device),
         "labels": labels.to(backbone.device),
     }
     # the raw sequences and each one's task, for models that read more than the tokens (IP)
     return {"inputs": batch, **batch_meta, "sequences": sequences, "seq_task": seq_task}
+
+
+def _stack(pieces: list[dict[str, torch.Tensor]], backbone: Backbone) -> dict[str, torch.Tensor]:
+    """Padded input pieces stacked into one batch, padded to the widest."""
+    if len(pieces) == 1:
+        return pieces[0]
+    width = max(p["input_ids"].shape[1] for p in pieces)
+    pad = {
+        "input_ids": backbone.tokenizer.pad_token_id or 0,
+        "attention_mask": 0,
+        "token_type_ids": 0,
+    }
+    left = getattr(backbone.tokenizer, "padding_side", "right") == "left"
+    out = {}
+    for key in pieces[0]:
+        rows = []
+        for p in pieces:
+            t = p[key]
+            extra = width - t.shape[1]
+            if extra:
+                t = torch.nn.functional.pad(t, (extra, 0) if left else (0, extra), value=pad[key])
+            rows.append(t)
+        out[key] = torch.cat(rows)
+    return out
 
 
 class HardSharingModel(nn.Module):

@@ -391,6 +391,7 @@ def _row(i) -> int:
 
 # ---------------------------------------------------------------- matrices kept beside a run store
 
+
 def matrix_path(out: str | Path, suite: str, setting: str) -> Path:
     """Where the transfer matrix of ``suite`` measured in ``setting`` is kept:
     OUT/transfer/<suite>-<setting>.csv."""

@@ -36,6 +36,7 @@ from sklearn.metrics import log_loss
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from taskmix.config import ModelConfig, PVIConfig, config_hash
 from taskmix.data.suite import Suite
@@ -73,11 +74,11 @@ def label_prior(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return counts / max(1.0, counts.sum())
 
 
-def _logistic(c: float, y: np.ndarray):
+def _logistic(c: float, y: np.ndarray, warm_start: bool = False) -> LogisticRegression:
     # Binary: a few exact Newton steps, ~4× faster than lbfgs on 384-d features. Multiclass: the
     # multinomial Hessian grows with (features × classes)², so lbfgs is the faster one there.
     solver = "newton-cholesky" if len(np.unique(y)) <= 2 else "lbfgs"
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, solver=solver, max_iter=1000))
+    return LogisticRegression(C=c, solver=solver, max_iter=1000, warm_start=warm_start)
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -150,29 +151,40 @@ class ProbeFamily:
         return self.cache.get(self.backbone, task, split, progress=progress)
 
     def _fit(self, X: np.ndarray, y: np.ndarray):
-        """A logistic regression; its L2 strength is chosen (unless fixed by ``probe_c``) by
-        log-loss on a seeded quarter of these training rows, so held-out rows never influence it."""
-        c = self.config.probe_c
-        if c is None:
-            c = self._choose_c(X, y)
-        return _logistic(c, y).fit(X, y)
+        """A logistic regression on standardised features; its L2 strength is chosen (unless
+        fixed by ``probe_c``) by log-loss on a seeded quarter of these training rows, so held-out
+        rows never influence it. One BLAS thread: these problems are too small to share."""
+        with threadpool_limits(1):
+            c, start = self.config.probe_c, None
+            if c is None:
+                c, start = self._choose_c(X, y)
+            model = make_pipeline(StandardScaler(), _logistic(c, y, warm_start=True))
+            if start is not None:  # begin from the inner fit's solution: fewer iterations
+                model[-1].coef_, model[-1].intercept_ = start
+            return model.fit(X, y)
 
-    def _choose_c(self, X: np.ndarray, y: np.ndarray) -> float:
-        """From the strongest regularisation up, while the inner log-loss keeps improving."""
+    def _choose_c(self, X: np.ndarray, y: np.ndarray) -> tuple[float, tuple | None]:
+        """From the strongest regularisation up, while the inner log-loss keeps improving; each
+        fit starts from the previous one's solution (a regularisation path). Returns the strength
+        and the chosen fit's coefficients."""
         counts = np.bincount(y)
         if len(y) < 40 or counts[counts > 0].min() < 4:
-            return PROBE_C_GRID[1]
+            return PROBE_C_GRID[1], None
         tr, va = train_test_split(
             np.arange(len(y)), test_size=0.25, stratify=y, random_state=self.config.seed
         )
-        best_c, best_loss = PROBE_C_GRID[0], np.inf
+        scaler = StandardScaler().fit(X[tr])
+        X_tr, X_va = scaler.transform(X[tr]), scaler.transform(X[va])
+        model = _logistic(PROBE_C_GRID[0], y, warm_start=True)
+        best_c, best_loss, best_coef = PROBE_C_GRID[0], np.inf, None
         for c in PROBE_C_GRID:
-            model = _logistic(c, y).fit(X[tr], y[tr])
-            loss = log_loss(y[va], model.predict_proba(X[va]), labels=model.classes_)
+            model.set_params(C=c).fit(X_tr, y[tr])
+            loss = log_loss(y[va], model.predict_proba(X_va), labels=model.classes_)
             if loss >= best_loss:
                 break
             best_c, best_loss = c, loss
-        return best_c
+            best_coef = (model.coef_.copy(), model.intercept_.copy())
+        return best_c, best_coef
 
     def probabilities(
         self,

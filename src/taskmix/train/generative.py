@@ -81,15 +81,26 @@ class GenerativeTrainer(Trainer):
     def loss(self, model: GenerativeModel, items: list[tuple[int, str, int]]) -> torch.Tensor:
         return model(items)
 
+    def train_lengths(self, model: GenerativeModel, task: Task) -> np.ndarray:
+        """Each training example's length in tokens, roughly (4 characters a token): the prompt's
+        length follows its input's."""
+        return np.array([sum(len(t) for t in x) for x in task.splits["train"].texts]) // 4
+
+    def dev_rows(self, tasks: Sequence[Task], n: int | None, seed: int) -> dict[str, np.ndarray]:
+        """None: dev is answered as ``generation.eval_examples`` says, the same at every
+        evaluation."""
+        return {}
+
     def evaluate(
         self,
         model: GenerativeModel,
         split: str,
         return_predictions: bool = False,
         tasks: Sequence[str] | None = None,
+        rows: dict[str, np.ndarray] | None = None,
     ):
-        """Answer ``split`` (dev: its first ``eval_examples``) of every task of ``model`` (or of
-        those named in ``tasks``) and score the answers."""
+        """Answer ``split`` (dev: its first ``generation.eval_examples``, whatever ``rows``) of
+        every task of ``model`` (or of those named in ``tasks``) and score the answers."""
         metrics, preds = {}, {}
         for k, task in enumerate(model.tasks):
             if tasks is not None and task.name not in tasks:

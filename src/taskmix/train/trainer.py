@@ -24,7 +24,7 @@ from taskmix.errors import ModelError
 from taskmix.models.adapt import make_adaptation
 from taskmix.models.backbone import Backbone, BackboneFactory
 from taskmix.models.hps import HardSharingModel, make_batch
-from taskmix.train.sampling import make_sampler
+from taskmix.train.sampling import make_batcher, make_sampler
 from taskmix.train.weighting import LossWeighting, make_weighting
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ class TrainResult:
     examples_per_s: float
     trainable_parameters: int
     total_parameters: int
+    train_seconds: float = 0.0  # in the training steps
+    eval_seconds: float = 0.0  # scoring dev: during training, and the kept checkpoint on all of it
+    test_seconds: float = 0.0  # scoring test
     history: list[dict] = field(default_factory=list)
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # examples per task and split
     predictions: dict[str, dict[str, list]] = field(default_factory=dict)
@@ -53,27 +56,65 @@ class TrainResult:
         return {k: v for k, v in self.__dict__.items() if k not in ("model", "predictions")}
 
 
+#: the fewest dev examples per task an evaluation during training scores (when dev has them)
+EVAL_MIN = 64
+#: what scoring dev may cost in a run with the default schedule, in forward passes per training
+#: example: a forward pass is a quarter to a fifth of a training step's work, so about 15% of it
+EVAL_BUDGET = 0.6
+
+
+def eval_size(c: TrainConfig, eval_every: int, tasks: int) -> int | None:
+    """Dev examples per task scored at each evaluation during training: ``eval_examples``, and no
+    more than the examples trained between two evaluations (shared by the ``tasks`` judged), so
+    that in a short run evaluating costs a fraction of training; at least :data:`EVAL_MIN`."""
+    if c.eval_examples is None:
+        return None
+    between = eval_every * c.batch_size * c.grad_accum // max(1, tasks)
+    return min(c.eval_examples, max(EVAL_MIN, between))
+
+
+def eval_schedule(c: TrainConfig, total: int, judged: Sequence[Task]) -> tuple[int, int | None]:
+    """(evaluate every N steps, dev examples per task at each evaluation during training).
+    ``eval_every`` if set; else four evaluations a run, or fewer when a short run could not
+    afford them: the sampled evaluations and one pass over all of dev may cost at most
+    :data:`EVAL_BUDGET` forward passes per training example (a 10-step run with a few hundred dev
+    examples evaluates once, at its end)."""
+    if c.eval_every:
+        return c.eval_every, eval_size(c, c.eval_every, len(judged))
+    sizes = [len(t.splits["dev"]) for t in judged if "dev" in t.splits]
+    budget = EVAL_BUDGET * total * c.batch_size * c.grad_accum
+    for evals in (4, 3, 2, 1):
+        every = max(1, total // evals)
+        n = eval_size(c, every, len(judged))
+        cost = (evals - 1) * sum(min(n or d, d) for d in sizes) + sum(sizes)
+        if cost <= budget:
+            break
+    return every, n
+
+
+def dev_sample(tasks: Sequence[Task], n: int | None, seed: int) -> dict[str, np.ndarray]:
+    """The dev examples scored at each evaluation during training: a seeded sample of at most
+    ``n`` per task (sorted); {} when every task's dev is that small (all of it is scored)."""
+    rng = np.random.default_rng([seed, 7])
+    out = {}
+    for t in tasks:
+        size = len(t.splits["dev"])
+        if n is not None and size > n:
+            out[t.name] = np.sort(rng.choice(size, n, replace=False))
+    return out
+
+
+def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of what training changes (trainable parameters, and buffers): a checkpoint without
+    the frozen base of an adapted model."""
+    state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    state.update({n: b.detach().clone() for n, b in model.named_buffers()})
+    return state
+
+
 def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))  # for third-party code; our own code uses explicit Generators
-
-
-class _Streams:
-    """An endless, seeded, reshuffled-every-epoch stream of example indices per task."""
-
-    def __init__(self, sizes: Sequence[int], rng: np.random.Generator):
-        self.rng = rng
-        self.sizes = list(sizes)
-        self.perm = [rng.permutation(n) for n in self.sizes]
-        self.pos = [0] * len(self.sizes)
-
-    def next(self, k: int) -> int:
-        if self.pos[k] >= self.sizes[k]:
-            self.perm[k] = self.rng.permutation(self.sizes[k])
-            self.pos[k] = 0
-        i = int(self.perm[k][self.pos[k]])
-        self.pos[k] += 1
-        return i
 
 
 def _load_shared(model: HardSharingModel, init: HardSharingModel) -> None:
@@ -115,7 +156,11 @@ def make_optimizer(model: torch.nn.Module, c: TrainConfig) -> torch.optim.Optimi
         {"params": no_decay, "weight_decay": 0.0},
         {"params": heads, "weight_decay": c.weight_decay, "lr": c.head_lr or c.lr},
     ]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=c.lr)
+    groups = [g for g in groups if g["params"]]
+    try:  # one fused kernel for every parameter (CPU and CUDA, torch >= 2.4): the same update
+        return torch.optim.AdamW(groups, lr=c.lr, fused=True)
+    except (RuntimeError, TypeError):  # a device or dtype without a fused kernel
+        return torch.optim.AdamW(groups, lr=c.lr)
 
 
 class Trainer:
@@ -169,6 +214,10 @@ class Trainer:
             _load_shared(model, init)
         return model
 
+    def train_lengths(self, model: HardSharingModel, task: Task) -> np.ndarray:
+        """Each training example's length (tokens), what length-grouped batches sort by."""
+        return model.backbone.lengths(task.splits["train"])
+
     def loss(self, model: HardSharingModel, items: list[tuple[int, str, int]]) -> torch.Tensor:
         """The training loss of one batch of (task index, split, example index) items."""
         batch = make_batch(model.backbone, model.tasks, items)
@@ -205,24 +254,25 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(
             optim, _lr_lambda(int(c.warmup_ratio * total), total)
         )
-        sizes = [len(t.splits["train"]) for t in tasks]
         sampler = make_sampler(c.sampler, c.temperature)
-        streams = _Streams(sizes, rng)
-        eval_every = c.eval_every or max(1, total // 4)
+        batcher = make_batcher(
+            c.batching, sampler, [self.train_lengths(model, t) for t in tasks], c.batch_size, rng
+        )
+        eval_every, n_dev = eval_schedule(c, total, judged)
         # Without a dev split there is nothing to select on: the last step's model is kept.
         has_dev = all("dev" in t.splits for t in judged)
+        sample = self.dev_rows(judged, n_dev, seed) if has_dev else {}
 
         best_score, best_step, best_state, best_dev, bad_evals = -math.inf, 0, None, {}, 0
         history: list[dict] = []
         seen = 0
         start = time.perf_counter()
-        train_time = 0.0
+        train_time = eval_time = 0.0
         step = 0
         for step in range(1, total + 1):
             t0 = time.perf_counter()
             for _ in range(c.grad_accum):
-                draws = sampler.draw(sizes, c.batch_size, rng)
-                items = [(int(k), "train", streams.next(int(k))) for k in draws]
+                items = [(k, "train", i) for k, i in batcher.next()]
                 loss = self.loss(model, items) / c.grad_accum
                 loss.backward()
                 seen += len(items)
@@ -236,14 +286,16 @@ class Trainer:
                 progress(step, total)
 
             if has_dev and (step % eval_every == 0 or step == total):
-                dev = self.evaluate(model, "dev", tasks=focus)
+                t0 = time.perf_counter()
+                dev, whole = self._evaluate_dev(model, focus, sample, whole=step == total)
+                eval_time += time.perf_counter() - t0
                 score = float(np.mean([dev[t.name][t.main_metric] for t in judged]))
                 history.append(
                     {"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score}
                 )
                 if score > best_score:
-                    best_score, best_step, best_dev, bad_evals = score, step, dev, 0
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    best_score, best_step, best_dev, bad_evals = score, step, whole, 0
+                    best_state = trainable_state(model)
                 else:
                     bad_evals += 1
                 if c.patience and bad_evals >= c.patience and step >= c.min_steps:
@@ -251,12 +303,18 @@ class Trainer:
                     break
 
         if best_state is not None:
-            model.load_state_dict(best_state)
+            model.load_state_dict(best_state, strict=False)
+            if best_dev is None:  # kept from a sampled evaluation: now scored on all of dev
+                t0 = time.perf_counter()
+                best_dev = self.evaluate(model, "dev", tasks=focus)
+                eval_time += time.perf_counter() - t0
         else:
-            best_step = step
+            best_step, best_dev = step, {}
         test, preds = {}, {}
+        t0 = time.perf_counter()
         if all("test" in t.splits for t in judged):
             test, preds = self.evaluate(model, "test", return_predictions=True, tasks=focus)
+        test_time = time.perf_counter() - t0
         total_params = sum(p.numel() for p in model.parameters())
         return TrainResult(
             tasks=[t.name for t in tasks],
@@ -267,6 +325,9 @@ class Trainer:
             steps=step,
             duration_s=time.perf_counter() - start,
             examples_per_s=seen / max(train_time, 1e-9),
+            train_seconds=train_time,
+            eval_seconds=eval_time,
+            test_seconds=test_time,
             trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
             total_parameters=total_params,
             history=history,
@@ -275,36 +336,59 @@ class Trainer:
             model=model if keep_model else None,
         )
 
-    @torch.no_grad()
+    def dev_rows(self, tasks: Sequence[Task], n: int | None, seed: int) -> dict[str, np.ndarray]:
+        """The dev examples scored at each evaluation during training (see :func:`dev_sample`)."""
+        return dev_sample(tasks, n, seed)
+
+    def _evaluate_dev(
+        self, model: HardSharingModel, focus: Sequence[str], sample: dict, whole: bool
+    ) -> tuple[dict, dict | None]:
+        """(dev metrics on the ``sample``, which checkpoints are compared by; metrics on all of
+        dev, or None when not computed). With ``whole`` (the last evaluation), all of dev is
+        scored once and the sample's metrics are taken from the same outputs."""
+        if not sample:
+            dev = self.evaluate(model, "dev", tasks=focus)
+            return dev, dev
+        if not whole:
+            return self.evaluate(model, "dev", tasks=focus, rows=sample), None
+        outputs = self.outputs(model, "dev", focus)
+        full = self.score(model, "dev", outputs)[0]
+        part = {k: v[sample[k]] if k in sample else v for k, v in outputs.items()}
+        return self.score(model, "dev", part, rows=sample)[0], full
+
+    @torch.inference_mode()
     def outputs(
-        self, model: HardSharingModel, split: str, tasks: Sequence[str] | None = None
+        self,
+        model: HardSharingModel,
+        split: str,
+        tasks: Sequence[str] | None = None,
+        rows: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Raw head outputs of every task of ``model`` (or of those named in ``tasks``) on ``split``
-        (float32): class logits [n, classes], choice scores [n, choices] or regression values [n].
-        Length-sorted batches."""
+        (float32): class logits [n, classes], choice scores [n, choices] or regression values [n];
+        ``rows``: only these examples of a task (in that order). Length-sorted batches."""
         was_training = model.training
         model.eval()
         backbone = model.backbone
-        bs = backbone.config.inference_batch_size
         result = {}
         try:
             for k, task in enumerate(model.tasks):
                 if tasks is not None and task.name not in tasks:
                     continue
                 data = task.splits[split]
-                seqs = [data.sequences(i)[0] for i in range(len(data))]
+                chosen = (rows or {}).get(task.name)
+                chosen = np.arange(len(data)) if chosen is None else np.asarray(chosen)
                 shape = {
-                    "regression": (len(data),),
-                    "classification": (len(data), task.num_labels),
-                    "multiple_choice": (len(data), task.n_choices or 2),
+                    "regression": (len(chosen),),
+                    "classification": (len(chosen), task.num_labels),
+                    "multiple_choice": (len(chosen), task.n_choices or 2),
                 }[task.kind]
                 out = np.zeros(shape, np.float32)
-                for idx in backbone.length_sorted_batches(
-                    seqs, max(1, bs // (task.n_choices or 1))
-                ):
-                    batch = make_batch(backbone, model.tasks, [(k, split, int(i)) for i in idx])
+                lengths = backbone.lengths(data)[chosen] * (task.n_choices or 1)
+                for idx in backbone.inference_batches(lengths):
+                    items = [(k, split, int(i)) for i in chosen[idx]]
                     with backbone.autocast():
-                        o = model(batch)[task.name]["outputs"]
+                        o = model(make_batch(backbone, model.tasks, items))[task.name]["outputs"]
                     out[idx] = o.float().cpu().numpy()
                 result[task.name] = out
         finally:
@@ -317,16 +401,31 @@ class Trainer:
         split: str,
         return_predictions: bool = False,
         tasks: Sequence[str] | None = None,
+        rows: dict[str, np.ndarray] | None = None,
     ):
         """Metrics of every task of ``model`` (or of those named in ``tasks``) on ``split`` (and,
-        if asked, the predictions)."""
+        if asked, the predictions); ``rows``: score only these examples of a task."""
+        metrics, preds = self.score(model, split, self.outputs(model, split, tasks, rows), rows)
+        return (metrics, preds) if return_predictions else metrics
+
+    def score(
+        self,
+        model: HardSharingModel,
+        split: str,
+        outputs: dict[str, np.ndarray],
+        rows: dict[str, np.ndarray] | None = None,
+    ) -> tuple[dict, dict]:
+        """(metrics, readable predictions) of head ``outputs`` on ``split`` (of the ``rows``
+        given for a task: metrics only)."""
         metrics, preds = {}, {}
-        outputs = self.outputs(model, split, tasks)
         for task in model.tasks:
             if task.name not in outputs:
                 continue
             data = task.splits[split]
+            chosen = (rows or {}).get(task.name)
+            labels = data.labels if chosen is None else data.labels[chosen]
             pred = model.heads[task.name].predict(torch.from_numpy(outputs[task.name])).numpy()
-            metrics[task.name] = task_metrics(task, pred, data.labels)
-            preds[task.name] = task.readable_predictions(split, pred.tolist())
-        return (metrics, preds) if return_predictions else metrics
+            metrics[task.name] = task_metrics(task, pred, labels)
+            if chosen is None:
+                preds[task.name] = task.readable_predictions(split, pred.tolist())
+        return metrics, preds
