@@ -186,3 +186,19 @@ def write_json(path: Path | None, figures: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2))
     print(f"wrote {path}")
+
+
+def matmul_rate(dtype: str, size: int = 1024, repeats: int = 20) -> float:
+    """The machine's matrix-multiply rate (FLOP/s) in ``dtype`` (bfloat16 or float32), measured."""
+    import time
+
+    import torch
+
+    a = torch.randn(size, size, dtype=getattr(torch, dtype))
+    b = torch.randn(size, size, dtype=getattr(torch, dtype))
+    for _ in range(3):
+        a @ b
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - t0)

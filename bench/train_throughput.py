@@ -30,26 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import glue_suite_config, write_json  # noqa: E402
+from common import glue_suite_config, matmul_rate, write_json  # noqa: E402
 
 from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
 from taskmix.data.suite import Suite  # noqa: E402
 from taskmix.models.backbone import BackboneFactory, resolve_model_path  # noqa: E402
 from taskmix.train.trainer import Trainer  # noqa: E402
-
-
-def matmul_rate(dtype: str, size: int = 1024, repeats: int = 20) -> float:
-    """The machine's matrix-multiply rate (FLOP/s) in ``dtype`` (bfloat16 or float32), measured."""
-    import torch
-
-    a = torch.randn(size, size, dtype=getattr(torch, dtype))
-    b = torch.randn(size, size, dtype=getattr(torch, dtype))
-    for _ in range(3):
-        a @ b
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - t0)
 
 
 def useful_flops_per_example(backbone, task) -> float:

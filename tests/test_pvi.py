@@ -200,3 +200,35 @@ def test_finetune_mode_null_model_learns_the_prior_and_held_out_rows_stay_unseen
     # the labels are balanced: g∅ on the empty input should learn ½ each, i.e. H(y) ≈ 1 bit
     assert pvi.pvi_.h_y.mean() == pytest.approx(1.0, abs=0.1)
     assert len(pvi.pvi_) == len(suite["a"].splits["train"])
+
+
+@pytest.mark.parametrize("c", [0.001, 1.0, 100.0])
+def test_probe_solver_matches_scikit_learn(c):
+    """The probes' own Newton solver, standardisation and log-loss give scikit-learn's answers
+    (they only drop its per-call checks): the same optimum, from a cold or a warm start."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+    from sklearn.preprocessing import StandardScaler
+
+    from taskmix.relate import pvi as pvi_module
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 20)).astype(np.float32) * rng.uniform(0.1, 5, 20).astype(np.float32)
+    X[:, 3] = 1e-30  # a dead feature, as frozen encoders have: scaled exactly as sklearn does
+    y = (X[:, :5].sum(1) + rng.normal(size=300) > 0).astype(np.int64) * 2 + 1  # labels 1 and 3
+    ours_scale = pvi_module._Standardise(X)
+    Z = StandardScaler().fit_transform(X)
+    np.testing.assert_array_equal(ours_scale.transform(X), Z)
+
+    ref = LogisticRegression(C=c, solver="newton-cholesky", tol=1e-8, max_iter=500)
+    ref.fit(Z.astype(np.float64), y)
+    cold = pvi_module._BinaryLogistic(c, tol=1e-8).fit(Z, y)
+    warm = pvi_module._BinaryLogistic(c, tol=1e-8).fit(Z, y, (cold.coef_ * 0.5, cold.intercept_))
+    for ours in (cold, warm):
+        assert list(ours.classes_) == [1, 3]
+        np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=1e-3, atol=1e-5)
+        np.testing.assert_allclose(ours.predict_proba(Z), ref.predict_proba(Z), atol=1e-5)
+    proba = ref.predict_proba(Z)
+    assert pvi_module._log_loss(y, proba, ref.classes_) == pytest.approx(
+        log_loss(y, proba, labels=ref.classes_), rel=1e-12
+    )

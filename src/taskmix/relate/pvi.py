@@ -27,15 +27,16 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.linalg.blas import dsyrk, ssyrk
+from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from taskmix.config import ModelConfig, PVIConfig, config_hash
@@ -74,11 +75,122 @@ def label_prior(labels: np.ndarray, n_classes: int) -> np.ndarray:
     return counts / max(1.0, counts.sum())
 
 
-def _logistic(c: float, y: np.ndarray, warm_start: bool = False) -> LogisticRegression:
-    # Binary: a few exact Newton steps, ~4× faster than lbfgs on 384-d features. Multiclass: the
-    # multinomial Hessian grows with (features × classes)², so lbfgs is the faster one there.
-    solver = "newton-cholesky" if len(np.unique(y)) <= 2 else "lbfgs"
-    return LogisticRegression(C=c, solver=solver, max_iter=1000, warm_start=warm_start)
+def _logistic(X: np.ndarray, y: np.ndarray, c: float, start: tuple | None = None):
+    """A logistic regression with L2 strength ``c`` fitted on (X, y), beginning from ``start``
+    ((coef, intercept) of an earlier fit) if given. Binary: exact Newton steps
+    (:class:`_BinaryLogistic`). Multiclass: scikit-learn's lbfgs (the multinomial Hessian grows
+    with (features × classes)², so a quasi-Newton method is the faster one there)."""
+    if len(np.unique(y)) <= 2:
+        return _BinaryLogistic(c).fit(X, y, start)
+    model = LogisticRegression(C=c, solver="lbfgs", max_iter=1000, warm_start=start is not None)
+    if start is not None:
+        model.coef_, model.intercept_ = start
+    return model.fit(X, y)
+
+
+class _BinaryLogistic:
+    """Binary logistic regression with an L2 penalty on the weights (not the intercept):
+    minimises ``c`` · Σ log-loss + ½‖w‖², scikit-learn's objective, to scikit-learn's tolerance
+    on the gradient. Newton steps with a Cholesky solve and a backtracking line search; the
+    Hessian (the one costly product, computed as a symmetric rank-k update) is refreshed only when
+    a step has not cut the gradient four-fold. The probes fit hundreds of these on a few thousand
+    rows: a fit costs about one Hessian, without scikit-learn's checks around it."""
+
+    def __init__(self, c: float, tol: float = 1e-4, max_iter: int = 100):
+        self.c, self.tol, self.max_iter = c, tol, max_iter
+
+    def fit(self, X: np.ndarray, y: np.ndarray, start: tuple | None = None) -> _BinaryLogistic:
+        self.classes_ = np.unique(y)
+        t = (y == self.classes_[-1]).astype(np.float64)
+        n, d = X.shape
+        A = np.empty((n, d + 1), dtype=X.dtype)  # features and a column of ones (the intercept)
+        A[:, :d], A[:, d] = X, 1.0
+        penalty = np.ones(d + 1)
+        penalty[d] = 0.0
+        theta = np.zeros(d + 1)
+        if start is not None:
+            theta[:d], theta[d] = np.ravel(start[0]), np.ravel(start[1])[0]
+
+        def objective(th):
+            z = A @ th
+            return self.c * float(np.sum(np.logaddexp(0.0, z) - t * z)) + 0.5 * float(
+                penalty @ th**2
+            )
+
+        syrk = ssyrk if A.dtype == np.float32 else dsyrk
+        value, factor, last = objective(theta), None, np.inf
+        for _ in range(self.max_iter):
+            p = expit(A @ theta)
+            grad = self.c * (A.T @ (p - t)) + penalty * theta
+            size = float(np.max(np.abs(grad)))
+            if size <= self.tol * self.c * n:
+                break
+            if factor is None or size > 0.25 * last:  # the Hessian again only when progress slows
+                root = A * np.sqrt(self.c * p * (1.0 - p)).astype(A.dtype)[:, None]
+                hess = syrk(1.0, root.T).astype(np.float64)  # upper triangle of rootᵀ·root
+                hess[np.diag_indices_from(hess)] += penalty + 1e-10
+                try:
+                    factor = cho_factor(hess)
+                except LinAlgError:  # not positive definite in float32: a little more ridge
+                    hess[np.diag_indices_from(hess)] += 1e-6 * np.abs(np.diag(hess)).max()
+                    factor = cho_factor(hess)
+            last = size
+            step = cho_solve(factor, grad)
+            move, slope = 1.0, float(grad @ step)
+            trial = objective(theta - step)
+            while trial > value - 1e-4 * move * slope and move > 1e-8:
+                move /= 2
+                trial = objective(theta - move * step)
+            theta, value = theta - move * step, trial
+        self.coef_, self.intercept_ = theta[None, :d], theta[d:]
+        return self
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return X @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = expit(self.decision_function(X).astype(np.float64))
+        return np.stack([1.0 - p, p], axis=1)
+
+
+class _Standardise:
+    """Zero mean, unit variance per feature, exactly as scikit-learn's StandardScaler (moments in
+    float64, its test of a constant feature), without its checks: the probes call it hundreds of
+    times on arrays that are already clean."""
+
+    def __init__(self, X: np.ndarray):
+        self.mean_ = X.mean(axis=0, dtype=np.float64)
+        var = X.var(axis=0, dtype=np.float64)
+        n, eps = len(X), np.finfo(np.float64).eps
+        constant = var <= n * eps * var + (n * self.mean_ * eps) ** 2
+        self.scale_ = np.where(constant, 1.0, np.sqrt(var))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        out = np.array(X, dtype=X.dtype if X.dtype.kind == "f" else np.float64)
+        out -= self.mean_.astype(out.dtype)
+        out /= self.scale_.astype(out.dtype)
+        return out
+
+
+class _Probe:
+    """A fitted probe: the standardisation of its training rows, then the linear model."""
+
+    def __init__(self, scale: _Standardise, model):
+        self.scale, self.model, self.classes_ = scale, model, model.classes_
+
+    def decision_function(self, X: np.ndarray) -> np.ndarray:
+        return self.model.decision_function(self.scale.transform(X))
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(self.scale.transform(X))
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray, classes: np.ndarray) -> float:
+    """Mean negative log-likelihood of labels ``y`` under ``proba`` (columns: ``classes``),
+    probabilities clipped to [eps, 1 − eps]: scikit-learn's ``log_loss``, without its checks."""
+    eps = np.finfo(proba.dtype).eps
+    p = np.clip(proba[np.arange(len(y)), np.searchsorted(classes, y)], eps, 1 - eps)
+    return float(-np.mean(np.log(p)))
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -153,15 +265,12 @@ class ProbeFamily:
     def _fit(self, X: np.ndarray, y: np.ndarray):
         """A logistic regression on standardised features; its L2 strength is chosen (unless
         fixed by ``probe_c``) by log-loss on a seeded quarter of these training rows, so held-out
-        rows never influence it. One BLAS thread: these problems are too small to share."""
-        with threadpool_limits(1):
-            c, start = self.config.probe_c, None
-            if c is None:
-                c, start = self._choose_c(X, y)
-            model = make_pipeline(StandardScaler(), _logistic(c, y, warm_start=True))
-            if start is not None:  # begin from the inner fit's solution: fewer iterations
-                model[-1].coef_, model[-1].intercept_ = start
-            return model.fit(X, y)
+        rows never influence it."""
+        c, start = self.config.probe_c, None
+        if c is None:
+            c, start = self._choose_c(X, y)
+        scale = _Standardise(X)  # the final fit begins from the inner fit's solution
+        return _Probe(scale, _logistic(scale.transform(X), y, c, start))
 
     def _choose_c(self, X: np.ndarray, y: np.ndarray) -> tuple[float, tuple | None]:
         """From the strongest regularisation up, while the inner log-loss keeps improving; each
@@ -173,17 +282,16 @@ class ProbeFamily:
         tr, va = train_test_split(
             np.arange(len(y)), test_size=0.25, stratify=y, random_state=self.config.seed
         )
-        scaler = StandardScaler().fit(X[tr])
-        X_tr, X_va = scaler.transform(X[tr]), scaler.transform(X[va])
-        model = _logistic(PROBE_C_GRID[0], y, warm_start=True)
-        best_c, best_loss, best_coef = PROBE_C_GRID[0], np.inf, None
+        scale = _Standardise(X[tr])
+        X_tr, X_va = scale.transform(X[tr]), scale.transform(X[va])
+        best_c, best_loss, best_coef, start = PROBE_C_GRID[0], np.inf, None, None
         for c in PROBE_C_GRID:
-            model.set_params(C=c).fit(X_tr, y[tr])
-            loss = log_loss(y[va], model.predict_proba(X_va), labels=model.classes_)
+            model = _logistic(X_tr, y[tr], c, start)
+            loss = _log_loss(y[va], model.predict_proba(X_va), model.classes_)
             if loss >= best_loss:
                 break
             best_c, best_loss = c, loss
-            best_coef = (model.coef_.copy(), model.intercept_.copy())
+            best_coef = start = (model.coef_.copy(), model.intercept_.copy())
         return best_c, best_coef
 
     def probabilities(
@@ -328,8 +436,8 @@ class PVI(Estimator):
             def tick(done, total=None):
                 bar.update(detail, completed=done, total=total, visible=True)
 
-            for task in views:
-                if isinstance(family, ProbeFamily):  # extract (or read) features once per split
+            if isinstance(family, ProbeFamily):
+                for task in views:  # extract (or read) features once per split
                     for split in dict.fromkeys(
                         s for _, tr, te in jobs[task.name] for s in (tr[0], te[0])
                     ):
@@ -341,22 +449,43 @@ class PVI(Estimator):
                             visible=True,
                         )
                         family.features(task, split, progress=lambda n: bar.advance(detail, n))
-                for fold, train, heldout in jobs[task.name]:
-                    bar.update(
-                        detail,
-                        description=f"{task.name} fold {fold + 1 if fold >= 0 else '-'}",
-                        completed=0,
-                        total=1,
-                    )
-                    p_x, p_null = family.probabilities(task, train, heldout, progress=tick)
-                    frames.append(self._rows(task, fold, heldout, p_x, p_null))
-                    bar.advance(overall)
+                bar.update(detail, description="probes", visible=False)
+                frames = self._fit_probes(family, views, jobs, lambda: bar.advance(overall))
+            else:
+                for task in views:
+                    for fold, train, heldout in jobs[task.name]:
+                        bar.update(
+                            detail,
+                            description=f"{task.name} fold {fold + 1 if fold >= 0 else '-'}",
+                            completed=0,
+                            total=1,
+                        )
+                        p_x, p_null = family.probabilities(task, train, heldout, progress=tick)
+                        frames.append(self._rows(task, fold, heldout, p_x, p_null))
+                        bar.advance(overall)
         self._set_results(
             pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
         )
         self.duration_s_ = time.perf_counter() - start
         log.info("PVI (%s) of %d tasks in %.1f s", self.config_.mode, len(views), self.duration_s_)
         return self
+
+    def _fit_probes(self, family: ProbeFamily, views, jobs, done) -> list[pd.DataFrame]:
+        """Every (task, fold) probe, from features already extracted: side by side on the free
+        cores, each with one BLAS thread (small problems: threads inside one cost more than they
+        give); the rows come back in task and fold order, whatever the order of finishing."""
+        from taskmix.execute import choose_threads
+
+        work = [(task, *job) for task in views for job in jobs[task.name]]
+
+        def one(item):
+            task, fold, train, heldout = item
+            p_x, p_null = family.probabilities(task, train, heldout)
+            done()
+            return self._rows(task, fold, heldout, p_x, p_null)
+
+        with threadpool_limits(1), ThreadPoolExecutor(choose_threads()) as pool:
+            return list(pool.map(one, work))
 
     @staticmethod
     def _rows(
