@@ -152,6 +152,12 @@ def add_training_args(ap, train_rows: int, steps_per_task: int) -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--max-length", type=int, default=96)
+    ap.add_argument(
+        "--as-0.1",
+        dest="as_01",
+        action="store_true",
+        help="train as taskmix 0.1 did: random batches, every evaluation on all of dev",
+    )
     ap.add_argument("--json", type=Path, help="write the figures here as nested JSON")
 
 
@@ -166,6 +172,7 @@ def training_setup(a) -> tuple[list[int], TrainConfig, ModelConfig, dict]:
         lr=a.lr,
         patience=None,
         freeze_embeddings=True,
+        **({"batching": "random", "eval_examples": None} if a.as_01 else {}),
     )
     settings = {
         "seeds": seeds,
@@ -175,6 +182,7 @@ def training_setup(a) -> tuple[list[int], TrainConfig, ModelConfig, dict]:
         "lr": a.lr,
         "max_length": a.max_length,
         "model": "minilm",
+        "as_0.1": a.as_01,
     }
     return seeds, train, ModelConfig(max_length=a.max_length), settings
 

@@ -99,7 +99,6 @@ def wide_table(n_tasks: int = 27, rows: int = 3000, seed: int = 0) -> dict:
     subsets of the other tasks), gains additive in the others plus two pairwise interactions per
     target and noise, as in :func:`planted` — the kind of table a user with past results has."""
     rng = np.random.default_rng(seed)
-    x = bits(np.arange(0), n_tasks)  # filled per target below
     tables = {}
     for t in range(n_tasks):
         others = [j for j in range(n_tasks) if j != t]
@@ -112,7 +111,6 @@ def wide_table(n_tasks: int = 27, rows: int = 3000, seed: int = 0) -> dict:
         f = f - f[0]
         sd = 0.25 * f.std()
         tables[t] = (others, masks, f + rng.normal(0, sd, len(f)), f + rng.normal(0, sd, len(f)))
-    del x
     return {"tables": tables, "names": [f"w{i}" for i in range(n_tasks)]}
 
 

@@ -85,9 +85,9 @@ def main() -> None:
         commands = {
             "python": [py, "-c", "pass"],
             "import_torch": [py, "-c", "import torch"],
-            "help": [py, "-m", "taskmix", "--help"],
-            "runs": [py, "-m", "taskmix", "runs", "--out", str(out)],
-            "compare": [py, "-m", "taskmix", "compare", "--out", str(out)],
+            "help": [py, "-m", "taskmix.cli", "--help"],
+            "runs": [py, "-m", "taskmix.cli", "runs", "--out", str(out)],
+            "compare": [py, "-m", "taskmix.cli", "compare", "--out", str(out)],
         }
         timed(commands["help"], 1)  # warm the file cache
         seconds = {name: timed(cmd, a.rounds) for name, cmd in commands.items()}

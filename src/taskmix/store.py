@@ -153,6 +153,8 @@ class RunStore:
                 self._conn = self._open_readonly()
             else:
                 make_dir(self.path.parent)
+                if not self.path.exists():
+                    self._create()
                 self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA busy_timeout=30000")
@@ -167,6 +169,27 @@ class RunStore:
                 f"{self.path}: not a taskmix run store ({e})",
                 hint="point --out at a new folder, or move this file away",
             ) from None
+
+    def _create(self) -> None:
+        """Make a new store under another name and link it into place, so that a reader never
+        sees the file before its tables exist (`taskmix runs` just as `train` starts)."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.new")
+        tmp.unlink(missing_ok=True)
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(SCHEMA)
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, self.path)  # fails if another process made the store first
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not self.path.exists():
+                os.replace(tmp, self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _open_readonly(self) -> sqlite3.Connection:
         """A connection that never writes. A store in WAL mode on a read-only file system cannot
