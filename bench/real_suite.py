@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import add_training_args, glue_suite_config, training_setup, write_json  # noqa: E402
 
 from taskmix.data.suite import Suite  # noqa: E402
-from taskmix.evaluate.compare import METRICS  # noqa: E402
+from taskmix.evaluate.metrics import METRICS  # noqa: E402
 from taskmix.evaluate.proof import MultiTaskTrainer  # noqa: E402
 from taskmix.report.html import write_report  # noqa: E402
 

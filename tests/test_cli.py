@@ -98,6 +98,12 @@ def test_train_compare_runs_report_end_to_end(
     assert "MTL a+b" in out and "STL" in out and "trainable_parameters" in out
     code, out, _ = run_cli(monkeypatch, capsys, "runs", "--out", out_dir)
     assert code == 0 and "6 runs" in out and "finished" in out
+    code, out, _ = run_cli(monkeypatch, capsys, "runs", "--out", out_dir, "--json")
+    listed = json.loads(out)["runs"]
+    assert len(listed) == 6 and {r["setting"] for r in listed} == {"stl:a", "stl:b", "mtl:a+b"}
+    assert all(r["status"] == "finished" and r["test"].startswith(("a ", "b ")) for r in listed)
+    code, out, _ = run_cli(monkeypatch, capsys, "runs", "--out", out_dir, "--status", "failed")
+    assert code == 0 and "0 runs" in out
     code, out, _ = run_cli(monkeypatch, capsys, "compare", "--out", out_dir, "--groups", "a,b")
     assert code == 0 and "MTL a+b" in out and "one model per group" in out
     code, out, _ = run_cli(monkeypatch, capsys, "report", "--out", out_dir, "--groups", "a,b")

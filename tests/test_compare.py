@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
@@ -233,3 +234,17 @@ def test_comparison_by_grouping_matches_the_per_task_table(keyword_suite, tiny_f
     assert rows.loc["pair", "tasks_grouped"] == 2 and rows.loc["pair", "seeds"] == 2
     assert rows.loc["alone", "tasks_grouped"] == 0 and rows.loc["alone", "delta_all"] == 0
     assert "Δ grouped tasks" in comp.printable_groupings().columns
+
+
+def test_runs_without_a_parameter_count_are_compared():
+    """Runs stored by versions that did not count trainable parameters: settings show none, the
+    other figures stay."""
+    recs = records()
+    for r in recs:
+        if r.kind == "mtl":
+            del r.metrics["trainable_parameters"]
+    comp = Comparison(recs, groupings={"x": [["a", "b"]]})
+    st = comp.settings().set_index("setting")
+    assert pd.isna(st.loc["mtl:a+b", "trainable_parameters"])
+    assert st.loc["stl:a", "trainable_parameters"] > 0
+    assert comp.strategies([["a", "b"]]).trainable_parameters.tolist()[0] > 0

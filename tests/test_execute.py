@@ -339,3 +339,25 @@ def test_pool_devices_come_from_the_config():
     assert gpus.devices == ["0", "3"] and gpus.workers == 2  # one worker per GPU named
     cpu = make_executor(ExecutionConfig(executor="process", devices="cpu", workers=3))
     assert cpu.devices == [] and cpu.workers == 3
+
+
+@pytest.mark.parametrize(
+    "cpu_count, usable, busy, requested, threads",
+    [
+        (2, 2, 0, None, 2),  # idle: every core
+        (2, 2, 1, None, 1),  # one core taken
+        (2, 2, 6, None, 1),  # overloaded: still one thread
+        (2, 2, 6, 3, 3),  # asked for: as asked
+        (64, 2, 10, None, 2),  # a large host's load spreads over 64 CPUs: ours are free
+        (64, 2, 48, None, 1),  # three quarters of the host busy: so are ours
+    ],
+)
+def test_threads_are_the_cores_other_processes_leave_free(
+    monkeypatch, cpu_count, usable, busy, requested, threads
+):
+    import taskmix.execute as ex
+
+    monkeypatch.setattr(ex.os, "cpu_count", lambda: cpu_count)
+    monkeypatch.setattr(ex, "usable_cpus", lambda: usable)
+    monkeypatch.setattr(ex, "busy_cpus", lambda: float(busy))
+    assert ex.choose_threads(requested) == threads

@@ -9,7 +9,7 @@ import pytest
 
 from taskmix.data.metrics import task_metrics
 from taskmix.data.task import Task
-from taskmix.evaluate.metrics import format_ci, mean_ci
+from taskmix.evaluate.metrics import format_ci, mean_ci, t_multiplier
 
 
 def test_ci_five_seeds_uses_t_2776():
@@ -54,3 +54,18 @@ def test_regression_metrics():
     m = task_metrics(t, np.array([4.0, 3.0, 2.0, 1.0]), y)
     assert m["spearman"] == pytest.approx(-1.0)
     assert task_metrics(t, np.ones(4), y)["pearson"] == 0.0
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99, 0.999])
+def test_t_multiplier_is_scipys_t_quantile(confidence):
+    from scipy import stats
+
+    for df in range(1, 60):
+        want = stats.t.ppf(0.5 + confidence / 2, df)
+        assert t_multiplier(df, confidence) == pytest.approx(want, rel=1e-10)
+
+
+@pytest.mark.parametrize("df, confidence", [(0, 0.95), (2.5, 0.95), (3, 1.0), (3, 0.0)])
+def test_t_multiplier_refuses_what_it_cannot_compute(df, confidence):
+    with pytest.raises(ValueError):
+        t_multiplier(df, confidence)

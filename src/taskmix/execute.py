@@ -96,7 +96,11 @@ def choose_threads(requested: int | None = None) -> int:
     each other at every parallel step while the other processes hold the cores."""
     if requested:
         return requested
-    return max(1, usable_cpus() - round(busy_cpus()))
+    usable = usable_cpus()
+    # the runnable count is machine-wide: where this process may use only some of the CPUs, its
+    # share of the others' work is in proportion (they spread over every CPU)
+    share = usable / max(usable, os.cpu_count() or usable)
+    return max(1, usable - round(busy_cpus() * share))
 
 
 def quiet_waiting() -> None:

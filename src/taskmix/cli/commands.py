@@ -1183,18 +1183,16 @@ def runs(
     json_: JsonOpt = False,
 ) -> None:
     """List the runs in a run store: setting, seed, status, test metrics, time (read-only)."""
-    from taskmix.evaluate.compare import runs_table
+    from taskmix.evaluate.listing import COLUMNS, run_rows
     from taskmix.store import SHOWN_STATUSES, RunStore
 
     if status is not None and status not in SHOWN_STATUSES:
         raise ConfigError(f"--status {status!r}: choose from {', '.join(SHOWN_STATUSES)}")
     db = _store(out) / "taskmix.db"
     with RunStore(db, readonly=True) as store:
-        table = runs_table(store.runs())
-    if status is not None:
-        table = table[table.status == status]
+        rows = [r for r in run_rows(store.runs()) if status in (None, r["status"])]
     o = Output(json_)
-    o.table("runs", table, title=f"{len(table)} runs in {db}")
+    o.table("runs", rows, title=f"{len(rows)} runs in {db}", columns=COLUMNS)
     o.done()
 
 

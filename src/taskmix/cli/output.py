@@ -26,14 +26,23 @@ class Output:
         self.as_json = as_json
         self.tables: dict[str, Any] = {}
 
-    def table(self, key: str, frame, title: str | None = None) -> None:
+    def table(self, key: str, frame, title: str | None = None, columns=None) -> None:
+        """Print a table: a pandas frame, or a list of dicts (a row each) with its ``columns``."""
+        if isinstance(frame, list):
+            columns = list(columns or (frame[0] if frame else []))
+            rows = [[r.get(c) for c in columns] for r in frame]
+            records = [dict(zip(columns, r, strict=True)) for r in rows]
+        else:
+            columns = list(frame.columns)
+            rows = [list(r) for _, r in frame.iterrows()]
+            records = json.loads(frame.to_json(orient="records"))
         if self.as_json:
-            self.tables[key] = json.loads(frame.to_json(orient="records"))
+            self.tables[key] = records
             return
         table = Table(title=title, show_lines=False, header_style="bold")
-        for col in frame.columns:
+        for col in columns:
             table.add_column(str(col), overflow="fold")
-        for _, row in frame.iterrows():
+        for row in rows:
             table.add_row(*[Text(_cell(v)) for v in row])  # Text: a '[' in a name is not markup
         console.print(table)
 
@@ -51,6 +60,8 @@ class Output:
 
 
 def _cell(v) -> str:
+    if isinstance(v, float) and v != v:  # NaN: nothing measured
+        return "-"
     if isinstance(v, float):
         return f"{v:,.4g}"
     return str(v)

@@ -18,25 +18,10 @@ import pandas as pd
 
 from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError
-from taskmix.evaluate.metrics import format_ci, mean_ci, verdict
+from taskmix.evaluate.metrics import LABELS, METRICS, format_ci, mean_ci, verdict
 from taskmix.experiment.groupings import load_groupings
 from taskmix.experiment.runs import STORE_FILE
 from taskmix.store import RunRecord, RunStore
-
-METRICS = {
-    "classification": ("accuracy", "macro_f1"),
-    "multiple_choice": ("accuracy", "macro_f1"),
-    "regression": ("spearman", "pearson"),
-    "generation": ("exact", "f1"),
-}
-LABELS = {
-    "accuracy": "acc",
-    "macro_f1": "macro-F1",
-    "pearson": "Pearson",
-    "spearman": "Spearman",
-    "exact": "exact",
-    "f1": "F1 (exact match)",
-}
 
 
 class Comparison:
@@ -279,15 +264,15 @@ class Comparison:
             by[r.setting].append(r)
         rows = []
         for setting, recs in by.items():
+            params = [r.metrics.get("trainable_parameters") for r in recs]
+            params = [p for p in params if p is not None]  # runs of older versions lack it
             rows.append(
                 {
                     "setting": setting,
                     "kind": recs[0].kind,
                     "tasks": len(recs[0].tasks),
                     "models": 1,
-                    "trainable_parameters": int(
-                        np.mean([r.metrics["trainable_parameters"] for r in recs])
-                    ),
+                    "trainable_parameters": int(np.mean(params)) if params else None,
                     "seeds": len(recs),
                     "mean_minutes": float(np.mean([r.duration or 0 for r in recs]) / 60),
                 }
@@ -356,7 +341,8 @@ class Comparison:
         tasks = list(dict.fromkeys(t for g in groups for t in g))
 
         def params(settings: list[str]) -> int:
-            return int(sum(st.loc[s, "trainable_parameters"] for s in settings if s in st.index))
+            counts = (st.loc[s, "trainable_parameters"] for s in settings if s in st.index)
+            return int(sum(c for c in counts if pd.notna(c)))
 
         stl = [f"stl:{t}" for t in tasks]
         mtl = [self.setting_of(g) for g in groups]
@@ -400,38 +386,6 @@ class Comparison:
                 }
             )
         return pd.DataFrame(rows)
-
-
-def runs_table(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per run, as `taskmix runs` prints it: id, suite, setting, seed, status (a run held
-    by a process that is gone shows as interrupted), minutes, and each task's main test metric
-    named (or the error of a failed run)."""
-
-    def scores(r: RunRecord) -> str:
-        kinds = r.config.get("kinds", {})
-        shown = []
-        for task, metrics in (r.metrics or {}).get("test", {}).items():
-            name = METRICS.get(kinds.get(task, ""), ("", ""))[1]
-            name = name if name in metrics else next(iter(metrics), "")
-            if name:
-                shown.append(f"{task} {LABELS.get(name, name)} {metrics[name] * 100:.1f}")
-        return ", ".join(shown)
-
-    return pd.DataFrame(
-        [
-            {
-                "id": r.id[:10],
-                "suite": r.suite,
-                "setting": r.setting,
-                "seed": r.seed,
-                "status": r.shown_status(),
-                "minutes": round((r.duration or 0) / 60, 2),
-                "test": scores(r) or (r.error or ""),
-            }
-            for r in records
-        ],
-        columns=["id", "suite", "setting", "seed", "status", "minutes", "test"],
-    )
 
 
 def comparison_from_store(
