@@ -140,11 +140,12 @@ def _cli(args: list, out: Path) -> subprocess.Popen:
     )
 
 
-def _finished(out: Path) -> int:
+def _half_way(out: Path) -> bool:
     try:
-        return sum(r["status"] == "finished" for r in store_rows(out))
+        status = [r["status"] for r in store_rows(out)]
     except sqlite3.Error:
-        return 0
+        return False
+    return status.count("finished") >= 2 and "running" in status
 
 
 def kill_and_resume(args: list, out: Path, total: int) -> None:
@@ -152,7 +153,8 @@ def kill_and_resume(args: list, out: Path, total: int) -> None:
     the ones finished before the kill are not run again, and every run has its artifacts."""
     proc = _cli(args, out)
     deadline = time.time() + 240
-    while _finished(out) < 2 and proc.poll() is None and time.time() < deadline:
+    # killed while it holds a run (between two runs it holds none), after two have finished
+    while not _half_way(out) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

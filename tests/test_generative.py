@@ -60,6 +60,19 @@ def test_teacher_batch_masks_the_prompt(kind, lm_tokenizer):
         assert (batch["input_ids"][labels != IGNORE] == labels[labels != IGNORE]).all()
     assert batch["attention_mask"].sum() > 0
 
+    # the same batch again: every text is met before, nothing is tokenised, the batch is the same
+    calls, call = [], type(lm_tokenizer).__call__
+
+    def counted(self, *a, **k):
+        calls.append(a)
+        return call(self, *a, **k)
+
+    again = batch
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(type(lm_tokenizer), "__call__", counted)
+        again = lm.teacher_batch(prompts, ["pos", "a much longer answer here"])
+    assert calls == [] and all(torch.equal(again[k], batch[k]) for k in batch)
+
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
 def test_training_lowers_the_loss_and_learns_the_answers(kind, lm_tokenizer):

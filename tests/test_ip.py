@@ -200,6 +200,38 @@ def test_without_descriptions_the_task_embedding_reads_only_the_input(tiny_backb
     assert not torch.equal(enc["input_ids"][0], enc["input_ids"][1])
 
 
+@pytest.mark.parametrize("descriptions", [True, False])
+def test_form_inputs_are_tokenised_once_and_equal_a_direct_call(
+    tiny_backbone, suite, monkeypatch, descriptions
+):
+    tasks = _tasks(suite, "negation_site_a", "negation_site_b")
+    cfg = TrainConfig(adaptation="ip", ip_embedding_size=8, ip_descriptions=descriptions)
+    model = IPModel(tiny_backbone, tasks, cfg)
+    batch = [("no fever today",), ("a much longer input " * 3,), ("no fever today",)]
+    task_of = [0, 1, 1]
+    tok = tiny_backbone.tokenizer
+    inputs = [s[0] for s in batch]
+    kw = {"padding": "longest", "return_tensors": "pt"}
+    kw["max_length"] = tiny_backbone.config.max_length
+    if descriptions:
+        described = [model.descriptions[tasks[k].name] for k in task_of]
+        want = tok(described, inputs, truncation="only_second", **kw)
+    else:
+        want = tok(inputs, truncation=True, **kw)
+    got = model.form_inputs(batch, task_of)
+    assert set(got) == set(want)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    calls, call = [], type(tok).__call__
+
+    def counted(self, *a, **k):
+        calls.append(a)
+        return call(self, *a, **k)
+
+    monkeypatch.setattr(type(tok), "__call__", counted)
+    again = model.form_inputs(batch[::-1], task_of[::-1])  # every (task, input) met before
+    assert calls == [] and torch.equal(again["input_ids"], want["input_ids"].flip(0))
+
+
 def test_find_layers_refuses_a_model_without_layers():
     with pytest.raises(ModelError, match="cannot find the encoder layers"):
         find_layers(torch.nn.Linear(2, 2))

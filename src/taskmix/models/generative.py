@@ -58,6 +58,7 @@ class LanguageModel(Backbone):
     ):
         super().__init__(model, tokenizer, name=name, config=config)
         self.is_seq2seq = bool(getattr(model.config, "is_encoder_decoder", False))
+        self._token_ids: dict[tuple[str, bool], list[int]] = {}  # see _ids
         if tokenizer.pad_token_id is None:
             if tokenizer.eos_token_id is None:
                 raise ModelError(
@@ -113,7 +114,14 @@ class LanguageModel(Backbone):
 
     # ------------------------------------------------------------ batches
     def _ids(self, texts: Sequence[str], special: bool) -> list[list[int]]:
-        return self.tokenizer(list(texts), add_special_tokens=special)["input_ids"]
+        """Token ids of each text; a text is tokenised once (training meets a prompt and its
+        answer every epoch, evaluation the same prompts at every checkpoint)."""
+        cache = self._token_ids
+        missing = list(dict.fromkeys(t for t in texts if (t, special) not in cache))
+        if missing:
+            ids = self.tokenizer(missing, add_special_tokens=special)["input_ids"]
+            cache.update({(t, special): row for t, row in zip(missing, ids, strict=True)})
+        return [list(cache[t, special]) for t in texts]
 
     def teacher_batch(
         self, prompts: Sequence[str], answers: Sequence[str], end: bool = True

@@ -54,6 +54,7 @@ class _Pointer:
             form.hidden_size, d2, n1, len(self.layers), config.ip.embedding_size, config.ip.combine
         ).to(device)
         self.descriptions = {t.name: self._fit_description(t) for t in self.tasks}
+        self._form_tokens: dict[tuple[int, tuple[str, ...]], dict] = {}  # see form_inputs
 
     # ------------------------------------------------------------ descriptions and form inputs
     def _fit_description(self, task: Task) -> str:
@@ -84,20 +85,24 @@ class _Pointer:
         self, sequences: Sequence[tuple[str, ...]], task_of: Sequence[int]
     ) -> dict[str, torch.Tensor]:
         """description + input per sequence, tokenised for the form module; when too long, the
-        input side is truncated and the description kept."""
-        inputs = [" ".join(s) for s in sequences]
-        kw = {
-            "truncation": "only_second",
-            "max_length": self.form.config.max_length,
-            "padding": "longest",
-            "return_tensors": "pt",
-        }
-        if self.use_descriptions:
-            enc = self.form.tokenizer(
-                [self.descriptions[self.tasks[k].name] for k in task_of], inputs, **kw
-            )
-        else:
-            enc = self.form.tokenizer(inputs, **{**kw, "truncation": True})
+        input side is truncated and the description kept. Each (task, input) is tokenised once
+        and kept (training meets an example again every epoch); a batch is padded from those."""
+        cache = self._form_tokens
+        keys = [(int(k), tuple(s)) for s, k in zip(sequences, task_of, strict=True)]
+        new = list(dict.fromkeys(key for key in keys if key not in cache))
+        if new:
+            inputs = [" ".join(s) for _, s in new]
+            kw = {"max_length": self.form.config.max_length}
+            if self.use_descriptions:
+                described = [self.descriptions[self.tasks[k].name] for k, _ in new]
+                enc = self.form.tokenizer(described, inputs, truncation="only_second", **kw)
+            else:
+                enc = self.form.tokenizer(inputs, truncation=True, **kw)
+            for i, key in enumerate(new):
+                cache[key] = {name: values[i] for name, values in enc.items()}
+        enc = self.form.tokenizer.pad(
+            [cache[key] for key in keys], padding="longest", return_tensors="pt"
+        )
         return {k: v.to(self.form.device) for k, v in enc.items()}
 
     # ------------------------------------------------------------ forward
