@@ -264,3 +264,28 @@ def _claim_all(path: str, ids: list[str]) -> list[str]:
                 store.finish(i, {"by": os.getpid()})
                 won.append(i)
     return won
+
+
+def test_a_new_store_appears_with_its_tables_and_leaves_nothing_beside_it(tmp_path, monkeypatch):
+    """Made under another name and linked into place: a reader never finds the file without its
+    tables; the temporary name is gone; a store another process linked first is kept."""
+    import os
+
+    db = tmp_path / "runs" / "taskmix.db"
+    seen = []
+    link = os.link
+
+    def linking(src, dst):
+        with RunStore(src, readonly=True) as early:  # what a reader would find once linked
+            seen.append(early.count())
+        link(src, dst)
+
+    monkeypatch.setattr(os, "link", linking)
+    with RunStore(db) as store:
+        store.add("r1", suite="s", setting="stl:a", kind="stl", tasks=["a"], seed=1, config={})
+    assert seen == [0]
+    assert not [p.name for p in db.parent.iterdir() if p.name.startswith(".")]
+    monkeypatch.setattr(os, "link", lambda src, dst: (_ for _ in ()).throw(FileExistsError()))
+    other = tmp_path / "other" / "taskmix.db"
+    with RunStore(other) as store:  # the link "lost the race": the store there is used
+        assert store.count() == 0

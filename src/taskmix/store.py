@@ -138,6 +138,15 @@ class RunRecord:
         return cls(**d)
 
 
+def _make_tables(conn: sqlite3.Connection) -> None:
+    """The store's tables and views, and the columns later versions added (to an older store)."""
+    conn.executescript(SCHEMA)
+    have = {r[1] for r in conn.execute("PRAGMA table_info(runs)")}
+    for name, decl in LATER_COLUMNS.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
+
+
 class RunStore:
     """SQLite store of runs.
 
@@ -158,11 +167,7 @@ class RunStore:
                 self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA busy_timeout=30000")
-                self._conn.executescript(SCHEMA)
-                have = {r[1] for r in self._conn.execute("PRAGMA table_info(runs)")}
-                for name, decl in LATER_COLUMNS.items():
-                    if name not in have:
-                        self._conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {decl}")
+                _make_tables(self._conn)
             self._conn.row_factory = sqlite3.Row
         except sqlite3.DatabaseError as e:
             raise StoreError(
@@ -177,8 +182,7 @@ class RunStore:
         tmp.unlink(missing_ok=True)
         conn = sqlite3.connect(tmp, isolation_level=None)
         try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(SCHEMA)
+            _make_tables(conn)  # in a rollback journal: nothing is left beside it (WAL comes next)
         finally:
             conn.close()
         try:
