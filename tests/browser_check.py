@@ -52,21 +52,29 @@ def install_browser() -> str | None:
 
 
 def _chromium(browser: str, *args: str, timeout: int = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--allow-file-access-from-files",
-            "--virtual-time-budget=10000",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    """Run headless Chromium with a profile of its own under a short path: Chromium puts a Unix
+    socket in its profile folder (at most 107 characters), so a long TMPDIR would stop it."""
+    short = tempfile.mkdtemp(prefix="tmx-chromium-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    try:
+        return subprocess.run(
+            [
+                browser,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                "--allow-file-access-from-files",
+                "--virtual-time-budget=10000",
+                f"--user-data-dir={short}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "TMPDIR": short},
+        )
+    finally:
+        shutil.rmtree(short, ignore_errors=True)
 
 
 def check_report(report: Path, browser: str, screenshot: Path) -> dict:
@@ -80,12 +88,12 @@ def check_report(report: Path, browser: str, screenshot: Path) -> dict:
         encoding="utf-8",
     )
     try:
-        dom = _chromium(browser, "--dump-dom", probe.resolve().as_uri()).stdout
+        done = _chromium(browser, "--dump-dom", probe.resolve().as_uri())
     finally:
         probe.unlink(missing_ok=True)
-    attrs = dict(re.findall(r'data-(images|broken|tables)="([^"]*)"', dom))
+    attrs = dict(re.findall(r'data-(images|broken|tables)="([^"]*)"', done.stdout))
     if not attrs:
-        raise RuntimeError(f"the browser returned no page for {index}")
+        raise RuntimeError(f"the browser returned no page for {index}:\n{done.stderr[-1500:]}")
     broken = [s.strip('"') for s in re.findall(r'"[^"]*"', attrs["broken"].replace("&quot;", '"'))]
     height = max(2000, 900 + 650 * int(attrs["images"]) + 30 * html.count("<tr"))
     _chromium(
