@@ -202,8 +202,10 @@ class ModelConfig(_Strict):
     pooling: Literal["mean", "cls"] = "mean"
     max_length: int = Field(128, ge=8, le=4096)
     device: str = Field("auto", description="auto (cuda if present, else cpu), cpu, cuda, cuda:1")
-    precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="auto: bf16 autocast where the hardware supports it"
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto",
+        description="auto: bf16 autocast where the hardware runs it fast, else fp16 autocast with "
+        "a gradient scaler on a GPU (T4, V100), else fp32",
     )
     trust_remote_code: bool = False
     inference_batch_size: int = Field(64, gt=0)
@@ -221,6 +223,11 @@ class PromptConfig(_Strict):
     response: str = Field("### Response:\n", description="the cue after which the model answers")
     end: str = Field(
         "\n\n", description="the marker ending a response (a blank line); generation stops there"
+    )
+    chat_template: bool = Field(
+        True,
+        description="a model with a chat template (an instruction-tuned model) reads instruction "
+        "and input as a user message in its template; false: the plain prompt",
     )
 
     @field_validator("instruction", "input")
@@ -280,8 +287,10 @@ class LLMConfig(_Strict):
     device: str = Field(
         "auto", description="local model: auto (cuda if present, else cpu), cpu, cuda, cuda:1"
     )
-    precision: Literal["auto", "bf16", "fp32"] = Field(
-        "auto", description="local model: auto = bf16 where fast"
+    precision: Literal["auto", "bf16", "fp16", "fp32"] = Field(
+        "auto",
+        description="local model: the dtype its weights are loaded in; auto = bf16 where fast, "
+        "else fp16 on a GPU, else fp32",
     )
 
 

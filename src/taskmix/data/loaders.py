@@ -1,4 +1,4 @@
-"""Reading a task's files into a :class:`~taskmix.data.task.Task`.
+"""Reading a task's files (or data frames) into the fields of a :class:`~taskmix.data.task.Task`.
 
 Every problem is reported as a :class:`DataError` naming the file, the row (or line) and the
 column, and what to do about it.
@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from taskmix.config import HFSplit, TaskConfig, _raw_key
-from taskmix.data.task import SPLITS, Task, TaskSplit
+from taskmix.data.answers import answer_text
+from taskmix.data.split import SPLITS, TaskSplit
 from taskmix.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -282,8 +282,6 @@ def _raw_label(value: Any, source: str, row: int, column: str) -> str:
 
 def _answer(value: Any, source: str, row: int, column: str) -> str:
     """A generation task's answer: text, or a list of spans / tuples written as text."""
-    from taskmix.data.prompt import answer_text
-
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, list):
@@ -545,15 +543,18 @@ def _made_size(size: float, n: int) -> float:
     return size if size < 1 else min(size / max(n, 1), 0.5)
 
 
-def load_task(
+def read_task(
     config: TaskConfig,
     base_dir: Path,
     seed: int = 13,
     dev_size: float = 0.15,
     test_size: float = 0.15,
     check_leaks: bool = True,
-) -> Task:
-    """Read, validate and split one task of a suite.
+    frames: dict[str, pd.DataFrame] | None = None,
+) -> dict[str, Any]:
+    """Read, validate and split one task of a suite: the keyword arguments of its
+    :class:`~taskmix.data.task.Task`. ``frames``: splits given as data frames (read as the
+    records of a file would be, with row numbers in messages) instead of the config's files.
 
     Splits not given are made from train (stratified, seeded; ``dev_size`` / ``test_size`` a
     fraction or a number of examples, the task's own first); then ``limit`` / ``sample`` cap each
@@ -568,7 +569,10 @@ def load_task(
         )
     parts = {}
     for split in SPLITS:
-        if split in config.splits:
+        if frames and split in frames:
+            frame, source = _from_frame(frames[split], f"{config.name} {split} data frame")
+            parts[split] = _parse(config, split, frame, source)
+        elif split in config.splits:
             frame, source = read_split(config, split, base_dir)
             parts[split] = _parse(config, split, frame, source)
     encoded, names = _encode_labels(config, parts)
@@ -640,7 +644,7 @@ def load_task(
             config.name,
             " and ".join(f"{n} of {len(splits[s])} {s} examples" for s, n in overlap.items() if n),
         )
-    return Task(
+    return dict(
         name=config.name,
         kind=config.kind,
         splits=splits,
@@ -654,33 +658,22 @@ def load_task(
     )
 
 
+def _from_frame(frame: Any, source: str) -> tuple[pd.DataFrame, str]:
+    """A data frame in place of a file: checked as a file's records are; rows numbered from 1."""
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(
+            f"{source}: expected a pandas DataFrame, got {type(frame).__name__}",
+            hint="pass a DataFrame, or use Task.from_dataset for a datasets.Dataset",
+        )
+    if len(frame) == 0:
+        raise DataError(f"{source}: no records found", hint="the data frame has no rows")
+    frame = frame.reset_index(drop=True).copy()
+    frame[_LINE] = np.arange(len(frame)) + 1
+    return frame, source
+
+
 def _join(*parts: str | None) -> str:
     return "; ".join(p for p in parts if p)
-
-
-def load_examples(
-    path: str | Path, text: str | Sequence[str] = "text", label: str = "label"
-) -> Task:
-    """A task known only from a file of its examples (e.g. ~32 of a new target): every row serves
-    as train, dev and test alike, since the examples describe the task and are never scored.
-    ``text``: its text field, or two for pairs (a comma-separated string is split)."""
-    from taskmix.config import TaskConfig
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(
-            f"{path}: no such file" if not path.exists() else f"{path} is a folder, not a data file"
-        )
-    fields = (
-        [f.strip() for f in text.split(",") if f.strip()] if isinstance(text, str) else list(text)
-    )
-    config = TaskConfig(
-        name=_task_name(path.stem),
-        splits={"train": str(path), "dev": str(path), "test": str(path)},
-        text=fields if len(fields) > 1 else fields[0],
-        label=label,
-    )
-    return load_task(config, base_dir=Path("."), check_leaks=False)
 
 
 def _task_name(stem: str) -> str:

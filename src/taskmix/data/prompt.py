@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
 from taskmix.config import PromptConfig
+from taskmix.data.answers import FIELD_SEP, ITEM_SEP, NONE, answer_text  # noqa: F401 (re-exported)
 from taskmix.data.task import Task
 from taskmix.errors import ConfigError
-
-ITEM_SEP = "; "
-FIELD_SEP = " | "
-NONE = "none"
 
 # ----------------------------------------------------------------------------- descriptions
 # Sentence patterns by task kind (the Inspirational Pointer paper's); {what}, {text}, {texts},
@@ -88,23 +84,6 @@ def cut_at(text: str, marker: str | None) -> str:
     return text[: text.index(marker)] if marker and marker in text else text
 
 
-def answer_text(value: Any) -> str:
-    """A generation label as text: a string as it is; a list of spans or tuples as
-    ``a; b`` / ``h | r | t; …``; an empty list as ``none``."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, (list, tuple)):
-        if not value:
-            return NONE
-        return ITEM_SEP.join(
-            FIELD_SEP.join(str(f).strip() for f in item)
-            if isinstance(item, (list, tuple))
-            else str(item).strip()
-            for item in value
-        )
-    raise TypeError(f"an answer is text or a list of spans / tuples, not {type(value).__name__}")
-
-
 def parse_answer(text: str) -> frozenset[tuple[str, ...]]:
     """The normalised items of an answer (``none`` or nothing: no item)."""
     items = set()
@@ -162,6 +141,18 @@ class Verbaliser:
 
 
 # ----------------------------------------------------------------------------- prompts
+def fill(template: str, **values: str) -> str:
+    """``template`` with each ``{name}`` of ``values`` replaced, in one pass: other braces (a JSON
+    example in an instruction, ``{x}`` in a text) stay as they are, and a value that contains
+    ``{input}`` is not filled again — unlike ``str.format``.
+
+    >>> fill('Answer as {"label": ...}. {description}', description="Is it {negated}?")
+    'Answer as {"label": ...}. Is it {negated}?'
+    """
+    pattern = re.compile("|".join(re.escape("{" + k + "}") for k in values))
+    return pattern.sub(lambda m: values[m.group(0)[1:-1]], template)
+
+
 class TaskPrompt:
     """Prompts and answers of one task under a :class:`~taskmix.config.PromptConfig`.
 
@@ -184,7 +175,7 @@ class TaskPrompt:
         instruction = describe(task)
         if self.verbaliser is not None:
             instruction += " Answer with one of: " + ", ".join(self.verbaliser.texts) + "."
-        self.instruction = self.config.instruction.format(description=instruction)
+        self.instruction = fill(self.config.instruction, description=instruction)
 
     def input_text(self, texts: Sequence[str]) -> str:
         if len(texts) == 1:
@@ -195,12 +186,18 @@ class TaskPrompt:
 
     def query(self, texts: Sequence[str]) -> str:
         """The input and the response cue (no instruction), as in a few-shot demonstration."""
-        return self.config.input.format(input=self.input_text(texts)) + self.config.response
+        return fill(self.config.input, input=self.input_text(texts)) + self.config.response
 
     def prompt(self, split: str, i: int) -> str:
         """Instruction, input and response cue of example ``i`` of ``split``: what the model
         reads."""
         return self.instruction + self.query(self.task.splits[split].texts[i])
+
+    def message(self, split: str, i: int) -> str:
+        """Instruction and input of example ``i`` of ``split``, without the response cue: the user
+        message of a chat model, whose chat template cues the answer."""
+        texts = self.task.splits[split].texts[i]
+        return self.instruction + fill(self.config.input, input=self.input_text(texts)).rstrip()
 
     def answer(self, split: str, i: int) -> str:
         """The gold answer of example ``i`` as text (without the end marker)."""

@@ -9,9 +9,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from taskmix.config import SuiteConfig, read_yaml, validate
-from taskmix.data.loaders import load_task
 from taskmix.data.synthetic import demo_tasks
-from taskmix.data.task import Task
+from taskmix.data.task import Task, load_task
 from taskmix.errors import ConfigError
 
 
@@ -25,12 +24,21 @@ class Suite:
 
     def __init__(
         self,
-        name: str,
-        tasks: Sequence[Task],
+        name: str | Sequence[Task],
+        tasks: Sequence[Task] | None = None,
         model: str = "minilm",
         groups: dict[str, list[str]] | None = None,
         source: str | None = None,
     ):
+        if not isinstance(name, str):  # Suite([task, ...]): tasks made in Python
+            name, tasks = "suite", name if tasks is None else [*name, *tasks]
+        tasks = list(tasks or [])
+        bad = [type(t).__name__ for t in tasks if not isinstance(t, Task)]
+        if bad:
+            raise ConfigError(
+                f"suite {name!r}: expected Task objects, got {bad[0]}",
+                hint="make tasks with Task.from_frame, Task.from_dataset or Suite.load",
+            )
         names = [t.name for t in tasks]
         dup = [n for n, c in Counter(names).items() if c > 1]
         if dup:

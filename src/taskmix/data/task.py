@@ -11,58 +11,17 @@ import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from taskmix.errors import ConfigError
+from taskmix.config import TaskConfig
+from taskmix.data import loaders
+from taskmix.data.split import SPLITS, TaskSplit
+from taskmix.errors import ConfigError, DataError
 
-SPLITS = ("train", "dev", "test")
-
-
-@dataclass
-class TaskSplit:
-    """One split of a task: inputs, labels and stable example ids.
-
-    ``texts[i]`` is a tuple of one or two strings (single text or pair; for multiple choice the
-    context fields). ``choices[i]`` lists the candidate answers of a multiple-choice example.
-    """
-
-    texts: list[tuple[str, ...]]
-    labels: np.ndarray
-    ids: list[str]
-    choices: list[list[str]] | None = None
-    _texts_hash: str | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __len__(self) -> int:
-        return len(self.texts)
-
-    def texts_hash(self) -> str:
-        """A hash of the encoder inputs (texts and choices), computed once: splits are not changed
-        after loading (``subset`` makes a new one)."""
-        if self._texts_hash is None:
-            h = hashlib.sha256()
-            for i in range(len(self)):
-                for seq in self.sequences(i):
-                    h.update("\x1f".join(seq).encode())
-                    h.update(b"\x1e")
-            self._texts_hash = h.hexdigest()[:16]
-        return self._texts_hash
-
-    def subset(self, index: Sequence[int] | np.ndarray) -> TaskSplit:
-        idx = [int(i) for i in index]
-        return TaskSplit(
-            texts=[self.texts[i] for i in idx],
-            labels=self.labels[idx],
-            ids=[self.ids[i] for i in idx],
-            choices=None if self.choices is None else [self.choices[i] for i in idx],
-        )
-
-    def sequences(self, i: int) -> list[tuple[str, ...]]:
-        """The encoder inputs of example ``i``: one (text[, text_pair]), or one per choice."""
-        if self.choices is None:
-            return [self.texts[i]]
-        context = " ".join(self.texts[i])
-        return [(context, c) for c in self.choices[i]]
+__all__ = ["SPLITS", "Task", "TaskSplit", "load_examples", "load_task"]
 
 
 @dataclass
@@ -87,6 +46,85 @@ class Task:
     # dev / test examples whose input text is also a training example's (a leak), by split
     overlap: dict[str, int] = field(default_factory=dict)
     _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    # ------------------------------------------------------------ making tasks
+    @classmethod
+    def from_config(cls, config: TaskConfig, base_dir: str | Path = ".", **options) -> Task:
+        """A task of a suite file, read from its files (see :func:`load_task`)."""
+        return cls(**loaders.read_task(config, Path(base_dir), **options))
+
+    @classmethod
+    def from_frame(
+        cls,
+        train: Any,
+        name: str,
+        *,
+        dev: Any = None,
+        test: Any = None,
+        text: str | list[str] = "text",
+        label: str = "label",
+        kind: str = "classification",
+        seed: int = 13,
+        dev_size: float = 0.15,
+        test_size: float = 0.15,
+        **options,
+    ) -> Task:
+        """A task from pandas DataFrames, read, checked and split exactly as the same records in a
+        suite's files would be (the same errors, the same label encoding, the same fingerprint and
+        so the same run ids). ``dev`` / ``test`` not given are made from train (seeded);
+        ``options``: the other keys of a suite file's task (``labels``, ``choices``,
+        ``description``, ``verbalizer``, ``limit``, ``sample``, ...).
+
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"text": ["good", "bad"] * 10, "label": ["pos", "neg"] * 10})
+        >>> task = Task.from_frame(df, "polarity")
+        >>> task.label_names, sum(len(split) for split in task.splits.values())
+        (['neg', 'pos'], 20)
+        """
+        frames = {
+            s: f for s, f in (("train", train), ("dev", dev), ("test", test)) if f is not None
+        }
+        try:
+            config = TaskConfig(
+                name=name,
+                kind=kind,
+                splits={s: f"<{s} data frame>" for s in frames},
+                text=text,
+                label=label,
+                **options,
+            )
+        except ValueError as e:  # pydantic's ValidationError
+            raise ConfigError(f"task {name!r}: {e}") from None
+        return cls(
+            **loaders.read_task(
+                config, Path("."), seed=seed, dev_size=dev_size, test_size=test_size, frames=frames
+            )
+        )
+
+    @classmethod
+    def from_dataset(
+        cls, train: Any, name: str, *, dev: Any = None, test: Any = None, **kw
+    ) -> Task:
+        """A task from Hugging Face ``datasets.Dataset`` splits (or a ``DatasetDict`` with train and
+        optionally validation/dev and test): as :meth:`from_frame`."""
+        if hasattr(train, "keys") and "train" in train and dev is None and test is None:
+            splits = train
+            train = splits["train"]
+            dev = next((splits[k] for k in ("validation", "dev") if k in splits), None)
+            test = splits["test"] if "test" in splits else None
+        frames = {}
+        for split, ds in (("train", train), ("dev", dev), ("test", test)):
+            if ds is None:
+                continue
+            if not hasattr(ds, "to_pandas"):
+                raise DataError(
+                    f"{name} {split}: expected a datasets.Dataset, got {type(ds).__name__}",
+                    hint="pass a Dataset (or DatasetDict), or use Task.from_frame for a DataFrame",
+                )
+            frames[split] = ds.to_pandas()
+        return cls.from_frame(
+            frames["train"], name, dev=frames.get("dev"), test=frames.get("test"), **kw
+        )
 
     @property
     def num_labels(self) -> int:
@@ -190,3 +228,45 @@ class Task:
         out["made splits"] = "; ".join(f"{k}: {v}" for k, v in self.split_info.items()) or "-"
         out["also in train"] = ", ".join(f"{s} {n}" for s, n in self.overlap.items()) or "-"
         return out
+
+
+def load_task(
+    config: TaskConfig,
+    base_dir: str | Path,
+    seed: int = 13,
+    dev_size: float = 0.15,
+    test_size: float = 0.15,
+    check_leaks: bool = True,
+) -> Task:
+    """Read, validate and split one task of a suite (see :func:`taskmix.data.loaders.read_task`)."""
+    return Task.from_config(
+        config,
+        base_dir,
+        seed=seed,
+        dev_size=dev_size,
+        test_size=test_size,
+        check_leaks=check_leaks,
+    )
+
+
+def load_examples(
+    path: str | Path, text: str | Sequence[str] = "text", label: str = "label"
+) -> Task:
+    """A task known only from a file of its examples (e.g. ~32 of a new target): every row serves
+    as train, dev and test alike, since the examples describe the task and are never scored.
+    ``text``: its text field, or two for pairs (a comma-separated string is split)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"{path}: no such file" if not path.exists() else f"{path} is a folder, not a data file"
+        )
+    fields = (
+        [f.strip() for f in text.split(",") if f.strip()] if isinstance(text, str) else list(text)
+    )
+    config = TaskConfig(
+        name=loaders._task_name(path.stem),
+        splits={"train": str(path), "dev": str(path), "test": str(path)},
+        text=fields if len(fields) > 1 else fields[0],
+        label=label,
+    )
+    return load_task(config, base_dir=Path("."), check_leaks=False)

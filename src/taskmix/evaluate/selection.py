@@ -10,9 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from taskmix.config import ModelConfig, RunConfig, SelectConfig
-from taskmix.data.loaders import load_examples
 from taskmix.data.suite import Suite
-from taskmix.data.task import Task
+from taskmix.data.task import Task, load_examples
 from taskmix.errors import ConfigError
 from taskmix.evaluate.compare import Comparison
 from taskmix.evaluate.proof import MultiTaskTrainer

@@ -105,6 +105,23 @@ def resolve_device(device: str) -> torch.device:
     return dev
 
 
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers' "weights not used" warnings and loading bars kept out of the console while a
+    model loads; its logging settings are restored afterwards (nothing global is changed)."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def bf16_supported(device: torch.device) -> bool:
     """Whether bf16 autocast is fast here (AMX / AVX512-BF16 CPUs, Ampere+ GPUs)."""
     if device.type == "cuda":
@@ -116,6 +133,30 @@ def bf16_supported(device: torch.device) -> bool:
         ]
         return any(c() for c in checks if c is not None)
     return False
+
+
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device``: bf16 where asked or where it is fast
+    (``auto``), fp16 where asked or on a GPU without bf16 (``auto``: T4, V100; training then
+    scales the loss), None (fp32) otherwise."""
+    fast_bf16 = bf16_supported(device)
+    if precision == "bf16":
+        if not fast_bf16:
+            log.warning("bf16 asked for, but %s does not support it fast; using it anyway", device)
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if precision == "auto":
+        if fast_bf16:
+            return torch.bfloat16
+        return torch.float16 if device.type == "cuda" else None
+    return None
+
+
+def weights_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype a model used only for inference (a prompted LLM) is loaded in: that of
+    ``precision`` (auto: as :func:`amp_dtype` chooses), fp32 where no autocast is used."""
+    return amp_dtype(precision, device) or torch.float32
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, how: str) -> torch.Tensor:
@@ -203,10 +244,7 @@ class Backbone:
         self.model = model
         self.tokenizer = tokenizer
         self.device = resolve_device(self.config.device)
-        precision = self.config.precision
-        if precision == "bf16" and not bf16_supported(self.device):
-            log.warning("bf16 asked for, but %s does not support it fast; using fp32", self.device)
-        self.use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported(self.device))
+        self.amp_dtype = amp_dtype(self.config.precision, self.device)
         self.model.to(self.device)
         self._fingerprint: str | None = None
         self.token_cache = token_cache or TokenCache()
@@ -218,18 +256,15 @@ class Backbone:
     @classmethod
     def from_config(cls, config: ModelConfig) -> Backbone:
         from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
         path = resolve_model_path(config.name)
-        # keep "weights not used" chatter out of the user's console
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
         kw = {"trust_remote_code": config.trust_remote_code}
         try:
-            tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+            with quiet_transformers():
+                tokenizer = AutoTokenizer.from_pretrained(path, **kw)
             # Weights missing from a checkpoint are initialised at random: seed that, so the same
             # files always give the same model (and the same run ids in the store).
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), quiet_transformers():
                 torch.manual_seed(0)
                 try:  # we pool token states ourselves; the HF pooler would be unused weights
                     model = AutoModel.from_pretrained(path, add_pooling_layer=False, **kw)
@@ -264,11 +299,15 @@ class Backbone:
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
+    @property
+    def use_bf16(self) -> bool:
+        return self.amp_dtype == torch.bfloat16
+
     def autocast(self):
-        """bf16 autocast where enabled, else a no-op context."""
-        if not self.use_bf16:
+        """bf16 or fp16 autocast where enabled, else a no-op context."""
+        if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     # ------------------------------------------------------------ tokenising and encoding
     def tokenize(self, sequences: Sequence[tuple[str, ...]]) -> dict[str, torch.Tensor]:

@@ -20,7 +20,7 @@ from taskmix.config import GenerationConfig, ModelConfig
 from taskmix.data.prompt import TaskPrompt
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
-from taskmix.models.backbone import Backbone, resolve_model_path
+from taskmix.models.backbone import Backbone, quiet_transformers, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +77,19 @@ class LanguageModel(Backbone):
             )
 
     @classmethod
-    def from_config(cls, config: ModelConfig, architecture: str = "auto") -> LanguageModel:
+    def from_config(
+        cls, config: ModelConfig, architecture: str = "auto", dtype: torch.dtype | None = None
+    ) -> LanguageModel:
+        """Load a language model; its weights in ``dtype`` (default fp32: a model that trains
+        keeps fp32 weights and computes under autocast), never the checkpoint's own choice."""
         from transformers import (
             AutoConfig,
             AutoModelForCausalLM,
             AutoModelForSeq2SeqLM,
             AutoTokenizer,
         )
-        from transformers.utils import logging as hf_logging
 
         path = resolve_model_path(config.name)
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
         kw = {"trust_remote_code": config.trust_remote_code}
         try:
             hf = AutoConfig.from_pretrained(path, **kw)
@@ -102,9 +103,10 @@ class LanguageModel(Backbone):
                 architecture = "seq2seq" if getattr(hf, "is_encoder_decoder", False) else "causal"
             auto = AutoModelForSeq2SeqLM if architecture == "seq2seq" else AutoModelForCausalLM
             tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-            with torch.random.fork_rng(devices=[]):  # weights missing from a checkpoint: seeded
+            # weights missing from a checkpoint: seeded
+            with torch.random.fork_rng(devices=[]), quiet_transformers():
                 torch.manual_seed(0)
-                model = auto.from_pretrained(path, **kw)
+                model = auto.from_pretrained(path, **_dtype_arg(dtype or torch.float32), **kw)
         except (OSError, ValueError) as e:
             raise ModelError(
                 f"cannot load language model {config.name!r}: {str(e).splitlines()[0]}",
@@ -198,6 +200,15 @@ class LanguageModel(Backbone):
         return self.tokenizer.batch_decode(new, skip_special_tokens=True)
 
 
+def _dtype_arg(dtype: torch.dtype) -> dict:
+    """``from_pretrained``'s dtype argument: ``dtype`` since transformers 4.56, ``torch_dtype``
+    before."""
+    import transformers
+
+    version = tuple(int(x) for x in transformers.__version__.split(".")[:2])
+    return {"dtype" if version >= (4, 56) else "torch_dtype": dtype}
+
+
 def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
     width = max(len(r) for r in rows)
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
@@ -222,9 +233,33 @@ class GenerativeModel(nn.Module):
         self.config = config or GenerationConfig()
         self.prompts = [TaskPrompt(t, self.config.prompt) for t in self.tasks]
 
+    @property
+    def backbone(self) -> LanguageModel:
+        """The language model (what a :class:`~taskmix.models.hps.HardSharingModel` calls its
+        backbone): device, precision, tokenizer."""
+        return self.lm
+
+    @property
+    def chat(self) -> bool:
+        """Whether prompts are written in the model's chat template (it has one, not turned off)."""
+        tok = self.lm.tokenizer
+        return self.config.prompt.chat_template and bool(getattr(tok, "chat_template", None))
+
+    def prompt(self, k: int, split: str, i: int) -> str:
+        """What the model reads for example ``i`` of task ``k``'s ``split``: the prompt, or with a
+        chat template the instruction and input as a user message and the assistant's cue."""
+        tp = self.prompts[k]
+        if not self.chat:
+            return tp.prompt(split, i)
+        return self.lm.tokenizer.apply_chat_template(
+            [{"role": "user", "content": tp.message(split, i)}],
+            tokenize=False,
+            add_generation_prompt=True,
+        )
+
     def texts(self, items: Sequence[tuple[int, str, int]]) -> tuple[list[str], list[str]]:
         """Prompts and targets (answer + end marker) of (task index, split, example) items."""
-        prompts = [self.prompts[k].prompt(split, i) for k, split, i in items]
+        prompts = [self.prompt(k, split, i) for k, split, i in items]
         targets = [self.prompts[k].target(split, i) for k, split, i in items]
         return prompts, targets
 
@@ -252,7 +287,7 @@ class GenerativeModel(nn.Module):
             bs = self.config.batch_size
             for j in range(0, len(index), bs):
                 items = [(k, split, int(i)) for i in index[j : j + bs]]
-                prompts = [tp.prompt(split, i) for _, _, i in items]
+                prompts = [self.prompt(k, split, i) for _, _, i in items]
                 with self.lm.autocast(), self.context(items):
                     out += [
                         tp.cut(a)

@@ -58,6 +58,7 @@ class LocalLLM(LLM):
 
     @classmethod
     def from_config(cls, config: LLMConfig) -> LocalLLM:
+        from taskmix.models.backbone import resolve_device, weights_dtype
         from taskmix.models.generative import LanguageModel
 
         model = ModelConfig(
@@ -66,7 +67,8 @@ class LocalLLM(LLM):
             device=config.device,
             precision=config.precision,
         )
-        return cls(LanguageModel.from_config(model, architecture=config.architecture))
+        dtype = weights_dtype(config.precision, resolve_device(config.device))
+        return cls(LanguageModel.from_config(model, architecture=config.architecture, dtype=dtype))
 
     def _complete(self, prompts, max_tokens, stop):
         out = []

@@ -254,6 +254,11 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(
             optim, _lr_lambda(int(c.warmup_ratio * total), total)
         )
+        # fp16 autocast: the loss is scaled so that small gradients do not underflow (a no-op
+        # pass-through in bf16 and fp32)
+        scaler = torch.amp.GradScaler(
+            model.backbone.device.type, enabled=model.backbone.amp_dtype == torch.float16
+        )
         sampler = make_sampler(c.sampler, c.temperature)
         batcher = make_batcher(
             c.batching, sampler, [self.train_lengths(model, t) for t in tasks], c.batch_size, rng
@@ -274,11 +279,13 @@ class Trainer:
             for _ in range(c.grad_accum):
                 items = [(k, "train", i) for k, i in batcher.next()]
                 loss = self.loss(model, items) / c.grad_accum
-                loss.backward()
+                scaler.scale(loss).backward()
                 seen += len(items)
+            scaler.unscale_(optim)
             if c.max_grad_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), c.max_grad_norm)
-            optim.step()
+            scaler.step(optim)
+            scaler.update()
             sched.step()
             optim.zero_grad(set_to_none=True)
             train_time += time.perf_counter() - t0
