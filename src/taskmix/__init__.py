@@ -57,6 +57,7 @@ _EXPORTS = {
     "FeatureCache": "taskmix.models.features",
     "HardSharingModel": "taskmix.models.hps",
     "IPModel": "taskmix.models.ip",
+    "load_model": "taskmix.models.load",
     "RunStore": "taskmix.store",
     "MultiTaskTrainer": "taskmix.evaluate.proof",
     "BackboneFactory": "taskmix.models.backbone",

@@ -146,23 +146,15 @@ class InspirationalPointerAdaptation(Adaptation):
         return IPModel(backbone, tasks, self.config, form=self._form)
 
     def form_for(self, lm) -> Backbone:
-        """The form module of a language model's pointer: ``ip.form_model`` if set; else a seq2seq
-        model's own encoder (part of this run's copy), or the bundled MiniLM beside a decoder-only
-        model. A separate encoder is loaded once for every run."""
-        if lm.is_seq2seq and not self.config.ip.form_model:
-            return Backbone(
-                lm.model.get_encoder(), lm.tokenizer, name=f"{lm.name} encoder", config=lm.config
-            )
-        if self._form is None:
-            self._form = Backbone.from_config(
-                lm.config.model_copy(
-                    update={
-                        "name": self.config.ip.form_model or "minilm",
-                        "max_length": min(lm.config.max_length, 512),
-                    }
-                )
-            )
-        return self._form
+        """The form module of a language model's pointer (see
+        :func:`taskmix.models.ip.model.form_module`); a separate encoder is loaded once for every
+        run."""
+        from taskmix.models.ip.model import form_module
+
+        form = form_module(lm, self.config, self._form)
+        if self.config.ip.form_model or not lm.is_seq2seq:  # not the run's own encoder
+            self._form = form
+        return form
 
 
 # Projection names of common encoders (BERT-like, DistilBERT, T5, DeBERTa, Llama-like), in pairs.

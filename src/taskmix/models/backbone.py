@@ -176,18 +176,22 @@ class TokenCache:
     def __init__(self):
         self._splits: dict[tuple, dict[str, np.ndarray | None]] = {}
 
-    def get(self, backbone: Backbone, split) -> dict[str, np.ndarray | None]:
-        """The tokens of ``split`` (a :class:`~taskmix.data.task.TaskSplit`), as
-        :func:`tokenize_flat` gives them, with ``first``: each example's first sequence (one more
-        at the end; a multiple-choice example has one sequence per choice)."""
+    @staticmethod
+    def _key(backbone: Backbone, split) -> tuple:
         tok = backbone.tokenizer
-        key = (
+        return (
             getattr(tok, "name_or_path", ""),
             type(tok).__name__,
             len(tok),
             backbone.config.max_length,
             split.texts_hash(),
         )
+
+    def get(self, backbone: Backbone, split) -> dict[str, np.ndarray | None]:
+        """The tokens of ``split`` (a :class:`~taskmix.data.task.TaskSplit`), as
+        :func:`tokenize_flat` gives them, with ``first``: each example's first sequence (one more
+        at the end; a multiple-choice example has one sequence per choice)."""
+        key = self._key(backbone, split)
         if key not in self._splits:
             sequences, first = [], [0]
             for i in range(len(split)):
@@ -197,6 +201,10 @@ class TokenCache:
             tokens["first"] = np.asarray(first, dtype=np.int64)
             self._splits[key] = tokens
         return self._splits[key]
+
+    def discard(self, backbone: Backbone, split) -> None:
+        """Forget ``split``'s tokens (inputs predicted once need not stay in memory)."""
+        self._splits.pop(self._key(backbone, split), None)
 
 
 def tokenize_flat(backbone: Backbone, sequences: Sequence[tuple[str, ...]]) -> dict:
@@ -254,14 +262,16 @@ class Backbone:
         return cls.from_config(ModelConfig(name=name, **overrides))
 
     @classmethod
-    def from_config(cls, config: ModelConfig) -> Backbone:
+    def from_config(cls, config: ModelConfig, tokenizer: str | None = None) -> Backbone:
+        """Load the encoder ``config`` names (``tokenizer``: a folder to take the tokenizer from
+        instead of the model's)."""
         from transformers import AutoModel, AutoTokenizer
 
         path = resolve_model_path(config.name)
         kw = {"trust_remote_code": config.trust_remote_code}
         try:
             with quiet_transformers():
-                tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+                tokenizer = AutoTokenizer.from_pretrained(tokenizer or path, **kw)
             # Weights missing from a checkpoint are initialised at random: seed that, so the same
             # files always give the same model (and the same run ids in the store).
             with torch.random.fork_rng(devices=[]), quiet_transformers():

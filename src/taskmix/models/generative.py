@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -21,6 +22,7 @@ from taskmix.data.prompt import TaskPrompt
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
 from taskmix.models.backbone import Backbone, quiet_transformers, resolve_model_path
+from taskmix.models.saving import Pretrained, base_config, load_base, save_base
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +80,15 @@ class LanguageModel(Backbone):
 
     @classmethod
     def from_config(
-        cls, config: ModelConfig, architecture: str = "auto", dtype: torch.dtype | None = None
+        cls,
+        config: ModelConfig,
+        architecture: str = "auto",
+        dtype: torch.dtype | None = None,
+        tokenizer: str | None = None,
     ) -> LanguageModel:
         """Load a language model; its weights in ``dtype`` (default fp32: a model that trains
-        keeps fp32 weights and computes under autocast), never the checkpoint's own choice."""
+        keeps fp32 weights and computes under autocast), never the checkpoint's own choice;
+        ``tokenizer``: a folder to take the tokenizer from instead of the model's."""
         from transformers import (
             AutoConfig,
             AutoModelForCausalLM,
@@ -102,7 +109,7 @@ class LanguageModel(Backbone):
                     )
                 architecture = "seq2seq" if getattr(hf, "is_encoder_decoder", False) else "causal"
             auto = AutoModelForSeq2SeqLM if architecture == "seq2seq" else AutoModelForCausalLM
-            tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+            tokenizer = AutoTokenizer.from_pretrained(tokenizer or path, **kw)
             # weights missing from a checkpoint: seeded
             with torch.random.fork_rng(devices=[]), quiet_transformers():
                 torch.manual_seed(0)
@@ -214,7 +221,7 @@ def _pad(rows: list[list[int]], value: int) -> torch.Tensor:
     return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
 
 
-class GenerativeModel(nn.Module):
+class GenerativeModel(Pretrained, nn.Module):
     """A language model trained to answer the prompts of several tasks (one model for all).
 
     >>> tasks = [suite["negation_site_a"]]  # doctest: +SKIP
@@ -296,3 +303,37 @@ class GenerativeModel(nn.Module):
         finally:
             self.train(was_training)
         return out
+
+    def predict(self, texts: Sequence[str | Sequence[str]], task: str | None = None):
+        """Answer ``texts`` (strings, or tuples of a task's text fields) for ``task`` (may be left
+        out when the model has one): a DataFrame with ``answer`` (what the model wrote) and, for a
+        classification task, ``prediction`` (the label it names; empty when it names none)."""
+        import pandas as pd
+
+        k = self.task_index(task)
+        with self.inputs(k, texts) as split:
+            answers = self.answers(k, split, range(len(texts)))
+        verbaliser = self.prompts[k].verbaliser
+        if verbaliser is None:
+            return pd.DataFrame({"prediction": answers, "answer": answers})
+        names = self.tasks[k].label_names or []
+        labels = [verbaliser.to_label(a) for a in answers]
+        return pd.DataFrame(
+            {"prediction": [None if y is None else names[y] for y in labels], "answer": answers}
+        )
+
+    def _save_weights(self, folder: Path) -> dict:
+        how = save_base(self.model, folder, "lm")
+        return {"weights": how, "generation": self.config.model_dump(mode="json")}
+
+    @classmethod
+    def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
+        generation = GenerationConfig(**meta["generation"])
+        lm = LanguageModel.from_config(
+            base_config(folder, meta, model_config),
+            architecture=generation.architecture,
+            tokenizer=str(folder / "tokenizer"),
+        )
+        lm.config = model_config
+        lm.model = load_base(lm.model, folder, meta["weights"], lm.device)
+        return cls(lm, tasks, generation)

@@ -10,12 +10,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
+from taskmix.config import ModelConfig
 from taskmix.data.task import Task
 from taskmix.models.backbone import Backbone
 from taskmix.models.heads import make_head
+from taskmix.models.saving import (
+    Pretrained,
+    base_config,
+    load_base,
+    load_state,
+    prediction_frame,
+    save_base,
+    save_state,
+)
 
 IGNORE = -100.0
 
@@ -82,7 +93,7 @@ def _stack(pieces: list[dict[str, torch.Tensor]], backbone: Backbone) -> dict[st
     return out
 
 
-class HardSharingModel(nn.Module):
+class HardSharingModel(Pretrained, nn.Module):
     """A shared encoder with a head per task (classification, multiple choice, regression).
 
     >>> model = HardSharingModel(backbone, [suite["rte"], suite["copa"]])   # doctest: +SKIP
@@ -133,13 +144,87 @@ class HardSharingModel(nn.Module):
             }
         return out
 
-    def write_artifacts(self, folder: Path, weights: bool = False) -> None:
-        """What a finished run keeps in its folder besides metrics and predictions: the weights as
-        safetensors, if asked."""
-        if weights:
-            from safetensors.torch import save_model
+    @torch.inference_mode()
+    def outputs(
+        self,
+        split: str,
+        tasks: Sequence[str] | None = None,
+        rows: dict[str, np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
+        """Raw head outputs of every task (or of those named in ``tasks``) on ``split``
+        (float32): class logits [n, classes], choice scores [n, choices] or regression values [n];
+        ``rows``: only these examples of a task (in that order). Length-sorted batches."""
+        was_training = self.training
+        self.eval()
+        backbone = self.backbone
+        result = {}
+        try:
+            for k, task in enumerate(self.tasks):
+                if tasks is not None and task.name not in tasks:
+                    continue
+                data = task.splits[split]
+                chosen = (rows or {}).get(task.name)
+                chosen = np.arange(len(data)) if chosen is None else np.asarray(chosen)
+                shape = {
+                    "regression": (len(chosen),),
+                    "classification": (len(chosen), task.num_labels),
+                    "multiple_choice": (len(chosen), task.n_choices or 2),
+                }[task.kind]
+                out = np.zeros(shape, np.float32)
+                lengths = backbone.lengths(data)[chosen] * (task.n_choices or 1)
+                for idx in backbone.inference_batches(lengths):
+                    items = [(k, split, int(i)) for i in chosen[idx]]
+                    with backbone.autocast():
+                        o = self(make_batch(backbone, self.tasks, items))[task.name]["outputs"]
+                    out[idx] = o.float().cpu().numpy()
+                result[task.name] = out
+        finally:
+            self.train(was_training)
+        return result
 
-            save_model(self, str(folder / "model.safetensors"))
+    def predict(
+        self,
+        texts: Sequence[str | Sequence[str]],
+        task: str | None = None,
+        choices: Sequence[Sequence[str]] | None = None,
+    ):
+        """Predict ``texts`` (strings, or (text, text) pairs for a pair task; a multiple-choice
+        task also takes ``choices``, one list per text) for ``task`` (may be left out when the
+        model has one): a DataFrame with ``prediction`` — the label name, the choice index or the
+        score — and each label's (choice's) probability. Batched, sorted by length, on the
+        model's device.
+
+        >>> model = HardSharingModel.from_pretrained("runs/ab12/model")  # doctest: +SKIP
+        >>> model.predict(["No fever today."], task="negation_site_a")  # doctest: +SKIP
+          prediction  prob_affirmed  prob_negated
+        0    negated       0.031266      0.968734
+        """
+        k = self.task_index(task)
+        with self.inputs(k, texts, choices) as split:
+            outputs = self.outputs(split, [self.tasks[k].name])[self.tasks[k].name]
+        return prediction_frame(self.tasks[k], outputs)
+
+    def write_artifacts(self, folder: Path, weights: bool = False) -> None:
+        """What a finished run keeps in its folder besides metrics and predictions: the model in
+        ``model/``, if asked (see :meth:`save_pretrained`)."""
+        if weights:
+            self.save_pretrained(folder / "model")
+
+    def _save_weights(self, folder: Path) -> dict:
+        how = save_base(self.encoder, folder, "encoder")
+        save_state(self, "heads.", folder / "heads.safetensors")
+        return {"weights": how}
+
+    @classmethod
+    def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
+        backbone = Backbone.from_config(
+            base_config(folder, meta, model_config), tokenizer=str(folder / "tokenizer")
+        )
+        backbone.config = model_config
+        backbone.model = load_base(backbone.model, folder, meta["weights"], backbone.device)
+        model = cls(backbone, tasks)
+        load_state(model, folder / "heads.safetensors", backbone.device)
+        return model
 
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

@@ -73,10 +73,13 @@ class GenerativeTrainer(Trainer):
         if self.config.adaptation == "ip":
             from taskmix.models.ip import GenerativeIPModel
 
-            return GenerativeIPModel(
+            model = GenerativeIPModel(
                 lm, tasks, self.config, self.adaptation.form_for(lm), self.generation
             )
-        return GenerativeModel(lm, tasks, self.generation)
+        else:
+            model = GenerativeModel(lm, tasks, self.generation)
+        model.train_config = self.config  # what save_pretrained records
+        return model
 
     def loss(self, model: GenerativeModel, items: list[tuple[int, str, int]]) -> torch.Tensor:
         return model(items)

@@ -210,6 +210,7 @@ class Trainer:
         weights of ``init``)."""
         backbone = self.adapted_backbone()
         model = self.adaptation.build(backbone, tasks)
+        model.train_config = self.config  # what save_pretrained records
         if init is not None:
             _load_shared(model, init)
         return model
@@ -363,7 +364,6 @@ class Trainer:
         part = {k: v[sample[k]] if k in sample else v for k, v in outputs.items()}
         return self.score(model, "dev", part, rows=sample)[0], full
 
-    @torch.inference_mode()
     def outputs(
         self,
         model: HardSharingModel,
@@ -371,36 +371,8 @@ class Trainer:
         tasks: Sequence[str] | None = None,
         rows: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
-        """Raw head outputs of every task of ``model`` (or of those named in ``tasks``) on ``split``
-        (float32): class logits [n, classes], choice scores [n, choices] or regression values [n];
-        ``rows``: only these examples of a task (in that order). Length-sorted batches."""
-        was_training = model.training
-        model.eval()
-        backbone = model.backbone
-        result = {}
-        try:
-            for k, task in enumerate(model.tasks):
-                if tasks is not None and task.name not in tasks:
-                    continue
-                data = task.splits[split]
-                chosen = (rows or {}).get(task.name)
-                chosen = np.arange(len(data)) if chosen is None else np.asarray(chosen)
-                shape = {
-                    "regression": (len(chosen),),
-                    "classification": (len(chosen), task.num_labels),
-                    "multiple_choice": (len(chosen), task.n_choices or 2),
-                }[task.kind]
-                out = np.zeros(shape, np.float32)
-                lengths = backbone.lengths(data)[chosen] * (task.n_choices or 1)
-                for idx in backbone.inference_batches(lengths):
-                    items = [(k, split, int(i)) for i in chosen[idx]]
-                    with backbone.autocast():
-                        o = model(make_batch(backbone, model.tasks, items))[task.name]["outputs"]
-                    out[idx] = o.float().cpu().numpy()
-                result[task.name] = out
-        finally:
-            model.train(was_training)
-        return result
+        """Raw head outputs on ``split`` (see :meth:`HardSharingModel.outputs`)."""
+        return model.outputs(split, tasks, rows)
 
     def evaluate(
         self,

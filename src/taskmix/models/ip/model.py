@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from taskmix.config import GenerationConfig, TrainConfig
+from taskmix.config import GenerationConfig, ModelConfig, TrainConfig
 from taskmix.data.prompt import describe
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
@@ -183,6 +183,8 @@ class _Pointer:
                 hint="pass strict=False to skip the heads of other tasks",
             )
         self.load_state_dict(state, strict=False)
+        if strict:  # the descriptions the pointer was trained with
+            self.descriptions.update(meta.get("descriptions", {}))
         return self
 
 
@@ -226,12 +228,31 @@ class IPModel(_Pointer, HardSharingModel):
             return self.backbone.forward_pooled(self.encoder, batch["inputs"])
 
     def write_artifacts(self, folder: Path, weights: bool = False) -> None:
-        """The similarity of the tasks' mean embeddings (several tasks) and, if asked, only IP's
-        own weights and the heads."""
+        """The similarity of the tasks' mean embeddings (several tasks) and, if asked, the model
+        in ``model/`` (only IP's own weights and the heads; see :meth:`save_pretrained`)."""
         if len(self.tasks) > 1:
             embedding_similarity(mean_task_embeddings(self)).to_csv(folder / "task_embeddings.csv")
         if weights:
-            self.save_ip(folder)
+            self.save_pretrained(folder / "model")
+
+    def _save_weights(self, folder: Path) -> dict:
+        self.save_ip(folder)
+        return {"weights": "ip"}
+
+    @classmethod
+    def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
+        train = TrainConfig(**meta["train"])
+        backbone = Backbone.from_config(
+            model_config.model_copy(update={"name": meta["base_model"]}),
+            tokenizer=str(folder / "tokenizer"),
+        )
+        backbone.config = model_config
+        form = None
+        if train.ip.form_model:
+            form = Backbone.from_config(
+                model_config.model_copy(update={"name": train.ip.form_model})
+            )
+        return cls(backbone, tasks, train, form=form).load_ip(folder)
 
 
 class GenerativeIPModel(_Pointer, GenerativeModel):
@@ -258,6 +279,42 @@ class GenerativeIPModel(_Pointer, GenerativeModel):
     def context(self, items):
         sequences = [self.tasks[k].splits[split].texts[i] for k, split, i in items]
         return intervene(self.layers, self.pointer_vectors(sequences, [k for k, _, _ in items]))
+
+    def _save_weights(self, folder: Path) -> dict:
+        self.save_ip(folder)
+        return {"weights": "ip", "generation": self.config.model_dump(mode="json")}
+
+    @classmethod
+    def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
+        train = TrainConfig(**meta["train"])
+        generation = GenerationConfig(**meta["generation"])
+        lm = LanguageModel.from_config(
+            model_config.model_copy(update={"name": meta["base_model"]}),
+            architecture=generation.architecture,
+            tokenizer=str(folder / "tokenizer"),
+        )
+        lm.config = model_config
+        return cls(lm, tasks, train, form_module(lm, train), generation).load_ip(folder)
+
+
+def form_module(lm: LanguageModel, config: TrainConfig, loaded: Backbone | None = None) -> Backbone:
+    """The form module of a language model's pointer: ``ip.form_model`` if set; else a seq2seq
+    model's own encoder (part of ``lm``), or the bundled MiniLM beside a decoder-only model.
+    ``loaded``: that separate encoder, if it was loaded before."""
+    if lm.is_seq2seq and not config.ip.form_model:
+        return Backbone(
+            lm.model.get_encoder(), lm.tokenizer, name=f"{lm.name} encoder", config=lm.config
+        )
+    if loaded is not None:
+        return loaded
+    return Backbone.from_config(
+        lm.config.model_copy(
+            update={
+                "name": config.ip.form_model or "minilm",
+                "max_length": min(lm.config.max_length, 512),
+            }
+        )
+    )
 
 
 # ----------------------------------------------------------------------------- analysis
