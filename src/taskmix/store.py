@@ -379,6 +379,40 @@ class RunStore:
             RunRecord.from_row(r) for r in self._conn.execute(q + " ORDER BY created, id", args)
         ]
 
+    def to_frame(self, suite: str | None = None, status: str | None = None):
+        """One row per run (a pandas DataFrame): id, suite, setting, kind, tasks, seed, status (as
+        `taskmix runs` shows it), timing, best step and training speed, and every metric as a
+        column named ``split.task.metric`` (e.g. ``test.rte.macro_f1``).
+
+        >>> RunStore("runs/taskmix.db", readonly=True).to_frame()  # doctest: +SKIP
+        """
+        import pandas as pd
+
+        rows = []
+        for r in self.runs(suite=suite, status=status):
+            m = r.metrics or {}
+            row = {
+                "id": r.id,
+                "suite": r.suite,
+                "setting": r.setting,
+                "kind": r.kind,
+                "tasks": "+".join(r.tasks),
+                "seed": r.seed,
+                "status": r.shown_status(),
+                "duration_s": r.duration,
+                "best_step": m.get("best_step"),
+                "steps": m.get("steps"),
+                "examples_per_s": m.get("examples_per_s"),
+                "artifacts": r.artifacts,
+                "error": r.error,
+            }
+            for split in ("dev", "test"):
+                for task, scores in (m.get(split) or {}).items():
+                    if isinstance(scores, dict):
+                        row.update({f"{split}.{task}.{k}": v for k, v in scores.items()})
+            rows.append(row)
+        return pd.DataFrame(rows)
+
     def cached(self, key: str):
         """The value remembered under ``key``, or None."""
         row = self._conn.execute("SELECT value FROM cache WHERE key=?", (key,)).fetchone()

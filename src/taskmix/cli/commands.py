@@ -24,6 +24,7 @@ from taskmix.cli.options import (
     EndpointOpt,
     ExecutorOpt,
     JsonOpt,
+    Keep,
     KeyEnvOpt,
     LLMOpt,
     MaxLenOpt,
@@ -489,6 +490,14 @@ def train(
         ),
     ] = None,
     stl: Annotated[bool, typer.Option(help="also train a single-task model per task")] = True,
+    keep: Annotated[
+        Keep | None,
+        typer.Option(
+            help="save the trained models (in each run's model/ folder, for `taskmix predict`): "
+            "best = those of the best grouping (the others are deleted), all = every one "
+            "[default: none]"
+        ),
+    ] = None,
     descriptions: Annotated[
         bool | None,
         typer.Option(help="ip: give the form module each task's description [default: yes]"),
@@ -522,6 +531,7 @@ def train(
         "train.epochs": epochs, "train.max_steps": max_steps, "train.batch_size": batch_size,
         "train.lr": lr, "train.sampler": sampler, "train.adaptation": adaptation,
         "train.ip_descriptions": descriptions, "seeds": parse_seeds(seeds),
+        "train.save_model": True if keep else None,
         "out": None if out is None else str(out), "group.method": method, "group.alpha": alpha,
         "group.criterion": criterion, "group.pvi.mode": mode, "model": mc.model_dump()})
     # fmt: on
@@ -540,8 +550,8 @@ def train(
         trainer = MultiTaskTrainer(
             run.train, run.model, seeds=run.seeds, out=run.out, executor=run_executor
         )
-        comparison = trainer.compare(s, group_list)
-    _show_training(o, comparison, group_list, run)
+        comparison = trainer.compare(s, {"all" if groups == "all" else "given": group_list})
+    _show_training(o, comparison, group_list, run, keep)
 
 
 def _method_or_adaptation(method: str | None, adaptation):
@@ -557,12 +567,22 @@ def _method_or_adaptation(method: str | None, adaptation):
     return None, method
 
 
-def _show_training(o: Output, comparison, group_list, run: RunConfig) -> None:
+def _show_training(o: Output, comparison, group_list, run: RunConfig, keep=None) -> None:
+    from taskmix.evaluate.compare import keep_models
+
     title = f"{comparison.suite_name}: test metrics, mean ± 95% CI over {len(run.seeds)} seeds"
     _comparison_tables(o, comparison, title)
     o.table(
         "strategies", comparison.strategies(group_list), title="models and trainable parameters"
     )
+    if keep:
+        kept = keep_models(comparison, keep.value)
+        o.table(
+            "models",
+            kept,
+            title="models kept (use one with `taskmix predict MODEL INPUT --task TASK`)",
+            columns=["grouping", "setting", "seed", "model"],
+        )
     store = escape(str(Path(run.out) / "taskmix.db"))
     report = f"`taskmix report --out {escape(run.out)}`"
     o.say(f"runs stored in [bold]{store}[/]; {report} writes the HTML report")
@@ -1221,6 +1241,87 @@ def report(
         _store(out), to or out / "report", suite=suite, groups=_groups(groups) if groups else None
     )
     console.print(f"report written to [bold]{escape(str(path))}[/]")
+
+
+@app.command()
+def predict(
+    model: Annotated[
+        Path,
+        typer.Argument(
+            metavar="MODEL",
+            help="a saved model: a folder written by save_pretrained, or a run's model/ kept by "
+            "`taskmix train --keep` (`taskmix runs` shows where)",
+        ),
+    ],
+    inputs: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT",
+            help="texts to predict: a jsonl, csv, tsv or parquet file with the "
+            "task's text fields, as in a suite",
+        ),
+    ],
+    task: Annotated[
+        str | None, typer.Option(help="the task to predict [default: the model's only task]")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-O",
+            help="file to write (.csv, .tsv, .jsonl, .parquet) [default: beside INPUT, "
+            "NAME.predictions.SUFFIX]",
+        ),
+    ] = None,
+    choices: Annotated[
+        str | None,
+        typer.Option(help="multiple choice: the columns holding the choices, e.g. choice1,choice2"),
+    ] = None,
+    device: DeviceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Predict a file of new texts with a saved model: every input row, with the predicted label
+    (or choice, score, answer) and each label's probability, written beside the input.
+
+        taskmix predict runs/3f9a1c2e/model notes.csv --task negation_site_a
+    """
+    import time
+
+    from taskmix.data.loaders import read_inputs, write_table
+    from taskmix.models.load import load_model
+
+    m = load_model(model, device=device)
+    t = m.tasks[m.task_index(task)]
+    fields = parse_names(choices) if choices else None
+    if t.kind == "multiple_choice" and not fields:
+        raise ConfigError(
+            f"task {t.name!r} is multiple choice: name the columns of its choices",
+            hint="--choices choice1,choice2",
+        )
+    frame, texts, options = read_inputs(inputs, t.text_fields, fields)
+    start = time.perf_counter()
+    pred = m.predict(texts, task=t.name, **({"choices": options} if options else {}))
+    seconds = time.perf_counter() - start
+    clash = [c for c in pred.columns if c in frame.columns]
+    result = _side_by_side(frame.drop(columns=clash), pred)
+    path = output or inputs.with_name(f"{inputs.stem}.predictions{inputs.suffix}")
+    write_table(result, path)
+    o = Output(json_)
+    o.table("predictions", result.head(10), title=f"{t.name}: the first predictions")
+    o.value("path", str(path))
+    o.value("rows_per_s", len(texts) / max(seconds, 1e-9))
+    o.say(
+        f"{len(texts):,} rows predicted in {seconds:.1f} s ({len(texts) / max(seconds, 1e-9):,.0f} "
+        f"rows/s); written to [bold]{escape(str(path))}[/]"
+    )
+    o.done()
+
+
+def _side_by_side(left, right):
+    """Two frames of the same rows side by side."""
+    import pandas as pd
+
+    return pd.concat([left.reset_index(drop=True), right.reset_index(drop=True)], axis=1)
 
 
 def _store(out: Path) -> Path:

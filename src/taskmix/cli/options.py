@@ -74,6 +74,7 @@ TrainerKind = choices(SearchConfig, "trainer")
 Measure = choices(SelectConfig, "similarity")
 Api = choices(LLMConfig, "api")
 PviSplit = choices(PVIConfig, "split")
+Keep = enum.Enum("Keep", {v: v for v in ("best", "all")}, type=str)
 Baseline = enum.Enum(
     "Baseline", {v: v for v in ("all", "random", "textemb", "most_different")}, type=str
 )

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -674,6 +675,52 @@ def _from_frame(frame: Any, source: str) -> tuple[pd.DataFrame, str]:
 
 def _join(*parts: str | None) -> str:
     return "; ".join(p for p in parts if p)
+
+
+def read_inputs(
+    path: str | Path, fields: Sequence[str], choices: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, list[tuple[str, ...]], list[list[str]] | None]:
+    """Unlabelled inputs to predict, read from a jsonl / csv / tsv / parquet file as a suite's
+    files are read (the same checks and messages): the records (every column), each row's text
+    fields and, for a multiple-choice task, its choices."""
+    path = Path(path)
+    config = TaskConfig(
+        name=_task_name(path.stem),
+        splits={"train": str(path)},
+        text=list(fields) if len(fields) > 1 else fields[0],
+        label="",
+        choices=list(choices) if choices else None,
+    )
+    frame, source = read_split(config, "train", path.parent)
+    _check_columns(frame, [*fields, *(choices or [])], source, config)
+    lines = [int(x) for x in frame[_LINE].tolist()]
+    cols = {f: frame[f].tolist() for f in dict.fromkeys([*fields, *(choices or [])])}
+    texts = [
+        tuple(_text(cols[f][i], source, line, f) for f in fields) for i, line in enumerate(lines)
+    ]
+    options = (
+        [[_text(cols[f][i], source, line, f) for f in choices] for i, line in enumerate(lines)]
+        if choices
+        else None
+    )
+    return frame.drop(columns=[_LINE]), texts, options
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """``frame`` written as its suffix says: .csv, .tsv, .jsonl or .parquet."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    elif suffix in (".csv", ".tsv"):
+        frame.to_csv(path, index=False, sep="\t" if suffix == ".tsv" else ",")
+    else:
+        raise DataError(
+            f"{path}: cannot write a {suffix or 'suffix-less'} file",
+            hint="name a .csv, .tsv, .jsonl or .parquet file",
+        )
+    return path
 
 
 def _task_name(stem: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
@@ -210,6 +211,27 @@ class Comparison:
             "hurt": int(sum(x < 0 for x in means)),
             "verdict": verdict(m, h, len(per_seed)) if pairs else "nothing grouped",
         }
+
+    def best_grouping(self) -> tuple[str, list[list[str]]] | None:
+        """(name, partition) of the named grouping with the largest mean difference from STL over
+        every task (``delta_all``; a task left alone counts 0); None when no grouping is above 0
+        (the single-task models are best)."""
+        table = self.by_grouping()
+        if table.empty:
+            return None
+        table = table[table.seeds > 0].sort_values("delta_all", ascending=False, kind="stable")
+        if table.empty or not table.delta_all.iloc[0] > 0:
+            return None
+        name = str(table.grouping.iloc[0]).split(" [")[0]
+        return name, self.groupings[name]
+
+    def runs_of(self, partition: Sequence[Sequence[str]] | None) -> list[RunRecord]:
+        """The runs that train ``partition``: each group's MTL runs and each lone task's STL runs
+        (None: every task's STL runs)."""
+        if partition is None:
+            partition = [[t] for t in sorted({t for r in self.records for t in r.tasks})]
+        wanted = {self.setting_of(g) for g in partition}
+        return [r for r in self.records if r.setting.removesuffix(_variant(r.setting)) in wanted]
 
     def verdicts(self) -> list[str]:
         """One line per grouping: whether training its groups together helps, hurts or is
@@ -445,3 +467,26 @@ def _variants(records) -> dict[str, str]:
         for r in records
         if "train" in r.config
     }
+
+
+def keep_models(comparison: Comparison, keep: str) -> list[dict]:
+    """The models a ``train --keep`` run keeps: ``all``, or ``best`` — those of the best grouping
+    (:meth:`Comparison.best_grouping`; the STL models when no grouping beats them); the saved
+    models of the other runs compared are deleted. One row per kept model: grouping, setting,
+    seed, folder."""
+    best = comparison.best_grouping() if keep == "best" else None
+    kept = comparison.runs_of(best[1] if best else None) if keep == "best" else comparison.records
+    kept_ids = {r.id for r in kept}
+    rows = []
+    for r in comparison.records:
+        folder = Path(r.artifacts or "") / "model"
+        if not (folder / "taskmix_model.json").is_file():
+            continue
+        if r.id in kept_ids:
+            name = (best[0] if best else "stl") if keep == "best" else "-"
+            rows.append(
+                {"grouping": name, "setting": r.setting, "seed": r.seed, "model": str(folder)}
+            )
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    return sorted(rows, key=lambda x: (x["setting"], x["seed"]))

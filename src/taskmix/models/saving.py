@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,9 @@ def load_base(module: nn.Module, folder: Path, how: str, device: torch.device) -
     if how == "adapter":
         from peft import PeftModel
 
-        module = PeftModel.from_pretrained(module, str(folder / "adapter"))
+        with warnings.catch_warnings():  # peft calls a transformers API deprecated in 5.x
+            warnings.simplefilter("ignore", FutureWarning)
+            module = PeftModel.from_pretrained(module, str(folder / "adapter"))
     elif how == "trainable":
         state = load_file(str(folder / "trainable.safetensors"))
         unknown = [k for k in state if k not in dict(module.named_parameters())]
@@ -217,7 +220,7 @@ class Pretrained:
                 return 0
             raise ModelError(
                 f"this model predicts {len(names)} tasks; say which",
-                hint=f"task= one of {', '.join(names)}",
+                hint=f"name one of: {', '.join(names)}",
             )
         if task not in names:
             raise ModelError(

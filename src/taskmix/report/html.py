@@ -11,6 +11,7 @@ import jinja2
 import pandas as pd
 
 from taskmix.evaluate.compare import Comparison, comparison_from_store
+from taskmix.evaluate.listing import model_folder
 from taskmix.evaluate.metrics import verdict
 from taskmix.files import atomic_dir
 from taskmix.group.groupers import grouper_from_record, rank_candidates
@@ -131,7 +132,15 @@ def write_report(
                     f"{r.setting} seed {r.seed}: {'with' if desc else 'without'} descriptions",
                 )
                 embeddings.append(name)
+        models = pd.DataFrame(
+            [
+                {"setting": r.setting, "seed": r.seed, "model": model_folder(r)}
+                for r in comparison.records
+                if model_folder(r)
+            ]
+        )
         html = _env.get_template("report.html.j2").render(
+            models=_html_table(models) if not models.empty else None,
             searches=shown,
             embeddings=embeddings,
             transfers=heatmaps,
