@@ -77,6 +77,18 @@ SplitSize = Annotated[float, AfterValidator(_split_size)]
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
+    def identity(self) -> dict:
+        """The settings that make a run what it is, as JSON: the dump without the fields marked
+        ``identity: False`` (where results are reported to, not what they are), so that turning
+        a tracker on does not make finished runs new ones."""
+        data = self.model_dump(mode="json")
+        for name, field in type(self).model_fields.items():
+            if (field.json_schema_extra or {}).get("identity", True) is False:
+                data.pop(name, None)
+            elif name in data and isinstance(getattr(self, name), _Strict):
+                data[name] = getattr(self, name).identity()
+        return data
+
 
 class HFSplit(_Strict):
     """A split stored as a Hugging Face data set (``hf_disk`` folder or ``hf_hub`` name)."""
@@ -374,7 +386,21 @@ class TrainConfig(_Strict):
     freeze_embeddings: bool = Field(
         False, description="keep the word-embedding matrix fixed (about 1/3 faster steps on MiniLM)"
     )
-    save_model: bool = Field(False, description="keep the best weights as safetensors")
+    save_model: bool = Field(
+        False, description="keep the best model in the run's model/ folder (for taskmix predict)"
+    )
+    report_to: list[Literal["mlflow", "tensorboard", "wandb"]] = Field(
+        default_factory=list,
+        description="experiment trackers each run logs its settings, losses and metrics to "
+        "(installed separately: pip install 'taskmix[mlflow]' or 'taskmix[tensorboard]')",
+        json_schema_extra={"identity": False},
+    )
+    tracking_dir: str | None = Field(
+        None,
+        description="where the trackers write (mlflow: a file store; tensorboard: event files) "
+        "[default: the run store's tracking/ folder, or MLFLOW_TRACKING_URI]",
+        json_schema_extra={"identity": False},
+    )
     adaptation: Literal["full", "bitfit", "lora", "ia3", "ip"] = Field(
         "full",
         description="what trains: the whole encoder (full), only its biases (bitfit), LoRA or "

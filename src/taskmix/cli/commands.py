@@ -490,6 +490,13 @@ def train(
         ),
     ] = None,
     stl: Annotated[bool, typer.Option(help="also train a single-task model per task")] = True,
+    report_to: Annotated[
+        str | None,
+        typer.Option(
+            help="experiment trackers every run reports to: mlflow, tensorboard, wandb "
+            "(comma-separated; each an optional install) [default: none]"
+        ),
+    ] = None,
     keep: Annotated[
         Keep | None,
         typer.Option(
@@ -531,7 +538,7 @@ def train(
         "train.epochs": epochs, "train.max_steps": max_steps, "train.batch_size": batch_size,
         "train.lr": lr, "train.sampler": sampler, "train.adaptation": adaptation,
         "train.ip_descriptions": descriptions, "seeds": parse_seeds(seeds),
-        "train.save_model": True if keep else None,
+        "train.save_model": True if keep else None, "train.report_to": parse_names(report_to),
         "out": None if out is None else str(out), "group.method": method, "group.alpha": alpha,
         "group.criterion": criterion, "group.pvi.mode": mode, "model": mc.model_dump()})
     # fmt: on

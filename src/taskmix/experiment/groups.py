@@ -17,6 +17,7 @@ from taskmix.experiment.runs import run_grid, unique_seeds
 from taskmix.files import atomic_dir
 from taskmix.models.backbone import BackboneFactory
 from taskmix.store import RunRecord
+from taskmix.train.tracking import make_trackers
 from taskmix.train.trainer import Trainer
 
 
@@ -88,9 +89,9 @@ class GroupTrainer:
             "tasks": {t: suite[t].fingerprint() for t in spec.tasks},
             "kinds": {t: suite[t].kind for t in spec.tasks},
             "seed": spec.seed,
-            "model": self.model_config.model_dump(mode="json"),
+            "model": self.model_config.identity(),
             "backbone": self.backbone.fingerprint(),
-            "train": self.config.model_dump(mode="json"),
+            "train": self.config.identity(),
         }
 
     def run(
@@ -100,9 +101,25 @@ class GroupTrainer:
         trainer = Trainer(self.config, self.backbone)
 
         def work(spec, run_id, progress):
-            result = trainer.fit(
-                [suite[t] for t in spec.tasks], spec.seed, progress=progress, keep_model=True
+            tracker = make_trackers(
+                self.config.report_to,
+                self.config.tracking_dir,
+                self.out / "tracking",
+                suite.name,
+                f"{spec.setting} seed {spec.seed} {run_id[:8]}",
             )
+            try:
+                result = trainer.fit(
+                    [suite[t] for t in spec.tasks],
+                    spec.seed,
+                    progress=progress,
+                    keep_model=True,
+                    tracker=tracker,
+                )
+            except BaseException:
+                tracker.finish(failed=True)
+                raise
+            tracker.finish()
             return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
 
         specs = plan_runs(groups, self.seeds, stl=stl)

@@ -99,7 +99,7 @@ class PairwiseTransfer(Estimator):
             "setting": c.setting,
             "n": c.n,
             "sample_seed": c.sample_seed,
-            "model": factory.config.model_dump(mode="json"),
+            "model": factory.config.identity(),
             "backbone": factory.fingerprint(),
         }
         if c.setting == "probe":
@@ -108,8 +108,8 @@ class PairwiseTransfer(Estimator):
             }
         else:
             base["train"] = {
-                "source": runner.source_cfg.model_dump(mode="json"),
-                "target": runner.target_cfg.model_dump(mode="json"),
+                "source": runner.source_cfg.identity(),
+                "target": runner.target_cfg.identity(),
             }
 
         specs = self._plan(targets, sources)

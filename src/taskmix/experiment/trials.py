@@ -121,7 +121,7 @@ class TrialTrainer(Objective):
         """Everything a trial depends on (hashed into its id); not the search's own settings, so
         searches with other surrogates share the trials they have in common."""
         generative = (
-            {"trainer": "generative", "generation": self.config.generation.model_dump(mode="json")}
+            {"trainer": "generative", "generation": self.config.generation.identity()}
             if self.config.trainer == "generative"
             else {}
         )  # encoder trials keep their old ids
@@ -132,9 +132,9 @@ class TrialTrainer(Objective):
             "mask": format(spec.mask, "b").zfill(len(self.candidates)),
             "tasks": {t: self.suite[t].fingerprint() for t in spec.tasks},
             "seed": spec.seed,
-            "model": self.backbone.config.model_dump(mode="json"),
+            "model": self.backbone.config.identity(),
             "backbone": self.backbone.fingerprint(),
-            "train": self.config.train.model_dump(mode="json"),
+            "train": self.config.train.identity(),
         }
 
     def evaluate(self, masks: Sequence[int]) -> list[list[float]]:

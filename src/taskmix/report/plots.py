@@ -1,4 +1,6 @@
-"""Plots for the report (matplotlib, Agg backend, PNG files)."""
+"""Plots for the report (PNG files). Figures are drawn through matplotlib's object API on their
+own Agg canvas: importing this module changes nothing in the process (not pyplot's backend, not
+its figure list)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,17 @@ import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+
+def _subplots(figsize: tuple[float, float]):
+    """A figure with one axes, on an Agg canvas of its own (pyplot is never touched)."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.add_subplot()
 
 
 def stl_vs_mtl_bars(
@@ -19,9 +27,9 @@ def stl_vs_mtl_bars(
     """Grouped bars: for each task, the main metric under STL and each MTL setting, with 95% CIs."""
     tasks = list(dict.fromkeys(table["task"]))
     settings = sorted(dict.fromkeys(table["setting"]), key=lambda s: (s != "STL", s))
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(tasks) + 4), 4.2))
+    fig, ax = _subplots((max(6, 1.3 * len(tasks) + 4), 4.2))
     width = 0.8 / max(1, table.groupby("task").size().max())
-    colors = plt.get_cmap("tab10")
+    colors = matplotlib.colormaps["tab10"]
     legend: dict[str, object] = {}
     for i, task in enumerate(tasks):
         rows = table[table.task == task].reset_index(drop=True)
@@ -69,7 +77,7 @@ def pvi_distributions(pvi: pd.DataFrame, path: str | Path) -> Path:
     """Violin plot (with box) of each task's per-instance PVI, in bits; the mean is marked."""
     tasks = list(dict.fromkeys(pvi["task"]))
     data = [pvi.loc[pvi.task == t, "pvi"].to_numpy() for t in tasks]
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(tasks) + 2), 4.2))
+    fig, ax = _subplots((max(6, 1.1 * len(tasks) + 2), 4.2))
     ax.violinplot(data, showextrema=False)
     ax.boxplot(data, widths=0.15, showfliers=False)
     ax.scatter(
@@ -111,7 +119,7 @@ def _heatmap(
     from matplotlib.colors import LogNorm
 
     rows, cols = list(frame.index), list(frame.columns)
-    fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(cols) + 2.5), max(4, 0.7 * len(rows) + 1.5)))
+    fig, ax = _subplots((max(5, 0.8 * len(cols) + 2.5), max(4, 0.7 * len(rows) + 1.5)))
     values = frame.to_numpy(dtype=float)
     scale = {"norm": LogNorm(vmin=vmin, vmax=vmax)} if log else {"vmin": vmin, "vmax": vmax}
     im = ax.imshow(
@@ -186,7 +194,7 @@ def transfer_graph(scores: pd.DataFrame, path: str | Path, top: int = 2) -> Path
     names = sorted(set(scores.index) | set(scores.columns))
     angle = np.linspace(0, 2 * np.pi, len(names), endpoint=False)
     pos = {n: (np.cos(a), np.sin(a)) for n, a in zip(names, angle, strict=True)}
-    fig, ax = plt.subplots(figsize=(7, 7))
+    fig, ax = _subplots((7, 7))
     best = float(np.nanmax(scores.to_numpy(dtype=float))) or 1.0
     for t in scores.index:
         row = scores.loc[t].dropna().sort_values(ascending=False)
@@ -258,7 +266,7 @@ def search_curve(
     dashed line is the target trained alone."""
     from matplotlib.ticker import MaxNLocator
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = _subplots((7, 4))
     for phase, marker, colour in (("design", "s", "tab:grey"), ("search", "o", "tab:blue")):
         part = trials[trials["phase"] == phase]
         ax.scatter(part["trial"], part["score"], marker=marker, color=colour, label=phase, zorder=3)
@@ -284,5 +292,4 @@ def search_curve(
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -25,6 +25,7 @@ from taskmix.models.adapt import make_adaptation
 from taskmix.models.backbone import Backbone, BackboneFactory
 from taskmix.models.hps import HardSharingModel, make_batch
 from taskmix.train.sampling import make_batcher, make_sampler
+from taskmix.train.tracking import Tracker
 from taskmix.train.weighting import LossWeighting, make_weighting
 
 log = logging.getLogger(__name__)
@@ -236,13 +237,17 @@ class Trainer:
         keep_model: bool = False,
         focus: Sequence[str] | None = None,
         init: HardSharingModel | None = None,
+        tracker: Tracker | None = None,
     ) -> TrainResult:
         """Train on ``tasks`` with ``seed``; ``progress(step, total)`` is called after each step.
         ``focus`` names the tasks that matter (default: all): their dev score selects the
         checkpoint and only they are evaluated, as when auxiliary data sets serve one target.
         ``init``: a trained model (same adaptation) whose shared weights — all but the task heads
-        — this run starts from, as in few-shot transfer to a new task."""
+        — this run starts from, as in few-shot transfer to a new task. ``tracker``: where the
+        settings, the training loss and the metrics are reported as the run goes
+        (:mod:`taskmix.train.tracking`)."""
         c = self.config
+        tracker = tracker or Tracker()
         tasks = list(tasks)
         focus = list(focus) if focus else [t.name for t in tasks]
         judged = [t for t in tasks if t.name in focus]
@@ -269,6 +274,16 @@ class Trainer:
         has_dev = all("dev" in t.splits for t in judged)
         sample = self.dev_rows(judged, n_dev, seed) if has_dev else {}
 
+        tracker.log_params(
+            {
+                "tasks": ",".join(t.name for t in tasks),
+                "seed": seed,
+                "steps": total,
+                "train": c.identity(),
+                "model": model.backbone.config.identity(),
+            }
+        )
+        log_every = max(1, total // 200)  # a loss point every step, or 200 points in a long run
         best_score, best_step, best_state, best_dev, bad_evals = -math.inf, 0, None, {}, 0
         history: list[dict] = []
         seen = 0
@@ -292,12 +307,15 @@ class Trainer:
             train_time += time.perf_counter() - t0
             if progress:
                 progress(step, total)
+            if tracker.active and step % log_every == 0:
+                tracker.log_metrics({"train": {"loss": loss.item() * c.grad_accum}}, step)
 
             if has_dev and (step % eval_every == 0 or step == total):
                 t0 = time.perf_counter()
                 dev, whole = self._evaluate_dev(model, focus, sample, whole=step == total)
                 eval_time += time.perf_counter() - t0
                 score = float(np.mean([dev[t.name][t.main_metric] for t in judged]))
+                tracker.log_metrics({"dev": dev, "dev_score": score}, step)
                 history.append(
                     {"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score}
                 )
@@ -323,6 +341,7 @@ class Trainer:
         if all("test" in t.splits for t in judged):
             test, preds = self.evaluate(model, "test", return_predictions=True, tasks=focus)
         test_time = time.perf_counter() - t0
+        tracker.log_metrics({"best": {"dev": best_dev, "step": best_step}, "test": test}, step)
         total_params = sum(p.numel() for p in model.parameters())
         return TrainResult(
             tasks=[t.name for t in tasks],
