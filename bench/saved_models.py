@@ -3,9 +3,10 @@ load in a fresh process, ``predict`` — identical labels, probabilities within 
 each saved folder beside the fully fine-tuned one.
 
 Encoders: the bundled MiniLM with full fine-tuning, BitFit, LoRA, (IA)³ and an Inspirational
-Pointer, trained on two demo tasks (negation_site_a + topic, ``--steps`` steps). Generative: no language
-model ships with taskmix and none can be downloaded here, so a small GPT-2 built from its config
-(random weights, the MiniLM tokenizer) stands in — full, LoRA and IP — and the answers are compared.
+Pointer, trained on two demo tasks (negation_site_a + topic, ``--steps`` steps). Generative: no
+language model ships with taskmix and none can be downloaded here, so a small GPT-2 built from its
+config (random weights, the MiniLM tokenizer) stands in — full, LoRA and IP — and the answers are
+compared.
 
     python bench/saved_models.py --json bench/out/saved_models.json
 """
