@@ -772,6 +772,8 @@ def config_hash(*parts: Any) -> str:
     """A short, stable hash of JSON-able parts (pydantic models are dumped first)."""
 
     def norm(p: Any) -> Any:
+        if isinstance(p, _Strict):
+            return p.identity()
         return p.model_dump(mode="json") if isinstance(p, BaseModel) else p
 
     blob = json.dumps([norm(p) for p in parts], sort_keys=True, default=str)

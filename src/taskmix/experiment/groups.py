@@ -17,7 +17,7 @@ from taskmix.experiment.runs import run_grid, unique_seeds
 from taskmix.files import atomic_dir
 from taskmix.models.backbone import BackboneFactory
 from taskmix.store import RunRecord
-from taskmix.train.tracking import make_trackers
+from taskmix.train.tracking import tracked
 from taskmix.train.trainer import Trainer
 
 
@@ -101,14 +101,8 @@ class GroupTrainer:
         trainer = Trainer(self.config, self.backbone)
 
         def work(spec, run_id, progress):
-            tracker = make_trackers(
-                self.config.report_to,
-                self.config.tracking_dir,
-                self.out / "tracking",
-                suite.name,
-                f"{spec.setting} seed {spec.seed} {run_id[:8]}",
-            )
-            try:
+            name = f"{spec.setting} seed {spec.seed} {run_id[:8]}"
+            with tracked(self.config, self.out / "tracking", suite.name, name) as tracker:
                 result = trainer.fit(
                     [suite[t] for t in spec.tasks],
                     spec.seed,
@@ -116,10 +110,6 @@ class GroupTrainer:
                     keep_model=True,
                     tracker=tracker,
                 )
-            except BaseException:
-                tracker.finish(failed=True)
-                raise
-            tracker.finish()
             return result.to_dict(), str(self._write_artifacts(run_id, spec, result))
 
         specs = plan_runs(groups, self.seeds, stl=stl)

@@ -33,6 +33,7 @@ from taskmix.group.search import (
 )
 from taskmix.models.backbone import BackboneFactory
 from taskmix.train.generative import GenerativeTrainer, language_model_factory
+from taskmix.train.tracking import tracked
 from taskmix.train.trainer import Trainer
 
 
@@ -156,9 +157,16 @@ class TrialTrainer(Objective):
         return [scores[j * k : (j + 1) * k] for j in range(len(masks))]
 
     def _work(self, spec: TrialSpec, run_id: str, progress):
-        result = self.trainer.fit(
-            [self.suite[t] for t in spec.tasks], spec.seed, progress=progress, focus=[self.target]
-        )
+        name = f"{spec.setting} seed {spec.seed} {run_id[:8]}"
+        out = Path(self.out) / "tracking"
+        with tracked(self.config.train, out, self.suite.name, name) as tracker:
+            result = self.trainer.fit(
+                [self.suite[t] for t in spec.tasks],
+                spec.seed,
+                progress=progress,
+                focus=[self.target],
+                tracker=tracker,
+            )
         metric = self.suite[self.target].main_metric
         metrics = result.to_dict()
         metrics.update(

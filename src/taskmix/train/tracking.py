@@ -9,9 +9,10 @@ of its own, not ``mlflow.start_run``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,3 +191,16 @@ def make_trackers(
                 f"report_to: unknown tracker {name!r}", hint="choose mlflow, tensorboard or wandb"
             )
     return Trackers(made)
+
+
+@contextlib.contextmanager
+def tracked(config, default: str | Path, experiment: str, run_name: str) -> Iterator[Trackers]:
+    """The trackers of a training config (``report_to``, ``tracking_dir``) for one run, finished
+    when the run ends (marked failed when it raises)."""
+    tracker = make_trackers(config.report_to, config.tracking_dir, default, experiment, run_name)
+    try:
+        yield tracker
+    except BaseException:
+        tracker.finish(failed=True)
+        raise
+    tracker.finish()
