@@ -249,14 +249,20 @@ def test_a_models_chat_template_is_used_unless_turned_off(lm_tokenizer):
         "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}<|end|>{% endfor %}"
         "{% if add_generation_prompt %}<|assistant|>{% endif %}"
     )
+    from taskmix.models.llm import LocalLLM
+
     task = demo_suite()["negation_site_a"]
     try:
         chat = GenerativeModel(lm, [task]).texts([(0, "train", 0)])[0][0]
         plain = GenerativeModel(
             lm, [task], GenerationConfig(prompt=PromptConfig(chat_template=False))
         ).texts([(0, "train", 0)])[0][0]
+        prompted = LocalLLM(lm)._prompts(["Q: 2 + 2?"])  # the few-shot baseline's model, too
+        as_given = LocalLLM(lm, chat_template=False)._prompts(["Q: 2 + 2?"])
     finally:
         lm.tokenizer.chat_template = None
+    assert prompted == ["<|user|>Q: 2 + 2?<|end|><|assistant|>"] and as_given == ["Q: 2 + 2?"]
+    assert LocalLLM(lm)._prompts(["Q"]) == ["Q"]  # no template: the prompt as it is
     assert chat.startswith("<|user|>### Instruction:") and chat.endswith("<|end|><|assistant|>")
     assert "### Response:" not in chat and plain.endswith("### Response:\n")
 

@@ -142,9 +142,8 @@ def run_fewshot(
     fewshot = FewShot(None, k, prompt, max_new_tokens, limit)
 
     def work(spec: FewShotSpec, run_id: str, progress):
-        fewshot.llm = fewshot.llm or make_llm(
-            llm
-        )  # loaded once, and only when some run is left to do
+        # loaded once, and only when some run is left to do
+        fewshot.llm = fewshot.llm or make_llm(llm, chat_template=prompt.chat_template)
         metrics, preds = fewshot.evaluate(suite[spec.task], spec.seed, split, progress)
         return {
             "test": {spec.task: metrics},

@@ -121,6 +121,18 @@ class LanguageModel(Backbone):
             ) from None
         return cls(model, tokenizer, name=config.name, config=config)
 
+    @property
+    def has_chat_template(self) -> bool:
+        """Whether the tokenizer carries a chat template (an instruction-tuned model)."""
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def chat(self, message: str) -> str:
+        """``message`` as the user's turn in the model's chat template, followed by the cue of the
+        assistant's answer."""
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": message}], tokenize=False, add_generation_prompt=True
+        )
+
     # ------------------------------------------------------------ batches
     def _ids(self, texts: Sequence[str], special: bool) -> list[list[int]]:
         """Token ids of each text; a text is tokenised once (training meets a prompt and its
@@ -249,20 +261,13 @@ class GenerativeModel(Pretrained, nn.Module):
     @property
     def chat(self) -> bool:
         """Whether prompts are written in the model's chat template (it has one, not turned off)."""
-        tok = self.lm.tokenizer
-        return self.config.prompt.chat_template and bool(getattr(tok, "chat_template", None))
+        return self.config.prompt.chat_template and self.lm.has_chat_template
 
     def prompt(self, k: int, split: str, i: int) -> str:
         """What the model reads for example ``i`` of task ``k``'s ``split``: the prompt, or with a
         chat template the instruction and input as a user message and the assistant's cue."""
         tp = self.prompts[k]
-        if not self.chat:
-            return tp.prompt(split, i)
-        return self.lm.tokenizer.apply_chat_template(
-            [{"role": "user", "content": tp.message(split, i)}],
-            tokenize=False,
-            add_generation_prompt=True,
-        )
+        return self.lm.chat(tp.message(split, i)) if self.chat else tp.prompt(split, i)
 
     def texts(self, items: Sequence[tuple[int, str, int]]) -> tuple[list[str], list[str]]:
         """Prompts and targets (answer + end marker) of (task index, split, example) items."""

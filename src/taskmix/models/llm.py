@@ -50,14 +50,19 @@ class LocalLLM(LLM):
     """A causal or seq2seq Hugging Face model run here
     (:class:`~taskmix.models.generative.LanguageModel`)."""
 
-    def __init__(self, lm, batch_size: int = 8):
+    def __init__(self, lm, batch_size: int = 8, chat_template: bool = True):
         self.lm = lm
         self.name = lm.name
         self.batch_size = batch_size
+        # an instruction-tuned model reads each prompt as a user message in its chat template
+        self.chat = chat_template and lm.has_chat_template
         lm.model.eval()
 
+    def _prompts(self, prompts: Sequence[str]) -> list[str]:
+        return [self.lm.chat(p) for p in prompts] if self.chat else list(prompts)
+
     @classmethod
-    def from_config(cls, config: LLMConfig) -> LocalLLM:
+    def from_config(cls, config: LLMConfig, chat_template: bool = True) -> LocalLLM:
         from taskmix.models.backbone import resolve_device, weights_dtype
         from taskmix.models.generative import LanguageModel
 
@@ -68,10 +73,12 @@ class LocalLLM(LLM):
             precision=config.precision,
         )
         dtype = weights_dtype(config.precision, resolve_device(config.device))
-        return cls(LanguageModel.from_config(model, architecture=config.architecture, dtype=dtype))
+        lm = LanguageModel.from_config(model, architecture=config.architecture, dtype=dtype)
+        return cls(lm, chat_template=chat_template)
 
     def _complete(self, prompts, max_tokens, stop):
         out = []
+        prompts = self._prompts(prompts)
         for i in range(0, len(prompts), self.batch_size):
             with self.lm.autocast():
                 out += self.lm.generate(self.lm.model, prompts[i : i + self.batch_size], max_tokens)
@@ -82,7 +89,7 @@ class LocalLLM(LLM):
 
         with torch.no_grad(), self.lm.autocast():
             lp = self.lm.answer_logprobs(
-                self.lm.model, [prompt] * len(options), [" " + o for o in options]
+                self.lm.model, self._prompts([prompt]) * len(options), [" " + o for o in options]
             )
         return [float(x) for x in lp]
 
@@ -269,8 +276,9 @@ class EndpointLLM(LLM):
             ) from None
 
 
-def make_llm(config: LLMConfig) -> LLM:
-    """The endpoint client when ``endpoint`` is set, else the local model ``model``."""
+def make_llm(config: LLMConfig, chat_template: bool = True) -> LLM:
+    """The endpoint client when ``endpoint`` is set, else the local model ``model`` (reading
+    prompts in its chat template, if it has one, unless ``chat_template`` is false)."""
     if config.endpoint:
         return EndpointLLM.from_config(config)
     if not config.model:
@@ -278,4 +286,4 @@ def make_llm(config: LLMConfig) -> LLM:
             "no LLM given",
             hint="give --llm MODEL (a local or Hugging Face model) or --endpoint URL",
         )
-    return LocalLLM.from_config(config)
+    return LocalLLM.from_config(config, chat_template=chat_template)
