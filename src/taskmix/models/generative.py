@@ -22,7 +22,7 @@ from taskmix.data.prompt import TaskPrompt
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
 from taskmix.models.backbone import Backbone, quiet_transformers, resolve_model_path
-from taskmix.models.saving import Pretrained, base_config, load_base, save_base
+from taskmix.models.saving import Pretrained, load_base, load_saved_base, save_base
 
 log = logging.getLogger(__name__)
 
@@ -334,11 +334,12 @@ class GenerativeModel(Pretrained, nn.Module):
     @classmethod
     def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
         generation = GenerationConfig(**meta["generation"])
-        lm = LanguageModel.from_config(
-            base_config(folder, meta, model_config),
+        lm = load_saved_base(
+            folder,
+            meta,
+            model_config,
+            LanguageModel.from_config,
             architecture=generation.architecture,
-            tokenizer=str(folder / "tokenizer"),
         )
-        lm.config = model_config
         lm.model = load_base(lm.model, folder, meta["weights"], lm.device)
         return cls(lm, tasks, generation)

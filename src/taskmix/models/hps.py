@@ -20,8 +20,8 @@ from taskmix.models.backbone import Backbone
 from taskmix.models.heads import make_head
 from taskmix.models.saving import (
     Pretrained,
-    base_config,
     load_base,
+    load_saved_base,
     load_state,
     prediction_frame,
     save_base,
@@ -217,10 +217,7 @@ class HardSharingModel(Pretrained, nn.Module):
 
     @classmethod
     def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
-        backbone = Backbone.from_config(
-            base_config(folder, meta, model_config), tokenizer=str(folder / "tokenizer")
-        )
-        backbone.config = model_config
+        backbone = load_saved_base(folder, meta, model_config)
         backbone.model = load_base(backbone.model, folder, meta["weights"], backbone.device)
         model = cls(backbone, tasks)
         load_state(model, folder / "heads.safetensors", backbone.device)

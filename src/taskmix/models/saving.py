@@ -31,7 +31,7 @@ from torch import nn
 from taskmix.config import ModelConfig, TrainConfig
 from taskmix.data.task import Task, TaskSplit
 from taskmix.errors import ModelError
-from taskmix.models.backbone import quiet_transformers
+from taskmix.models.backbone import Backbone, quiet_transformers
 
 CONFIG_FILE = "taskmix_model.json"
 FORMAT = 1
@@ -310,6 +310,15 @@ def base_config(folder: Path, meta: dict, model_config: ModelConfig) -> ModelCon
         if meta.get("weights") == "all" and (folder / sub).is_dir():
             return model_config.model_copy(update={"name": str(folder / sub)})
     return model_config.model_copy(update={"name": meta["base_model"]})
+
+
+def load_saved_base(folder: Path, meta: dict, model_config: ModelConfig, load=None, **kw):
+    """The base model of a saved model (see :func:`base_config`) with the saved tokenizer, its
+    settings those saved (``load``: how, default an encoder's ``Backbone.from_config``)."""
+    load = load or Backbone.from_config
+    base = load(base_config(folder, meta, model_config), tokenizer=str(folder / "tokenizer"), **kw)
+    base.config = model_config
+    return base
 
 
 def _base_name(name: str) -> str:

@@ -23,6 +23,7 @@ from taskmix.models.backbone import Backbone, pool
 from taskmix.models.generative import GenerativeModel, LanguageModel
 from taskmix.models.hps import HardSharingModel, make_batch
 from taskmix.models.ip.layer import InspirationalPointer, find_layers, intervene
+from taskmix.models.saving import load_saved_base
 
 log = logging.getLogger(__name__)
 
@@ -242,11 +243,7 @@ class IPModel(_Pointer, HardSharingModel):
     @classmethod
     def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
         train = TrainConfig(**meta["train"])
-        backbone = Backbone.from_config(
-            model_config.model_copy(update={"name": meta["base_model"]}),
-            tokenizer=str(folder / "tokenizer"),
-        )
-        backbone.config = model_config
+        backbone = load_saved_base(folder, meta, model_config)
         form = None
         if train.ip.form_model:
             form = Backbone.from_config(
@@ -288,12 +285,13 @@ class GenerativeIPModel(_Pointer, GenerativeModel):
     def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
         train = TrainConfig(**meta["train"])
         generation = GenerationConfig(**meta["generation"])
-        lm = LanguageModel.from_config(
-            model_config.model_copy(update={"name": meta["base_model"]}),
+        lm = load_saved_base(
+            folder,
+            meta,
+            model_config,
+            LanguageModel.from_config,
             architecture=generation.architecture,
-            tokenizer=str(folder / "tokenizer"),
         )
-        lm.config = model_config
         return cls(lm, tasks, train, form_module(lm, train), generation).load_ip(folder)
 
 
