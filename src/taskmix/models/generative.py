@@ -331,15 +331,18 @@ class GenerativeModel(Pretrained, nn.Module):
         how = save_base(self.model, folder, "lm")
         return {"weights": how, "generation": self.config.model_dump(mode="json")}
 
+    @staticmethod
+    def saved_lm(
+        folder: Path, meta: dict, model_config: ModelConfig
+    ) -> tuple[LanguageModel, GenerationConfig]:
+        """The base language model of a saved generative model, and its generation settings."""
+        generation = GenerationConfig(**meta["generation"])
+        load = LanguageModel.from_config
+        lm = load_saved_base(folder, meta, model_config, load, architecture=generation.architecture)
+        return lm, generation
+
     @classmethod
     def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
-        generation = GenerationConfig(**meta["generation"])
-        lm = load_saved_base(
-            folder,
-            meta,
-            model_config,
-            LanguageModel.from_config,
-            architecture=generation.architecture,
-        )
+        lm, generation = cls.saved_lm(folder, meta, model_config)
         lm.model = load_base(lm.model, folder, meta["weights"], lm.device)
         return cls(lm, tasks, generation)

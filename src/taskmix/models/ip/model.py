@@ -284,14 +284,7 @@ class GenerativeIPModel(_Pointer, GenerativeModel):
     @classmethod
     def _from_saved(cls, folder: Path, meta: dict, model_config: ModelConfig, tasks):
         train = TrainConfig(**meta["train"])
-        generation = GenerationConfig(**meta["generation"])
-        lm = load_saved_base(
-            folder,
-            meta,
-            model_config,
-            LanguageModel.from_config,
-            architecture=generation.architecture,
-        )
+        lm, generation = cls.saved_lm(folder, meta, model_config)
         return cls(lm, tasks, train, form_module(lm, train), generation).load_ip(folder)
 
 
