@@ -17,7 +17,6 @@ from conftest import MTL_SCORES, STL_SCORES, run_cli, run_record, stl_mtl_record
 from taskmix.config import TrainConfig
 from taskmix.data.suite import Suite
 from taskmix.evaluate.compare import Comparison
-from taskmix.evaluate.metrics import verdict
 from taskmix.evaluate.proof import MultiTaskTrainer
 
 STL, MTL, records = STL_SCORES, MTL_SCORES, stl_mtl_records
@@ -95,21 +94,88 @@ def test_runs_trained_in_two_ways_are_compared_within_each_way():
     assert (g["seeds"] == 3).all()
 
 
+def seeds_by_hand(diffs, power=0.8) -> int:
+    """The fewest seeds n with mean/sd · √n ≥ t(0.975, n−1) + t(power, n−1), from scipy."""
+    m, sd = np.mean(diffs), np.std(diffs, ddof=1)
+    return next(
+        n
+        for n in range(2, 1000)
+        if abs(m) / sd * math.sqrt(n) >= stats.t.ppf(0.975, n - 1) + stats.t.ppf(power, n - 1)
+    )
+
+
 def test_verdicts():
-    assert [
-        verdict(*x)
-        for x in [(0.02, 0.01, 3), (-0.02, 0.01, 3), (0.02, 0.03, 3), (0.02, math.nan, 1)]
-    ] == ["helps", "hurts", "inconclusive", "inconclusive"]
     comp = Comparison(records(), groupings={"x": [["a", "b"]], "none": [["a"], ["b"]]})
     mean, half = by_hand()
+    per_seed = [np.mean([MTL[s][t] - STL[(t, s)] for t in ("a", "b")]) for s in (1, 2, 3)]
     lines = comp.verdicts()
-    assert (
-        lines[0]
-        == f"x (a+b): {verdict(mean, half, 3)} — {mean * 100:+.2f} ± {half * 100:.2f} points on "
-        "the "
-        "grouped tasks over 3 seeds"
+    assert lines[0] == (
+        f"x (a+b): inconclusive, ≈{seeds_by_hand(per_seed)} seeds — {mean * 100:+.2f} ± "
+        f"{half * 100:.2f} points on the grouped tasks over 3 seeds"
     )
     assert lines[1].startswith("none: no task was grouped")
+    assert "within ± 1 points" in lines[-1]
+
+
+def test_groupings_that_tie_with_stl_are_equivalent_and_a_noisy_one_is_inconclusive():
+    stl = {(t, s): 0.6 + 0.01 * s for t in ("a", "b") for s in (1, 2, 3, 4)}
+    # MTL of a+b: within a tenth of a point of STL on every seed; of a+c: noisy
+    tie = {s: {t: stl[(t, s)] + 0.001 * (-1) ** s for t in ("a", "b")} for s in (1, 2, 3, 4)}
+    recs = [run_record(f"stl-{t}-{s}", [t], s, {t: v}) for (t, s), v in stl.items()]
+    recs += [run_record(f"ab-{s}", ["a", "b"], s, v) for s, v in tie.items()]
+    comp = Comparison(recs, groupings={"pair": [["a", "b"]]}, margin=0.01)
+    row = comp.by_grouping().iloc[0]
+    assert row.verdict == "equivalent" and row.p_equivalence < 0.05
+    # with no margin nothing is ever equivalent: the tie is inconclusive
+    assert Comparison(recs, groupings={"pair": [["a", "b"]]}, margin=0).by_grouping().iloc[
+        0
+    ].verdict.startswith("inconclusive")
+    noisy = {1: 0.05, 2: -0.01, 3: 0.04, 4: 0.0}
+    recs2 = [run_record(f"stl-{t}-{s}", [t], s, {t: v}) for (t, s), v in stl.items()]
+    recs2 += [
+        run_record(f"ab-{s}", ["a", "b"], s, {t: stl[(t, s)] + noisy[s] for t in ("a", "b")})
+        for s in noisy
+    ]
+    row = Comparison(recs2, groupings={"pair": [["a", "b"]]}).by_grouping().iloc[0]
+    assert row.verdict == f"inconclusive, ≈{seeds_by_hand(list(noisy.values()))} seeds"
+    table = Comparison(recs2, groupings={"pair": [["a", "b"]]}).table()
+    assert set(table[table.setting != "STL"].verdict) == {row.verdict}
+
+
+def _flagged(recs, **metrics):
+    return [
+        replace(r, metrics={**r.metrics, **metrics}) if r.kind == "stl" and r.tasks == ["a"] else r
+        for r in recs
+    ]
+
+
+def test_stl_models_that_had_not_converged_are_flagged_not_counted():
+    recs = records()
+    rising = [{"step": 50, "dev_score": 0.5}, {"step": 100, "dev_score": 0.6}]
+    # the best checkpoint of every STL model of a was its last: the step budget stopped them
+    comp = Comparison(
+        _flagged(recs, history=rising, best_step=100), groupings={"x": [["a", "b"]]}
+    )
+    assert "still improving at its last step (3 of 3 seeds)" in comp.stl_problem("a")
+    assert comp.stl_problem("b") == ""
+    row = comp.by_grouping().iloc[0]
+    assert row.verdict == "STL not converged (a)" and not row.fair
+    assert comp.best_grouping() is None  # a gain over unconverged STL is not taken
+    assert "train STL longer" in comp.verdicts()[0]
+    table = comp.table()
+    assert table.query("task == 'a' and setting == 'STL'").verdict.iloc[0].startswith(
+        "not converged: still improving"
+    )
+    assert table.query("task == 'a' and setting != 'STL'").verdict.iloc[0] == "STL not converged"
+    # stopped early after its best (best_step before the last evaluation): converged
+    early = Comparison(_flagged(recs, history=rising, best_step=50), groupings={"x": [["a", "b"]]})
+    assert early.stl_problem("a") == "" and early.by_grouping().iloc[0].fair
+    # at the majority-class level: a's STL macro-F1 (0.55 on average) vs a majority of 0.545
+    majority = {"a": {"accuracy": 0.6, "macro_f1": 0.545}}
+    flat = Comparison(_flagged(recs, majority=majority), groupings={"x": [["a", "b"]]})
+    assert "at the majority-class level (macro-F1 55.0, majority 54.5)" == flat.stl_problem("a")
+    low = {"a": {"accuracy": 0.6, "macro_f1": 0.4}}
+    assert Comparison(_flagged(recs, majority=low)).stl_problem("a") == ""
 
 
 def _delta_cell(text: str, grouping: str) -> str:

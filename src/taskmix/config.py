@@ -764,6 +764,13 @@ class RunConfig(_Strict):
         default_factory=GroupConfig, description="how `--groups auto` groups the tasks"
     )
     seeds: Seeds = Field(default_factory=lambda: [1, 2, 3], min_length=1)
+    margin: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="equivalence margin of the verdicts, a fraction of the main metric (0.01 = "
+        "one point): MTL within ± margin of STL by two one-sided tests is 'equivalent'",
+    )
     out: str = "runs"
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
 

@@ -27,6 +27,7 @@ from taskmix.cli.options import (
     Keep,
     KeyEnvOpt,
     LLMOpt,
+    MarginOpt,
     MaxLenOpt,
     MaxStepsOpt,
     Measure,
@@ -505,6 +506,7 @@ def train(
             "[default: none]"
         ),
     ] = None,
+    margin: MarginOpt = None,
     descriptions: Annotated[
         bool | None,
         typer.Option(help="ip: give the form module each task's description [default: yes]"),
@@ -539,8 +541,8 @@ def train(
         "train.lr": lr, "train.sampler": sampler, "train.adaptation": adaptation,
         "train.ip_descriptions": descriptions, "seeds": parse_seeds(seeds),
         "train.save_model": True if keep else None, "train.report_to": parse_names(report_to),
-        "out": None if out is None else str(out), "group.method": method, "group.alpha": alpha,
-        "group.criterion": criterion, "group.pvi.mode": mode, "model": mc.model_dump()})
+        "margin": margin, "out": None if out is None else str(out), "group.method": method,
+        "group.alpha": alpha, "group.criterion": criterion, "group.pvi.mode": mode, "model": mc.model_dump()})
     # fmt: on
     run_executor = executor_from(executor, workers, address, base=run.execution)
     if groups == "auto":
@@ -557,7 +559,9 @@ def train(
         trainer = MultiTaskTrainer(
             run.train, run.model, seeds=run.seeds, out=run.out, executor=run_executor
         )
-        comparison = trainer.compare(s, {"all" if groups == "all" else "given": group_list})
+        comparison = trainer.compare(
+            s, {"all" if groups == "all" else "given": group_list}, run.margin
+        )
     _show_training(o, comparison, group_list, run, keep)
 
 
@@ -1180,12 +1184,15 @@ def compare(
     groups: Annotated[
         str | None, typer.Option(help='grouping to count models for: "a,b;c"')
     ] = None,
+    margin: MarginOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Print the STL vs MTL table of the finished runs in a run store (read-only)."""
-    from taskmix.evaluate.compare import comparison_from_store
+    """Print the STL vs MTL table of the finished runs in a run store (read-only), with a verdict
+    per comparison: helps / hurts / equivalent within the margin / inconclusive (with the seeds
+    that would settle it); STL models that had not converged are flagged, not counted."""
+    from taskmix.evaluate.compare import MARGIN, comparison_from_store
 
-    comp, _ = comparison_from_store(_store(out), suite)
+    comp, _ = comparison_from_store(_store(out), suite, margin=MARGIN if margin is None else margin)
     o = Output(json_)
     _comparison_tables(o, comp, "test metrics, mean ± 95% CI over seeds")
     o.table("training", comp.training(), title="how the models were trained")
@@ -1238,6 +1245,7 @@ def report(
             help="folder to write the report to (e.g. when OUT is read-only) [default: OUT/report]"
         ),
     ] = None,
+    margin: MarginOpt = None,
 ) -> None:
     """Write the HTML report (plots, tables, CSV/JSON) of a run store to OUT/report/index.html:
     the verdicts, how the models were trained, STL vs MTL, how the groups were chosen, measured
@@ -1245,7 +1253,11 @@ def report(
     from taskmix.report.html import report_store
 
     path = report_store(
-        _store(out), to or out / "report", suite=suite, groups=_groups(groups) if groups else None
+        _store(out),
+        to or out / "report",
+        suite=suite,
+        groups=_groups(groups) if groups else None,
+        margin=margin,
     )
     console.print(f"report written to [bold]{escape(str(path))}[/]")
 

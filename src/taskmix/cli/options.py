@@ -19,6 +19,7 @@ from taskmix.config import (
     LLMConfig,
     ModelConfig,
     PVIConfig,
+    RunConfig,
     SearchConfig,
     SelectConfig,
     TrainConfig,
@@ -109,6 +110,17 @@ DeviceOpt = Annotated[
 ]
 SeedsOpt = Annotated[
     str | None, typer.Option(help="comma-separated training seeds, e.g. 1,2,3 [default: 1,2,3]")
+]
+MarginOpt = Annotated[
+    float | None,
+    typer.Option(
+        help=with_default(
+            "equivalence margin of the verdicts, a fraction of the main metric (0.01 = one "
+            "point): MTL within it of STL is 'equivalent'",
+            RunConfig,
+            "margin",
+        )
+    ),
 ]
 MaxStepsOpt = Annotated[
     int | None,

@@ -81,3 +81,19 @@ def answer_metrics(task: Task, answers: Sequence[str], labels: np.ndarray) -> di
     return exact_match_prf(
         [parse_answer(a) for a in answers], [parse_answer(str(y)) for y in labels]
     )
+
+
+def majority_metrics(task: Task, split: str = "test") -> dict[str, float] | None:
+    """The metrics of always answering the most frequent training label (classification, multiple
+    choice) on ``split``: the level a model that learned nothing reaches. None for other kinds
+    (a constant regression has no correlation) or when a split is missing."""
+    if task.kind not in ("classification", "multiple_choice") or not {"train", split} <= set(
+        task.splits
+    ):
+        return None
+    train = np.asarray(task.splits["train"].labels)
+    labels = np.asarray(task.splits[split].labels)
+    if not len(train) or not len(labels):
+        return None
+    values, counts = np.unique(train, return_counts=True)
+    return task_metrics(task, np.full(len(labels), values[np.argmax(counts)]), labels)

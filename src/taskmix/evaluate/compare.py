@@ -1,7 +1,11 @@
 """STL vs MTL comparison tables from finished runs: means, 95% CIs over seeds, differences.
 
 The difference of an MTL setting from STL is paired by seed (the same seeds were used for
-both), and its CI is the t interval of the per-seed differences.
+both), and its CI is the t interval of the per-seed differences. Its verdict (helps / hurts /
+equivalent within a margin / inconclusive with the seeds it would need) is
+:func:`taskmix.stats.judge`. A comparison whose STL models had not converged — their best dev
+score was at their last evaluation, or their test score is at the majority-class level — is
+flagged instead of counted: any extra training the MTL model had would look like a gain.
 """
 
 from __future__ import annotations
@@ -19,10 +23,16 @@ import pandas as pd
 
 from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError
-from taskmix.evaluate.metrics import LABELS, METRICS, format_ci, mean_ci, verdict
+from taskmix.evaluate.metrics import LABELS, METRICS, format_ci, mean_ci
 from taskmix.experiment.groupings import load_groupings
 from taskmix.experiment.runs import STORE_FILE
+from taskmix.stats import judge
 from taskmix.store import RunRecord, RunStore
+
+#: default equivalence margin of a verdict: one point of the main metric
+MARGIN = 0.01
+#: how close to the majority-class score an STL model counts as having learned nothing
+MAJORITY_TOLERANCE = 0.01
 
 
 class Comparison:
@@ -31,6 +41,8 @@ class Comparison:
     ``table()`` has one row per (task, setting): seeds, the two metrics of the task's kind with
     95% CIs, and for MTL rows the paired difference of the main metric from STL.
     ``settings()`` counts models and trainable parameters of each way of training the tasks.
+    ``margin``: the difference of the main metric (a fraction: 0.01 = one point) within which MTL
+    and STL count as equivalent.
     """
 
     def __init__(
@@ -38,7 +50,9 @@ class Comparison:
         records: Sequence[RunRecord],
         suite: Suite | None = None,
         groupings: dict[str, Sequence[Sequence[str]]] | None = None,
+        margin: float = MARGIN,
     ):
+        self.margin = margin
         # One model counts once, however many groupings chose it: records are deduplicated by
         # run id, and a group is a set (the same tasks in any order are one setting).
         finished = {r.id: r for r in records if r is not None and r.status == "finished"}
@@ -116,16 +130,44 @@ class Comparison:
                 for m in (m1, m2):
                     mean, half = mean_ci(cur[cur.metric == m]["value"].to_numpy())
                     row[f"{m}"], row[f"{m}_ci"] = mean, half
-                if setting != stl_setting and not stl.empty:
+                problem = self.stl_problem(task, _variant(setting))
+                row["delta"], row["delta_ci"], row["verdict"] = math.nan, math.nan, ""
+                if setting == stl_setting:
+                    row["verdict"] = f"not converged: {problem}" if problem else ""
+                elif not stl.empty:
                     mine = cur[cur.metric == m2].set_index("seed")["value"]
                     paired = mine.index.intersection(stl.index)
                     d = (mine[paired] - stl[paired]).to_numpy()
-                    row["delta"], row["delta_ci"] = mean_ci(d) if len(d) else (math.nan, math.nan)
-                else:
-                    row["delta"], row["delta_ci"] = math.nan, math.nan
+                    if len(d):
+                        v = judge(d, self.margin)
+                        row["delta"], row["delta_ci"] = v.mean, v.half
+                        row["verdict"] = "STL not converged" if problem else v.text()
                 row["delta_metric"] = m2
                 out.append(row)
         return pd.DataFrame(out)
+
+    def stl_problem(self, task: str, variant: str = "") -> str:
+        """Why the STL models of ``task`` (trained the ``variant`` way) are no fair baseline, or
+        '': still improving (the best dev score of most seeds was at their last evaluation: the
+        step budget stopped them, not early stopping), or at the majority-class level (mean test
+        score of the main metric within one point of always answering the most frequent label)."""
+        runs = [r for r in self.records if r.setting == f"stl:{task}{variant}"]
+        if not runs:
+            return ""
+        reasons = []
+        rising = sum(_still_improving(r) for r in runs)
+        if 2 * rising > len(runs):
+            reasons.append(f"still improving at its last step ({rising} of {len(runs)} seeds)")
+        main = METRICS[self._kind(task)][1]
+        majority = [(r.metrics.get("majority") or {}).get(task, {}).get(main) for r in runs]
+        majority = [m for m in majority if m is not None]
+        scores = [r.metrics["test"][task][main] for r in runs if task in r.metrics.get("test", {})]
+        if majority and scores and np.mean(scores) <= np.mean(majority) + MAJORITY_TOLERANCE:
+            reasons.append(
+                f"at the majority-class level ({LABELS[main]} {np.mean(scores) * 100:.1f}, "
+                f"majority {np.mean(majority) * 100:.1f})"
+            )
+        return "; ".join(reasons)
 
     @staticmethod
     def label(setting: str, all_tasks: set[str]) -> str:
@@ -195,31 +237,44 @@ class Comparison:
                 per_task[t].append(x)
             per_seed.append(float(np.mean(d)) if d else 0.0)
             all_seed.append(float(np.sum(d)) / max(1, len(tasks)))
-        m, h = mean_ci(per_seed)
+        judged = judge(per_seed, self.margin)
         ma, ha = mean_ci(all_seed)
         means = [np.mean(x) for x in per_task.values()]
+        unfair = [t for _, t in pairs if self.stl_problem(t, v)]
+        if not pairs:
+            said = "nothing grouped"
+        elif unfair:
+            said = f"STL not converged ({', '.join(unfair)})"
+        else:
+            said = judged.text()
         return {
             "grouping": name + (f" [{v.removeprefix(' @')}]" if v else ""),
             "groups": "; ".join("+".join(g) for g in partition if len(g) > 1) or "-",
             "tasks_grouped": len(pairs),
             "seeds": len(per_seed),
-            "delta_grouped": m,
-            "delta_grouped_ci": h,
+            "delta_grouped": judged.mean,
+            "delta_grouped_ci": judged.half,
             "delta_all": ma,
             "delta_all_ci": ha,
+            "p_difference": judged.p_difference,
+            "p_equivalence": judged.p_equivalence,
             "helped": int(sum(x > 0 for x in means)),
             "hurt": int(sum(x < 0 for x in means)),
-            "verdict": verdict(m, h, len(per_seed)) if pairs else "nothing grouped",
+            "verdict": said,
+            "fair": not unfair,
         }
 
     def best_grouping(self) -> tuple[str, list[list[str]]] | None:
         """(name, partition) of the named grouping with the largest mean difference from STL over
         every task (``delta_all``; a task left alone counts 0); None when no grouping is above 0
-        (the single-task models are best)."""
+        (the single-task models are best), and groupings compared with STL models that had not
+        converged are passed over."""
         table = self.by_grouping()
         if table.empty:
             return None
-        table = table[table.seeds > 0].sort_values("delta_all", ascending=False, kind="stable")
+        # a gain over STL models that had not converged is no gain: such groupings are not chosen
+        table = table[(table.seeds > 0) & table.fair]
+        table = table.sort_values("delta_all", ascending=False, kind="stable")
         if table.empty or not table.delta_all.iloc[0] > 0:
             return None
         name = str(table.grouping.iloc[0]).split(" [")[0]
@@ -234,8 +289,10 @@ class Comparison:
         return [r for r in self.records if r.setting.removesuffix(_variant(r.setting)) in wanted]
 
     def verdicts(self) -> list[str]:
-        """One line per grouping: whether training its groups together helps, hurts or is
-        inconclusive (the 95% CI of the mean paired difference over seeds), and the seeds used."""
+        """One line per grouping: whether training its groups together helps, hurts, is
+        equivalent within the margin or is inconclusive (and then the seeds that would settle
+        it), from the mean paired difference over seeds; or that its STL baseline had not
+        converged. Each CI is of its own comparison (no multiplicity adjustment across them)."""
         lines = []
         for r in self.by_grouping().itertuples():
             if r.verdict == "nothing grouped":
@@ -245,9 +302,14 @@ class Comparison:
             seeds = f"{r.seeds} seed{'s' if r.seeds != 1 else ''}"
             lines.append(
                 f"{r.grouping} ({r.groups}): {r.verdict} — {r.delta_grouped * 100:+.2f}{ci} points "
-                "on "
-                f"the grouped tasks over {seeds}"
+                f"on the grouped tasks over {seeds}"
                 + (" (one seed has no confidence interval)" if r.seeds < 2 else "")
+                + ("" if r.fair else ": not counted as a gain; train STL longer")
+            )
+        if lines:
+            lines.append(
+                f"(equivalent: within ± {self.margin * 100:g} points of STL by two one-sided tests "
+                "at α = 0.05; ≈N seeds: what a difference of the observed size would need)"
             )
         return lines
 
@@ -405,13 +467,14 @@ class Comparison:
                         f"{r.delta * 100:+.1f}"
                         + ("" if math.isnan(r.delta_ci) else f" ± {r.delta_ci * 100:.1f}")
                     ),
+                    "verdict": r.verdict,
                 }
             )
         return pd.DataFrame(rows)
 
 
 def comparison_from_store(
-    out: str | Path, suite: str | None = None, allow_empty: bool = False
+    out: str | Path, suite: str | None = None, allow_empty: bool = False, margin: float = MARGIN
 ) -> tuple[Comparison, dict | None]:
     """The comparison of the finished STL, MTL and few-shot runs in the store under ``out`` (of
     ``suite``, which must be named when the store holds several), with the groupings saved beside
@@ -421,7 +484,7 @@ def comparison_from_store(
         records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl", "fewshot"))
     if not records:
         if allow_empty:
-            return Comparison([]), None
+            return Comparison([], margin=margin), None
         raise ConfigError(
             f"{db}: no finished runs" + (f" of suite {suite!r}" if suite else ""),
             hint="run `taskmix train` first",
@@ -433,7 +496,7 @@ def comparison_from_store(
             hint="choose one with --suite",
         )
     groupings, grouper = load_groupings(out, suites[0])
-    return Comparison(records, groupings=groupings), grouper
+    return Comparison(records, groupings=groupings, margin=margin), grouper
 
 
 def _variant(setting: str) -> str:
@@ -490,3 +553,13 @@ def keep_models(comparison: Comparison, keep: str) -> list[dict]:
         else:
             shutil.rmtree(folder, ignore_errors=True)
     return sorted(rows, key=lambda x: (x["setting"], x["seed"]))
+
+
+def _still_improving(record: RunRecord) -> bool:
+    """Whether a run's best dev score was at its last evaluation, after it had risen: its step
+    budget ended it while it was still learning (early stopping would have ended it later)."""
+    history = record.metrics.get("history") or []
+    best = record.metrics.get("best_step")
+    if len(history) < 2 or best is None:
+        return False
+    return best >= history[-1]["step"] and history[-1]["dev_score"] > history[0]["dev_score"]

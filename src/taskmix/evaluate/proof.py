@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from taskmix.config import RunConfig
 from taskmix.data.suite import Suite
-from taskmix.evaluate.compare import Comparison
+from taskmix.evaluate.compare import MARGIN, Comparison
 from taskmix.experiment.groupers import BASELINES, training_groupings
 from taskmix.experiment.groupings import save_groupings
 from taskmix.experiment.groups import GroupTrainer
@@ -24,17 +24,21 @@ class MultiTaskTrainer(GroupTrainer):
     """
 
     def compare(
-        self, suite: Suite, groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]]
+        self,
+        suite: Suite,
+        groups: Sequence[Sequence[str]] | dict[str, Sequence[Sequence[str]]],
+        margin: float = MARGIN,
     ) -> Comparison:
         """Run (or reuse) every STL and MTL run, then build the comparison.
 
         ``groups`` is one grouping (a list of task groups) or several named ones, e.g.
         ``{"pvi": grouper.groups_, "all": [suite.names]}``; every group of every grouping is trained
-        once, and the comparison summarises each grouping (``Comparison.by_grouping``).
+        once, and the comparison summarises each grouping (``Comparison.by_grouping``), its
+        verdicts judged with the equivalence ``margin``.
         """
         groupings = dict(groups) if isinstance(groups, dict) else {}
         flat = [g for part in groupings.values() for g in part] if groupings else list(groups)
-        return Comparison(self.run(suite, flat), suite, groupings=groupings)
+        return Comparison(self.run(suite, flat), suite, groupings=groupings, margin=margin)
 
 
 def prove_grouping(
@@ -68,4 +72,4 @@ def prove_grouping(
         executor=executor,
         show_progress=show_progress,
     )
-    return grouper, groupings, trainer.compare(suite, groupings)
+    return grouper, groupings, trainer.compare(suite, groupings, run.margin)

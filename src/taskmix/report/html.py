@@ -10,9 +10,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from taskmix.evaluate.compare import Comparison, comparison_from_store
+from taskmix.evaluate.compare import MARGIN, Comparison, comparison_from_store
 from taskmix.evaluate.listing import model_folder
-from taskmix.evaluate.metrics import verdict
 from taskmix.files import atomic_dir
 from taskmix.group.groupers import grouper_from_record, rank_candidates
 from taskmix.relate.matrix import TransferMatrix, saved_matrices
@@ -166,13 +165,19 @@ def write_report(
 
 
 def report_store(
-    out: str | Path, to: str | Path, suite: str | None = None, groups: list[list[str]] | None = None
+    out: str | Path,
+    to: str | Path,
+    suite: str | None = None,
+    groups: list[list[str]] | None = None,
+    margin: float | None = None,
 ) -> Path:
     """The report of the run store under ``out`` (read-only), written to ``to``: its comparison
     and groupings, how the recommended grouping was found (redrawn from its PVI table), the
     combination searches and the transfer matrices saved beside it. Returns the HTML path."""
     searches = load_searches(out, suite)
-    comparison, record = comparison_from_store(out, suite, allow_empty=bool(searches))
+    comparison, record = comparison_from_store(
+        out, suite, allow_empty=bool(searches), margin=MARGIN if margin is None else margin
+    )
     name = comparison.suite_name or searches[0]["suite"]
     return write_report(
         comparison,
@@ -213,7 +218,12 @@ def load_transfers(out: str | Path, suite: str) -> dict[str, pd.DataFrame]:
     return found
 
 
-_SAID = {"helps": "helped", "hurts": "hurt", "inconclusive": "made no clear difference to"}
+_SAID = {
+    "helps": "helped",
+    "hurts": "hurt",
+    "equivalent": "made no difference beyond the margin to",
+    "inconclusive": "made no clear difference to",
+}
 
 
 def summarise(table: pd.DataFrame) -> list[str]:
@@ -224,9 +234,11 @@ def summarise(table: pd.DataFrame) -> list[str]:
     for _, r in table[table.setting != "STL"].iterrows():
         if pd.isna(r.delta):
             continue
-        said = _SAID[verdict(r.delta, r.delta_ci, r.seeds)]
+        word = r.verdict.split(",")[0]
+        said = _SAID.get(word, f"cannot be judged ({r.verdict}) against")
         lines.append(
             f"{r.setting} {said} {r.task}: {r.delta * 100:+.1f} points of {r.delta_metric}"
             + ("" if pd.isna(r.delta_ci) else f" (95% CI ± {r.delta_ci * 100:.1f})")
+            + (f"; {r.verdict}" if word == "inconclusive" and "≈" in r.verdict else "")
         )
     return lines

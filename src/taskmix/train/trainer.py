@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from taskmix.config import ModelConfig, TrainConfig
-from taskmix.data.metrics import task_metrics
+from taskmix.data.metrics import majority_metrics, task_metrics
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
 from taskmix.models.adapt import make_adaptation
@@ -50,6 +50,8 @@ class TrainResult:
     test_seconds: float = 0.0  # scoring test
     history: list[dict] = field(default_factory=list)
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # examples per task and split
+    # test metrics of always answering the most frequent training label (classification tasks)
+    majority: dict[str, dict[str, float]] = field(default_factory=dict)
     predictions: dict[str, dict[str, list]] = field(default_factory=dict)
     model: HardSharingModel | None = None
 
@@ -359,6 +361,7 @@ class Trainer:
             total_parameters=total_params,
             history=history,
             rows={t.name: {s: len(d) for s, d in t.splits.items()} for t in tasks},
+            majority={t.name: m for t in judged if (m := majority_metrics(t, "test")) is not None},
             predictions=preds,
             model=model if keep_model else None,
         )
