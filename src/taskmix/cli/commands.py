@@ -542,7 +542,8 @@ def train(
         "train.ip_descriptions": descriptions, "seeds": parse_seeds(seeds),
         "train.save_model": True if keep else None, "train.report_to": parse_names(report_to),
         "margin": margin, "out": None if out is None else str(out), "group.method": method,
-        "group.alpha": alpha, "group.criterion": criterion, "group.pvi.mode": mode, "model": mc.model_dump()})
+        "group.alpha": alpha, "group.criterion": criterion, "group.pvi.mode": mode,
+        "model": mc.model_dump()})
     # fmt: on
     run_executor = executor_from(executor, workers, address, base=run.execution)
     if groups == "auto":
