@@ -127,9 +127,12 @@ def test_groupings_that_tie_with_stl_are_equivalent_and_a_noisy_one_is_inconclus
     row = comp.by_grouping().iloc[0]
     assert row.verdict == "equivalent" and row.p_equivalence < 0.05
     # with no margin nothing is ever equivalent: the tie is inconclusive
-    assert Comparison(recs, groupings={"pair": [["a", "b"]]}, margin=0).by_grouping().iloc[
-        0
-    ].verdict.startswith("inconclusive")
+    assert (
+        Comparison(recs, groupings={"pair": [["a", "b"]]}, margin=0)
+        .by_grouping()
+        .iloc[0]
+        .verdict.startswith("inconclusive")
+    )
     noisy = {1: 0.05, 2: -0.01, 3: 0.04, 4: 0.0}
     recs2 = [run_record(f"stl-{t}-{s}", [t], s, {t: v}) for (t, s), v in stl.items()]
     recs2 += [
@@ -153,9 +156,7 @@ def test_stl_models_that_had_not_converged_are_flagged_not_counted():
     recs = records()
     rising = [{"step": 50, "dev_score": 0.5}, {"step": 100, "dev_score": 0.6}]
     # the best checkpoint of every STL model of a was its last: the step budget stopped them
-    comp = Comparison(
-        _flagged(recs, history=rising, best_step=100), groupings={"x": [["a", "b"]]}
-    )
+    comp = Comparison(_flagged(recs, history=rising, best_step=100), groupings={"x": [["a", "b"]]})
     assert "still improving at its last step (3 of 3 seeds)" in comp.stl_problem("a")
     assert comp.stl_problem("b") == ""
     row = comp.by_grouping().iloc[0]
@@ -163,8 +164,10 @@ def test_stl_models_that_had_not_converged_are_flagged_not_counted():
     assert comp.best_grouping() is None  # a gain over unconverged STL is not taken
     assert "train STL longer" in comp.verdicts()[0]
     table = comp.table()
-    assert table.query("task == 'a' and setting == 'STL'").verdict.iloc[0].startswith(
-        "not converged: still improving"
+    assert (
+        table.query("task == 'a' and setting == 'STL'")
+        .verdict.iloc[0]
+        .startswith("not converged: still improving")
     )
     assert table.query("task == 'a' and setting != 'STL'").verdict.iloc[0] == "STL not converged"
     # stopped early after its best (best_step before the last evaluation): converged

@@ -148,7 +148,7 @@ def fake_values(seed=0):
 
 
 def test_pvi_grouper_groups_similar_tasks_and_names_the_most_different():
-    g = PVIGrouper(alpha=0.01, pvi=FakePVI(fake_values())).fit(None)
+    g = PVIGrouper(criterion="pvalue", alpha=0.01, pvi=FakePVI(fake_values())).fit(None)
     assert g.groups_ == [["a", "b"], ["c", "d"], ["e"]]
     flat = [t for grp in g.different_ for t in grp]
     assert sorted(flat) == list("abcde")
@@ -175,12 +175,50 @@ def test_effect_criterion_and_subsampling_change_the_verdicts():
     rng = np.random.default_rng(1)
     # a tiny but, with 20 000 values each, significant difference
     values = {"a": rng.normal(0.0, 1, 20000), "b": rng.normal(0.06, 1, 20000)}
-    by_p = PVIGrouper(alpha=0.01, pvi=FakePVI(values)).fit(None)
+    by_p = PVIGrouper(criterion="pvalue", alpha=0.01, pvi=FakePVI(values)).fit(None)
     assert by_p.groups_ == [["a"], ["b"]]
+    # the equivalence test: different, but by far less than the margin — similar
+    by_tost = PVIGrouper(pvi=FakePVI(values)).fit(None)
+    assert by_tost.groups_ == [["a", "b"]] and "two one-sided tests" in by_tost.describe()
     by_effect = PVIGrouper(criterion="effect", max_effect=0.2, pvi=FakePVI(values)).fit(None)
     assert by_effect.groups_ == [["a", "b"]] and "effect size small" in by_effect.describe()
-    sub = PVIGrouper(alpha=0.01, subsample=200, pvi=FakePVI(values)).fit(None)
+    sub = PVIGrouper(criterion="pvalue", alpha=0.01, subsample=200, pvi=FakePVI(values)).fit(None)
     assert sub.to_frame().n.iloc[0] == "200/200" and "subsamples of 200" in sub.describe()
+
+
+def test_equivalence_needs_evidence_not_a_large_p_value():
+    # 300 values a task: a and b do not differ (large p), but the data cannot show them within
+    # d = 0.2 either once 20 candidate tests are corrected for; with 3000 values a task they can
+    small = PVIGrouper(pvi=FakePVI(fake_values())).fit(None)
+    assert small.groups_ == [[t] for t in "abcde"]
+    frame = small.to_frame().set_index("group")
+    assert frame.loc["a+b", "p_value"] > 0.05 and not frame.loc["a+b", "similar"]
+    rng = np.random.default_rng(0)
+    big = {t: rng.normal(m, 1, 3000) for t, m in zip("abcde", [0.5, 0.5, 2, 2, -1], strict=True)}
+    g = PVIGrouper(pvi=FakePVI(big)).fit(None)
+    assert g.groups_ == [["a", "b"], ["c", "d"], ["e"]]
+    assert "Holm" in g.describe() and "20 candidate groups" in g.describe()
+    # the pair's TOST by hand (Welch), and Holm across the 20 candidates
+    a, b = big["a"], big["b"]
+    va, vb, n = a.var(ddof=1), b.var(ddof=1), len(a)
+    se = np.sqrt(va / n + vb / n)
+    df = se**4 / ((va / n) ** 2 / (n - 1) + (vb / n) ** 2 / (n - 1))
+    delta = 0.2 * np.sqrt((va + vb) / 2)
+    diff = a.mean() - b.mean()
+    want = max(stats.t.sf((diff + delta) / se, df), stats.t.sf((delta - diff) / se, df))
+    frame = g.to_frame().set_index("group")
+    assert frame.loc["a+b", "p_equivalence"] == pytest.approx(want, rel=1e-9)
+    p = frame.p_equivalence.sort_values()
+    holm_by_hand = np.maximum.accumulate(p.to_numpy() * np.arange(len(p), 0, -1)).clip(max=1)
+    assert frame.loc[p.index, "p_equivalence_adjusted"].to_numpy() == pytest.approx(holm_by_hand)
+    # a triple is as equivalent as its least equivalent pair
+    assert frame.loc["a+b+c", "p_equivalence"] == max(
+        frame.loc[x, "p_equivalence"] for x in ("a+b", "a+c", "b+c")
+    )
+    # a margin in bits, and Benjamini-Hochberg
+    loose = PVIGrouper(margin_bits=5.0, correction="bh", pvi=FakePVI(fake_values())).fit(None)
+    assert all(len(grp) > 1 for grp in loose.groups_) and "5 bits" in loose.describe()
+    assert "Benjamini" in loose.describe()
 
 
 def test_student_option_and_config_from_keywords():

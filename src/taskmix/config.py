@@ -530,20 +530,35 @@ class GroupConfig(_Strict):
     """How tasks are grouped: the method, its statistics and the search over partitions."""
 
     method: Literal["pvi", "textemb", "surrogate", "all", "random"] = "pvi"
-    alpha: float = Field(0.01, gt=0, lt=1, description="significance level of the t-tests / ANOVAs")
+    alpha: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="significance level of the tests (default: 0.05 for tost, 0.01 for pvalue "
+        "as in the paper)",
+    )
     test: Literal["welch", "student"] = Field(
         "welch", description="two-sample t-test (the paper: student)"
     )
-    criterion: Literal["pvalue", "effect"] = Field(
-        "pvalue",
-        description="pvalue: similar when p >= alpha; effect: similar when the effect size is "
-        "small",
+    criterion: Literal["tost", "pvalue", "effect"] = Field(
+        "tost",
+        description="tost: similar when an equivalence test (two one-sided tests) shows the "
+        "PVI means within the margin, after multiplicity correction; pvalue (the paper): "
+        "similar when p >= alpha; effect: similar when the observed effect size is small",
     )
     max_effect: float = Field(
         0.2,
         gt=0,
-        description="effect criterion: largest Cohen's d of a similar group (groups of 3+: "
-        "the same bound as eta^2 = d^2 / (d^2 + 4))",
+        description="tost: the equivalence margin in Cohen's d; effect: largest Cohen's d of a "
+        "similar group (groups of 3+: the same bound as eta^2 = d^2 / (d^2 + 4))",
+    )
+    margin_bits: float | None = Field(
+        None, gt=0, description="tost: the equivalence margin in bits instead of Cohen's d"
+    )
+    correction: Literal["holm", "bh", "none"] = Field(
+        "holm",
+        description="multiplicity correction across the candidate groups' tests: holm "
+        "(family-wise error), bh (Benjamini-Hochberg, false discovery rate) or none",
     )
     subsample: int | Literal["min"] | None = Field(
         None,
@@ -567,6 +582,12 @@ class GroupConfig(_Strict):
         "and their training)",
     )
     pvi: PVIConfig = Field(default_factory=PVIConfig)
+
+    @property
+    def level(self) -> float:
+        """The significance level in force: ``alpha``, else the criterion's default."""
+        return self.alpha if self.alpha is not None else 0.05 if self.criterion == "tost" else 0.01
+
     subsets: int | None = Field(
         None,
         gt=0,

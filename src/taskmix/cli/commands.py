@@ -247,15 +247,16 @@ def group(
     alpha: Annotated[
         float | None,
         typer.Option(
-            help=with_default("significance level of the PVI tests", GroupConfig, "alpha")
+            help="significance level of the PVI tests [default: 0.05 for tost, 0.01 for pvalue]"
         ),
     ] = None,
     criterion: Annotated[
         Criterion | None,
         typer.Option(
             help=with_default(
-                "pvalue (similar when p >= alpha) | effect "  # type: ignore[valid-type]
-                "(similar when the effect is small)",
+                "tost (similar when an equivalence test shows PVI means within "  # type: ignore[valid-type]
+                "--max-effect) | pvalue (the paper: similar when p >= alpha) | effect (similar "
+                "when the observed effect is small)",
                 GroupConfig,
                 "criterion",
             )
@@ -275,7 +276,9 @@ def group(
         float | None,
         typer.Option(
             help=with_default(
-                "effect criterion: largest Cohen's d of a similar group", GroupConfig, "max_effect"
+                "tost: equivalence margin in Cohen's d; effect: largest d of a similar group",
+                GroupConfig,
+                "max_effect",
             )
         ),
     ] = None,

@@ -34,10 +34,16 @@ from taskmix.group.partition import (
     random_partition,
     sized_partition,
 )
-from taskmix.group.stats import d_to_eta_squared, equal_subsamples, group_test
+from taskmix.group.stats import (
+    d_to_eta_squared,
+    equal_subsamples,
+    group_equivalence,
+    group_test,
+)
 from taskmix.group.surrogates import LinearSurrogate
 from taskmix.relate.pvi import PVI
 from taskmix.relate.textemb import TextEmb
+from taskmix.stats import CORRECTION_NAMES, adjust
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +197,13 @@ class PVIGrouper(Grouper):
     >>> grouper.to_frame()  # every candidate: statistic, p, effect, sizes  # doctest: +SKIP
 
     Every pair is compared by a two-sample t-test (Welch, or Student as in the paper) and every
-    group of 3 … ``max_size`` by one-way ANOVA. With ``criterion="pvalue"`` a group is similar
-    when p ≥ α; with ``criterion="effect"`` when its effect is small (|d| ≤ ``max_effect``, or
-    the equivalent η² for larger groups). The partition maximises Σ |g|·evidence(g).
+    group of 3 … ``max_size`` by one-way ANOVA. With ``criterion="tost"`` (the default) a group is
+    similar when two one-sided tests show every pair's PVI means within the margin
+    (``max_effect`` in Cohen's d, or ``margin_bits``), its p-value adjusted across all candidates
+    (Holm by default) below α = 0.05: similarity is shown, not assumed from a large p. With
+    ``criterion="pvalue"`` (the paper) a group is similar when p ≥ α; with ``criterion="effect"``
+    when its observed effect is small (|d| ≤ ``max_effect``, or the equivalent η² for larger
+    groups). The partition maximises Σ |g|·evidence(g).
     """
 
     method = "pvi"
@@ -247,10 +257,20 @@ class PVIGrouper(Grouper):
         if len(names) < 2:
             raise ConfigError("grouping needs PVI of at least two tasks")
         tested = equal_subsamples(values, c.subsample, c.seed)
-        self.tests_ = [
-            group_test(g, [tested[t] for t in g], equal_var=c.test == "student")
-            for g in candidate_groups(names, c.max_size)
-        ]
+        candidates = candidate_groups(names, c.max_size)
+        student = c.test == "student"
+        self.tests_ = [group_test(g, [tested[t] for t in g], equal_var=student) for g in candidates]
+        # the equivalence tests, and every p-value adjusted for the number of candidates tested
+        unit, margin = ("bits", c.margin_bits) if c.margin_bits else ("d", c.max_effect)
+        self.p_equivalence_ = {
+            g: group_equivalence([tested[t] for t in g], margin, unit, student) for g in candidates
+        }
+        self.p_adjusted_ = dict(
+            zip(candidates, adjust([t.pvalue for t in self.tests_], c.correction), strict=True)
+        )
+        self.p_equivalence_adjusted_ = dict(
+            zip(candidates, adjust(list(self.p_equivalence_.values()), c.correction), strict=True)
+        )
         self.evidence_ = {t.tasks: self.evidence(t) for t in self.tests_ if self.similar(t)}
         self.groups_ = choose_partition(names, self.evidence_, c.search)
         self.different_ = self._most_different(names)
@@ -261,21 +281,30 @@ class PVIGrouper(Grouper):
         return d_to_eta_squared(self.config_.max_effect)
 
     def similar(self, t) -> bool:
-        if self.config_.criterion == "pvalue":
-            return t.pvalue >= self.config_.alpha
+        c = self.config_
+        if c.criterion == "tost":
+            return self.p_equivalence_adjusted_[t.tasks] < c.level
+        if c.criterion == "pvalue":
+            return t.pvalue >= c.level
         return (
-            abs(t.cohens_d) <= self.config_.max_effect
+            abs(t.cohens_d) <= c.max_effect
             if len(t.tasks) == 2
             else t.eta_squared <= self._eta_bound
         )
 
     def different(self, t) -> bool:
-        if self.config_.criterion == "pvalue":
-            return t.pvalue < self.config_.alpha
-        return abs(t.cohens_d) > self.config_.max_effect
+        c = self.config_
+        if c.criterion == "tost":
+            return self.p_adjusted_[t.tasks] < c.level
+        if c.criterion == "pvalue":
+            return t.pvalue < c.level
+        return abs(t.cohens_d) > c.max_effect
 
     def evidence(self, t) -> float:
-        """How strongly a similar group is similar, in [0, 1]: its p-value, or 1 − η²/bound."""
+        """How strongly a similar group is similar, in [0, 1]: one minus its adjusted equivalence
+        p-value (tost), its p-value (pvalue), or 1 − η²/bound (effect)."""
+        if self.config_.criterion == "tost":
+            return 1.0 - self.p_equivalence_adjusted_[t.tasks]
         if self.config_.criterion == "pvalue":
             return t.pvalue
         return max(0.0, 1.0 - t.eta_squared / self._eta_bound)
@@ -307,6 +336,9 @@ class PVIGrouper(Grouper):
                 "test": t.test,
                 "statistic": t.statistic,
                 "p_value": t.pvalue,
+                "p_adjusted": self.p_adjusted_[t.tasks],
+                "p_equivalence": self.p_equivalence_[t.tasks],
+                "p_equivalence_adjusted": self.p_equivalence_adjusted_[t.tasks],
                 "cohens_d": t.cohens_d,
                 "eta_squared": t.eta_squared,
                 "n": "/".join(map(str, t.sizes)),
@@ -335,12 +367,17 @@ class PVIGrouper(Grouper):
     def describe(self) -> str:
         c = self.config_
         test = "Student" if c.test == "student" else "Welch"
-        rule = (
-            f"p ≥ α = {c.alpha:g}"
-            if c.criterion == "pvalue"
-            else f"effect size small (|Cohen's d| ≤ {c.max_effect:g}; groups of 3+: η² ≤ "
-            f"{self._eta_bound:.4f})"
-        )
+        margin = f"{c.margin_bits:g} bits" if c.margin_bits else f"|Cohen's d| < {c.max_effect:g}"
+        rules = {
+            "tost": f"two one-sided tests show every pair's PVI means within {margin} (p < α = "
+            f"{c.level:g} after {CORRECTION_NAMES[c.correction]} across "
+            f"{len(self.tests_)} candidate groups)",
+            "pvalue": f"p ≥ α = {c.level:g} (no evidence of a difference; not evidence of "
+            "similarity)",
+            "effect": f"effect size small (|Cohen's d| ≤ {c.max_effect:g}; groups of 3+: η² ≤ "
+            f"{self._eta_bound:.4f})",
+        }
+        rule = rules[c.criterion]
         data = (
             "all instances"
             if c.subsample is None

@@ -1,8 +1,12 @@
 """Tests of whether tasks' PVI distributions differ: two-sample t-tests for pairs, one-way ANOVA
-for groups of three or more, with effect sizes (Cohen's d, η²), as in Li et al.
+for groups of three or more, with effect sizes (Cohen's d, η²), as in Li et al.; and of whether
+they are equivalent: two one-sided tests (TOST) of a mean difference within a margin, in bits or
+in Cohen's d, for pairs, and for a group the largest TOST p-value of its pairs (an
+intersection–union test: the group is equivalent when every pair is).
 
+p ≥ α is no evidence of similarity (a small task gives large p-values whatever its PVI), and
 p-values shrink as data sets grow, so a large suite can make every pair "significantly
-different"; :func:`equal_subsamples` and the effect-size criterion are the remedies offered.
+different"; equivalence tests answer the question grouping asks.
 """
 
 from __future__ import annotations
@@ -98,6 +102,39 @@ def group_test(
         eta_squared(samples),
         tuple(len(s) for s in samples),
         tuple(float(s.mean()) for s in samples),
+    )
+
+
+def equivalence_pvalue(
+    a: np.ndarray, b: np.ndarray, margin: float, unit: str = "d", equal_var: bool = False
+) -> float:
+    """TOST p-value of |mean(a) − mean(b)| < margin: ``margin`` in bits (``unit='bits'``) or in
+    pooled standard deviations (``unit='d'``, a bound on Cohen's d); Welch's standard error and
+    degrees of freedom unless ``equal_var`` (Student's, pooled). Below α: equivalent at α."""
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    na, nb = len(a), len(b)
+    va, vb = np.var(a, ddof=1), np.var(b, ddof=1)
+    diff = float(a.mean() - b.mean())
+    pooled = ((na - 1) * va + (nb - 1) * vb) / max(1, na + nb - 2)
+    delta = margin * math.sqrt(pooled) if unit == "d" else margin
+    if equal_var:
+        se, df = math.sqrt(pooled * (1 / na + 1 / nb)), na + nb - 2
+    else:
+        se = math.sqrt(va / na + vb / nb)
+        df = se**4 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1)) if se > 0 else 1
+    if se == 0 or delta <= 0:
+        return 0.0 if abs(diff) < delta else 1.0
+    return float(max(stats.t.sf((diff + delta) / se, df), stats.t.sf((delta - diff) / se, df)))
+
+
+def group_equivalence(
+    samples: Sequence[np.ndarray], margin: float, unit: str = "d", equal_var: bool = False
+) -> float:
+    """The TOST p-value of a group: the largest of its pairs' (equivalent when all pairs are)."""
+    return max(
+        equivalence_pvalue(samples[i], samples[j], margin, unit, equal_var)
+        for i in range(len(samples))
+        for j in range(i + 1, len(samples))
     )
 
 

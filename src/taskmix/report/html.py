@@ -91,7 +91,7 @@ def write_report(
         if grouper is not None:
             if hasattr(grouper, "pvi_"):
                 pvi_distributions(grouper.pvi_.to_frame(), tmp / "pvi.png")
-                pvalue_heatmap(grouper.pvalue_matrix(), tmp / "pvalues.png", grouper.config_.alpha)
+                pvalue_heatmap(grouper.pvalue_matrix(), tmp / "pvalues.png", grouper.config_.level)
             grouping = {
                 "description": grouper.describe(),
                 "groups": ["+".join(g) for g in grouper.groups_ if len(g) > 1] or ["(none)"],
