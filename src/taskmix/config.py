@@ -344,7 +344,13 @@ class SuiteConfig(_Strict):
 class TrainConfig(_Strict):
     """How one single-task or multi-task model is trained."""
 
-    epochs: float = Field(3.0, gt=0, description="passes over the training data (if no max_steps)")
+    epochs: float = Field(
+        10.0,
+        gt=0,
+        description="most passes over the training data (if no max_steps): a cap high enough "
+        "that early stopping (patience), not the cap, ends a run — so that STL and MTL models "
+        "are compared converged",
+    )
     max_steps: int | None = Field(None, gt=0, description="step budget; overrides epochs")
     steps_per_task: bool = Field(
         False, description="multiply max_steps by the number of tasks in the run"
@@ -362,8 +368,9 @@ class TrainConfig(_Strict):
     eval_every: int | None = Field(
         None,
         gt=0,
-        description="evaluate every N steps (default: 4 times per run, fewer in a short run "
-        "where scoring dev would cost more than about 15% of training)",
+        description="evaluate every N steps (default: twice an epoch in a run budgeted in "
+        "epochs, 4 times in one budgeted in max_steps; fewer in a short run where scoring dev "
+        "would cost more than about 15% of training)",
     )
     eval_examples: int | None = Field(
         512,
@@ -380,7 +387,10 @@ class TrainConfig(_Strict):
         "random order (taskmix 0.1). The task of every example is drawn by the sampler either way",
     )
     patience: int | None = Field(
-        4, gt=0, description="stop after N evaluations without improvement"
+        3,
+        gt=0,
+        description="stop after N evaluations without improvement (runs budgeted in epochs "
+        "evaluate twice an epoch)",
     )
     min_steps: int = Field(0, ge=0, description="never stop early before this step")
     freeze_embeddings: bool = Field(

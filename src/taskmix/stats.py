@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 
@@ -166,12 +167,18 @@ def seeds_needed(
     goals = [(abs(mean), 1 - alpha / 2)]
     if abs(mean) < margin:
         goals.append((margin - abs(mean), 1 - alpha))
-    for n in range(2, MAX_SEEDS + 1):
-        df = n - 1
-        for effect, level in goals:
-            if effect * math.sqrt(n) / sd >= t_quantile(level, df) + t_quantile(power, df):
-                return n
-    return None
+    found = []
+    for effect, level in goals:
+        if effect <= 0:
+            continue
+        # t quantiles exceed the normal ones, so the normal answer is where the search starts
+        z = NormalDist().inv_cdf(level) + NormalDist().inv_cdf(power)
+        start = max(2, math.floor((z * sd / effect) ** 2))
+        for n in range(start, MAX_SEEDS + 1):
+            if effect * math.sqrt(n) / sd >= t_quantile(level, n - 1) + t_quantile(power, n - 1):
+                found.append(n)
+                break
+    return min(found, default=None)
 
 
 @dataclass(frozen=True)

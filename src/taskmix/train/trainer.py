@@ -48,6 +48,7 @@ class TrainResult:
     train_seconds: float = 0.0  # in the training steps
     eval_seconds: float = 0.0  # scoring dev: during training, and the kept checkpoint on all of it
     test_seconds: float = 0.0  # scoring test
+    hook_seconds: float = 0.0  # in the step hooks (e.g. measuring task affinity)
     history: list[dict] = field(default_factory=list)
     rows: dict[str, dict[str, int]] = field(default_factory=dict)  # examples per task and split
     # test metrics of always answering the most frequent training label (classification tasks)
@@ -78,15 +79,17 @@ def eval_size(c: TrainConfig, eval_every: int, tasks: int) -> int | None:
 
 def eval_schedule(c: TrainConfig, total: int, judged: Sequence[Task]) -> tuple[int, int | None]:
     """(evaluate every N steps, dev examples per task at each evaluation during training).
-    ``eval_every`` if set; else four evaluations a run, or fewer when a short run could not
-    afford them: the sampled evaluations and one pass over all of dev may cost at most
+    ``eval_every`` if set; else two evaluations an epoch (a run budgeted in epochs: early
+    stopping can end it soon after dev stops improving) or four a run (budgeted in max_steps), or
+    fewer when a short run could not afford them: the sampled evaluations and one pass over all of dev may cost at most
     :data:`EVAL_BUDGET` forward passes per training example (a 10-step run with a few hundred dev
     examples evaluates once, at its end)."""
     if c.eval_every:
         return c.eval_every, eval_size(c, c.eval_every, len(judged))
     sizes = [len(t.splits["dev"]) for t in judged if "dev" in t.splits]
     budget = EVAL_BUDGET * total * c.batch_size * c.grad_accum
-    for evals in (4, 3, 2, 1):
+    most = 4 if c.max_steps else max(4, math.ceil(2 * c.epochs))
+    for evals in range(most, 0, -1):
         every = max(1, total // evals)
         n = eval_size(c, every, len(judged))
         cost = (evals - 1) * sum(min(n or d, d) for d in sizes) + sum(sizes)
@@ -240,6 +243,7 @@ class Trainer:
         focus: Sequence[str] | None = None,
         init: HardSharingModel | None = None,
         tracker: Tracker | None = None,
+        hooks: Sequence = (),
     ) -> TrainResult:
         """Train on ``tasks`` with ``seed``; ``progress(step, total)`` is called after each step.
         ``focus`` names the tasks that matter (default: all): their dev score selects the
@@ -247,7 +251,10 @@ class Trainer:
         ``init``: a trained model (same adaptation) whose shared weights — all but the task heads
         — this run starts from, as in few-shot transfer to a new task. ``tracker``: where the
         settings, the training loss and the metrics are reported as the run goes
-        (:mod:`taskmix.train.tracking`)."""
+        (:mod:`taskmix.train.tracking`). ``hooks``: objects with ``start(model, batch_size)`` and
+        ``before_step(model, step, lr)`` (``lr``: the run's peak learning rate) that observe the run (e.g.
+        :class:`taskmix.train.lookahead.LookaheadAffinity`) and leave it as it was; their time is
+        ``hook_seconds``, outside ``train_seconds``."""
         c = self.config
         tracker = tracker or Tracker()
         tasks = list(tasks)
@@ -292,7 +299,15 @@ class Trainer:
         start = time.perf_counter()
         train_time = eval_time = 0.0
         step = 0
+        hook_time = 0.0
+        for hook in hooks:
+            hook.start(model, c.batch_size * c.grad_accum)
         for step in range(1, total + 1):
+            if hooks:
+                t0 = time.perf_counter()
+                for hook in hooks:
+                    hook.before_step(model, step, c.lr)
+                hook_time += time.perf_counter() - t0
             t0 = time.perf_counter()
             for _ in range(c.grad_accum):
                 items = [(k, "train", i) for k, i in batcher.next()]
@@ -357,6 +372,7 @@ class Trainer:
             train_seconds=train_time,
             eval_seconds=eval_time,
             test_seconds=test_time,
+            hook_seconds=hook_time,
             trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
             total_parameters=total_params,
             history=history,
