@@ -7,7 +7,8 @@ task's training examples and, with dropout off:
 
 1. computes each task i's loss and its gradient g_i on the shared (encoder) parameters θ;
 2. for each task i, takes a lookahead step θ' = θ − η g_i (η: the run's learning rate, its
-   peak, so that warm-up and decay do not scale the measurements) and measures every task j's loss on its batch there;
+   peak, so that warm-up and decay do not scale the measurements) and measures every task j's
+   loss on its batch there;
 3. records Z[i → j] = 1 − L_j(θ') / L_j(θ) (positive: a step on i lowers j's loss) and
    cos(g_i, g_j); then puts θ back exactly as it was.
 
@@ -96,7 +97,7 @@ class LookaheadAffinity:
             with model.backbone.autocast():
                 loss = model(make_batch(model.backbone, tasks, items))[tasks[k].name]["loss"]
             g = torch.autograd.grad(loss.float(), shared, allow_unused=True)
-            grads.append([torch.zeros_like(p) if x is None else x for p, x in zip(shared, g)])
+            grads.append([torch.zeros_like(p) if x is None else x for p, x in zip(shared, g, strict=True)])
         everything = make_batch(model.backbone, tasks, [i for items in batches for i in items])
         base = self._losses(model, everything)
         T = len(tasks)

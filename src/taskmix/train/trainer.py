@@ -81,8 +81,8 @@ def eval_schedule(c: TrainConfig, total: int, judged: Sequence[Task]) -> tuple[i
     """(evaluate every N steps, dev examples per task at each evaluation during training).
     ``eval_every`` if set; else two evaluations an epoch (a run budgeted in epochs: early
     stopping can end it soon after dev stops improving) or four a run (budgeted in max_steps), or
-    fewer when a short run could not afford them: the sampled evaluations and one pass over all of dev may cost at most
-    :data:`EVAL_BUDGET` forward passes per training example (a 10-step run with a few hundred dev
+    fewer when a short run could not afford them: the sampled evaluations and one pass over all
+    of dev may cost at most :data:`EVAL_BUDGET` forward passes per training example (a 10-step run with a few hundred dev
     examples evaluates once, at its end)."""
     if c.eval_every:
         return c.eval_every, eval_size(c, c.eval_every, len(judged))
@@ -252,9 +252,9 @@ class Trainer:
         — this run starts from, as in few-shot transfer to a new task. ``tracker``: where the
         settings, the training loss and the metrics are reported as the run goes
         (:mod:`taskmix.train.tracking`). ``hooks``: objects with ``start(model, batch_size)`` and
-        ``before_step(model, step, lr)`` (``lr``: the run's peak learning rate) that observe the run (e.g.
-        :class:`taskmix.train.lookahead.LookaheadAffinity`) and leave it as it was; their time is
-        ``hook_seconds``, outside ``train_seconds``."""
+        ``before_step(model, step, lr)`` (``lr``: the run's peak learning rate) that observe the
+        run (e.g. :class:`taskmix.train.lookahead.LookaheadAffinity`) and leave it as it was;
+        their time is ``hook_seconds``, outside ``train_seconds``."""
         c = self.config
         tracker = tracker or Tracker()
         tasks = list(tasks)
