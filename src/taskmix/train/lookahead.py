@@ -97,7 +97,9 @@ class LookaheadAffinity:
             with model.backbone.autocast():
                 loss = model(make_batch(model.backbone, tasks, items))[tasks[k].name]["loss"]
             g = torch.autograd.grad(loss.float(), shared, allow_unused=True)
-            grads.append([torch.zeros_like(p) if x is None else x for p, x in zip(shared, g, strict=True)])
+            grads.append(
+                [torch.zeros_like(p) if x is None else x for p, x in zip(shared, g, strict=True)]
+            )
         everything = make_batch(model.backbone, tasks, [i for items in batches for i in items])
         base = self._losses(model, everything)
         T = len(tasks)

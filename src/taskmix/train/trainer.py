@@ -82,8 +82,8 @@ def eval_schedule(c: TrainConfig, total: int, judged: Sequence[Task]) -> tuple[i
     ``eval_every`` if set; else two evaluations an epoch (a run budgeted in epochs: early
     stopping can end it soon after dev stops improving) or four a run (budgeted in max_steps), or
     fewer when a short run could not afford them: the sampled evaluations and one pass over all
-    of dev may cost at most :data:`EVAL_BUDGET` forward passes per training example (a 10-step run with a few hundred dev
-    examples evaluates once, at its end)."""
+    of dev may cost at most :data:`EVAL_BUDGET` forward passes per training example (a 10-step
+    run with a few hundred dev examples evaluates once, at its end)."""
     if c.eval_every:
         return c.eval_every, eval_size(c, c.eval_every, len(judged))
     sizes = [len(t.splits["dev"]) for t in judged if "dev" in t.splits]
