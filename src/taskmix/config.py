@@ -742,6 +742,42 @@ class SearchConfig(_Strict):
     )
 
 
+class AdviseConfig(_Strict):
+    """How `taskmix advise` forms its recommendation and spends its budget checking it."""
+
+    signals: list[Literal["textemb", "pvi", "tag", "gradient_cosine"]] = Field(
+        default_factory=lambda: ["textemb", "pvi", "tag", "gradient_cosine"],
+        description="the affinity signals combined: textemb and pvi from one encoder pass; tag "
+        "and gradient_cosine from one multi-task run of all tasks",
+    )
+    weights: dict[str, float] | None = Field(
+        None,
+        description="weight of each signal in the combined affinity (default: equal weights; "
+        "signals are standardised first)",
+    )
+    max_size: int = Field(3, ge=2, le=8, description="largest group recommended")
+    budget_runs: int | None = Field(
+        24,
+        ge=0,
+        description="training runs spent checking the recommendation (STL and MTL, every seed; "
+        "runs already in the store count too, so a rerun decides the same); 0: none",
+    )
+    budget_minutes: float | None = Field(
+        None, gt=0, description="stop starting new checks after this much wall time"
+    )
+    min_seeds: int = Field(2, ge=2, description="seeds each recommended group is first checked on")
+    max_seeds: int = Field(
+        6, ge=2, description="most seeds a group is checked on before it is left inconclusive"
+    )
+    tag_steps: int | None = Field(
+        None,
+        gt=0,
+        description="steps of the multi-task run that measures TAG and gradient cosine "
+        "(default: the training budget)",
+    )
+    tag_per_task: int = Field(4, gt=0, description="examples per task of each lookahead")
+
+
 class ExecutionConfig(_Strict):
     """Where the runs of a many-run command are carried out (never part of a run's identity: the
     same run gives the same numbers whichever executor carries it out)."""
@@ -804,6 +840,9 @@ class RunConfig(_Strict):
     )
     out: str = "runs"
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    advise: AdviseConfig = Field(
+        default_factory=AdviseConfig, description="how `taskmix advise` recommends and checks"
+    )
 
 
 def config_hash(*parts: Any) -> str:

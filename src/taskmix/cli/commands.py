@@ -131,7 +131,7 @@ def _main(
 
 
 #: the commands that run models (the others only read files and the run store)
-_COMPUTING = {"pvi", "group", "train", "transfer", "select", "search", "fewshot", "demo"}
+_COMPUTING = {"pvi", "group", "train", "advise", "transfer", "select", "search", "fewshot", "demo"}
 
 
 @app.command()
@@ -449,10 +449,11 @@ def train(
         Mode | None, typer.Option(help="pvi: PVI model family [default: probe]")
     ] = None,  # type: ignore[valid-type]
     alpha: Annotated[
-        float | None, typer.Option(help="pvi: significance level [default: 0.01]")
+        float | None,
+        typer.Option(help="pvi: significance level [default: 0.05 for tost, 0.01 for pvalue]"),
     ] = None,
     criterion: Annotated[
-        Criterion | None, typer.Option(help="pvi: pvalue | effect [default: pvalue]")
+        Criterion | None, typer.Option(help="pvi: tost | pvalue | effect [default: tost]")
     ] = None,  # type: ignore[valid-type]
     pvi_path: Annotated[
         Path | None, typer.Option("--pvi", help="reuse a PVI table (a pvi.csv or its folder)")
@@ -567,6 +568,148 @@ def train(
             s, {"all" if groups == "all" else "given": group_list}, run.margin
         )
     _show_training(o, comparison, group_list, run, keep)
+
+
+@app.command()
+def advise(
+    suite: SuiteArg,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="what checking the recommendation may spend: training runs (e.g. 24) or wall "
+            "time (30m, 2h); 0: no checking [default: 24 runs]"
+        ),
+    ] = None,
+    signals: Annotated[
+        str | None,
+        typer.Option(
+            help="affinity signals combined, comma-separated: textemb, pvi, tag, "
+            "gradient_cosine [default: all four]"
+        ),
+    ] = None,
+    max_size: Annotated[int | None, typer.Option(help="largest group [default: 3]")] = None,
+    tag_steps: Annotated[
+        int | None,
+        typer.Option(
+            help="steps of the multi-task run that measures TAG affinity and gradient cosine "
+            "[default: the training budget]"
+        ),
+    ] = None,
+    margin: MarginOpt = None,
+    seeds: SeedsOpt = None,
+    config: ConfigOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="folder of the run store [default: runs]")
+    ] = None,
+    model: ModelOpt = None,
+    max_length: MaxLenOpt = None,
+    epochs: Annotated[
+        float | None,
+        typer.Option(
+            help=with_default("most passes over the training data", TrainConfig, "epochs")
+        ),
+    ] = None,
+    max_steps: MaxStepsOpt = None,
+    tasks: TasksOpt = None,
+    executor: ExecutorOpt = None,
+    workers: WorkersOpt = None,
+    address: AddressOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Recommend which tasks to train together, and check it by training within a budget.
+
+    The cheap signals (TextEmb, PVI, TAG lookahead affinity and gradient cosine from one
+    multi-task run of all tasks) are standardised and averaged into one predicted affinity; the
+    partition that maximises it (TAG's objective) is proposed; the budget then trains the
+    proposed groups and their tasks' STL models, seed by seed, the least certain verdict first,
+    until every verdict is settled or the budget is spent. Every training is a run in the store
+    (rerun the command to resume). Examples:
+
+        taskmix advise demo --budget 24
+        taskmix advise suite.yaml --budget 30m --seeds 1,2
+    """
+    from taskmix.evaluate.advise import Advisor
+
+    s, o = load_suite(suite, tasks), Output(json_)
+    base = config_file(RunConfig, config, RunConfig())
+    runs, minutes = _budget(budget)
+    # fmt: off
+    mc = model_config(s, model, max_length, None, base=base.model)
+    run = configure(RunConfig, base, {
+        "train.epochs": epochs, "train.max_steps": max_steps, "seeds": parse_seeds(seeds),
+        "margin": margin, "out": None if out is None else str(out), "model": mc.model_dump(),
+        "advise.signals": parse_names(signals), "advise.max_size": max_size,
+        "advise.tag_steps": tag_steps, "advise.budget_runs": runs,
+        "advise.budget_minutes": minutes})
+    # fmt: on
+    advisor = Advisor(run, executor=executor_from(executor, workers, address, base=run.execution))
+    advice = advisor.advise(s)
+    o.table(
+        "signals",
+        advice.pairs(),
+        title="pair affinity of each signal, above its neutral value (higher: better together)",
+    )
+    for a in [*advice.signals, advice.combined]:
+        o.say(f"  {a.name}: {a.description}", markup=False)
+    if advice.comparison is not None:
+        _comparison_tables(o, advice.comparison, "the checks: test metrics, mean ± 95% CI")
+    c = advisor.config
+    limits = [f"{c.budget_runs} runs"] if c.budget_runs != UNLIMITED_RUNS else []
+    limits += [f"{c.budget_minutes:g} min"] if c.budget_minutes else []
+    o.table(
+        "advice",
+        _printable_advice(advice.groups),
+        title=f"recommended groups (budget: {', '.join(limits) or 'none'}; used {advice.runs} "
+        f"runs, {advice.seconds / 60:.1f} min)",
+    )
+    for note in advice.notes:
+        o.say(note, markup=False)
+    show_partition(o, "proposed", advice.proposed, "predicted by the signals")
+    show_partition(o, "recommended", advice.recommended, "recommended after the checks")
+    path = advice.save(Path(run.out) / "advice" / s.name)
+    o.say(f"advice saved to [bold]{escape(str(path))}[/]; runs in {escape(run.out)}/taskmix.db")
+    o.done()
+
+
+UNLIMITED_RUNS = 10**9
+
+
+def _budget(text: str | None) -> tuple[int | None, float | None]:
+    """``--budget 24`` (runs) or ``30m`` / ``2h`` (wall time, runs then unlimited)."""
+    if text is None:
+        return None, None
+    t = text.strip().lower()
+    try:
+        if t.endswith(("m", "h")):  # a time budget: as many runs as fit in it
+            return UNLIMITED_RUNS, float(t[:-1]) * (60 if t.endswith("h") else 1)
+        return int(t), None
+    except ValueError:
+        raise ConfigError(
+            f"--budget {text!r} is neither a number of runs nor a time",
+            hint="e.g. --budget 24 (runs) or --budget 30m / 2h",
+        ) from None
+
+
+def _printable_advice(groups) -> list[dict]:
+    def pts(m, h):
+        if m != m:  # NaN
+            return "-"
+        return f"{m * 100:+.2f}" + ("" if h != h else f" ± {h * 100:.2f}")
+
+    return [
+        {
+            "group": r.group,
+            "proposed": "yes" if r.proposed else "",
+            "signals for": r.signals_for,
+            "predicted": f"{r.predicted:+.2f}",
+            "seeds": r.seeds,
+            "measured Δ (points)": pts(r.delta, r.delta_ci),
+            "verdict": r.verdict,
+            "advice": r.advice,
+            "recommended": "yes" if r.recommended else "",
+        }
+        for r in groups.itertuples()
+    ]
 
 
 def _method_or_adaptation(method: str | None, adaptation):

@@ -1,0 +1,393 @@
+"""`taskmix advise`: one recommendation of which tasks to train together, checked by training.
+
+1. The cheap signals, each a task × task :class:`~taskmix.group.affinity.Affinity`: TextEmb and
+   PVI from one encoder pass over the data, TAG's lookahead affinity and the gradient cosine from
+   one multi-task run of all tasks (kept under ``out/affinity/``: a rerun reads them).
+2. One predicted affinity: the signals standardised and averaged (equal weights unless given), and
+   the partition that maximises it (TAG's objective).
+3. The budget checks it: the candidate groups are those of the combined partition and of each
+   signal's own partition; the ones the signals disagree on most are trained first (with their
+   tasks' STL models) on ``min_seeds`` seeds each, then one seed at a time the least certain
+   verdict that more seeds could still settle, until every verdict is settled or the budget is
+   spent. Every training is a run in the store (resumable, never repeated).
+4. The recommendation: the partition of the candidates with the strongest evidence — shown to
+   help, then shown equivalent (one model, no loss), then measured positive but inconclusive,
+   then proposed but not checked; groups that hurt or whose STL models had not converged are
+   left out.
+
+The advice per group: *together* (helps), *together: one model, no loss* (equivalent), *apart*
+(hurts), *train STL longer first* (its STL models had not converged) or *together, unverified*
+(inconclusive, or not checked: the seeds it would need are said).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from taskmix.config import AdviseConfig, RunConfig, config_hash
+from taskmix.data.suite import Suite
+from taskmix.errors import ConfigError, DataError
+from taskmix.evaluate.compare import Comparison
+from taskmix.evaluate.proof import MultiTaskTrainer
+from taskmix.files import atomic_file, inside
+from taskmix.group.affinity import (
+    Affinity,
+    combine,
+    lookahead_affinities,
+    pvi_affinity,
+    textemb_affinity,
+)
+from taskmix.group.partition import choose_partition
+from taskmix.progress import make_progress
+
+log = logging.getLogger(__name__)
+
+ADVICE = {
+    "helps": "together",
+    "equivalent": "together: one model, no loss",
+    "hurts": "apart",
+}
+
+
+@dataclass
+class Advice:
+    """What `advise` found: the signals, the combined affinity, the groups it proposed, the
+    comparison of the runs that checked them, and the advice per group."""
+
+    signals: list[Affinity]
+    combined: Affinity
+    proposed: list[list[str]]  # the partition the combined affinity predicts best
+    recommended: list[list[str]]  # after the checks
+    comparison: Comparison | None
+    groups: pd.DataFrame  # one row per candidate group checked or considered
+    runs: int = 0  # distinct runs the checks used
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def pairs(self) -> pd.DataFrame:
+        """Each signal's symmetrised pair affinity (above its neutral value), side by side, and
+        the combined one."""
+        frame = pd.concat([a.pairs() for a in [*self.signals, self.combined]], axis=1)
+        return frame.rename_axis("pair").reset_index()
+
+    def save(self, folder: str | Path) -> Path:
+        """advice.json (groups, signals' matrices, notes) in ``folder``; returns its path."""
+        path = Path(folder) / "advice.json"
+        body = {
+            "proposed": self.proposed,
+            "recommended": self.recommended,
+            "groups": json.loads(self.groups.to_json(orient="records")),
+            "signals": {
+                a.name: {
+                    "matrix": json.loads(a.matrix.to_json(orient="split")),
+                    "neutral": a.zero,
+                    "description": a.description,
+                }
+                for a in [*self.signals, self.combined]
+            },
+            "runs": self.runs,
+            "seconds": self.seconds,
+            "notes": self.notes,
+        }
+        with atomic_file(path) as f:
+            f.write(json.dumps(body, indent=2, default=float))
+        return path
+
+
+class Advisor:
+    """Recommend groups from the cheap signals and check them by training within a budget.
+
+    >>> advice = Advisor(RunConfig(out="runs")).advise(suite)          # doctest: +SKIP
+    >>> advice.groups   # predicted, measured Δ ± CI, verdict, advice per group  # doctest: +SKIP
+    """
+
+    def __init__(self, run: RunConfig | None = None, executor=None, show_progress: bool = True):
+        self.run = run or RunConfig()
+        self.executor = executor
+        self.show_progress = show_progress
+
+    @property
+    def config(self) -> AdviseConfig:
+        return self.run.advise
+
+    # ------------------------------------------------------------ the signals
+    def signals(self, suite: Suite) -> tuple[list[Affinity], list[str]]:
+        """The affinities the config names, and notes on any that could not be measured."""
+        wanted, out, notes = self.config.signals, [], []
+        if "textemb" in wanted:
+            from taskmix.relate.textemb import TextEmb
+
+            out.append(textemb_affinity(TextEmb(model=self.run.model).fit(suite).scores_))
+        if "pvi" in wanted:
+            from taskmix.relate.pvi import measure
+
+            try:
+                pvi, _ = measure(
+                    suite,
+                    self.run.group.pvi,
+                    self.run.model,
+                    self.run.out,
+                    show_progress=self.show_progress,
+                )
+                out.append(pvi_affinity(pvi.values()))
+            except (ConfigError, DataError) as e:  # e.g. a regression task without bins
+                notes.append(f"pvi left out: {e}")
+        if {"tag", "gradient_cosine"} & set(wanted):
+            for a in self.lookahead(suite):
+                if a.name.replace(" ", "_") in wanted:
+                    out.append(a)
+        if not out:
+            raise ConfigError("no affinity signal could be measured", hint="check advise.signals")
+        return out, notes
+
+    def lookahead(self, suite: Suite) -> list[Affinity]:
+        """TAG's affinity and the gradient cosine from one MTL run of all tasks (seed: the first
+        of the run config's), read from ``out/affinity/`` when measured before."""
+        from taskmix.models.backbone import BackboneFactory
+        from taskmix.train.lookahead import LookaheadAffinity
+        from taskmix.train.trainer import Trainer
+
+        c = self.config
+        train = self.run.train
+        if c.tag_steps:
+            train = train.model_copy(update={"max_steps": c.tag_steps, "steps_per_task": False})
+        seed = self.run.seeds[0]
+        key = config_hash(
+            {
+                "tasks": {t.name: t.fingerprint() for t in suite},
+                "model": self.run.model,
+                "train": train,
+                "seed": seed,
+                "per_task": c.tag_per_task,
+            }
+        )
+        path = inside(self.run.out, "affinity", f"{suite.name}-lookahead-{key}.json")
+        if path.exists():
+            saved = json.loads(path.read_text())
+            return [
+                Affinity(
+                    a["name"],
+                    pd.DataFrame(a["matrix"], index=saved["tasks"], columns=saved["tasks"]),
+                    pd.DataFrame(a["se"], index=saved["tasks"], columns=saved["tasks"]),
+                    0.0,
+                    a["description"],
+                )
+                for a in saved["affinities"]
+            ]
+        hook = LookaheadAffinity(per_task=c.tag_per_task, seed=seed)
+        trainer = Trainer(train, BackboneFactory(self.run.model))
+        with make_progress(self.show_progress) as bar:
+            steps = bar.add_task("TAG run: all tasks, lookahead affinity", total=1)
+
+            def tick(done: int, total: int) -> None:
+                bar.update(steps, completed=done, total=total)
+
+            result = trainer.fit(list(suite), seed, progress=tick, hooks=[hook])
+        found = lookahead_affinities(hook)
+        with atomic_file(path) as f:
+            f.write(
+                json.dumps(
+                    {
+                        "tasks": hook.names,
+                        "steps": result.steps,
+                        "samples": hook.samples,
+                        "train_seconds": result.train_seconds,
+                        "hook_seconds": result.hook_seconds,
+                        "affinities": [
+                            {
+                                "name": a.name,
+                                "matrix": a.matrix.to_numpy().tolist(),
+                                "se": a.se.fillna(0.0).to_numpy().tolist(),
+                                "description": a.description,
+                            }
+                            for a in found
+                        ],
+                    },
+                    indent=2,
+                )
+            )
+        return found
+
+    # ------------------------------------------------------------ the advice
+    def advise(self, suite: Suite) -> Advice:
+        start = time.monotonic()
+        signals, notes = self.signals(suite)
+        combined = combine(signals, self.config.weights)
+        proposed = combined.partition(self.config.max_size)
+        candidates = self.candidates(signals, combined, proposed)
+        comparison, runs = self.check(suite, list(candidates.group), start)
+        table = self.table(candidates, comparison)
+        recommended = self.decide(suite.names, table)
+        table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
+        if not len(table):
+            notes.append("no group is predicted to help by any signal: train every task alone")
+        return Advice(
+            signals,
+            combined,
+            proposed,
+            recommended,
+            comparison,
+            table,
+            runs=runs,
+            seconds=time.monotonic() - start,
+            notes=notes,
+        )
+
+    def candidates(
+        self, signals: list[Affinity], combined: Affinity, proposed: list[list[str]]
+    ) -> pd.DataFrame:
+        """The groups worth checking: those of the combined partition and of each signal's own
+        partition, with how many signals predict each to help and how uncertain that is (1: the
+        signals split evenly, 0: all agree), the most uncertain first (then the best predicted)."""
+        found: dict[tuple, None] = {}
+        for part in [proposed, *(a.partition(self.config.max_size) for a in signals)]:
+            for g in part:
+                if len(g) > 1:
+                    found.setdefault(tuple(g))
+        mine = {tuple(g) for g in proposed}
+        rows = []
+        for g in found:
+            votes = [a.group_score(g) > 0 for a in signals]
+            share = float(np.mean(votes))
+            rows.append(
+                {
+                    "group": "+".join(g),
+                    "proposed": g in mine,
+                    "signals_for": f"{sum(votes)}/{len(votes)}",
+                    "uncertainty": 1 - abs(2 * share - 1),
+                    "predicted": combined.group_score(g),
+                }
+            )
+        frame = pd.DataFrame(
+            rows, columns=["group", "proposed", "signals_for", "uncertainty", "predicted"]
+        )
+        return frame.sort_values(
+            ["uncertainty", "predicted"], ascending=False, kind="stable", ignore_index=True
+        )
+
+    def _over_time(self, start: float) -> bool:
+        minutes = self.config.budget_minutes
+        return minutes is not None and time.monotonic() - start > 60 * minutes
+
+    def check(self, suite: Suite, groups: list[str], start: float) -> tuple[Comparison | None, int]:
+        """Train the candidate ``groups`` ('a+b', in order) and their tasks' STL models, first
+        each on ``min_seeds`` seeds, then one seed at a time for the least certain verdict that
+        more seeds could settle, within the budget; returns the comparison of every run used and
+        how many runs that was."""
+        c = self.config
+        budget = math.inf if c.budget_runs is None else c.budget_runs
+        pool = list(self.run.seeds)
+        while len(pool) < c.max_seeds:
+            pool.append(max(pool) + 1)
+        order = [tuple(g.split("+")) for g in groups]
+        seeds = dict.fromkeys(order, 0)
+        planned: set[tuple] = set()
+        records: dict[str, object] = {}
+
+        def cost(g: tuple, k: int) -> set[tuple]:
+            return {(g, pool[k])} | {((t,), pool[k]) for t in g}
+
+        def affordable(g: tuple, k: int) -> bool:
+            return len(planned | cost(g, k)) <= budget and not self._over_time(start)
+
+        def train(g: tuple, k: int) -> None:
+            trainer = MultiTaskTrainer(
+                self.run.train,
+                self.run.model,
+                seeds=[pool[k]],
+                out=self.run.out,
+                executor=self.executor,
+                show_progress=self.show_progress,
+            )
+            for r in trainer.run(suite, [list(g)]):
+                records[r.id] = r
+            planned.update(cost(g, k))
+            seeds[g] = k + 1
+
+        for k in range(min(c.min_seeds, c.max_seeds)):
+            for g in order:
+                if seeds[g] == k and affordable(g, k):
+                    train(g, k)
+        while True:
+            comp = self._comparison(suite, records, seeds)
+            open_ = []
+            for row in comp.by_grouping().itertuples() if comp else []:
+                g = tuple(row.groups.split("+"))
+                k = seeds[g]
+                if row.verdict.startswith("inconclusive") and k < c.max_seeds and affordable(g, k):
+                    p = 1.0 if math.isnan(row.p_difference) else row.p_difference
+                    open_.append((-p, order.index(g), g))
+            if not open_:
+                return comp, len(planned)
+            g = min(open_)[2]
+            train(g, seeds[g])
+
+    def _comparison(self, suite: Suite, records: dict, seeds: dict) -> Comparison | None:
+        if not records:
+            return None
+        groupings = {"+".join(g): [list(g)] for g, k in seeds.items() if k > 0}
+        return Comparison(
+            list(records.values()), suite, groupings=groupings, margin=self.run.margin
+        )
+
+    def table(self, candidates: pd.DataFrame, comp: Comparison | None) -> pd.DataFrame:
+        """The candidates with what the checks measured: seeds, Δ ± CI, verdict, advice."""
+        measured = comp.by_grouping().set_index("grouping") if comp is not None else pd.DataFrame()
+        rows = []
+        for c in candidates.to_dict("records"):
+            if c["group"] in measured.index:
+                m = measured.loc[c["group"]]
+                c.update(
+                    seeds=int(m.seeds),
+                    delta=m.delta_grouped,
+                    delta_ci=m.delta_grouped_ci,
+                    verdict=m.verdict,
+                )
+            else:
+                c.update(seeds=0, delta=np.nan, delta_ci=np.nan, verdict="not checked (budget)")
+            c["advice"] = _advice(c["verdict"], c["proposed"])
+            rows.append(c)
+        return pd.DataFrame(
+            rows, columns=[*candidates.columns, "seeds", "delta", "delta_ci", "verdict", "advice"]
+        )
+
+    def decide(self, names: Sequence[str], table: pd.DataFrame) -> list[list[str]]:
+        """The partition to train, from the candidates: shown to help beats shown equivalent
+        (one model for several tasks at no loss), which beats measured but inconclusive with a
+        positive mean, which beats proposed but not checked; groups that hurt, whose STL models
+        had not converged, or that are neither proposed nor measured positive are left out."""
+        evidence = {}
+        for r in table.itertuples():
+            word = r.verdict.split(",")[0]
+            if word == "helps":
+                e = 3.0 + max(r.delta, 0.0)
+            elif word == "equivalent":
+                e = 2.0
+            elif word == "inconclusive" and r.delta > 0:
+                e = 1.0
+            elif r.seeds == 0 and r.proposed:
+                e = 0.5
+            else:
+                continue
+            evidence[tuple(r.group.split("+"))] = e
+        return choose_partition(list(names), evidence)
+
+
+def _advice(verdict: str, proposed: bool) -> str:
+    word = verdict.split(",")[0]
+    if word in ADVICE:
+        return ADVICE[word]
+    if verdict.startswith("STL not converged"):
+        return "train STL longer first"
+    if verdict.startswith("not checked"):
+        return "together, unverified" if proposed else "-"
+    return "together, unverified" if proposed else "unsettled"
