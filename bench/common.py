@@ -85,6 +85,43 @@ GLUE_TASKS: dict[str, dict] = {
 }
 
 
+# "label text" files (one example a line) and AG News, converted to jsonl by prepare_lines
+LINE_TASKS = {
+    "rt": "sentiment/rt-polarity.all",
+    "custrev": "sentiment/custrev.all",
+    "mpqa": "sentiment/mpqa.all",
+    "subj": "topic/subj.all",
+}
+for _name in [*LINE_TASKS, "agnews"]:
+    GLUE_TASKS[_name] = {
+        "format": "jsonl",
+        "splits": {"train": f"derived/{_name}/all.jsonl"},  # split by the suite (seeded)
+        "text": "text",
+        "label": "label",
+    }
+
+
+def prepare_lines(data_dir: Path, out: Path, name: str) -> None:
+    """The sentiment / topic files as jsonl (text, label): ``label text`` lines, or AG News's
+    ``text<TAB>label`` rows."""
+    dst = out / "derived" / name / "all.jsonl"
+    if dst.exists():
+        return
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    if name == "agnews":
+        for line in (data_dir / "topic" / "agnews" / "alps_dev.tsv").open(encoding="utf-8"):
+            text, _, label = line.rstrip("\n").rpartition("\t")
+            if text:
+                rows.append({"text": text, "label": label})
+    else:
+        for line in (data_dir / LINE_TASKS[name]).open(encoding="utf-8", errors="replace"):
+            label, _, text = line.strip().partition(" ")
+            if text:
+                rows.append({"text": text, "label": label})
+    dst.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
 def prepare_wic(data_dir: Path, out: Path) -> None:
     """WiC asks whether ``word`` means the same in two sentences: the word is put in front of the
     first sentence ("bank: ..."), since a suite task has at most two text fields."""
@@ -128,6 +165,9 @@ def glue_suite_config(
     derived_dir = Path(derived_dir).resolve()
     if "wic" in names:
         prepare_wic(data_dir, derived_dir)
+    for n in names:
+        if n in LINE_TASKS or n == "agnews":
+            prepare_lines(data_dir, derived_dir, n)
     tasks = []
     for n in names:
         if n not in GLUE_TASKS:

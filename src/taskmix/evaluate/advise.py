@@ -218,9 +218,12 @@ class Advisor:
         return found
 
     # ------------------------------------------------------------ the advice
-    def advise(self, suite: Suite) -> Advice:
+    def advise(self, suite: Suite, signals: Sequence[Affinity] | None = None) -> Advice:
+        """The advice for ``suite``: from ``signals`` if given (e.g. a measured transfer matrix
+        as :func:`~taskmix.group.affinity.transfer_affinity`), else from those the config
+        names, measured here."""
         start = time.monotonic()
-        signals, notes = self.signals(suite)
+        signals, notes = (list(signals), []) if signals is not None else self.signals(suite)
         combined = combine(signals, self.config.weights)
         proposed = combined.partition(self.config.max_size)
         candidates = self.candidates(signals, combined, proposed)

@@ -59,11 +59,11 @@ class Affinity:
         return self._off_diagonal(self.matrix.astype(float) - self.zero)
 
     def standardised(self) -> pd.DataFrame:
-        """``centered`` over the spread of its off-diagonal entries (unitless: signals in
-        different units can be averaged)."""
+        """``centered`` over the root mean square of its off-diagonal entries (unitless: signals
+        in different units can be averaged; the sign, above or below neutral, is kept)."""
         c = self.centered()
-        sd = float(np.nanstd(c.to_numpy(dtype=float)))
-        return c / sd if sd > 0 else c * 0.0
+        rms = float(np.sqrt(np.nanmean(c.to_numpy(dtype=float) ** 2)))
+        return c / rms if rms > 0 else c * 0.0
 
     def pair(self, a: str, b: str) -> float:
         """The symmetrised affinity of two tasks above neutral: (A[a, b] + A[b, a]) / 2."""

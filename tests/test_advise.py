@@ -1,0 +1,153 @@
+"""`taskmix advise`: candidates from the signals, checks within the budget (through the run store,
+never repeated), the recommendation from the verdicts, and the command end to end."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pandas as pd
+import pytest
+
+from conftest import run_cli
+from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig
+from taskmix.data.suite import Suite
+from taskmix.evaluate.advise import Advisor
+from taskmix.group.affinity import Affinity
+from taskmix.store import RunStore
+
+FAST = TrainConfig(max_steps=4, batch_size=8, lr=1e-3, eval_every=2, patience=None)
+
+
+def planted(names, together, value=1.0, name="planted") -> Affinity:
+    m = pd.DataFrame(-0.5, index=list(names), columns=list(names))
+    for g in together:
+        for i, j in itertools.permutations(g, 2):
+            m.loc[i, j] = value
+    return Affinity(name, m, neutral=0.0)
+
+
+def advisor(tmp_path, tiny_model_dir, **advise) -> Advisor:
+    run = RunConfig(
+        model=ModelConfig(name=str(tiny_model_dir), max_length=32),
+        train=FAST,
+        seeds=[1],
+        out=str(tmp_path / "runs"),
+        advise=AdviseConfig(**{"min_seeds": 2, "max_seeds": 2, **advise}),
+    )
+    return Advisor(run, show_progress=False)
+
+
+def test_candidates_put_the_signals_disagreements_first(tmp_path, tiny_model_dir):
+    names = list("abcd")
+    one = planted(names, ["ab", "cd"], name="one")
+    two = planted(names, ["ab"], name="two")
+    three = planted(names, ["ac"], name="three")
+    adv = advisor(tmp_path, tiny_model_dir)
+    from taskmix.group.affinity import combine
+
+    combined = combine([one, two, three])
+    cands = adv.candidates([one, two, three], combined, combined.partition())
+    assert set(cands.group) == {"a+b", "c+d", "a+c"}
+    by = cands.set_index("group")
+    assert by.loc["a+b", "signals_for"] == "2/3" and by.loc["a+c", "signals_for"] == "1/3"
+    assert by.loc["a+b", "proposed"] and not by.loc["a+c", "proposed"]
+    # a+b: 2 of 3 for, c+d: 1 of 3 — as uncertain as each other, a+c too: best predicted first
+    assert list(cands.uncertainty) == sorted(cands.uncertainty, reverse=True)
+
+
+def test_decide_prefers_what_was_shown(tmp_path, tiny_model_dir):
+    adv = advisor(tmp_path, tiny_model_dir)
+    table = pd.DataFrame(
+        [
+            {"group": "a+b", "proposed": True, "seeds": 3, "delta": -0.05, "verdict": "hurts"},
+            {"group": "a+c", "proposed": False, "seeds": 3, "delta": 0.04, "verdict": "helps"},
+            {
+                "group": "b+d",
+                "proposed": True,
+                "seeds": 0,
+                "delta": float("nan"),
+                "verdict": "not checked (budget)",
+            },
+            {
+                "group": "c+d",
+                "proposed": True,
+                "seeds": 3,
+                "delta": 0.03,
+                "verdict": "STL not converged (c)",
+            },
+        ]
+    )
+    assert adv.decide(list("abcd"), table) == [["a", "c"], ["b", "d"]]
+    table.loc[1, "verdict"] = "inconclusive, ≈9 seeds"
+    table.loc[1, "delta"] = -0.01  # measured below 0 and unsettled: not recommended
+    assert adv.decide(list("abcd"), table) == [["b", "d"], ["a"], ["c"]]
+
+
+def test_checks_stay_within_the_budget_and_are_never_repeated(
+    keyword_suite, tiny_model_dir, tmp_path
+):
+    suite = Suite.from_yaml(keyword_suite)
+    adv = advisor(tmp_path, tiny_model_dir, budget_runs=4)
+    signal = planted(suite.names, [suite.names])
+    advice = adv.advise(suite, signals=[signal])
+    # a+b on seed 1 costs 3 runs (STL a, STL b, MTL a+b); seed 2 would make 6 > 4
+    assert advice.runs == 3
+    row = advice.groups.set_index("group").loc["a+b"]
+    assert row.seeds == 1 and row.proposed and row.verdict != "not checked (budget)"
+    assert row.advice in ("together, unverified", "train STL longer first")
+    with RunStore(tmp_path / "runs" / "taskmix.db") as store:
+        assert store.count("finished") == 3
+    # with a larger budget the second seed is trained; the first seed's runs are reused
+    more = advisor(tmp_path, tiny_model_dir, budget_runs=6).advise(suite, signals=[signal])
+    assert more.runs == 6 and more.groups.seeds.iloc[0] == 2
+    with RunStore(tmp_path / "runs" / "taskmix.db") as store:
+        assert store.count("finished") == 6
+    path = more.save(tmp_path / "advice")
+    saved = json.loads(path.read_text())
+    assert saved["recommended"] in ([["a", "b"]], [["a"], ["b"]])
+    assert set(saved["signals"]) == {"planted", "combined"}
+
+
+def test_nothing_predicted_to_help_means_every_task_alone(keyword_suite, tiny_model_dir, tmp_path):
+    suite = Suite.from_yaml(keyword_suite)
+    apart = planted(suite.names, [], name="apart")
+    advice = advisor(tmp_path, tiny_model_dir).advise(suite, signals=[apart])
+    assert advice.recommended == [["a"], ["b"]] and advice.runs == 0
+    assert any("train every task alone" in n for n in advice.notes)
+
+
+def test_advise_command_end_to_end(monkeypatch, capsys, keyword_suite, tiny_model_dir, tmp_path):
+    out = tmp_path / "runs"
+    args = [
+        "advise",
+        keyword_suite,
+        "--model",
+        tiny_model_dir,
+        "--signals",
+        "textemb,tag,gradient_cosine",
+        "--tag-steps",
+        "4",
+        "--max-steps",
+        "4",
+        "--seeds",
+        "1",
+        "--budget",
+        "0",
+        "--out",
+        out,
+        "--json",
+    ]
+    code, stdout, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0, err
+    tables = json.loads(stdout)
+    assert {"signals", "advice", "proposed", "recommended"} <= set(tables)
+    pair = tables["signals"][0]
+    assert pair["pair"] == "a+b" and {"textemb", "tag", "gradient cosine", "combined"} <= set(pair)
+    assert (out / "advice" / "kw" / "advice.json").exists()
+    cached = list((out / "affinity").glob("kw-lookahead-*.json"))
+    assert len(cached) == 1  # the TAG run is kept: a rerun reads it
+    code, _, err = run_cli(monkeypatch, capsys, *args)
+    assert code == 0 and len(list((out / "affinity").glob("*.json"))) == 1
+    code, _, err = run_cli(monkeypatch, capsys, "advise", keyword_suite, "--budget", "soon")
+    assert code == 2 and "neither a number of runs nor a time" in err
