@@ -7,7 +7,6 @@ import itertools
 import json
 
 import pandas as pd
-import pytest
 
 from conftest import run_cli
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig

@@ -93,7 +93,7 @@ def test_one_lookahead_by_hand(keyword_suite, tiny_factory):
 
 
 def test_auto_every_keeps_the_cost_near_its_share():
-    assert auto_every(8, 4, 32) == 20 and auto_every(2, 4, 32) == 4
+    assert auto_every(8, 4, 32) == 20 and auto_every(2, 4, 32) == 3
     assert auto_every(20, 4, 32) > auto_every(8, 4, 32)
 
 
