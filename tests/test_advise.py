@@ -148,5 +148,11 @@ def test_advise_command_end_to_end(monkeypatch, capsys, keyword_suite, tiny_mode
     assert len(cached) == 1  # the TAG run is kept: a rerun reads it
     code, _, err = run_cli(monkeypatch, capsys, *args)
     assert code == 0 and len(list((out / "affinity").glob("*.json"))) == 1
+    # the report draws each signal's matrix side by side, with no training run in the store
+    code, _, err = run_cli(monkeypatch, capsys, "report", "--out", out, "--suite", "kw")
+    assert code == 0, err
+    html = (out / "report" / "index.html").read_text()
+    assert "Advice: the signals side by side" in html
+    assert len(list((out / "report").glob("affinity-*.png"))) == 4  # 3 signals + combined
     code, _, err = run_cli(monkeypatch, capsys, "advise", keyword_suite, "--budget", "soon")
     assert code == 2 and "neither a number of runs nor a time" in err

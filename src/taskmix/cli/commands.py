@@ -1400,7 +1400,7 @@ def report(
     from taskmix.report.html import report_store
 
     path = report_store(
-        _store(out),
+        out if (out / "advice").is_dir() else _store(out),  # advice alone may have trained nothing
         to or out / "report",
         suite=suite,
         groups=_groups(groups) if groups else None,

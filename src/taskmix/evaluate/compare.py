@@ -480,8 +480,10 @@ def comparison_from_store(
     ``suite``, which must be named when the store holds several), with the groupings saved beside
     it; and how the recommended grouping was found (the grouper's record, or None). Read-only."""
     db = Path(out) / STORE_FILE
-    with RunStore(db, readonly=True) as store:
-        records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl", "fewshot"))
+    records = []
+    if db.exists() or not allow_empty:
+        with RunStore(db, readonly=True) as store:
+            records = store.runs(suite=suite, status="finished", kinds=("stl", "mtl", "fewshot"))
     if not records:
         if allow_empty:
             return Comparison([], margin=margin), None

@@ -13,6 +13,7 @@ import pandas as pd
 from taskmix.evaluate.compare import MARGIN, Comparison, comparison_from_store
 from taskmix.evaluate.listing import model_folder
 from taskmix.files import atomic_dir
+from taskmix.group.affinity import Affinity
 from taskmix.group.groupers import grouper_from_record, rank_candidates
 from taskmix.relate.matrix import TransferMatrix, saved_matrices
 from taskmix.report.plots import (
@@ -44,6 +45,7 @@ def write_report(
     grouper=None,
     searches: list[dict] | None = None,
     transfers: dict[str, pd.DataFrame] | None = None,
+    advice: dict | None = None,
 ) -> Path:
     """Write ``index.html``, PNG plots and CSV/JSON tables to ``out_dir``; returns the HTML path.
 
@@ -53,7 +55,9 @@ def write_report(
     shows how the groups were chosen: PVI distributions, the p-value heatmap and the candidate
     table. ``searches`` are combination searches (summaries from :func:`load_searches`): the pick,
     the best-so-far curve and the trials of each. ``transfers``: measured transfer matrices
-    (target × source scores, from :func:`load_transfers`) by name, drawn as heatmaps. The folder
+    (target × source scores, from :func:`load_transfers`) by name, drawn as heatmaps. ``advice``:
+    what `taskmix advise` saved (:func:`load_advice`): each signal's affinity side by side and the
+    candidate groups with their verdicts. The folder
     is built beside its final place and renamed, so a report is never half-written.
     """
     out_dir = Path(out_dir)
@@ -116,6 +120,7 @@ def write_report(
             transfer_heatmap(scores, tmp / png, title=f"transfer scores ({name}): target × source")
             scores.to_csv(tmp / png.replace(".png", ".csv"))
             heatmaps.append(png)
+        shown_advice = _advice_section(advice, tmp) if advice else None
         embeddings = []
         for (
             r
@@ -143,6 +148,7 @@ def write_report(
             searches=shown,
             embeddings=embeddings,
             transfers=heatmaps,
+            advice=shown_advice,
             verdicts=comparison.verdicts(),
             training=_html_table(training) if not training.empty else None,
             sizes=_html_table(sizes) if not sizes.empty else None,
@@ -175,10 +181,14 @@ def report_store(
     and groupings, how the recommended grouping was found (redrawn from its PVI table), the
     combination searches and the transfer matrices saved beside it. Returns the HTML path."""
     searches = load_searches(out, suite)
+    advice = load_advice(out, suite) if suite else None
     comparison, record = comparison_from_store(
-        out, suite, allow_empty=bool(searches), margin=MARGIN if margin is None else margin
+        out,
+        suite,
+        allow_empty=bool(searches or advice),
+        margin=MARGIN if margin is None else margin,
     )
-    name = comparison.suite_name or searches[0]["suite"]
+    name = comparison.suite_name or (searches[0]["suite"] if searches else suite)
     return write_report(
         comparison,
         to,
@@ -186,6 +196,7 @@ def report_store(
         grouper=grouper_from_record(record),
         searches=searches,
         transfers=load_transfers(out, name),
+        advice=advice or load_advice(out, name),
         title=None if comparison.records else f"taskmix report — {name}",
     )
 
@@ -205,6 +216,38 @@ def load_searches(out: str | Path, suite: str | None = None) -> list[dict]:
                 }
             )
     return found
+
+
+def load_advice(out: str | Path, suite: str) -> dict | None:
+    """What `taskmix advise` saved for ``suite`` under ``out`` (advice/SUITE/advice.json), or
+    None."""
+    path = Path(out) / "advice" / suite / "advice.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _advice_section(advice: dict, folder: Path) -> dict:
+    """The advice's heatmaps (one per signal, standardised) written to ``folder``, its table and
+    partitions, for the template."""
+    plots = []
+    for i, (name, s) in enumerate(advice["signals"].items()):
+        m = s["matrix"]
+        frame = pd.DataFrame(m["data"], index=m["index"], columns=m["columns"], dtype=float)
+        standard = Affinity(name, frame, neutral=s["neutral"]).standardised()
+        png = f"affinity-{i}.png"
+        transfer_heatmap(standard.T, folder / png, title=f"{name}: target × source (standardised)")
+        plots.append(png)
+    groups = pd.DataFrame(advice["groups"])
+    groups.to_csv(folder / "advice.csv", index=False)
+
+    def said(part: list[list[str]]) -> str:
+        return "; ".join("+".join(g) for g in part if len(g) > 1) or "every task alone"
+
+    return {
+        "plots": plots,
+        "table": _html_table(groups),
+        "proposed": said(advice["proposed"]),
+        "recommended": said(advice["recommended"]),
+    }
 
 
 def load_transfers(out: str | Path, suite: str) -> dict[str, pd.DataFrame]:
