@@ -153,7 +153,7 @@ class Advisor:
         """TAG's affinity and the gradient cosine from one MTL run of all tasks (seed: the first
         of the run config's), read from ``out/affinity/`` when measured before."""
         from taskmix.models.backbone import BackboneFactory
-        from taskmix.train.lookahead import LookaheadAffinity
+        from taskmix.train.lookahead import LookaheadAffinity, auto_every
         from taskmix.train.trainer import Trainer
 
         c = self.config
@@ -161,6 +161,7 @@ class Advisor:
         if c.tag_steps:
             train = train.model_copy(update={"max_steps": c.tag_steps, "steps_per_task": False})
         seed = self.run.seeds[0]
+        every = auto_every(len(suite), c.tag_per_task, train.batch_size * train.grad_accum)
         key = config_hash(
             {
                 "tasks": {t.name: t.fingerprint() for t in suite},
@@ -168,6 +169,7 @@ class Advisor:
                 "train": train,
                 "seed": seed,
                 "per_task": c.tag_per_task,
+                "every": every,
             }
         )
         path = inside(self.run.out, "affinity", f"{suite.name}-lookahead-{key}.json")
@@ -183,7 +185,7 @@ class Advisor:
                 )
                 for a in saved["affinities"]
             ]
-        hook = LookaheadAffinity(per_task=c.tag_per_task, seed=seed)
+        hook = LookaheadAffinity(every=every, per_task=c.tag_per_task, seed=seed)
         trainer = Trainer(train, BackboneFactory(self.run.model))
         with make_progress(self.show_progress) as bar:
             steps = bar.add_task("TAG run: all tasks, lookahead affinity", total=1)
