@@ -3,8 +3,10 @@ the most different pairs? Mean MTL − STL macro-F1 over the grouped tasks, ± 9
 
     python bench/grouping.py --data-dir ../shared/data --seeds 1,2,3 --json bench/out/grouping.json
 
-PVI is measured in probe mode on the training split (out-of-fold); groups follow the default
-criterion (Welch t-test / ANOVA, p ≥ 0.01). Random groups take the PVI groups' sizes (seeded);
+PVI is measured in probe mode on the training split (out-of-fold); groups follow --criterion:
+pvalue (the paper's, Welch t-test / ANOVA, p ≥ 0.01: the figures recorded in RESULTS.md) or tost
+(taskmix's default since issue 20: similarity shown by an equivalence test, Holm-corrected).
+Random groups take the PVI groups' sizes (seeded);
 "most different" pairs the tasks whose PVI differ the most. Each task's official validation set is
 its test split; dev is made from train. Runs go through the run store in --out, so an
 interrupted benchmark resumes.
@@ -42,7 +44,8 @@ def main() -> None:
         default="all,random,most_different",
         help="all, random, textemb, most_different",
     )
-    ap.add_argument("--alpha", type=float, default=0.01)
+    ap.add_argument("--alpha", type=float, default=None)
+    ap.add_argument("--criterion", default="pvalue", choices=["pvalue", "tost", "effect"])
     ap.add_argument("--out", default="bench/out/grouping")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -51,7 +54,7 @@ def main() -> None:
         glue_suite_config(a.data_dir, a.tasks.split(","), train_rows=a.train_rows)
     )
     seeds, train, model, settings = training_setup(a)
-    config = GroupConfig(method="pvi", alpha=a.alpha)
+    config = GroupConfig(method="pvi", alpha=a.alpha, criterion=a.criterion)
     t0 = time.time()
     pvi, _ = measure(suite, config.pvi, model, a.out, show_progress=True)
     grouper, groupings = training_groupings(
@@ -109,7 +112,12 @@ def main() -> None:
             for t, v in zip(pvi.summary_.task, pvi.summary_.v_information, strict=True)
         }
     }
-    figures["settings"] = {**settings, "alpha": a.alpha, "minutes": round(minutes, 1)}
+    figures["settings"] = {
+        **settings,
+        "alpha": config.level,
+        "criterion": a.criterion,
+        "minutes": round(minutes, 1),
+    }
     write_json(a.json, figures)
 
 
