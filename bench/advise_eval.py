@@ -16,7 +16,8 @@ out, every signal's figure reported.
 
 Signals: TextEmb, PVI (probe; STS-B cut into 5 bins) and TAG lookahead affinity + gradient cosine
 from one multi-task run of the tasks (`taskmix advise`'s own code), and on TaskWeb also the
-published Retrieval-of-Experts similarity. The combined advisor: a least-squares fit of the
+published Retrieval-of-Experts similarity and TaskShop (pivots through all 21 TaskWeb tasks, the
+target's own column held out). The combined advisor: a least-squares fit of the
 measured value on the standardised signals, fitted leave one task out — every pair that contains
 the held-out task is predicted by weights fitted on the pairs that do not (never on the pair
 itself) — and equal weights (`taskmix advise`'s default) beside it.
@@ -49,7 +50,7 @@ from taskmix.config import (  # noqa: E402
 from taskmix.data.suite import Suite  # noqa: E402
 from taskmix.evaluate.advise import Advisor  # noqa: E402
 from taskmix.evaluate.metrics import mean_ci  # noqa: E402
-from taskmix.group.affinity import Affinity, combine  # noqa: E402
+from taskmix.group.affinity import Affinity, combine, taskshop_affinity  # noqa: E402
 from taskmix.group.partition import random_partition  # noqa: E402
 from taskmix.relate.matrix import TransferMatrix  # noqa: E402
 from taskmix.relate.ranking import ndcg, rank  # noqa: E402
@@ -138,6 +139,11 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     for s, t in itertools.permutations(ours, 2):
         r.loc[s, t] = roe.loc[TASKWEB[t], TASKWEB[s]]
     signals.append(Affinity("roe", r, neutral=None, description="Retrieval-of-Experts (published)"))
+    # TaskShop through every TaskWeb task as a pivot, each target's own column held out
+    shop = taskshop_affinity(matrix, roe).matrix
+    back = {v: k for k, v in TASKWEB.items()}
+    shop = shop.loc[list(TASKWEB.values()), list(TASKWEB.values())].rename(index=back, columns=back)
+    signals.append(Affinity("taskshop", shop, description="TaskShop (λ 0.7, F = RoE)"))
     out_fig = {}
     everything = [*signals, combine(signals), fitted(signals, gold, ours, symmetric=False)]
     for a in everything:

@@ -19,6 +19,7 @@ from taskmix.group.affinity import (
     lookahead_affinities,
     pvi_affinity,
     surrogate_affinity,
+    taskshop_affinity,
     transfer_affinity,
 )
 from taskmix.models.hps import make_batch
@@ -135,6 +136,22 @@ def test_adapters_put_every_signal_on_one_orientation():
     scores = pd.DataFrame({"a": [np.nan, 0.3], "b": [-0.2, np.nan]}, index=["a", "b"])
     t = transfer_affinity(scores)
     assert t.matrix.loc["a", "b"] == 0.3 and t.matrix.loc["b", "a"] == -0.2
+    # TaskShop: t's column from the similarity and the matrix without t
+    from taskmix.relate.matrix import TransferMatrix
+    from taskmix.relate.taskshop import TaskShop
+
+    names3 = ["a", "b", "c"]
+    rows = [
+        (t, s, 0.1 * (i + 1), 0.5) for i, (t, s) in enumerate(itertools.permutations(names3, 2))
+    ]
+    matrix = TransferMatrix.from_records(rows)
+    sim = pd.DataFrame(
+        [[1.0, 0.2, 0.7], [0.2, 1.0, 0.4], [0.7, 0.4, 1.0]], index=names3, columns=names3
+    )
+    shop = taskshop_affinity(matrix, sim)
+    want = TaskShop(0.7).fit(matrix.without("a")).predict("a", sim.loc["a"], ["b", "c"])
+    assert shop.matrix.loc["b", "a"] == pytest.approx(want.loc["b", "score"])
+    assert shop.name == "taskshop" and np.isnan(shop.matrix.loc["a", "a"])
     effects = pd.DataFrame([[0.0, 0.4], [0.1, 0.0]], index=["a", "b"], columns=["a", "b"])
     s = surrogate_affinity(effects)  # effects: row target, column the data set
     assert s.matrix.loc["b", "a"] == 0.4

@@ -143,6 +143,23 @@ def transfer_affinity(scores: pd.DataFrame, name: str = "transfer") -> Affinity:
     return Affinity(name, m.astype(float), None, 0.0, "transfer score source → target")
 
 
+def taskshop_affinity(matrix, similarity: pd.DataFrame, lam: float = 0.7) -> Affinity:
+    """TaskShop (Kim et al. 2023): for each target t, every source's transfer to t estimated
+    from ``similarity`` (target × source, e.g. Retrieval-of-Experts) and pivots through the
+    measured ``matrix`` (a :class:`~taskmix.relate.matrix.TransferMatrix`) without t — t's own
+    measured transfers never enter its column. Its scale mixes the similarity's with the
+    transfer scores', so the median pair is neutral."""
+    from taskmix.relate.taskshop import TaskShop
+
+    names = [t for t in matrix.tasks if t in similarity.index and t in similarity.columns]
+    m = pd.DataFrame(np.nan, index=names, columns=names)
+    for t in names:
+        shop = TaskShop(lam).fit(matrix.without(t))
+        sources = [s for s in names if s != t and np.isfinite(similarity.loc[t, s])]
+        m.loc[sources, t] = shop.predict(t, similarity.loc[t], sources)["score"]
+    return Affinity("taskshop", m, None, None, f"TaskShop estimate (λ = {lam:g}), target held out")
+
+
 def surrogate_affinity(effects: pd.DataFrame) -> Affinity:
     """Surrogate task modeling: ``effects`` (``SurrogateGrouper.effects_``, row target, column the
     data set whose effect it is) transposed to source × target, 0 neutral."""
