@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import glue_suite_config, write_json  # noqa: E402
+from common import sampled_suite, write_json  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from taskmix.config import (  # noqa: E402
@@ -47,7 +47,6 @@ from taskmix.config import (  # noqa: E402
     RunConfig,
     TrainConfig,
 )
-from taskmix.data.suite import Suite  # noqa: E402
 from taskmix.evaluate.advise import Advisor  # noqa: E402
 from taskmix.evaluate.metrics import mean_ci  # noqa: E402
 from taskmix.group.affinity import Affinity, combine, taskshop_affinity  # noqa: E402
@@ -70,12 +69,7 @@ TASKWEB = {  # our bench task → its TaskWeb name
 
 
 def measured_signals(names, data_dir, out, tag_steps, train_rows) -> list[Affinity]:
-    config = glue_suite_config(data_dir, names)
-    sample = {"train": train_rows, "dev": 500, "test": 1000}
-    config = config.model_copy(
-        update={"tasks": [t.model_copy(update={"sample": sample}) for t in config.tasks]}
-    )
-    suite = Suite.from_config(config)
+    suite = sampled_suite(data_dir, names, train_rows)
     run = RunConfig(
         model=ModelConfig(max_length=64),
         train=TrainConfig(freeze_embeddings=True),

@@ -181,6 +181,26 @@ def glue_suite_config(
     return SuiteConfig(name="glue-bench", tasks=tasks, seed=seed, dev_size=0.1, test_size=0.1)
 
 
+def sampled_suite(
+    data_dir: str | Path,
+    names: list[str],
+    train_rows: int,
+    dev_rows: int = 500,
+    test_rows: int = 1000,
+):
+    """The suite of the named real tasks with seeded samples of every split: ``train_rows``
+    training examples, dev and test capped so that scoring stays a small part of a run."""
+    from taskmix.data.suite import Suite
+
+    config = glue_suite_config(data_dir, names)
+    sample = {"train": train_rows, "dev": dev_rows, "test": test_rows}
+    return Suite.from_config(
+        config.model_copy(
+            update={"tasks": [t.model_copy(update={"sample": sample}) for t in config.tasks]}
+        )
+    )
+
+
 def add_training_args(ap, train_rows: int, steps_per_task: int) -> None:
     """The options every STL/MTL bench shares (data, seeds, budget), with this script's defaults."""
     ap.add_argument("--data-dir", default="../shared/data")

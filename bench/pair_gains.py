@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import glue_suite_config, write_json  # noqa: E402
+from common import sampled_suite, write_json  # noqa: E402
 
 from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
-from taskmix.data.suite import Suite  # noqa: E402
 from taskmix.evaluate.metrics import mean_ci  # noqa: E402
 from taskmix.evaluate.proof import MultiTaskTrainer  # noqa: E402
 
@@ -58,13 +57,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     names = a.tasks.split(",")
-    config = glue_suite_config(a.data_dir, names)
-    # seeded samples: train rows as asked, dev and test capped so that scoring stays cheap
-    sample = {"train": a.train_rows, "dev": a.dev_rows, "test": 1000}
-    config = config.model_copy(
-        update={"tasks": [t.model_copy(update={"sample": sample}) for t in config.tasks]}
-    )
-    suite = Suite.from_config(config)
+    suite = sampled_suite(a.data_dir, names, a.train_rows, dev_rows=a.dev_rows)
     seeds = [int(s) for s in a.seeds.split(",")]
     # evaluated every --eval-every steps on the (sampled) dev split, stopped after 2 evaluations
     # without improvement: a budget that ends when dev stops improving, not at a step count

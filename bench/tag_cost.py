@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import glue_suite_config, write_json  # noqa: E402
+from common import sampled_suite, write_json  # noqa: E402
 
 from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
-from taskmix.data.suite import Suite  # noqa: E402
 from taskmix.models.backbone import BackboneFactory  # noqa: E402
 from taskmix.train.lookahead import LookaheadAffinity  # noqa: E402
 from taskmix.train.trainer import Trainer  # noqa: E402
@@ -42,12 +41,7 @@ def main() -> None:
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    config = glue_suite_config(a.data_dir, a.tasks.split(","))
-    sample = {"train": a.train_rows, "dev": 500, "test": 1000}
-    config = config.model_copy(
-        update={"tasks": [t.model_copy(update={"sample": sample}) for t in config.tasks]}
-    )
-    suite = Suite.from_config(config)
+    suite = sampled_suite(a.data_dir, a.tasks.split(","), a.train_rows)
     train = TrainConfig(max_steps=a.steps, freeze_embeddings=True, patience=None)
     trainer = Trainer(train, BackboneFactory(ModelConfig(max_length=a.max_length)))
     tasks = list(suite)
