@@ -51,36 +51,31 @@ def test_candidates_put_the_signals_disagreements_first(tmp_path, tiny_model_dir
     by = cands.set_index("group")
     assert by.loc["a+b", "signals_for"] == "2/3" and by.loc["a+c", "signals_for"] == "1/3"
     assert by.loc["a+b", "proposed"] and not by.loc["a+c", "proposed"]
-    # a+b: 2 of 3 for, c+d: 1 of 3 — as uncertain as each other, a+c too: best predicted first
-    assert list(cands.uncertainty) == sorted(cands.uncertainty, reverse=True)
+    # the proposed groups first, then the others; within each the most uncertain first
+    assert list(cands.proposed) == sorted(cands.proposed, reverse=True)
+    for _, part in cands.groupby("proposed"):
+        assert list(part.uncertainty) == sorted(part.uncertainty, reverse=True)
 
 
 def test_decide_prefers_what_was_shown(tmp_path, tiny_model_dir):
     adv = advisor(tmp_path, tiny_model_dir)
+    nan = float("nan")
     table = pd.DataFrame(
         [
-            {"group": "a+b", "proposed": True, "seeds": 3, "delta": -0.05, "verdict": "hurts"},
-            {"group": "a+c", "proposed": False, "seeds": 3, "delta": 0.04, "verdict": "helps"},
-            {
-                "group": "b+d",
-                "proposed": True,
-                "seeds": 0,
-                "delta": float("nan"),
-                "verdict": "not checked (budget)",
-            },
-            {
-                "group": "c+d",
-                "proposed": True,
-                "seeds": 3,
-                "delta": 0.03,
-                "verdict": "STL not converged (c)",
-            },
+            {"group": "a+b", "predicted": 0.9, "delta": -0.05, "verdict": "hurts"},
+            {"group": "a+c", "predicted": 0.1, "delta": 0.04, "verdict": "helps"},
+            {"group": "b+d", "predicted": 0.5, "delta": nan, "verdict": "not checked (budget)"},
+            {"group": "c+d", "predicted": 0.8, "delta": 0.03, "verdict": "STL not converged (c)"},
         ]
     )
     assert adv.decide(list("abcd"), table) == [["a", "c"], ["b", "d"]]
+    # unsettled: the prediction decides, whatever one noisy seed measured
     table.loc[1, "verdict"] = "inconclusive, ≈9 seeds"
-    table.loc[1, "delta"] = -0.01  # measured below 0 and unsettled: not recommended
-    assert adv.decide(list("abcd"), table) == [["b", "d"], ["a"], ["c"]]
+    table.loc[2, "predicted"] = 0.05
+    table.loc[3, "verdict"] = "inconclusive, ≥3 seeds"
+    assert adv.decide(list("abcd"), table) == [["c", "d"], ["a"], ["b"]]
+    table.loc[3, "predicted"] = -0.2  # predicted not to help and not shown to: left out
+    assert adv.decide(list("abcd"), table) == [["a", "c"], ["b", "d"]]
 
 
 def test_checks_stay_within_the_budget_and_are_never_repeated(

@@ -11,9 +11,8 @@
    verdict that more seeds could still settle, until every verdict is settled or the budget is
    spent. Every training is a run in the store (resumable, never repeated).
 4. The recommendation: the partition of the candidates with the strongest evidence — shown to
-   help, then shown equivalent (one model, no loss), then measured positive but inconclusive,
-   then proposed but not checked; groups that hurt or whose STL models had not converged are
-   left out.
+   help, then shown equivalent (one model, no loss), then (not settled) the predicted affinity;
+   groups that hurt or whose STL models had not converged are left out.
 
 The advice per group: *together* (helps), *together: one model, no loss* (equivalent), *apart*
 (hurts), *train STL longer first* (its STL models had not converged) or *together, unverified*
@@ -252,7 +251,8 @@ class Advisor:
     ) -> pd.DataFrame:
         """The groups worth checking: those of the combined partition and of each signal's own
         partition, with how many signals predict each to help and how uncertain that is (1: the
-        signals split evenly, 0: all agree), the most uncertain first (then the best predicted)."""
+        signals split evenly, 0: all agree); the proposed ones first, then the others, each the
+        most uncertain first (then the best predicted)."""
         found: dict[tuple, None] = {}
         for part in [proposed, *(a.partition(self.config.max_size) for a in signals)]:
             for g in part:
@@ -275,8 +275,13 @@ class Advisor:
         frame = pd.DataFrame(
             rows, columns=["group", "proposed", "signals_for", "uncertainty", "predicted"]
         )
+        # the proposed groups first (their verdicts change the recommendation), each part the
+        # most uncertain first, then the best predicted
         return frame.sort_values(
-            ["uncertainty", "predicted"], ascending=False, kind="stable", ignore_index=True
+            ["proposed", "uncertainty", "predicted"],
+            ascending=False,
+            kind="stable",
+            ignore_index=True,
         )
 
     def _over_time(self, start: float) -> bool:
@@ -366,10 +371,12 @@ class Advisor:
         )
 
     def decide(self, names: Sequence[str], table: pd.DataFrame) -> list[list[str]]:
-        """The partition to train, from the candidates: shown to help beats shown equivalent
-        (one model for several tasks at no loss), which beats measured but inconclusive with a
-        positive mean, which beats proposed but not checked; groups that hurt, whose STL models
-        had not converged, or that are neither proposed nor measured positive are left out."""
+        """The partition to train, from the candidates: a group shown to help beats one shown
+        equivalent (one model for several tasks at no loss), which beats the predictions;
+        groups whose verdict is not settled (inconclusive, or not checked) count by their
+        predicted affinity, as proposed; groups that hurt, or whose STL models had not
+        converged, are left out."""
+        top = max([p for p in table.predicted if p > 0], default=1.0)
         evidence = {}
         for r in table.itertuples():
             word = r.verdict.split(",")[0]
@@ -377,10 +384,8 @@ class Advisor:
                 e = 3.0 + max(r.delta, 0.0)
             elif word == "equivalent":
                 e = 2.0
-            elif word == "inconclusive" and r.delta > 0:
-                e = 1.0
-            elif r.seeds == 0 and r.proposed:
-                e = 0.5
+            elif word in ("inconclusive", "not checked (budget)") and r.predicted > 0:
+                e = r.predicted / top  # in (0, 1]: below anything shown
             else:
                 continue
             evidence[tuple(r.group.split("+"))] = e
