@@ -107,16 +107,16 @@ def fitted(signals: list[Affinity], gold: pd.DataFrame, names, symmetric: bool) 
     return Affinity("combined (fitted, LOO)", pred, neutral=0.0)
 
 
-def per_target(a: Affinity, gold: pd.DataFrame, names) -> tuple[float, float]:
-    """Mean over targets of Spearman(affinity s → t, measured s → t) and NDCG of the ranking."""
+def per_target(a: Affinity, gold: pd.DataFrame, names) -> tuple[list[float], list[float]]:
+    """Per target: Spearman(affinity s → t, measured s → t) and NDCG of the ranking."""
     rhos, gains = [], []
     for t in names:
         src = [s for s in names if s != t and np.isfinite(gold.loc[s, t])]
         x = a.matrix.loc[src, t].astype(float)
         y = gold.loc[src, t].astype(float)
-        rhos.append(stats.spearmanr(x, y).statistic)
+        rhos.append(float(stats.spearmanr(x, y).statistic))
         gains.append(ndcg(rank(x), rank(y)))
-    return float(np.nanmean(rhos)), float(np.mean(gains))
+    return rhos, gains
 
 
 def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) -> dict:
@@ -142,9 +142,18 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     everything = [*signals, combine(signals), fitted(signals, gold, ours, symmetric=False)]
     for a in everything:
         a = Affinity(a.name, a.matrix.loc[ours, ours], neutral=a.neutral)
-        rho, g = per_target(a, gold, ours)
-        out_fig[a.name] = {"spearman": round(rho, 3), "ndcg": round(100 * g, 2)}
-        print(f"  {a.name:26s} Spearman {rho:+.3f}   NDCG {100 * g:6.2f}")
+        rhos, gains = per_target(a, gold, ours)
+        (rho, rh), (g, gh) = mean_ci(np.nan_to_num(rhos)), mean_ci(gains)
+        out_fig[a.name] = {
+            "spearman": round(rho, 3),
+            "spearman_ci95": round(rh, 3),
+            "ndcg": round(100 * g, 2),
+            "ndcg_ci95": round(100 * gh, 2),
+        }
+        print(
+            f"  {a.name:26s} Spearman {rho:+.3f} ± {rh:.3f}   NDCG {100 * g:6.2f} ± {100 * gh:.2f}"
+            "  (95% CI over the 9 targets)"
+        )
     return out_fig
 
 
@@ -178,26 +187,30 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
         sym = pd.Series({p: a.pair(*p.split("+")) for p in pairs.pair.unique()})
         truth = pd.Series({p: gold.loc[tuple(p.split("+"))] for p in sym.index})
         rho_all = stats.spearmanr(sym, truth).statistic
-        rho_task = np.nanmean(
-            [
-                stats.spearmanr(
-                    sym[[p for p in sym.index if t in p.split("+")]],
-                    truth[[p for p in sym.index if t in p.split("+")]],
-                ).statistic
-                for t in names
-            ]
+        rho_task, rho_task_ci = mean_ci(
+            np.nan_to_num(
+                [
+                    stats.spearmanr(
+                        sym[[p for p in sym.index if t in p.split("+")]],
+                        truth[[p for p in sym.index if t in p.split("+")]],
+                    ).statistic
+                    for t in names
+                ]
+            )
         )
         part = a.partition(max_size=2)
         m, h = mean_ci(partition_gain(part))
         figures[a.name] = {
             "spearman_pairs": round(float(rho_all), 3),
             "spearman_per_task": round(float(rho_task), 3),
+            "spearman_per_task_ci95": round(float(rho_task_ci), 3),
             "partition_gain": round(100 * m, 2),
             "partition_gain_ci95": round(100 * h, 2),
             "partition": "; ".join("+".join(g) for g in part if len(g) > 1) or "-",
         }
         print(
-            f"  {a.name:26s} Spearman pairs {rho_all:+.3f}  per task {rho_task:+.3f}  "
+            f"  {a.name:26s} Spearman pairs {rho_all:+.3f}  per task {rho_task:+.3f} ± "
+            f"{rho_task_ci:.3f}  "
             f"partition gain {100 * m:+.2f} ± {100 * h:.2f}  ({figures[a.name]['partition']})"
         )
     # random partitions with as many pairs as the fitted advisor's, and all tasks together
