@@ -53,6 +53,7 @@ class Comparison:
         margin: float = MARGIN,
     ):
         self.margin = margin
+        self._problems: dict[tuple[str, str], str] = {}
         # One model counts once, however many groupings chose it: records are deduplicated by
         # run id, and a group is a set (the same tasks in any order are one setting).
         finished = {r.id: r for r in records if r is not None and r.status == "finished"}
@@ -151,6 +152,12 @@ class Comparison:
         '': still improving (the best dev score of most seeds was at their last evaluation: the
         step budget stopped them, not early stopping), or at the majority-class level (mean test
         score of the main metric within one point of always answering the most frequent label)."""
+        key = (task, variant)
+        if key not in self._problems:  # asked once per table row and grouping: worked out once
+            self._problems[key] = self._stl_problem(task, variant)
+        return self._problems[key]
+
+    def _stl_problem(self, task: str, variant: str) -> str:
         runs = [r for r in self.records if r.setting == f"stl:{task}{variant}"]
         if not runs:
             return ""
