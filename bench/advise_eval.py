@@ -17,10 +17,13 @@ out, every signal's figure reported.
 Signals: TextEmb, PVI (probe; STS-B cut into 5 bins) and TAG lookahead affinity + gradient cosine
 from one multi-task run of the tasks (`taskmix advise`'s own code), and on TaskWeb also the
 published Retrieval-of-Experts similarity and TaskShop (pivots through all 21 TaskWeb tasks, the
-target's own column held out). The combined advisor: a least-squares fit of the
-measured value on the standardised signals, fitted leave one task out — every pair that contains
-the held-out task is predicted by weights fitted on the pairs that do not (never on the pair
-itself) — and equal weights (`taskmix advise`'s default) beside it.
+target's own column held out). The combined advisor: `AffinityModel` (ridge least squares with
+non-negative weights of the measured value on the standardised signals, and an intercept),
+fitted leave one task out (per task t a model fitted on the entries without t ranks t's sources
+or pairs; a pair's predicted gain, for the Spearman over all pairs and the partition, is the mean
+of the model that never saw its first task and the one that never saw its second), and equal
+weights beside it; on TaskWeb also the advisor `taskmix advise` ships (fitted on the pair
+gains), out of its domain.
 """
 
 from __future__ import annotations
@@ -49,7 +52,13 @@ from taskmix.config import (  # noqa: E402
 )
 from taskmix.evaluate.advise import Advisor  # noqa: E402
 from taskmix.evaluate.metrics import mean_ci  # noqa: E402
-from taskmix.group.affinity import Affinity, combine, taskshop_affinity  # noqa: E402
+from taskmix.group.affinity import (  # noqa: E402
+    FITTED_ADVISOR,
+    Affinity,
+    AffinityModel,
+    combine,
+    taskshop_affinity,
+)
 from taskmix.group.partition import random_partition  # noqa: E402
 from taskmix.relate.matrix import TransferMatrix  # noqa: E402
 from taskmix.relate.ranking import ndcg, rank  # noqa: E402
@@ -84,26 +93,28 @@ def measured_signals(names, data_dir, out, tag_steps, train_rows) -> list[Affini
     return signals
 
 
-def standard(a: Affinity, names) -> pd.DataFrame:
-    return a.standardised().loc[names, names]
+def held_out(signals: list[Affinity], gold: pd.DataFrame, names) -> dict[str, Affinity]:
+    """Leave one task out: per task t, the fitted advisor (`AffinityModel`) fitted on the measured
+    entries that do not involve t, and its prediction of every entry."""
+    out = {}
+    for t in names:
+        held = gold.copy()
+        held.loc[t, :] = np.nan
+        held.loc[:, t] = np.nan
+        out[t] = AffinityModel().fit(signals, held).predict(signals).matrix.loc[names, names]
+    return out
 
 
-def fitted(signals: list[Affinity], gold: pd.DataFrame, names, symmetric: bool) -> Affinity:
-    """The combined affinity, each entry predicted by least-squares weights fitted on the
-    entries that involve neither of its two tasks (leave one task out, the pair never in its own
-    fit)."""
-    S = [standard(a, names) for a in signals]
+def fitted(models: dict[str, pd.DataFrame], names, by: str) -> Affinity:
+    """One matrix from the held-out models: by "target", column t from the model that never saw
+    t; by "pair", entry (i, j) the mean of the models that never saw i and never saw j."""
     pred = pd.DataFrame(np.nan, index=names, columns=names)
-    ordered = [(i, j) for i, j in itertools.permutations(names, 2)]
-    for i, j in ordered:
-        train = [(a, b) for a, b in ordered if {a, b}.isdisjoint({i, j})]
-        if symmetric:
-            train = [(a, b) for a, b in train if a < b]
-        X = np.array([[np.nan_to_num(s.loc[a, b]) for s in S] + [1.0] for a, b in train])
-        y = np.array([gold.loc[a, b] for a, b in train], dtype=float)
-        ok = np.isfinite(y)
-        w = np.linalg.lstsq(X[ok], y[ok], rcond=None)[0]
-        pred.loc[i, j] = float(np.dot([np.nan_to_num(s.loc[i, j]) for s in S], w[:-1]))
+    for i, j in itertools.permutations(names, 2):
+        pred.loc[i, j] = (
+            models[j].loc[i, j]
+            if by == "target"
+            else (models[i].loc[i, j] + models[j].loc[i, j]) / 2
+        )
     return Affinity("combined (fitted, LOO)", pred, neutral=0.0)
 
 
@@ -128,6 +139,7 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     for s, t in itertools.permutations(ours, 2):
         gold.loc[s, t] = scores.loc[TASKWEB[t], TASKWEB[s]]
     signals = measured_signals(ours, data_dir, out, tag_steps, train_rows)
+    measured = list(signals)
     roe = load_similarity(d / "taskweb_roe_minilm_dot32.csv")  # target × source
     r = pd.DataFrame(np.nan, index=ours, columns=ours)
     for s, t in itertools.permutations(ours, 2):
@@ -139,7 +151,9 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     shop = shop.loc[list(TASKWEB.values()), list(TASKWEB.values())].rename(index=back, columns=back)
     signals.append(Affinity("taskshop", shop, description="TaskShop (λ 0.7, F = RoE)"))
     out_fig = {}
-    everything = [*signals, combine(signals), fitted(signals, gold, ours, symmetric=False)]
+    models = held_out(signals, gold, ours)
+    shipped = AffinityModel.from_dict(FITTED_ADVISOR).predict(measured, name="advise's fitted")
+    everything = [*signals, combine(signals), fitted(models, ours, by="target"), shipped]
     for a in everything:
         a = Affinity(a.name, a.matrix.loc[ours, ours], neutral=a.neutral)
         rhos, gains = per_target(a, gold, ours)
@@ -166,7 +180,8 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
     gold = pd.DataFrame(np.nan, index=names, columns=names)
     for p in pairs.pair.unique():
         a, b = p.split("+")
-        gold.loc[a, b] = gold.loc[b, a] = float(per_pair_seed[p].mean())
+        # in points: the fitted advisor predicts a gain in points of the main metric
+        gold.loc[a, b] = gold.loc[b, a] = 100 * float(per_pair_seed[p].mean())
     signals = measured_signals(names, data_dir, out, tag_steps, train_rows)
     gain_of = {  # (pair, task, seed) → gain
         (r.pair, r.task, r.seed): r.gain for r in pairs.itertuples()
@@ -182,22 +197,21 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
         return np.array(per_seed)
 
     figures: dict = {}
-    everything = [*signals, combine(signals), fitted(signals, gold, names, symmetric=True)]
-    for a in everything:
+    models = held_out(signals, gold, names)
+    loo = fitted(models, names, by="pair")
+    by_task = {t: Affinity(loo.name, models[t], neutral=0.0) for t in names}
+    everything = [(a, {}) for a in [*signals, combine(signals)]] + [(loo, by_task)]
+    for a, held in everything:
         sym = pd.Series({p: a.pair(*p.split("+")) for p in pairs.pair.unique()})
         truth = pd.Series({p: gold.loc[tuple(p.split("+"))] for p in sym.index})
         rho_all = stats.spearmanr(sym, truth).statistic
-        rho_task, rho_task_ci = mean_ci(
-            np.nan_to_num(
-                [
-                    stats.spearmanr(
-                        sym[[p for p in sym.index if t in p.split("+")]],
-                        truth[[p for p in sym.index if t in p.split("+")]],
-                    ).statistic
-                    for t in names
-                ]
-            )
-        )
+
+        def task_rho(t: str, a=a, held=held, truth=truth) -> float:
+            mine = [p for p in truth.index if t in p.split("+")]
+            src = held.get(t, a)  # the fitted advisor: the model that never saw t
+            return stats.spearmanr([src.pair(*p.split("+")) for p in mine], truth[mine]).statistic
+
+        rho_task, rho_task_ci = mean_ci(np.nan_to_num([task_rho(t) for t in names]))
         part = a.partition(max_size=2)
         m, h = mean_ci(partition_gain(part))
         figures[a.name] = {
@@ -213,15 +227,22 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
             f"{rho_task_ci:.3f}  "
             f"partition gain {100 * m:+.2f} ± {100 * h:.2f}  ({figures[a.name]['partition']})"
         )
-    # random partitions with as many pairs as the fitted advisor's, and all tasks together
-    k = max(1, len([g for g in part if len(g) > 1]))
-    draws = np.stack([partition_gain(random_partition(names, [2] * k, i)) for i in range(500)])
-    m, h = mean_ci(draws.mean(axis=0))
-    figures["random"] = {
-        "partition_gain": round(100 * m, 2),
-        "partition_gain_ci95": round(100 * h, 2),
-    }
-    print(f"  random ({k} pairs, 500 draws)  partition gain {100 * m:+.2f} ± {100 * h:.2f}")
+    # random partitions with 1 … n/2 pairs (compare each method with its own number of pairs)
+    figures["random"] = {}
+    for k in range(1, len(names) // 2 + 1):
+        draws = [partition_gain(random_partition(names, [2] * k, i)) for i in range(500)]
+        m, h = mean_ci(np.stack(draws).mean(axis=0))
+        figures["random"][f"{k}_pairs"] = {
+            "partition_gain": round(100 * m, 2),
+            "partition_gain_ci95": round(100 * h, 2),
+        }
+        print(f"  random, {k} pairs (500 draws)  partition gain {100 * m:+.2f} ± {100 * h:.2f}")
+    # the advisor `taskmix advise` ships (group.affinity.FITTED_ADVISOR): fitted on every pair
+    model = AffinityModel().fit(signals, gold)
+    figures["fitted_model"] = {**model.to_dict(), "pairs": model.n_pairs_ // 2, "tasks": names}
+    print(f"  fitted on all {model.n_pairs_ // 2} pairs: {model.to_dict()}")
+    own = model.predict(signals).partition(max_size=3)  # in sample: not a held-out figure
+    figures["fitted_model"]["partition_in_sample"] = "; ".join("+".join(g) for g in own)
     everything_gain = frame[frame.pair == "all"].groupby("seed").gain.mean().to_numpy()
     if len(everything_gain):
         m, h = mean_ci(everything_gain)

@@ -12,7 +12,7 @@ from conftest import run_cli
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig
 from taskmix.data.suite import Suite
 from taskmix.evaluate.advise import Advisor
-from taskmix.group.affinity import Affinity
+from taskmix.group.affinity import FITTED_ADVISOR, Affinity, AffinityModel, combine
 from taskmix.store import RunStore
 
 FAST = TrainConfig(max_steps=4, batch_size=8, lr=1e-3, eval_every=2, patience=None)
@@ -43,8 +43,6 @@ def test_candidates_put_the_signals_disagreements_first(tmp_path, tiny_model_dir
     two = planted(names, ["ab"], name="two")
     three = planted(names, ["ac"], name="three")
     adv = advisor(tmp_path, tiny_model_dir)
-    from taskmix.group.affinity import combine
-
     combined = combine([one, two, three])
     cands = adv.candidates([one, two, three], combined, combined.partition())
     assert set(cands.group) == {"a+b", "c+d", "a+c"}
@@ -151,3 +149,29 @@ def test_advise_command_end_to_end(monkeypatch, capsys, keyword_suite, tiny_mode
     assert len(list((out / "report").glob("affinity-*.png"))) == 4  # 3 signals + combined
     code, _, err = run_cli(monkeypatch, capsys, "advise", keyword_suite, "--budget", "soon")
     assert code == 2 and "neither a number of runs nor a time" in err
+
+
+def test_the_tag_run_is_capped_but_never_lengthened(keyword_suite, tiny_model_dir, tmp_path):
+    suite = Suite.from_yaml(keyword_suite)  # FAST: a budget of 4 steps
+    for cap, steps in [(2, 2), (300, 4)]:
+        out = tmp_path / str(cap)
+        adv = advisor(out, tiny_model_dir, tag_steps=cap, signals=["tag"])
+        assert [a.name for a in adv.lookahead(suite)] == ["tag", "gradient cosine"]
+        (saved,) = (out / "runs" / "affinity").glob("*.json")
+        assert json.loads(saved.read_text())["steps"] == steps
+
+
+def test_the_fitted_advisor_combines_the_signals_it_was_fitted_on(tmp_path, tiny_model_dir):
+    names = list("abcd")
+    fitted = AffinityModel.from_dict(FITTED_ADVISOR)
+    assert fitted.weights_ and max(fitted.weights_.values()) > 0
+    signals = [planted(names, ["ab"], name=n) for n in sorted(fitted.weights_)]
+    combined, note = advisor(tmp_path, tiny_model_dir).combination(signals)
+    assert note is None and combined.matrix.equals(fitted.predict(signals).matrix)
+    assert combined.pair("a", "b") > combined.pair("a", "c")  # predicted gain, in points
+    # other signals than the fitted advisor's: equal weights, and a note that says so
+    combined, note = advisor(tmp_path, tiny_model_dir).combination(signals[:1])
+    assert "equal weights instead" in note
+    assert combined.matrix.equals(combine(signals[:1]).matrix)
+    equal, note = advisor(tmp_path, tiny_model_dir, weights="equal").combination(signals)
+    assert note is None and equal.matrix.equals(combine(signals).matrix)

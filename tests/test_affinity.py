@@ -5,6 +5,7 @@ other signals, the partition search by TAG's objective and the combination of si
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pandas as pd
@@ -13,8 +14,10 @@ import torch
 
 from taskmix.config import TrainConfig
 from taskmix.data.suite import Suite
+from taskmix.errors import ConfigError
 from taskmix.group.affinity import (
     Affinity,
+    AffinityModel,
     combine,
     lookahead_affinities,
     pvi_affinity,
@@ -166,3 +169,35 @@ def test_combining_signals_standardises_them():
     flipped = Affinity("flipped", -aff.matrix, neutral=0.0)
     only = combine([aff, flipped], weights={"planted": 1.0, "flipped": 0.0})
     assert only.partition() == aff.partition()
+
+
+def _random_signal(name: str, names: list[str], seed: int) -> Affinity:
+    m = np.random.default_rng(seed).normal(size=(len(names), len(names)))
+    m = (m + m.T) / 2
+    return Affinity(name, pd.DataFrame(m, index=names, columns=names), neutral=0.0)
+
+
+def test_the_fitted_advisor_recovers_known_weights():
+    names = list("abcdefgh")
+    good, noise = _random_signal("good", names, 1), _random_signal("noise", names, 2)
+    wrong = Affinity("wrong", -good.matrix, neutral=0.0)
+    gains = -0.01 + 0.02 * good.standardised()  # in the units of the gains, NaN diagonal
+    model = AffinityModel(ridge=0.0).fit([good, noise, wrong], gains)
+    assert model.weights_["good"] == pytest.approx(0.02, abs=1e-9)
+    assert model.weights_["noise"] == pytest.approx(0.0, abs=1e-9)
+    assert model.weights_["wrong"] == 0.0  # non-negative: a signal that points the wrong way
+    assert model.intercept_ == pytest.approx(-0.01, abs=1e-9)
+    pred = model.predict([good, noise, wrong])
+    assert np.allclose(pred.matrix.fillna(0), gains.fillna(0)) and pred.zero == 0.0
+    assert np.isnan(pred.matrix.loc["a", "a"])
+    # ridge shrinks the weight towards 0; the model travels as plain numbers
+    shrunk = AffinityModel(ridge=1.0).fit([good, noise, wrong], gains)
+    assert 0 < shrunk.weights_["good"] < 0.02
+    back = AffinityModel.from_dict(json.loads(json.dumps(shrunk.to_dict())))
+    assert back.predict([good, noise]).matrix.equals(shrunk.predict([good, noise]).matrix)
+    # pairs not measured (NaN) are not fitted on; a prediction that was never fitted says so
+    part = gains.copy()
+    part.loc["a", :] = np.nan
+    assert AffinityModel(ridge=0.0).fit([good], part).n_pairs_ == 56 - 7
+    with pytest.raises(ConfigError, match="not fitted"):
+        AffinityModel().predict([good])

@@ -750,10 +750,11 @@ class AdviseConfig(_Strict):
         description="the affinity signals combined: textemb and pvi from one encoder pass; tag "
         "and gradient_cosine from one multi-task run of all tasks",
     )
-    weights: dict[str, float] | None = Field(
-        None,
-        description="weight of each signal in the combined affinity (default: equal weights; "
-        "signals are standardised first)",
+    weights: dict[str, float] | Literal["fitted", "equal"] = Field(
+        "fitted",
+        description="how the signals are combined: fitted (the model fitted on measured pair "
+        "gains, taskmix.group.affinity.FITTED_ADVISOR; it predicts a gain in points), equal "
+        "(the mean of the standardised signals) or a weight per signal",
     )
     max_size: int = Field(3, ge=2, le=8, description="largest group recommended")
     budget_runs: int | None = Field(
@@ -770,10 +771,10 @@ class AdviseConfig(_Strict):
         6, ge=2, description="most seeds a group is checked on before it is left inconclusive"
     )
     tag_steps: int | None = Field(
-        None,
+        300,
         gt=0,
-        description="steps of the multi-task run that measures TAG and gradient cosine "
-        "(default: the training budget)",
+        description="steps of the multi-task run that measures TAG and gradient cosine (none: "
+        "the whole training budget; capped by default so that the budget goes to the checks)",
     )
     tag_per_task: int = Field(4, gt=0, description="examples per task of each lookahead")
 

@@ -3,8 +3,9 @@
 1. The cheap signals, each a task × task :class:`~taskmix.group.affinity.Affinity`: TextEmb and
    PVI from one encoder pass over the data, TAG's lookahead affinity and the gradient cosine from
    one multi-task run of all tasks (kept under ``out/affinity/``: a rerun reads them).
-2. One predicted affinity: the signals standardised and averaged (equal weights unless given), and
-   the partition that maximises it (TAG's objective).
+2. One predicted affinity: the signals standardised and combined by the fitted advisor
+   (``FITTED_ADVISOR``: the predicted gain in points, fitted on measured pair gains), by equal
+   weights or by given ones, and the partition that maximises it (TAG's objective).
 3. The budget checks it: the candidate groups are those of the combined partition and of each
    signal's own partition; the ones the signals disagree on most are trained first (with their
    tasks' STL models) on ``min_seeds`` seeds each, then one seed at a time the least certain
@@ -39,7 +40,9 @@ from taskmix.evaluate.compare import Comparison
 from taskmix.evaluate.proof import MultiTaskTrainer
 from taskmix.files import atomic_file, inside
 from taskmix.group.affinity import (
+    FITTED_ADVISOR,
     Affinity,
+    AffinityModel,
     combine,
     lookahead_affinities,
     pvi_affinity,
@@ -157,7 +160,7 @@ class Advisor:
 
         c = self.config
         train = self.run.train
-        if c.tag_steps:
+        if c.tag_steps and c.tag_steps < Trainer(train, self.run.model).total_steps(list(suite)):
             train = train.model_copy(update={"max_steps": c.tag_steps, "steps_per_task": False})
         seed = self.run.seeds[0]
         every = auto_every(len(suite), c.tag_per_task, train.batch_size * train.grad_accum)
@@ -225,7 +228,8 @@ class Advisor:
         names, measured here."""
         start = time.monotonic()
         signals, notes = (list(signals), []) if signals is not None else self.signals(suite)
-        combined = combine(signals, self.config.weights)
+        combined, note = self.combination(signals)
+        notes += [note] if note else []
         proposed = combined.partition(self.config.max_size)
         candidates = self.candidates(signals, combined, proposed)
         comparison, runs = self.check(suite, list(candidates.group), start)
@@ -245,6 +249,21 @@ class Advisor:
             seconds=time.monotonic() - start,
             notes=notes,
         )
+
+    def combination(self, signals: Sequence[Affinity]) -> tuple[Affinity, str | None]:
+        """The combined affinity the config's ``weights`` name, and a note when the fitted
+        advisor cannot be used (it was fitted on other signals: equal weights instead)."""
+        w = self.config.weights
+        if w == "fitted":
+            model = AffinityModel.from_dict(FITTED_ADVISOR)
+            names = {a.name for a in signals}
+            if names == set(model.weights_):
+                return model.predict(signals), None
+            return combine(signals), (
+                f"the fitted advisor needs the signals {', '.join(sorted(model.weights_))}; "
+                "these are combined with equal weights instead"
+            )
+        return combine(signals, None if w == "equal" else w), None
 
     def candidates(
         self, signals: list[Affinity], combined: Affinity, proposed: list[list[str]]

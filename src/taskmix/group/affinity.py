@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
 
 from taskmix.errors import ConfigError
 from taskmix.group.partition import candidate_groups, choose_partition
@@ -180,21 +181,102 @@ def lookahead_affinities(hook) -> list[Affinity]:
     return out
 
 
+def _stack(affinities: Sequence[Affinity]) -> tuple[list[str], dict[str, pd.DataFrame]]:
+    """The tasks every signal has, and each signal's standardised matrix on them."""
+    if not affinities:
+        raise ConfigError("nothing to combine: give at least one affinity")
+    names = [t for t in affinities[0].tasks if all(t in a.tasks for a in affinities)]
+    return names, {a.name: a.standardised().loc[names, names] for a in affinities}
+
+
 def combine(
     affinities: Sequence[Affinity], weights: dict[str, float] | None = None, name: str = "combined"
 ) -> Affinity:
     """One predicted affinity from several signals: the weighted mean of their standardised
     matrices (each above its neutral, over its spread), on the tasks they share; equal weights
-    unless ``weights`` (by signal name) are given, e.g. fitted on measured ground truth."""
-    if not affinities:
-        raise ConfigError("nothing to combine: give at least one affinity")
-    names = [t for t in affinities[0].tasks if all(t in a.tasks for a in affinities)]
+    unless ``weights`` (by signal name) are given."""
+    names, z = _stack(affinities)
     w = weights or {a.name: 1.0 for a in affinities}
-    parts = [(w.get(a.name, 0.0), a.standardised().loc[names, names]) for a in affinities]
-    total = sum(abs(x) for x, _ in parts)
+    total = sum(abs(w.get(a.name, 0.0)) for a in affinities)
     if total == 0:
         raise ConfigError("every weight is 0")
-    stack = np.stack([x * m.to_numpy(dtype=float) for x, m in parts])
+    stack = np.stack([w.get(k, 0.0) * m.to_numpy(dtype=float) for k, m in z.items()])
     mean = np.nansum(stack, axis=0) / total
     used = ", ".join(f"{a.name} ×{w.get(a.name, 0.0):.2g}" for a in affinities)
     return Affinity(name, _square(mean, names), None, 0.0, f"weighted standardised mean: {used}")
+
+
+#: The advisor `taskmix advise` combines its signals with (``AdviseConfig.weights = "fitted"``):
+#: the predicted gain in points of the main metric of training two tasks together. Fitted by
+#: ``python bench/advise_eval.py --skip-transfer --tag-steps 200`` on bench/data/pair_gains.csv
+#: (8 real tasks, 28 pairs, 3 seeds; MiniLM, 300 training examples a task; its signals on
+#: 500-example samples, TAG from a 200-step run); how it ranks tasks it never saw: bench/RESULTS.md.
+FITTED_ADVISOR: dict = {
+    "weights": {"textemb": 0.3647, "pvi": 0.5610, "tag": 0.0, "gradient cosine": 0.01122},
+    "intercept": -1.185,
+    "ridge": 1.0,
+}
+
+
+class AffinityModel:
+    """The measured gain of training two tasks together, predicted from the signals: ``intercept_``
+    + Σ ``weights_[s]`` · (signal s standardised), fitted by ridge least squares with
+    non-negative weights (every signal means "higher: better together"; a signal that does not
+    help gets weight 0) on a measured ground truth, e.g. bench/pair_gains.py's table.
+
+    >>> model = AffinityModel(ridge=1.0).fit(signals, gains)      # doctest: +SKIP
+    >>> model.predict(signals).partition(max_size=3)              # doctest: +SKIP
+
+    ``gains`` is a task × task frame (row source, column target; NaN where not measured): a
+    symmetric one for pair gains. The prediction is an :class:`Affinity` in the units of the
+    gains, neutral 0, so a group is formed only where the predicted gain is positive.
+    """
+
+    def __init__(self, ridge: float = 1.0):
+        if ridge < 0:
+            raise ConfigError(f"ridge must be ≥ 0, got {ridge}")
+        self.ridge = ridge
+
+    def fit(self, affinities: Sequence[Affinity], gains: pd.DataFrame) -> AffinityModel:
+        names, z = _stack(affinities)
+        entries = [
+            (a, b)
+            for a, b in itertools.permutations(names, 2)
+            if a in gains.index and b in gains.columns and np.isfinite(gains.loc[a, b])
+        ]
+        if len(entries) < 2:
+            raise ConfigError("fitting the advisor needs at least 2 measured pairs")
+        X = np.array([[np.nan_to_num(m.loc[a, b]) for m in z.values()] for a, b in entries])
+        y = np.array([gains.loc[a, b] for a, b in entries], dtype=float)
+        x_mean, y_mean = X.mean(axis=0), y.mean()
+        # ridge as extra rows; non-negative least squares on the centred problem
+        Xr = np.vstack([X - x_mean, np.sqrt(self.ridge * len(y)) * np.eye(X.shape[1])])
+        yr = np.concatenate([y - y_mean, np.zeros(X.shape[1])])
+        w = optimize.nnls(Xr, yr)[0]
+        self.weights_ = {k: float(v) for k, v in zip(z, w, strict=True)}
+        self.intercept_ = float(y_mean - x_mean @ w)
+        self.n_pairs_ = len(entries)
+        return self
+
+    def predict(self, affinities: Sequence[Affinity], name: str = "combined") -> Affinity:
+        """The predicted gain of every ordered pair (a signal the model was not fitted on: 0)."""
+        if not hasattr(self, "weights_"):
+            raise ConfigError("this AffinityModel is not fitted: call fit() or from_dict() first")
+        names, z = _stack(affinities)
+        value = np.full((len(names), len(names)), self.intercept_)
+        for k, m in z.items():
+            value = value + self.weights_.get(k, 0.0) * np.nan_to_num(m.to_numpy(dtype=float))
+        np.fill_diagonal(value, np.nan)
+        used = ", ".join(f"{k} ×{self.weights_.get(k, 0.0):.3g}" for k in z)
+        text = f"fitted gain: {self.intercept_:+.3g} + {used} (signals standardised)"
+        return Affinity(name, _square(value, names), None, 0.0, text)
+
+    def to_dict(self) -> dict:
+        return {"weights": self.weights_, "intercept": self.intercept_, "ridge": self.ridge}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> AffinityModel:
+        model = cls(float(d.get("ridge", 1.0)))
+        model.weights_ = {str(k): float(v) for k, v in d["weights"].items()}
+        model.intercept_ = float(d["intercept"])
+        return model
