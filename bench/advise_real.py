@@ -66,6 +66,7 @@ def main() -> None:
             "delta",
             "delta_ci",
             "verdict",
+            "expected",
             "advice",
             "recommended",
         ]

@@ -7,12 +7,14 @@ import itertools
 import json
 
 import pandas as pd
+import pytest
 
 from conftest import run_cli
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig
 from taskmix.data.suite import Suite
-from taskmix.evaluate.advise import Advisor
+from taskmix.evaluate.advise import Advisor, _expected
 from taskmix.group.affinity import FITTED_ADVISOR, Affinity, AffinityModel, combine
+from taskmix.stats import t_multiplier
 from taskmix.store import RunStore
 
 FAST = TrainConfig(max_steps=4, batch_size=8, lr=1e-3, eval_every=2, patience=None)
@@ -55,6 +57,14 @@ def test_candidates_put_the_signals_disagreements_first(tmp_path, tiny_model_dir
         assert list(part.uncertainty) == sorted(part.uncertainty, reverse=True)
 
 
+def expected(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with what ``Advisor.table`` adds: the expected gain of each row (one seed and no
+    se unless the row says otherwise)."""
+    defaults = {"predicted_se": float("nan"), "seeds": 1, "delta_ci": float("nan")}
+    rows = [{**defaults, **r} for r in table.to_dict("records")]
+    return table.assign(expected=[_expected(r) for r in rows])
+
+
 def test_decide_prefers_what_was_shown(tmp_path, tiny_model_dir):
     adv = advisor(tmp_path, tiny_model_dir)
     nan = float("nan")
@@ -66,14 +76,27 @@ def test_decide_prefers_what_was_shown(tmp_path, tiny_model_dir):
             {"group": "c+d", "predicted": 0.8, "delta": 0.03, "verdict": "STL not converged (c)"},
         ]
     )
-    assert adv.decide(list("abcd"), table) == [["a", "c"], ["b", "d"]]
+    assert adv.decide(list("abcd"), expected(table)) == [["a", "c"], ["b", "d"]]
     # unsettled: the prediction decides, whatever one noisy seed measured
     table.loc[1, "verdict"] = "inconclusive, ≈9 seeds"
     table.loc[2, "predicted"] = 0.05
     table.loc[3, "verdict"] = "inconclusive, ≥3 seeds"
-    assert adv.decide(list("abcd"), table) == [["c", "d"], ["a"], ["b"]]
+    assert adv.decide(list("abcd"), expected(table)) == [["c", "d"], ["a"], ["b"]]
     table.loc[3, "predicted"] = -0.2  # predicted not to help and not shown to: left out
-    assert adv.decide(list("abcd"), table) == [["a", "c"], ["b", "d"]]
+    assert adv.decide(list("abcd"), expected(table)) == [["a", "c"], ["b", "d"]]
+    # the fitted advisor predicts in points, with an se: a measured Δ on 2 seeds weighs in
+    unsure = pd.DataFrame(
+        [
+            {"group": "a+b", "predicted": -1.28, "predicted_se": 1.5, "seeds": 2},
+            {"group": "c+d", "predicted": -0.57, "predicted_se": 1.5, "seeds": 2},
+        ]
+    ).assign(delta=[0.2685, 0.2073], delta_ci=[0.3349, 1.3377], verdict="inconclusive, ≈3 seeds")
+    got = expected(unsure)
+    se = 100 * 0.3349 / t_multiplier(1)  # the measurement's se, in points
+    w = [1.5**-2, se**-2]
+    assert got.expected[0] == pytest.approx((w[0] * -1.28 + w[1] * 26.85) / sum(w))
+    assert got.expected[0] > 0 > got.expected[1]  # a wide CI barely moves the prediction
+    assert adv.decide(list("abcd"), got) == [["a", "b"], ["c"], ["d"]]
 
 
 def test_checks_stay_within_the_budget_and_are_never_repeated(

@@ -187,12 +187,15 @@ def test_the_fitted_advisor_recovers_known_weights():
     assert model.weights_["noise"] == pytest.approx(0.0, abs=1e-9)
     assert model.weights_["wrong"] == 0.0  # non-negative: a signal that points the wrong way
     assert model.intercept_ == pytest.approx(-0.01, abs=1e-9)
+    assert model.residual_sd_ == pytest.approx(0.0, abs=1e-9)  # an exact fit
     pred = model.predict([good, noise, wrong])
     assert np.allclose(pred.matrix.fillna(0), gains.fillna(0)) and pred.zero == 0.0
     assert np.isnan(pred.matrix.loc["a", "a"])
     # ridge shrinks the weight towards 0; the model travels as plain numbers
     shrunk = AffinityModel(ridge=1.0).fit([good, noise, wrong], gains)
     assert 0 < shrunk.weights_["good"] < 0.02
+    assert shrunk.residual_sd_ > 0  # the shrunk fit misses: its predictions carry that se
+    assert shrunk.predict([good]).se.loc["a", "b"] == pytest.approx(shrunk.residual_sd_)
     back = AffinityModel.from_dict(json.loads(json.dumps(shrunk.to_dict())))
     assert back.predict([good, noise]).matrix.equals(shrunk.predict([good, noise]).matrix)
     # pairs not measured (NaN) are not fitted on; a prediction that was never fitted says so

@@ -63,6 +63,7 @@ _EXPORTS = {
     "Advisor": "taskmix.evaluate.advise",
     "AdviseConfig": "taskmix.config",
     "Affinity": "taskmix.group.affinity",
+    "AffinityModel": "taskmix.group.affinity",
     "LookaheadAffinity": "taskmix.train.lookahead",
     "judge": "taskmix.stats",
     "BackboneFactory": "taskmix.models.backbone",

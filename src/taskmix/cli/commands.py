@@ -706,6 +706,7 @@ def _printable_advice(groups) -> list[dict]:
             "seeds": r.seeds,
             "measured Δ (points)": pts(r.delta, r.delta_ci),
             "verdict": r.verdict,
+            "expected": f"{r.expected:+.2f}",
             "advice": r.advice,
             "recommended": "yes" if r.recommended else "",
         }

@@ -50,9 +50,11 @@ from taskmix.group.affinity import (
 )
 from taskmix.group.partition import choose_partition
 from taskmix.progress import make_progress
+from taskmix.stats import t_multiplier
 
 log = logging.getLogger(__name__)
 
+PREDICTED = ("predicted", "predicted_se")  # a group's predicted gain (or affinity) and its se
 ADVICE = {
     "helps": "together",
     "equivalent": "together: one model, no loss",
@@ -236,6 +238,9 @@ class Advisor:
         table = self.table(candidates, comparison)
         recommended = self.decide(suite.names, table)
         table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
+        table["advice"] = [  # an unsettled group recommended on its expected gain: unverified
+            _advice(r.verdict, r.proposed or r.recommended) for r in table.itertuples()
+        ]
         if not len(table):
             notes.append("no group is predicted to help by any signal: train every task alone")
         return Advice(
@@ -289,10 +294,11 @@ class Advisor:
                     "signals_for": f"{sum(votes)}/{len(votes)}",
                     "uncertainty": 1 - abs(2 * share - 1),
                     "predicted": combined.group_score(g),
+                    "predicted_se": _group_se(combined, g),
                 }
             )
         frame = pd.DataFrame(
-            rows, columns=["group", "proposed", "signals_for", "uncertainty", "predicted"]
+            rows, columns=["group", "proposed", "signals_for", "uncertainty", *PREDICTED]
         )
         # the proposed groups first (their verdicts change the recommendation), each part the
         # most uncertain first, then the best predicted
@@ -369,7 +375,7 @@ class Advisor:
         )
 
     def table(self, candidates: pd.DataFrame, comp: Comparison | None) -> pd.DataFrame:
-        """The candidates with what the checks measured: seeds, Δ ± CI, verdict, advice."""
+        """The candidates with what the checks measured: seeds, Δ ± CI, verdict, expected gain."""
         measured = comp.by_grouping().set_index("grouping") if comp is not None else pd.DataFrame()
         rows = []
         for c in candidates.to_dict("records"):
@@ -383,19 +389,23 @@ class Advisor:
                 )
             else:
                 c.update(seeds=0, delta=np.nan, delta_ci=np.nan, verdict="not checked (budget)")
-            c["advice"] = _advice(c["verdict"], c["proposed"])
+            c["expected"] = _expected(c)
             rows.append(c)
         return pd.DataFrame(
-            rows, columns=[*candidates.columns, "seeds", "delta", "delta_ci", "verdict", "advice"]
+            rows,
+            columns=[
+                *candidates.columns,
+                *("seeds", "delta", "delta_ci", "verdict", "expected"),
+            ],
         )
 
     def decide(self, names: Sequence[str], table: pd.DataFrame) -> list[list[str]]:
         """The partition to train, from the candidates: a group shown to help beats one shown
         equivalent (one model for several tasks at no loss), which beats the predictions;
         groups whose verdict is not settled (inconclusive, or not checked) count by their
-        predicted affinity, as proposed; groups that hurt, or whose STL models had not
-        converged, are left out."""
-        top = max([p for p in table.predicted if p > 0], default=1.0)
+        expected gain (``_expected``) when it is positive; groups that hurt, or whose STL models
+        had not converged, are left out."""
+        top = max([p for p in table.expected if p > 0], default=1.0)
         evidence = {}
         for r in table.itertuples():
             word = r.verdict.split(",")[0]
@@ -403,12 +413,34 @@ class Advisor:
                 e = 3.0 + max(r.delta, 0.0)
             elif word == "equivalent":
                 e = 2.0
-            elif word in ("inconclusive", "not checked (budget)") and r.predicted > 0:
-                e = r.predicted / top  # in (0, 1]: below anything shown
+            elif word in ("inconclusive", "not checked (budget)") and r.expected > 0:
+                e = r.expected / top  # in (0, 1]: below anything shown
             else:
                 continue
             evidence[tuple(r.group.split("+"))] = e
         return choose_partition(list(names), evidence)
+
+
+def _group_se(combined: Affinity, group: Sequence[str]) -> float:
+    """The standard error of a group's predicted gain: its pairs' mean (NaN without one)."""
+    if combined.se is None:
+        return math.nan
+    return float(np.nanmean([combined.se.loc[i, j] for i in group for j in group if i != j]))
+
+
+def _expected(row: dict) -> float:
+    """What a group is expected to gain, in the units of the prediction: with a prediction in
+    points and its se (the fitted advisor) and a measured Δ on ≥ 2 seeds, the two weighed by
+    their precision (the measurement's se from its 95% CI); otherwise the prediction."""
+    pred, pred_se, seeds = row["predicted"], row["predicted_se"], row["seeds"]
+    if not (pred_se > 0 and seeds >= 2 and np.isfinite(row["delta_ci"])):
+        return pred
+    delta = 100 * row["delta"]  # a fraction of the main metric → points
+    se = 100 * row["delta_ci"] / t_multiplier(seeds - 1)
+    if se <= 0:
+        return delta
+    w_pred, w_meas = pred_se**-2, se**-2
+    return float((w_pred * pred + w_meas * delta) / (w_pred + w_meas))
 
 
 def _advice(verdict: str, proposed: bool) -> str:

@@ -214,6 +214,7 @@ def combine(
 FITTED_ADVISOR: dict = {
     "weights": {"textemb": 0.3647, "pvi": 0.5610, "tag": 0.0, "gradient cosine": 0.01122},
     "intercept": -1.185,
+    "residual_sd": 1.679,
     "ridge": 1.0,
 }
 
@@ -256,6 +257,8 @@ class AffinityModel:
         self.weights_ = {k: float(v) for k, v in zip(z, w, strict=True)}
         self.intercept_ = float(y_mean - x_mean @ w)
         self.n_pairs_ = len(entries)
+        # how far a measured gain falls from the prediction (in sample): the prediction's se
+        self.residual_sd_ = float(np.sqrt(np.mean((y - X @ w - self.intercept_) ** 2)))
         return self
 
     def predict(self, affinities: Sequence[Affinity], name: str = "combined") -> Affinity:
@@ -269,14 +272,22 @@ class AffinityModel:
         np.fill_diagonal(value, np.nan)
         used = ", ".join(f"{k} ×{self.weights_.get(k, 0.0):.3g}" for k in z)
         text = f"fitted gain: {self.intercept_:+.3g} + {used} (signals standardised)"
-        return Affinity(name, _square(value, names), None, 0.0, text)
+        se = np.full_like(value, self.residual_sd_)
+        np.fill_diagonal(se, np.nan)
+        return Affinity(name, _square(value, names), _square(se, names), 0.0, text)
 
     def to_dict(self) -> dict:
-        return {"weights": self.weights_, "intercept": self.intercept_, "ridge": self.ridge}
+        return {
+            "weights": self.weights_,
+            "intercept": self.intercept_,
+            "residual_sd": self.residual_sd_,
+            "ridge": self.ridge,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> AffinityModel:
         model = cls(float(d.get("ridge", 1.0)))
         model.weights_ = {str(k): float(v) for k, v in d["weights"].items()}
         model.intercept_ = float(d["intercept"])
+        model.residual_sd_ = float(d.get("residual_sd", np.nan))
         return model
