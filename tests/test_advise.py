@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig
 from taskmix.data.suite import Suite
-from taskmix.evaluate.advise import Advisor, _expected
+from taskmix.evaluate.advise import Advisor, _expected, first_checks
 from taskmix.group.affinity import FITTED_ADVISOR, Affinity, AffinityModel, combine
 from taskmix.stats import t_multiplier
 from taskmix.store import RunStore
@@ -198,3 +198,22 @@ def test_the_fitted_advisor_combines_the_signals_it_was_fitted_on(tmp_path, tiny
     assert combined.matrix.equals(combine(signals[:1]).matrix)
     equal, note = advisor(tmp_path, tiny_model_dir, weights="equal").combination(signals)
     assert note is None and equal.matrix.equals(combine(signals).matrix)
+
+
+def test_the_proposed_groups_get_their_seeds_before_the_others_any():
+    order = [("a", "b"), ("c", "d"), ("a", "c"), ("b", "d")]
+    proposed = [("a", "b"), ("c", "d")]
+    got = first_checks(order, proposed, AdviseConfig(min_seeds=2, max_seeds=4))
+    assert got == [
+        (("a", "b"), 0),
+        (("c", "d"), 0),
+        (("a", "b"), 1),
+        (("c", "d"), 1),
+        (("a", "c"), 0),
+        (("b", "d"), 0),
+        (("a", "c"), 1),
+        (("b", "d"), 1),
+    ]
+    # nothing proposed: every candidate seed by seed, in order; never more than max_seeds
+    got = first_checks(order, [], AdviseConfig(min_seeds=3, max_seeds=3))
+    assert got[:4] == [(g, 0) for g in order] and len(got) == 12

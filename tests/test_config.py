@@ -54,11 +54,13 @@ def test_lora_and_ip_settings_have_their_own_configs_and_are_written_flat():
     t = TrainConfig(lora=LoRAConfig(r=4), ip=IPConfig(embedding_size=16, descriptions=False))
     dump = t.model_dump(mode="json")
     # the form run ids are computed from: 0.1's keys, and what has been added since when it differs
-    # from what 0.1 did (batches in random order, all of dev at every evaluation); where results
-    # are reported (trackers) is not part of it
-    assert set(t.identity()) == KEYS_0_1 | {"batching", "eval_examples"}
+    # from what 0.1 did (batches in random order, all of dev at every evaluation, patience from
+    # the first evaluation); where results are reported (trackers) is not part of it
+    assert set(t.identity()) == KEYS_0_1 | {"batching", "eval_examples", "patience_from"}
     assert set(dump) == set(t.identity()) | {"report_to", "tracking_dir"}
-    as_before = t.model_copy(update={"batching": "random", "eval_examples": None})
+    as_before = t.model_copy(
+        update={"batching": "random", "eval_examples": None, "patience_from": "start"}
+    )
     assert set(as_before.identity()) == KEYS_0_1
     assert (
         dump["lora_r"] == 4 and dump["ip_embedding_size"] == 16 and dump["ip_descriptions"] is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from taskmix.config import TrainConfig
+from taskmix.data.metrics import majority_metrics
 from taskmix.data.suite import Suite
 from taskmix.train.trainer import Trainer
 
@@ -112,3 +113,31 @@ def test_checkpoint_keeps_only_what_training_changes(tiny_factory):
     model.load_state_dict(state, strict=False)
     for n, p in model.named_parameters():
         assert torch.equal(p, before[n]), n
+
+
+def test_patience_waits_until_the_model_has_left_the_majority_class_level(
+    keyword_suite, tiny_factory, monkeypatch
+):
+    """A model whose dev score sits at the majority-class level is not stopped there (the
+    default, ``patience_from: learned``); counting starts once it has scored above it. Taskmix
+    0.1's rule (``start``) stops it after ``patience`` flat evaluations."""
+    task = Suite.from_yaml(keyword_suite)["a"]
+    floor = majority_metrics(task, "dev")["macro_f1"]
+    # the dev score at each evaluation (every 2 steps): flat at majority, then one rise
+    scores = iter([floor, floor, floor, floor, floor + 0.2, floor + 0.1, floor + 0.1, 0.0])
+
+    def fake_dev(self, model, focus, sample, whole):
+        x = next(scores)
+        dev = {"a": {"macro_f1": x, "accuracy": x}}
+        return dev, dev
+
+    monkeypatch.setattr(Trainer, "_evaluate_dev", fake_dev)
+    cfg = TrainConfig(max_steps=16, batch_size=8, eval_every=2, patience=2)
+    r = Trainer(cfg, tiny_factory).fit([task], seed=1)
+    assert (r.steps, r.best_step) == (14, 10)  # the rise at step 10, 2 flat evaluations after it
+    scores = iter([floor] * 8)
+    start = cfg.model_copy(update={"patience_from": "start"})
+    r = Trainer(start, tiny_factory).fit([task], seed=1)
+    assert (r.steps, r.best_step) == (6, 2)
+    # an identity of its own: runs of taskmix 0.1's rule keep their ids
+    assert "patience_from" in cfg.identity() and "patience_from" not in start.identity()

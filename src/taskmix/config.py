@@ -392,6 +392,13 @@ class TrainConfig(_Strict):
         description="stop after N evaluations without improvement (runs budgeted in epochs "
         "evaluate twice an epoch)",
     )
+    patience_from: Literal["learned", "start"] = Field(
+        "learned",
+        description="learned: evaluations count against patience only once every task's dev "
+        "score has been above its majority-class level (a model still on its starting plateau "
+        "is not stopped there, so a small task's STL baseline is not cut short); start: from "
+        "the first evaluation (taskmix 0.1)",
+    )
     min_steps: int = Field(0, ge=0, description="never stop early before this step")
     freeze_embeddings: bool = Field(
         False, description="keep the word-embedding matrix fixed (about 1/3 faster steps on MiniLM)"
@@ -442,7 +449,11 @@ class TrainConfig(_Strict):
         "ip_layers": ("ip", "layers"),
         "ip_form_model": ("ip", "form_model"),
     }
-    _SINCE_0_1: ClassVar[dict[str, Any]] = {"eval_examples": None, "batching": "random"}
+    _SINCE_0_1: ClassVar[dict[str, Any]] = {
+        "eval_examples": None,
+        "batching": "random",
+        "patience_from": "start",
+    }
 
     @model_validator(mode="before")
     @classmethod

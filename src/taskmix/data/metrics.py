@@ -83,16 +83,25 @@ def answer_metrics(task: Task, answers: Sequence[str], labels: np.ndarray) -> di
     )
 
 
-def majority_metrics(task: Task, split: str = "test") -> dict[str, float] | None:
+#: how close to the majority-class score a model counts as having learned nothing
+MAJORITY_TOLERANCE = 0.01
+
+
+def majority_metrics(
+    task: Task, split: str = "test", rows: np.ndarray | None = None
+) -> dict[str, float] | None:
     """The metrics of always answering the most frequent training label (classification, multiple
-    choice) on ``split``: the level a model that learned nothing reaches. None for other kinds
-    (a constant regression has no correlation) or when a split is missing."""
+    choice) on ``split`` (only its ``rows``, if given): the level a model that learned nothing
+    reaches. None for other kinds (a constant regression has no correlation) or when a split is
+    missing."""
     if task.kind not in ("classification", "multiple_choice") or not {"train", split} <= set(
         task.splits
     ):
         return None
     train = np.asarray(task.splits["train"].labels)
     labels = np.asarray(task.splits[split].labels)
+    if rows is not None:
+        labels = labels[rows]
     if not len(train) or not len(labels):
         return None
     values, counts = np.unique(train, return_counts=True)

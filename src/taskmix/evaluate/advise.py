@@ -7,10 +7,11 @@
    (``FITTED_ADVISOR``: the predicted gain in points, fitted on measured pair gains), by equal
    weights or by given ones, and the partition that maximises it (TAG's objective).
 3. The budget checks it: the candidate groups are those of the combined partition and of each
-   signal's own partition; the ones the signals disagree on most are trained first (with their
-   tasks' STL models) on ``min_seeds`` seeds each, then one seed at a time the least certain
-   verdict that more seeds could still settle, until every verdict is settled or the budget is
-   spent. Every training is a run in the store (resumable, never repeated).
+   signal's own partition; each is trained (with its tasks' STL models) on ``min_seeds`` seeds —
+   the proposed groups on all of theirs before the others on any, within each part the ones the
+   signals disagree on most first — then one seed at a time the least certain verdict that more
+   seeds could still settle, until every verdict is settled or the budget is spent. Every
+   training is a run in the store (resumable, never repeated).
 4. The recommendation: the partition of the candidates with the strongest evidence — shown to
    help, then shown equivalent (one model, no loss), then (not settled) the predicted affinity;
    groups that hurt or whose STL models had not converged are left out.
@@ -234,7 +235,8 @@ class Advisor:
         notes += [note] if note else []
         proposed = combined.partition(self.config.max_size)
         candidates = self.candidates(signals, combined, proposed)
-        comparison, runs = self.check(suite, list(candidates.group), start)
+        first = [g for g, p in zip(candidates.group, candidates.proposed, strict=True) if p]
+        comparison, runs = self.check(suite, list(candidates.group), start, first=first)
         table = self.table(candidates, comparison)
         recommended = self.decide(suite.names, table)
         table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
@@ -313,11 +315,14 @@ class Advisor:
         minutes = self.config.budget_minutes
         return minutes is not None and time.monotonic() - start > 60 * minutes
 
-    def check(self, suite: Suite, groups: list[str], start: float) -> tuple[Comparison | None, int]:
+    def check(
+        self, suite: Suite, groups: list[str], start: float, first: Sequence[str] = ()
+    ) -> tuple[Comparison | None, int]:
         """Train the candidate ``groups`` ('a+b', in order) and their tasks' STL models, first
-        each on ``min_seeds`` seeds, then one seed at a time for the least certain verdict that
-        more seeds could settle, within the budget; returns the comparison of every run used and
-        how many runs that was."""
+        each on ``min_seeds`` seeds (the ``first`` ones — the proposed groups — all their seeds
+        before the others any), then one seed at a time for the least certain verdict that more
+        seeds could settle, within the budget; returns the comparison of every run used and how
+        many runs that was."""
         c = self.config
         budget = math.inf if c.budget_runs is None else c.budget_runs
         pool = list(self.run.seeds)
@@ -348,10 +353,9 @@ class Advisor:
             planned.update(cost(g, k))
             seeds[g] = k + 1
 
-        for k in range(min(c.min_seeds, c.max_seeds)):
-            for g in order:
-                if seeds[g] == k and affordable(g, k):
-                    train(g, k)
+        for g, k in first_checks(order, [tuple(g.split("+")) for g in first], c):
+            if seeds[g] == k and affordable(g, k):
+                train(g, k)
         while True:
             comp = self._comparison(suite, records, seeds)
             open_ = []
@@ -419,6 +423,18 @@ class Advisor:
                 continue
             evidence[tuple(r.group.split("+"))] = e
         return choose_partition(list(names), evidence)
+
+
+def first_checks(
+    order: Sequence[tuple], first: Sequence[tuple], config: AdviseConfig
+) -> list[tuple[tuple, int]]:
+    """The (group, seed index) pairs trained before the adaptive checks: each group on
+    ``min_seeds`` seeds (at most ``max_seeds``), the ``first`` groups on all of theirs before the
+    others on any — so that a small budget settles the proposal rather than spreads one seed over
+    every candidate — and, within each part, seed by seed in ``order``."""
+    seeds = range(min(config.min_seeds, config.max_seeds))
+    parts = [[g for g in order if g in first], [g for g in order if g not in first]]
+    return [(g, k) for part in parts for k in seeds for g in part]
 
 
 def _group_se(combined: Affinity, group: Sequence[str]) -> float:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from taskmix.data.metrics import MAJORITY_TOLERANCE
 from taskmix.data.suite import Suite
 from taskmix.errors import ConfigError
 from taskmix.evaluate.metrics import LABELS, METRICS, format_ci, mean_ci
@@ -31,8 +32,6 @@ from taskmix.store import RunRecord, RunStore
 
 #: default equivalence margin of a verdict: one point of the main metric
 MARGIN = 0.01
-#: how close to the majority-class score an STL model counts as having learned nothing
-MAJORITY_TOLERANCE = 0.01
 
 
 class Comparison:

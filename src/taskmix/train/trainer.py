@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from taskmix.config import ModelConfig, TrainConfig
-from taskmix.data.metrics import majority_metrics, task_metrics
+from taskmix.data.metrics import MAJORITY_TOLERANCE, majority_metrics, task_metrics
 from taskmix.data.task import Task
 from taskmix.errors import ModelError
 from taskmix.models.adapt import make_adaptation
@@ -282,6 +282,10 @@ class Trainer:
         # Without a dev split there is nothing to select on: the last step's model is kept.
         has_dev = all("dev" in t.splits for t in judged)
         sample = self.dev_rows(judged, n_dev, seed) if has_dev else {}
+        # patience counts once every task has scored above its majority-class level (on the dev
+        # rows it is judged on): a model on its starting plateau is not stopped there
+        learning = has_dev and c.patience_from == "learned"
+        floors = _majority_floors(judged, sample) if learning else {}
 
         tracker.log_params(
             {
@@ -336,10 +340,11 @@ class Trainer:
                 history.append(
                     {"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score}
                 )
+                floors = {t: (m, v) for t, (m, v) in floors.items() if dev[t].get(m, math.inf) <= v}
                 if score > best_score:
                     best_score, best_step, best_dev, bad_evals = score, step, whole, 0
                     best_state = trainable_state(model)
-                else:
+                elif not floors:
                     bad_evals += 1
                 if c.patience and bad_evals >= c.patience and step >= c.min_steps:
                     log.info("early stop at step %d (best %d)", step, best_step)
@@ -446,3 +451,14 @@ class Trainer:
             if chosen is None:
                 preds[task.name] = task.readable_predictions(split, pred.tolist())
         return metrics, preds
+
+
+def _majority_floors(tasks: Sequence[Task], rows: dict[str, np.ndarray]) -> dict[str, tuple]:
+    """Per task with a majority-class level: (its main metric, the level plus the tolerance) on
+    the dev ``rows`` it is scored on during training (all of dev where none are given)."""
+    out = {}
+    for t in tasks:
+        m = majority_metrics(t, "dev", rows.get(t.name))
+        if m is not None and t.main_metric in m:
+            out[t.name] = (t.main_metric, m[t.main_metric] + MAJORITY_TOLERANCE)
+    return out
