@@ -394,10 +394,10 @@ class TrainConfig(_Strict):
     )
     patience_from: Literal["learned", "start"] = Field(
         "learned",
-        description="learned: evaluations count against patience only once every task's dev "
-        "score has been above its majority-class level (a model still on its starting plateau "
-        "is not stopped there, so a small task's STL baseline is not cut short); start: from "
-        "the first evaluation (taskmix 0.1)",
+        description="learned: an evaluation counts against patience only when every task's dev "
+        "score is above its majority-class level (a model on the plateau of always answering "
+        "the most frequent label is not stopped there, so a small task's STL baseline is not "
+        "cut short); start: every evaluation counts (taskmix 0.1)",
     )
     min_steps: int = Field(0, ge=0, description="never stop early before this step")
     freeze_embeddings: bool = Field(

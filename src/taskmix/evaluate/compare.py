@@ -402,9 +402,7 @@ class Comparison:
                     "batch": train.get("batch_size", "-"),
                     "lr": train.get("lr", "-"),
                     "sampler": train.get("sampler", "-"),
-                    "early stopping": f"patience {train['patience']}"
-                    if train.get("patience")
-                    else "no",
+                    "early stopping": _early_stopping(train),
                 }
             )
         return pd.DataFrame(rows)
@@ -571,3 +569,11 @@ def _still_improving(record: RunRecord) -> bool:
     if len(history) < 2 or best is None:
         return False
     return best >= history[-1]["step"] and history[-1]["dev_score"] > history[0]["dev_score"]
+
+
+def _early_stopping(train: dict) -> str:
+    """How a run's early stopping was set, from its stored train config."""
+    if not train.get("patience"):
+        return "no"
+    after = ", counted once above majority" if train.get("patience_from") == "learned" else ""
+    return f"patience {train['patience']}{after}"

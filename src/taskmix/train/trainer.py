@@ -282,8 +282,9 @@ class Trainer:
         # Without a dev split there is nothing to select on: the last step's model is kept.
         has_dev = all("dev" in t.splits for t in judged)
         sample = self.dev_rows(judged, n_dev, seed) if has_dev else {}
-        # patience counts once every task has scored above its majority-class level (on the dev
-        # rows it is judged on): a model on its starting plateau is not stopped there
+        # an evaluation counts against patience only when every task scores above its
+        # majority-class level (on the dev rows it is judged on): a model on the plateau of
+        # always answering the most frequent label is not stopped there
         learning = has_dev and c.patience_from == "learned"
         floors = _majority_floors(judged, sample) if learning else {}
 
@@ -340,11 +341,10 @@ class Trainer:
                 history.append(
                     {"step": step, "loss": float(loss.item() * c.grad_accum), "dev_score": score}
                 )
-                floors = {t: (m, v) for t, (m, v) in floors.items() if dev[t].get(m, math.inf) <= v}
                 if score > best_score:
                     best_score, best_step, best_dev, bad_evals = score, step, whole, 0
                     best_state = trainable_state(model)
-                elif not floors:
+                elif all(dev[t].get(m, math.inf) > v for t, (m, v) in floors.items()):
                     bad_evals += 1
                 if c.patience and bad_evals >= c.patience and step >= c.min_steps:
                     log.info("early stop at step %d (best %d)", step, best_step)
