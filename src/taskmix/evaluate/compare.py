@@ -575,5 +575,9 @@ def _early_stopping(train: dict) -> str:
     """How a run's early stopping was set, from its stored train config."""
     if not train.get("patience"):
         return "no"
-    after = ", counted once above majority" if train.get("patience_from") == "learned" else ""
+    after = (
+        ", majority-level evaluations not counted"
+        if train.get("patience_from") == "learned"
+        else ""
+    )
     return f"patience {train['patience']}{after}"
