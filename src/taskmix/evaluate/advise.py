@@ -13,8 +13,9 @@
    seeds could still settle, until every verdict is settled or the budget is spent. Every
    training is a run in the store (resumable, never repeated).
 4. The recommendation: the partition of the candidates with the strongest evidence — shown to
-   help, then shown equivalent (one model, no loss), then (not settled) the predicted affinity;
-   groups that hurt or whose STL models had not converged are left out.
+   help, then shown equivalent (one model, no loss), then (not settled) those whose expected
+   gain — the prediction, weighed with what the checks measured — is above 0; groups that hurt
+   or whose STL models had not converged are left out.
 
 The advice per group: *together* (helps), *together: one model, no loss* (equivalent), *apart*
 (hurts), *train STL longer first* (its STL models had not converged) or *together, unverified*
