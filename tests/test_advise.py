@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from conftest import run_cli
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig
@@ -55,6 +56,31 @@ def test_candidates_put_the_signals_disagreements_first(tmp_path, tiny_model_dir
     assert list(cands.proposed) == sorted(cands.proposed, reverse=True)
     for _, part in cands.groupby("proposed"):
         assert list(part.uncertainty) == sorted(part.uncertainty, reverse=True)
+
+
+def test_with_a_predicted_gain_and_its_se_the_prediction_nearest_0_is_checked_first(
+    tmp_path, tiny_model_dir
+):
+    names = list("abcd")
+    signals = [
+        planted(names, ["ab", "cd"], name="one"),
+        planted(names, ["ab", "cd"], name="two"),
+        planted(names, ["ab"], name="three"),
+        planted(names, ["ac"], name="four"),
+    ]
+    gain = pd.DataFrame(-3.0, index=names, columns=names)
+    for (i, j), v in {("a", "b"): 2.0, ("c", "d"): -2.0, ("a", "c"): -0.05}.items():
+        gain.loc[i, j] = gain.loc[j, i] = v
+    fitted = Affinity("combined", gain, pd.DataFrame(1.0, index=names, columns=names), 0.0)
+    adv = advisor(tmp_path, tiny_model_dir)
+    cands = adv.candidates(signals, fitted, fitted.partition()).set_index("group")
+    assert list(cands.index) == ["a+b", "a+c", "c+d"]  # a+c: 0.05 se from 0; c+d: 2 se
+    assert cands.loc["a+c", "uncertainty"] == pytest.approx(2 * norm.sf(0.05))
+    assert cands.loc["c+d", "uncertainty"] == pytest.approx(2 * norm.sf(2.0))
+    # without an se (equal weights) the signals' split decides: c+d (2 of 4) before a+c (1 of 4)
+    plain = Affinity("combined", gain, neutral=0.0)
+    cands = adv.candidates(signals, plain, plain.partition())
+    assert list(cands.group) == ["a+b", "c+d", "a+c"]
 
 
 def expected(table: pd.DataFrame) -> pd.DataFrame:

@@ -8,10 +8,11 @@
    weights or by given ones, and the partition that maximises it (TAG's objective).
 3. The budget checks it: the candidate groups are those of the combined partition and of each
    signal's own partition; each is trained (with its tasks' STL models) on ``min_seeds`` seeds —
-   the proposed groups on all of theirs before the others on any, within each part the ones the
-   signals disagree on most first — then one seed at a time the least certain verdict that more
-   seeds could still settle, until every verdict is settled or the budget is spent. Every
-   training is a run in the store (resumable, never repeated).
+   the proposed groups on all of theirs before the others on any, within each part the least
+   certain prediction first (with the fitted advisor, the predicted gain fewest standard errors
+   from 0; else the group the signals split on most) — then one seed at a time the least
+   certain verdict that more seeds could still settle, until every verdict is settled or the
+   budget is spent. Every training is a run in the store (resumable, never repeated).
 4. The recommendation: the partition of the candidates with the strongest evidence — shown to
    help, then shown equivalent (one model, no loss), then (not settled) those whose expected
    gain — the prediction, weighed with what the checks measured — is above 0; groups that hurt
@@ -277,9 +278,12 @@ class Advisor:
         self, signals: list[Affinity], combined: Affinity, proposed: list[list[str]]
     ) -> pd.DataFrame:
         """The groups worth checking: those of the combined partition and of each signal's own
-        partition, with how many signals predict each to help and how uncertain that is (1: the
-        signals split evenly, 0: all agree); the proposed ones first, then the others, each the
-        most uncertain first (then the best predicted)."""
+        partition, with how many signals predict each to help and how uncertain the prediction
+        is — the group whose check is likeliest to change the recommendation has 1: with a
+        predicted gain and its se (the fitted advisor) 2·Φ(−|predicted| / se), the chance of a
+        gain at least that far from 0 if the true gain were 0; otherwise how evenly the signals
+        split (0: all agree). The proposed ones first, then the others, each the most uncertain
+        first (then the best predicted)."""
         found: dict[tuple, None] = {}
         for part in [proposed, *(a.partition(self.config.max_size) for a in signals)]:
             for g in part:
@@ -289,15 +293,19 @@ class Advisor:
         rows = []
         for g in found:
             votes = [a.group_score(g) > 0 for a in signals]
-            share = float(np.mean(votes))
+            predicted, se = combined.group_score(g), _group_se(combined, g)
+            if se > 0:
+                uncertainty = math.erfc(abs(predicted) / se / math.sqrt(2))  # 2·Φ(−|z|)
+            else:
+                uncertainty = 1 - abs(2 * float(np.mean(votes)) - 1)
             rows.append(
                 {
                     "group": "+".join(g),
                     "proposed": g in mine,
                     "signals_for": f"{sum(votes)}/{len(votes)}",
-                    "uncertainty": 1 - abs(2 * share - 1),
-                    "predicted": combined.group_score(g),
-                    "predicted_se": _group_se(combined, g),
+                    "uncertainty": uncertainty,
+                    "predicted": predicted,
+                    "predicted_se": se,
                 }
             )
         frame = pd.DataFrame(
