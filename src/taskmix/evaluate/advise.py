@@ -161,11 +161,11 @@ class Advisor:
         of the run config's), read from ``out/affinity/`` when measured before."""
         from taskmix.models.backbone import BackboneFactory
         from taskmix.train.lookahead import LookaheadAffinity, auto_every
-        from taskmix.train.trainer import Trainer
+        from taskmix.train.trainer import Trainer, step_budget
 
         c = self.config
         train = self.run.train
-        if c.tag_steps and c.tag_steps < Trainer(train, self.run.model).total_steps(list(suite)):
+        if c.tag_steps and c.tag_steps < step_budget(train, list(suite)):
             train = train.model_copy(update={"max_steps": c.tag_steps, "steps_per_task": False})
         seed = self.run.seeds[0]
         every = auto_every(len(suite), c.tag_per_task, train.batch_size * train.grad_accum)

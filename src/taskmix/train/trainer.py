@@ -110,6 +110,15 @@ def dev_sample(tasks: Sequence[Task], n: int | None, seed: int) -> dict[str, np.
     return out
 
 
+def step_budget(config: TrainConfig, tasks: Sequence[Task]) -> int:
+    """The steps a run of ``tasks`` may train: ``max_steps`` (times the tasks with
+    ``steps_per_task``), else ``epochs`` passes over their training examples."""
+    if config.max_steps:
+        return config.max_steps * (len(tasks) if config.steps_per_task else 1)
+    n = sum(len(t.splits["train"]) for t in tasks)
+    return max(1, math.ceil(config.epochs * n / (config.batch_size * config.grad_accum)))
+
+
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A copy of what training changes (trainable parameters, and buffers): a checkpoint without
     the frozen base of an adapted model."""
@@ -195,11 +204,7 @@ class Trainer:
         self.adaptation = make_adaptation(self.config)
 
     def total_steps(self, tasks: Sequence[Task]) -> int:
-        c = self.config
-        if c.max_steps:
-            return c.max_steps * (len(tasks) if c.steps_per_task else 1)
-        n = sum(len(t.splits["train"]) for t in tasks)
-        return max(1, math.ceil(c.epochs * n / (c.batch_size * c.grad_accum)))
+        return step_budget(self.config, tasks)
 
     def adapted_backbone(self) -> Backbone:
         """A fresh copy of the backbone whose parameters train as the adaptation says."""
@@ -285,7 +290,7 @@ class Trainer:
         # an evaluation counts against patience only when every task scores above its
         # majority-class level (on the dev rows it is judged on): a model on the plateau of
         # always answering the most frequent label is not stopped there
-        learning = has_dev and c.patience_from == "learned"
+        learning = has_dev and bool(c.patience) and c.patience_from == "learned"
         floors = _majority_floors(judged, sample) if learning else {}
 
         tracker.log_params(
