@@ -13,7 +13,7 @@ from scipy.stats import norm
 from conftest import run_cli
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig
 from taskmix.data.suite import Suite
-from taskmix.evaluate.advise import Advisor, _expected, first_checks
+from taskmix.evaluate.advise import Advisor, _expected, could_change, first_checks
 from taskmix.group.affinity import FITTED_ADVISOR, Affinity, AffinityModel, combine
 from taskmix.stats import t_multiplier
 from taskmix.store import RunStore
@@ -123,6 +123,55 @@ def test_decide_prefers_what_was_shown(tmp_path, tiny_model_dir):
     assert got.expected[0] == pytest.approx((w[0] * -1.28 + w[1] * 26.85) / sum(w))
     assert got.expected[0] > 0 > got.expected[1]  # a wide CI barely moves the prediction
     assert adv.decide(list("abcd"), got) == [["a", "b"], ["c"], ["d"]]
+
+
+def test_no_number_of_weaker_groups_outweighs_one_shown_stronger(tmp_path, tiny_model_dir):
+    # the demo's case: a pair shown to help against an equivalent pair and an unsettled triple
+    # with a large expected gain, which together hold more tasks
+    adv = advisor(tmp_path, tiny_model_dir)
+    table = expected(
+        pd.DataFrame(
+            [
+                {"group": "a+c", "predicted": 0.3, "delta": 0.003, "verdict": "equivalent"},
+                {"group": "a+b", "predicted": 0.1, "delta": 0.04, "verdict": "helps"},
+                {"group": "b+d+e", "predicted": 7.1, "delta": 0.09, "verdict": "inconclusive"},
+            ]
+        )
+    )
+    names = list("abcde")
+    assert adv.decide(names, table) == [["a", "b"], ["c"], ["d"], ["e"]]
+    table.loc[1, "verdict"] = "inconclusive, ≈4 seeds"  # not shown: the equivalent pair first
+    assert adv.decide(names, table) == [["a", "c"], ["b", "d", "e"]]
+    # among groups shown to help, more tasks in them first, whatever the measured gains
+    table.loc[[1, 2], "verdict"] = "helps"
+    table.loc[1, "delta"] = 0.9
+    assert adv.decide(names, table) == [["a", "c"], ["b", "d", "e"]]
+
+
+def test_a_check_is_made_only_where_its_verdict_could_change_the_recommendation(
+    tmp_path, tiny_model_dir
+):
+    adv = advisor(tmp_path, tiny_model_dir)
+    nan = float("nan")
+    table = expected(
+        pd.DataFrame(
+            [
+                {"group": "a+b", "predicted": 0.2, "delta": 0.05, "verdict": "helps"},
+                {"group": "c+d", "predicted": 0.2, "delta": 0.04, "verdict": "helps"},
+                {"group": "a+e", "predicted": 0.9, "delta": 0.01, "verdict": "inconclusive, ≈9"},
+                {"group": "e+f", "predicted": -0.5, "delta": nan, "verdict": "not checked"},
+            ]
+        )
+    )
+    names = list("abcdef")
+    assert adv.decide(names, table) == [["a", "b"], ["c", "d"], ["e"], ["f"]]
+    # a+e shown to help would still lose to a+b, shown to help by more: nothing to learn
+    assert not could_change(names, table, "a+e", adv.decide)
+    # e+f, predicted to lose, would join the advice if shown to help
+    assert could_change(names, table, "e+f", adv.decide)
+    # with a+b shown to hurt, a+e's verdict decides whether a and e are grouped
+    table.loc[0, "verdict"] = "hurts"
+    assert could_change(names, table, "a+e", adv.decide)
 
 
 def test_checks_stay_within_the_budget_and_are_never_repeated(

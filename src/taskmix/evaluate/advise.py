@@ -11,12 +11,16 @@
    the proposed groups on all of theirs before the others on any, within each part the least
    certain prediction first (with the fitted advisor, the predicted gain fewest standard errors
    from 0; else the group the signals split on most) — then one seed at a time the least
-   certain verdict that more seeds could still settle, until every verdict is settled or the
-   budget is spent. Every training is a run in the store (resumable, never repeated).
-4. The recommendation: the partition of the candidates with the strongest evidence — shown to
-   help, then shown equivalent (one model, no loss), then (not settled) those whose expected
-   gain — the prediction, weighed with what the checks measured — is above 0; groups that hurt
-   or whose STL models had not converged are left out.
+   certain verdict that more seeds could still settle. A check is made only if its verdict
+   could change the recommendation (the partition of step 4 differs between the group helping,
+   being equivalent and hurting); the checks stop when none could (the recommendation is
+   settled) or the budget is spent. Every training is a run in the store (resumable, never
+   repeated).
+4. The recommendation: the partition of the candidates with the strongest evidence — as many
+   tasks as can be in groups shown to help, then in groups shown equivalent (one model, no
+   loss), then in those not settled whose expected gain — the prediction, weighed with what the
+   checks measured — is above 0; groups that hurt or whose STL models had not converged are
+   left out.
 
 The advice per group: *together* (helps), *together: one model, no loss* (equivalent), *apart*
 (hurts), *train STL longer first* (its STL models had not converged) or *together, unverified*
@@ -29,7 +33,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -237,9 +241,21 @@ class Advisor:
         notes += [note] if note else []
         proposed = combined.partition(self.config.max_size)
         candidates = self.candidates(signals, combined, proposed)
-        first = [g for g, p in zip(candidates.group, candidates.proposed, strict=True) if p]
-        comparison, runs = self.check(suite, list(candidates.group), start, first=first)
+        comparison, runs = self.check(suite, candidates, start)
         table = self.table(candidates, comparison)
+        left = [  # unsettled, but no verdict of theirs could change the recommendation
+            r.group
+            for r in table.itertuples()
+            if _unsettled(r.verdict) and not could_change(suite.names, table, r.group, self.decide)
+        ]
+        if left:
+            table.loc[table.group.isin(left) & (table.seeds == 0), "verdict"] = (
+                "not checked (cannot change the advice)"
+            )
+            notes.append(
+                f"more checks of {', '.join(left)} cannot change the recommendation: no verdict "
+                "of theirs would"
+            )
         recommended = self.decide(suite.names, table)
         table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
         table["advice"] = [  # an unsettled group recommended on its expected gain: unverified
@@ -325,19 +341,21 @@ class Advisor:
         return minutes is not None and time.monotonic() - start > 60 * minutes
 
     def check(
-        self, suite: Suite, groups: list[str], start: float, first: Sequence[str] = ()
+        self, suite: Suite, candidates: pd.DataFrame, start: float
     ) -> tuple[Comparison | None, int]:
-        """Train the candidate ``groups`` ('a+b', in order) and their tasks' STL models, first
-        each on ``min_seeds`` seeds (the ``first`` ones — the proposed groups — all their seeds
-        before the others any), then one seed at a time for the least certain verdict that more
-        seeds could settle, within the budget; returns the comparison of every run used and how
-        many runs that was."""
+        """Train the ``candidates`` (the frame of :meth:`candidates`, in its order) and their
+        tasks' STL models within the budget: first each group on ``min_seeds`` seeds (the
+        proposed ones on all their seeds before the others on any), then one seed at a time for
+        the least certain verdict that more seeds could settle — each check only if its verdict
+        could change the recommendation (:func:`could_change`). Returns the comparison of every
+        run used and how many runs that was."""
         c = self.config
         budget = math.inf if c.budget_runs is None else c.budget_runs
         pool = list(self.run.seeds)
         while len(pool) < c.max_seeds:
             pool.append(max(pool) + 1)
-        order = [tuple(g.split("+")) for g in groups]
+        order = [tuple(g.split("+")) for g in candidates.group]
+        first = [g for g, p in zip(order, candidates.proposed, strict=True) if p]
         seeds = dict.fromkeys(order, 0)
         planned: set[tuple] = set()
         records: dict[str, object] = {}
@@ -347,6 +365,13 @@ class Advisor:
 
         def affordable(g: tuple, k: int) -> bool:
             return len(planned | cost(g, k)) <= budget and not self._over_time(start)
+
+        def state() -> tuple[Comparison | None, pd.DataFrame]:
+            comp = self._comparison(suite, records, seeds)
+            return comp, self.table(candidates, comp)
+
+        def matters(table: pd.DataFrame, g: tuple) -> bool:
+            return could_change(suite.names, table, "+".join(g), self.decide)
 
         def train(g: tuple, k: int) -> None:
             trainer = MultiTaskTrainer(
@@ -362,16 +387,21 @@ class Advisor:
             planned.update(cost(g, k))
             seeds[g] = k + 1
 
-        for g, k in first_checks(order, [tuple(g.split("+")) for g in first], c):
-            if seeds[g] == k and affordable(g, k):
+        for g, k in first_checks(order, first, c):
+            if seeds[g] == k and affordable(g, k) and matters(state()[1], g):
                 train(g, k)
         while True:
-            comp = self._comparison(suite, records, seeds)
+            comp, table = state()
             open_ = []
             for row in comp.by_grouping().itertuples() if comp else []:
                 g = tuple(row.groups.split("+"))
                 k = seeds[g]
-                if row.verdict.startswith("inconclusive") and k < c.max_seeds and affordable(g, k):
+                if (
+                    row.verdict.startswith("inconclusive")
+                    and k < c.max_seeds
+                    and affordable(g, k)
+                    and matters(table, g)
+                ):
                     p = 1.0 if math.isnan(row.p_difference) else row.p_difference
                     open_.append((-p, order.index(g), g))
             if not open_:
@@ -413,21 +443,24 @@ class Advisor:
         )
 
     def decide(self, names: Sequence[str], table: pd.DataFrame) -> list[list[str]]:
-        """The partition to train, from the candidates: a group shown to help beats one shown
-        equivalent (one model for several tasks at no loss), which beats the predictions;
-        groups whose verdict is not settled (inconclusive, or not checked) count by their
-        expected gain (``_expected``) when it is positive; groups that hurt, or whose STL models
-        had not converged, are left out."""
+        """The partition to train, from the candidates, by the strength of the evidence: as many
+        tasks as can be in groups shown to help (the larger measured gain breaks ties), then in
+        groups shown equivalent (one model for several tasks at no loss), then in groups whose
+        verdict is not settled (inconclusive, or not checked) and whose expected gain
+        (``_expected``) is positive, weighed by it. Groups that hurt, or whose STL models had
+        not converged, are left out. (The tiers' evidence is spaced so that no number of
+        groups of a lower tier outweighs one group of a higher.)"""
+        n = len(names)
         top = max([p for p in table.expected if p > 0], default=1.0)
         evidence = {}
         for r in table.itertuples():
             word = r.verdict.split(",")[0]
             if word == "helps":
-                e = 3.0 + max(r.delta, 0.0)
+                e = (n + 1) ** 2 + min(max(np.nan_to_num(r.delta), 0.0), 1.0)
             elif word == "equivalent":
-                e = 2.0
-            elif word in ("inconclusive", "not checked (budget)") and r.expected > 0:
-                e = r.expected / top  # in (0, 1]: below anything shown
+                e = n + 1.0
+            elif _unsettled(word) and r.expected > 0:
+                e = r.expected / top  # in (0, 1]
             else:
                 continue
             evidence[tuple(r.group.split("+"))] = e
@@ -444,6 +477,25 @@ def first_checks(
     seeds = range(min(config.min_seeds, config.max_seeds))
     parts = [[g for g in order if g in first], [g for g in order if g not in first]]
     return [(g, k) for part in parts for k in seeds for g in part]
+
+
+def could_change(
+    names: Sequence[str],
+    table: pd.DataFrame,
+    group: str,
+    decide: Callable[[Sequence[str], pd.DataFrame], list[list[str]]],
+) -> bool:
+    """Whether checking ``group`` (a row of ``table``, 'a+b') could change the recommendation:
+    the partition ``decide`` makes from the table differs between the group's possible verdicts
+    — helps (by what was measured, or by 0 if nothing was), equivalent, hurts — the others'
+    as they stand."""
+    at = table.index[table.group == group][0]
+    outcomes = set()
+    for verdict in ("helps", "equivalent", "hurts"):
+        t = table.copy()
+        t.loc[at, "verdict"] = verdict
+        outcomes.add(tuple(map(tuple, decide(names, t))))
+    return len(outcomes) > 1
 
 
 def _group_se(combined: Affinity, group: Sequence[str]) -> float:
@@ -466,6 +518,11 @@ def _expected(row: dict) -> float:
         return delta
     w_pred, w_meas = pred_se**-2, se**-2
     return float((w_pred * pred + w_meas * delta) / (w_pred + w_meas))
+
+
+def _unsettled(verdict: str) -> bool:
+    """Inconclusive, or not checked."""
+    return verdict.startswith(("inconclusive", "not checked"))
 
 
 def _advice(verdict: str, proposed: bool) -> str:
