@@ -488,7 +488,8 @@ def could_change(
     """Whether checking ``group`` (a row of ``table``, 'a+b') could change the recommendation:
     the partition ``decide`` makes from the table differs between the group's possible verdicts
     — helps (by what was measured, or by 0 if nothing was), equivalent, hurts — the others'
-    as they stand."""
+    as they stand (one group's verdict at a time: two groups that could change it only
+    together are not looked for)."""
     at = table.index[table.group == group][0]
     outcomes = set()
     for verdict in ("helps", "equivalent", "hurts"):
