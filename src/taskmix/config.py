@@ -345,11 +345,11 @@ class TrainConfig(_Strict):
     """How one single-task or multi-task model is trained."""
 
     epochs: float = Field(
-        10.0,
+        30.0,
         gt=0,
         description="most passes over the training data (if no max_steps): a cap high enough "
         "that early stopping (patience), not the cap, ends a run — so that STL and MTL models "
-        "are compared converged",
+        "are compared converged (10 epochs of a 100-example task are 32 steps: too few)",
     )
     max_steps: int | None = Field(None, gt=0, description="step budget; overrides epochs")
     steps_per_task: bool = Field(
