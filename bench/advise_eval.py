@@ -81,7 +81,7 @@ def measured_signals(names, data_dir, out, tag_steps, train_rows) -> list[Affini
     suite = sampled_suite(data_dir, names, train_rows)
     run = RunConfig(
         model=ModelConfig(max_length=64),
-        train=TrainConfig(freeze_embeddings=True),
+        train=TrainConfig(epochs=10, freeze_embeddings=True),  # as measured (TAG's cache key)
         group=GroupConfig(pvi=PVIConfig(bins=5)),
         seeds=[1],
         out=out,

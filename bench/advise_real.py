@@ -7,7 +7,7 @@ the time a user would wait (goal: ≤ 30 min on this machine)?
 The suite: 8 real classification tasks, --train-rows examples of each (seeded samples; dev ≤ 500,
 test ≤ 1000). The advisor runs with its defaults (all four signals, budget in wall time: no new
 check starts after --budget-minutes; the run that is going finishes), training at taskmix's
-default budget (at most 10 epochs, early stopping) with word embeddings frozen, inputs cut at 64
+default budget (at most 30 epochs, early stopping) with word embeddings frozen, inputs cut at 64
 tokens, into a fresh run store (nothing reused).
 """
 
