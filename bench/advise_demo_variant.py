@@ -49,21 +49,6 @@ CERT_B = [
 ]
 
 
-def _modality(rng, n: int):
-    probs = [0.45, 0.2, 0.2, 0.15]  # actual, hypothetical, hedged, generic
-    labels = rng.choice(4, size=n, p=probs)
-    sources = [CERT_A + CERT_B, syn.HYPO, syn.HEDGE_SHARED + syn.HEDGE_A + syn.HEDGE_B, syn.GENERIC]
-    texts = [
-        syn._note(
-            rng,
-            "a" if rng.random() < 0.5 else "b",
-            syn._pick(rng, sources[y]).format(f=syn._pick(rng, syn.FINDINGS)),
-        )
-        for y in labels
-    ]
-    return texts, labels.astype(np.int64)
-
-
 def variant_suite(seed: int = 13) -> Suite:
     """The demo suite with only its planted structure (see the module docstring)."""
     rng = np.random.default_rng(seed)
@@ -143,7 +128,7 @@ def variant_suite(seed: int = 13) -> Suite:
         ),
         syn._make(
             "modality",
-            {s: _modality(rng, k) for s, k in sizes(200).items()},
+            {s: syn._modality(rng, k, CERT_A + CERT_B) for s, k in sizes(200).items()},
             ["actual", "hypothetical", "hedged", "generic"],
             "Tell me the modality of the finding in this note:",
         ),

@@ -250,10 +250,12 @@ def _site_task(
     return out
 
 
-def _modality(rng, n: int) -> tuple[list[str], np.ndarray]:
+def _modality(rng, n: int, actual: list[str] | None = None) -> tuple[list[str], np.ndarray]:
+    """Modality notes; the *actual* class is phrased with ``actual`` (default: both sites'
+    affirmed templates)."""
     probs = [0.45, 0.2, 0.2, 0.15]  # actual, hypothetical, hedged, generic
     labels = rng.choice(4, size=n, p=probs)
-    sources = [POS_A + POS_B, HYPO, HEDGE_SHARED + HEDGE_A + HEDGE_B, GENERIC]
+    sources = [actual or POS_A + POS_B, HYPO, HEDGE_SHARED + HEDGE_A + HEDGE_B, GENERIC]
     texts = [
         _note(
             rng,
