@@ -387,9 +387,11 @@ class Advisor:
             planned.update(cost(g, k))
             seeds[g] = k + 1
 
+        table = state()[1]  # rebuilt only after a run is trained
         for g, k in first_checks(order, first, c):
-            if seeds[g] == k and affordable(g, k) and matters(state()[1], g):
+            if seeds[g] == k and affordable(g, k) and matters(table, g):
                 train(g, k)
+                table = state()[1]
         while True:
             comp, table = state()
             open_ = []
