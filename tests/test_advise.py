@@ -11,9 +11,10 @@ import pytest
 from scipy.stats import norm
 
 from conftest import run_cli
-from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig
+from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig, TransferConfig
 from taskmix.data.suite import Suite
-from taskmix.evaluate.advise import Advisor, _expected, could_change, first_checks
+from taskmix.evaluate.advise import Advice, Advisor, _expected, could_change, first_checks
+from taskmix.experiment.transfer import PairwiseTransfer
 from taskmix.group.affinity import FITTED_ADVISOR, Affinity, AffinityModel, combine
 from taskmix.stats import t_multiplier
 from taskmix.store import RunStore
@@ -257,6 +258,37 @@ def test_the_tag_run_is_capped_but_never_lengthened(keyword_suite, tiny_model_di
         assert [a.name for a in adv.lookahead(suite)] == ["tag", "gradient cosine"]
         (saved,) = (out / "runs" / "affinity").glob("*.json")
         assert json.loads(saved.read_text())["steps"] == steps
+
+
+def test_the_transfer_signal_is_the_pairwise_probe_transfer_through_the_store(
+    keyword_suite, tiny_model_dir, tmp_path
+):
+    suite = Suite.from_yaml(keyword_suite)
+    transfer = TransferConfig(n=16, seeds=[1, 2], probe_steps=5)
+    adv = advisor(tmp_path, tiny_model_dir, signals=["transfer"], transfer=transfer)
+    (signal,), notes = adv.signals(suite)
+    assert signal.name == "transfer" and not notes and signal.tasks == suite.names
+    store = RunStore(tmp_path / "runs" / "taskmix.db", readonly=True).to_frame()
+    assert (store.kind == "transfer").sum() == 2 * 2 + 2 * 2  # each task alone + each pair, 2 seeds
+    measured = PairwiseTransfer(
+        transfer, model=adv.run.model, out=adv.run.out, show_progress=False
+    ).fit(suite)
+    # source → target: the affinity is the transpose of the target × source scores
+    assert signal.matrix.loc["a", "b"] == measured.matrix_.scores().loc["b", "a"]
+    (again,), _ = adv.signals(suite)  # a rerun reads the runs: nothing trained twice
+    assert len(RunStore(tmp_path / "runs" / "taskmix.db", readonly=True).to_frame()) == len(store)
+    assert again.matrix.equals(signal.matrix)
+
+
+def test_the_signals_pairs_line_up_whatever_each_signals_task_order():
+    names = list("abc")
+    one = planted(names, ["ab"], name="one")
+    other = planted(names[::-1], ["ab"], value=2.0, name="other")  # tasks in another order
+    advice = Advice([one, other], combine([one, other]), [], [], None, pd.DataFrame())
+    pairs = advice.pairs().set_index("pair")
+    assert list(pairs.index) == ["a+b", "a+c", "b+c"]
+    assert pairs.loc["a+b", "one"] == one.pair("a", "b")
+    assert pairs.loc["a+b", "other"] == other.pair("b", "a") and not pairs.isna().any().any()
 
 
 def test_the_fitted_advisor_combines_the_signals_it_was_fitted_on(tmp_path, tiny_model_dir):

@@ -756,10 +756,16 @@ class SearchConfig(_Strict):
 class AdviseConfig(_Strict):
     """How `taskmix advise` forms its recommendation and spends its budget checking it."""
 
-    signals: list[Literal["textemb", "pvi", "tag", "gradient_cosine"]] = Field(
-        default_factory=lambda: ["textemb", "pvi", "tag", "gradient_cosine"],
-        description="the affinity signals combined: textemb and pvi from one encoder pass; tag "
-        "and gradient_cosine from one multi-task run of all tasks",
+    signals: list[Literal["textemb", "pvi", "transfer", "tag", "gradient_cosine"]] = Field(
+        default_factory=lambda: ["textemb", "pvi", "transfer", "tag", "gradient_cosine"],
+        description="the affinity signals combined: textemb and pvi from one encoder pass; "
+        "transfer: probe transfer between every ordered pair (frozen features, seconds a pair); "
+        "tag and gradient_cosine from one multi-task run of all tasks",
+    )
+    transfer: TransferConfig = Field(
+        default_factory=lambda: TransferConfig(setting="probe", n=32),
+        description="the transfer signal: how pairwise transfer is measured (probe: a small "
+        "MLP whose hidden layer carries over from the source to n examples of the target)",
     )
     weights: dict[str, float] | Literal["fitted", "equal"] = Field(
         "fitted",

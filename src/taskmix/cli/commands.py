@@ -583,8 +583,8 @@ def advise(
     signals: Annotated[
         str | None,
         typer.Option(
-            help="affinity signals combined, comma-separated: textemb, pvi, tag, "
-            "gradient_cosine [default: all four]"
+            help="affinity signals combined, comma-separated: textemb, pvi, transfer (probe), "
+            "tag, gradient_cosine [default: all five]"
         ),
     ] = None,
     max_size: Annotated[int | None, typer.Option(help="largest group [default: 3]")] = None,

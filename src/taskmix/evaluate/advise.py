@@ -1,8 +1,11 @@
 """`taskmix advise`: one recommendation of which tasks to train together, checked by training.
 
 1. The cheap signals, each a task × task :class:`~taskmix.group.affinity.Affinity`: TextEmb and
-   PVI from one encoder pass over the data, TAG's lookahead affinity and the gradient cosine from
-   one multi-task run of all tasks (kept under ``out/affinity/``: a rerun reads them).
+   PVI from one encoder pass over the data; probe transfer between every ordered pair from the
+   same cached features (a small MLP trained on the source, then on 32 examples of the target,
+   against the target alone: it sees how the tasks' labels relate, as TextEmb cannot); TAG's
+   lookahead affinity and the gradient cosine from one multi-task run of all tasks (kept under
+   ``out/affinity/``: a rerun reads them). Transfer runs are runs in the store.
 2. One predicted affinity: the signals standardised and combined by the fitted advisor
    (``FITTED_ADVISOR``: the predicted gain in points, fitted on measured pair gains), by equal
    weights or by given ones, and the partition that maximises it (TAG's objective).
@@ -29,6 +32,7 @@ The advice per group: *together* (helps), *together: one model, no loss* (equiva
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -54,6 +58,7 @@ from taskmix.group.affinity import (
     lookahead_affinities,
     pvi_affinity,
     textemb_affinity,
+    transfer_affinity,
 )
 from taskmix.group.partition import choose_partition
 from taskmix.progress import make_progress
@@ -87,8 +92,13 @@ class Advice:
     def pairs(self) -> pd.DataFrame:
         """Each signal's symmetrised pair affinity (above its neutral value), side by side, and
         the combined one."""
-        frame = pd.concat([a.pairs() for a in [*self.signals, self.combined]], axis=1)
-        return frame.rename_axis("pair").reset_index()
+        keys = [f"{a}+{b}" for a, b in itertools.combinations(self.combined.tasks, 2)]
+        columns = {}
+        for signal in [*self.signals, self.combined]:  # each in the combined's task order
+            mine = signal.pairs()
+            mine = mine.combine_first(mine.rename(lambda k: "+".join(reversed(k.split("+")))))
+            columns[signal.name] = mine.reindex(keys)
+        return pd.DataFrame(columns).rename_axis("pair").reset_index()
 
     def save(self, folder: str | Path) -> Path:
         """advice.json (groups, signals' matrices, notes) in ``folder``; returns its path."""
@@ -152,6 +162,18 @@ class Advisor:
                 out.append(pvi_affinity(pvi.values()))
             except (ConfigError, DataError) as e:  # e.g. a regression task without bins
                 notes.append(f"pvi left out: {e}")
+        if "transfer" in wanted:
+            from taskmix.experiment.transfer import PairwiseTransfer
+
+            pt = PairwiseTransfer(
+                self.config.transfer,
+                model=self.run.model,
+                out=self.run.out,
+                executor=self.executor,
+                show_progress=self.show_progress,
+            ).fit(suite)
+            scores = pt.matrix_.scores().reindex(index=suite.names, columns=suite.names)
+            out.append(transfer_affinity(scores))
         if {"tag", "gradient_cosine"} & set(wanted):
             for a in self.lookahead(suite):
                 if a.name.replace(" ", "_") in wanted:
