@@ -92,13 +92,12 @@ class Advice:
     def pairs(self) -> pd.DataFrame:
         """Each signal's symmetrised pair affinity (above its neutral value), side by side, and
         the combined one."""
-        keys = [f"{a}+{b}" for a, b in itertools.combinations(self.combined.tasks, 2)]
-        columns = {}
-        for signal in [*self.signals, self.combined]:  # each in the combined's task order
-            mine = signal.pairs()
-            mine = mine.combine_first(mine.rename(lambda k: "+".join(reversed(k.split("+")))))
-            columns[signal.name] = mine.reindex(keys)
-        return pd.DataFrame(columns).rename_axis("pair").reset_index()
+        pairs = list(itertools.combinations(self.combined.tasks, 2))  # whatever each's order
+        frame = pd.DataFrame(
+            {a.name: [a.pair(*p) for p in pairs] for a in [*self.signals, self.combined]},
+            index=["+".join(p) for p in pairs],
+        )
+        return frame.rename_axis("pair").reset_index()
 
     def save(self, folder: str | Path) -> Path:
         """advice.json (groups, signals' matrices, notes) in ``folder``; returns its path."""
