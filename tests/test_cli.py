@@ -499,3 +499,12 @@ def test_commands_that_read_import_neither_torch_nor_transformers(command, tmp_p
     )
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip().splitlines()[-1] == "heavy: []"
+
+
+def test_help_shows_the_defaults_the_config_gives(monkeypatch, capsys):
+    # the help texts end with "[default: …]"; unescaped, rich takes that for markup and drops it
+    monkeypatch.setenv("COLUMNS", "200")  # wide enough that rich shows every help text
+    code, stdout, _ = run_cli(monkeypatch, capsys, "train", "--help")
+    assert code == 0 and stdout.count("[default:") >= 8
+    code, stdout, _ = run_cli(monkeypatch, capsys, "advise", "--help")
+    assert code == 0 and stdout.count("[default:") >= 5

@@ -180,12 +180,12 @@ def pvi(
         int | None, typer.Option(help="cut regression labels into N quantile bins")
     ] = None,
     tasks: TasksOpt = None,
-    epochs: Annotated[float | None, typer.Option(help="finetune: epochs [default: 10]")] = None,
+    epochs: Annotated[float | None, typer.Option(help="finetune: epochs \\[default: 10]")] = None,
     lr: Annotated[
-        float | None, typer.Option(help="finetune: learning rate [default: 2e-5]")
+        float | None, typer.Option(help="finetune: learning rate \\[default: 2e-5]")
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option(help="finetune: batch size [default: 32]")
+        int | None, typer.Option(help="finetune: batch size \\[default: 32]")
     ] = None,
     seed: Annotated[
         int | None,
@@ -242,12 +242,12 @@ def group(
         Method, typer.Option(help="how tasks are grouped: pvi | textemb | surrogate | all | random")  # type: ignore[valid-type]
     ] = Method.pvi,  # type: ignore[attr-defined]
     mode: Annotated[
-        Mode | None, typer.Option(help="pvi: PVI model family [default: probe]")
+        Mode | None, typer.Option(help="pvi: PVI model family \\[default: probe]")
     ] = None,  # type: ignore[valid-type]
     alpha: Annotated[
         float | None,
         typer.Option(
-            help="significance level of the PVI tests [default: 0.05 for tost, 0.01 for pvalue]"
+            help="significance level of the PVI tests \\[default: 0.05 for tost, 0.01 for pvalue]"
         ),
     ] = None,
     criterion: Annotated[
@@ -314,13 +314,15 @@ def group(
     ] = None,
     subsets: Annotated[
         int | None,
-        typer.Option(help="surrogate: random task subsets trained together [default: 3 per task]"),
+        typer.Option(
+            help="surrogate: random task subsets trained together \\[default: 3 per task]"
+        ),
     ] = None,
     subset_size: Annotated[
-        int | None, typer.Option(help="surrogate: tasks per subset [default: half]")
+        int | None, typer.Option(help="surrogate: tasks per subset \\[default: half]")
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option(help="surrogate: training steps per subset [default: 150]")
+        int | None, typer.Option(help="surrogate: training steps per subset \\[default: 150]")
     ] = None,
     top: Annotated[
         int, typer.Option(help="rows of the candidate table to print (all are saved)")
@@ -435,7 +437,7 @@ def train(
         str | None,
         typer.Option(
             help="with --groups auto: the grouping method (pvi | textemb | "
-            "surrogate) [default: pvi]"
+            "surrogate) \\[default: pvi]"
         ),
     ] = None,
     baselines: Annotated[
@@ -446,14 +448,14 @@ def train(
         ),
     ] = "all,random,textemb,most_different",
     mode: Annotated[
-        Mode | None, typer.Option(help="pvi: PVI model family [default: probe]")
+        Mode | None, typer.Option(help="pvi: PVI model family \\[default: probe]")
     ] = None,  # type: ignore[valid-type]
     alpha: Annotated[
         float | None,
-        typer.Option(help="pvi: significance level [default: 0.05 for tost, 0.01 for pvalue]"),
+        typer.Option(help="pvi: significance level \\[default: 0.05 for tost, 0.01 for pvalue]"),
     ] = None,
     criterion: Annotated[
-        Criterion | None, typer.Option(help="pvi: tost | pvalue | effect [default: tost]")
+        Criterion | None, typer.Option(help="pvi: tost | pvalue | effect \\[default: tost]")
     ] = None,  # type: ignore[valid-type]
     pvi_path: Annotated[
         Path | None, typer.Option("--pvi", help="reuse a PVI table (a pvi.csv or its folder)")
@@ -467,7 +469,7 @@ def train(
         ),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="folder of the run store [default: runs]")
+        Path | None, typer.Option("--out", "-o", help="folder of the run store \\[default: runs]")
     ] = None,
     model: ModelOpt = None,
     max_length: MaxLenOpt = None,
@@ -499,7 +501,7 @@ def train(
         str | None,
         typer.Option(
             help="experiment trackers every run reports to: mlflow, tensorboard, wandb "
-            "(comma-separated; each an optional install) [default: none]"
+            "(comma-separated; each an optional install) \\[default: none]"
         ),
     ] = None,
     keep: Annotated[
@@ -507,13 +509,13 @@ def train(
         typer.Option(
             help="save the trained models (in each run's model/ folder, for `taskmix predict`): "
             "best = those of the best grouping (the others are deleted), all = every one "
-            "[default: none]"
+            "\\[default: none]"
         ),
     ] = None,
     margin: MarginOpt = None,
     descriptions: Annotated[
         bool | None,
-        typer.Option(help="ip: give the form module each task's description [default: yes]"),
+        typer.Option(help="ip: give the form module each task's description \\[default: yes]"),
     ] = None,
     tasks: TasksOpt = None,
     executor: ExecutorOpt = None,
@@ -577,29 +579,29 @@ def advise(
         str | None,
         typer.Option(
             help="what checking the recommendation may spend: training runs (e.g. 24) or wall "
-            "time (30m, 2h); 0: no checking [default: 24 runs]"
+            "time (30m, 2h); 0: no checking \\[default: 24 runs]"
         ),
     ] = None,
     signals: Annotated[
         str | None,
         typer.Option(
             help="affinity signals combined, comma-separated: textemb, pvi, transfer (probe), "
-            "tag, gradient_cosine [default: all five]"
+            "tag, gradient_cosine \\[default: all five]"
         ),
     ] = None,
-    max_size: Annotated[int | None, typer.Option(help="largest group [default: 3]")] = None,
+    max_size: Annotated[int | None, typer.Option(help="largest group \\[default: 3]")] = None,
     tag_steps: Annotated[
         int | None,
         typer.Option(
             help="steps of the multi-task run that measures TAG affinity and gradient cosine "
-            "[default: 300; the whole training budget: advise.tag_steps: null in a config]"
+            "\\[default: 300; the whole training budget: advise.tag_steps: null in a config]"
         ),
     ] = None,
     margin: MarginOpt = None,
     seeds: SeedsOpt = None,
     config: ConfigOpt = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="folder of the run store [default: runs]")
+        Path | None, typer.Option("--out", "-o", help="folder of the run store \\[default: runs]")
     ] = None,
     model: ModelOpt = None,
     max_length: MaxLenOpt = None,
@@ -791,10 +793,10 @@ def transfer(
     seeds: SeedsOpt = None,
     tasks: TasksOpt = None,
     targets: Annotated[
-        str | None, typer.Option(help="only these tasks as targets [default: every task]")
+        str | None, typer.Option(help="only these tasks as targets \\[default: every task]")
     ] = None,
     sources: Annotated[
-        str | None, typer.Option(help="only these tasks as sources [default: every task]")
+        str | None, typer.Option(help="only these tasks as sources \\[default: every task]")
     ] = None,
     config: ConfigOpt = None,
     out: OutOpt = Path("runs"),
@@ -884,7 +886,7 @@ def select(
         Path | None,
         typer.Option(
             help="transfer matrix CSV/Parquet (ours, or the published TaskWeb "
-            "table) [default: the one `taskmix transfer` saved]"
+            "table) \\[default: the one `taskmix transfer` saved]"
         ),
     ] = None,
     setting: Annotated[
@@ -1052,7 +1054,7 @@ def search(
     tasks: Annotated[
         str | None,
         typer.Option(
-            help="the auxiliary data sets considered, comma-separated [default: every other task]"
+            help="the auxiliary data sets considered, comma-separated \\[default: every other task]"
         ),
     ] = None,
     surrogate: Annotated[
@@ -1101,10 +1103,10 @@ def search(
         ),
     ] = None,
     seeds: Annotated[
-        str | None, typer.Option(help="training seeds per combination [default: 1]")
+        str | None, typer.Option(help="training seeds per combination \\[default: 1]")
     ] = None,
     max_steps: Annotated[
-        int | None, typer.Option(help="training steps of one trial [default: 150]")
+        int | None, typer.Option(help="training steps of one trial \\[default: 150]")
     ] = None,
     trainer: Annotated[
         TrainerKind | None,
@@ -1242,21 +1244,21 @@ def fewshot(
     tasks: Annotated[
         str | None,
         typer.Option(
-            help="only these tasks, comma-separated [default: every classification "
+            help="only these tasks, comma-separated \\[default: every classification "
             "and generation task]"
         ),
     ] = None,
     shots: Annotated[
         int | None,
         typer.Option(
-            help="demonstrations per prompt [default: the number of classes, one "
+            help="demonstrations per prompt \\[default: the number of classes, one "
             "of each; 4 for generation tasks]"
         ),
     ] = None,
     seeds: Annotated[
         str | None,
         typer.Option(
-            help="comma-separated seeds: each draws other demonstrations [default: 1,2,3]"
+            help="comma-separated seeds: each draws other demonstrations \\[default: 1,2,3]"
         ),
     ] = None,
     split: Annotated[str, typer.Option(help="split answered: test | dev")] = "test",
@@ -1391,7 +1393,8 @@ def report(
     to: Annotated[
         Path | None,
         typer.Option(
-            help="folder to write the report to (e.g. when OUT is read-only) [default: OUT/report]"
+            help="folder to write the report to (e.g. when OUT is read-only) "
+            "\\[default: OUT/report]"
         ),
     ] = None,
     margin: MarginOpt = None,
@@ -1430,14 +1433,14 @@ def predict(
         ),
     ],
     task: Annotated[
-        str | None, typer.Option(help="the task to predict [default: the model's only task]")
+        str | None, typer.Option(help="the task to predict \\[default: the model's only task]")
     ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
             "--output",
             "-O",
-            help="file to write (.csv, .tsv, .jsonl, .parquet) [default: beside INPUT, "
+            help="file to write (.csv, .tsv, .jsonl, .parquet) \\[default: beside INPUT, "
             "NAME.predictions.SUFFIX]",
         ),
     ] = None,
@@ -1509,7 +1512,9 @@ def _groups(text: str) -> list[list[str]]:
 @app.command()
 def demo(
     out: OutOpt = Path("runs/demo"),
-    seeds: Annotated[str | None, typer.Option(help="comma-separated seeds [default: 1,2]")] = None,
+    seeds: Annotated[
+        str | None, typer.Option(help="comma-separated seeds \\[default: 1,2]")
+    ] = None,
     model: Annotated[str, typer.Option(help="model name or folder")] = "minilm",
     device: DeviceOpt = None,
     executor: ExecutorOpt = None,

@@ -40,7 +40,7 @@ def with_default(text: str, model: type | None = None, field: str | None = None)
     if model is None:
         return text
     default = config_default(model, field)
-    return f"{text} [default: {'none' if default is None else default}]"
+    return f"{text} \\[default: {'none' if default is None else default}]"
 
 
 def choices(model: type, field: str) -> type[enum.Enum]:
@@ -87,7 +87,7 @@ OutOpt = Annotated[
     Path, typer.Option("--out", "-o", help="folder of the run store and run artifacts")
 ]
 TasksOpt = Annotated[
-    str | None, typer.Option(help="only these tasks of the suite, comma-separated [default: all]")
+    str | None, typer.Option(help="only these tasks of the suite, comma-separated \\[default: all]")
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="print the tables as one JSON object (messages go to stderr)")
@@ -98,7 +98,7 @@ ConfigOpt = Annotated[
 ModelOpt = Annotated[
     str | None,
     typer.Option(
-        help="model: minilm (bundled), a Hugging Face name or a folder [default: the suite's]"
+        help="model: minilm (bundled), a Hugging Face name or a folder \\[default: the suite's]"
     ),
 ]
 MaxLenOpt = Annotated[
@@ -109,7 +109,7 @@ DeviceOpt = Annotated[
     str | None, typer.Option(help=with_default("auto | cpu | cuda | cuda:N", ModelConfig, "device"))
 ]
 SeedsOpt = Annotated[
-    str | None, typer.Option(help="comma-separated training seeds, e.g. 1,2,3 [default: 1,2,3]")
+    str | None, typer.Option(help="comma-separated training seeds, e.g. 1,2,3 \\[default: 1,2,3]")
 ]
 MarginOpt = Annotated[
     float | None,
@@ -133,14 +133,14 @@ ExecutorOpt = Annotated[
     typer.Option(  # type: ignore[valid-type]
         help="where runs are carried out: local (this process) | process (a pool of worker "
         "processes, one per GPU "
-        "if any) | ray (a Ray cluster) [default: local]"
+        "if any) | ray (a Ray cluster) \\[default: local]"
     ),
 ]
 WorkersOpt = Annotated[
     int | None,
     typer.Option(
         help="process: pool size; ray without --address: CPUs of the local "
-        "cluster [default: every CPU]"
+        "cluster \\[default: every CPU]"
     ),
 ]
 AddressOpt = Annotated[
@@ -165,7 +165,7 @@ EndpointOpt = Annotated[
     ),
 ]
 ApiOpt = Annotated[
-    Api | None, typer.Option(help="--endpoint: which API is called [default: completions]")
+    Api | None, typer.Option(help="--endpoint: which API is called \\[default: completions]")
 ]  # type: ignore[valid-type]
 KeyEnvOpt = Annotated[
     str | None,
