@@ -508,3 +508,11 @@ def test_help_shows_the_defaults_the_config_gives(monkeypatch, capsys):
     assert code == 0 and stdout.count("[default:") >= 8
     code, stdout, _ = run_cli(monkeypatch, capsys, "advise", "--help")
     assert code == 0 and stdout.count("[default:") >= 5
+    # and every help text that names its default escapes it (the mechanism, not two commands)
+    import typer
+
+    from taskmix.cli.commands import app
+
+    root = typer.main.get_command(app)
+    texts = [p.help or "" for c in root.commands.values() for p in c.params]
+    assert texts and not [t for t in texts if "[default:" in t.replace("\\[default:", "")]
