@@ -129,7 +129,7 @@ def test_encoder_settings_transfer_through_the_trainer(
 ):
     suite = Suite.load(three_suite)
     small = TrainConfig(max_steps=3, batch_size=8, patience=None)
-    cfg = TransferConfig(setting=setting, n=12, seeds=[1], source=small, target=small)
+    cfg = TransferConfig(setting=setting, n=12, seeds=[1], source=small, target=small, split="dev")
     pt = PairwiseTransfer(
         cfg,
         targets=["a"],
@@ -255,3 +255,39 @@ def test_transfer_and_select_commands(monkeypatch, capsys, three_suite, tiny_mod
         *base,
     )
     assert code == 2 and "its own source" in err
+
+
+def test_probe_transfer_scores_the_split_the_config_names_each_in_runs_of_its_own(
+    three_suite, tiny_factory, tmp_path, monkeypatch
+):
+    suite = Suite.load(three_suite)
+    scored = []
+    real = tr.task_metrics
+
+    def recorded(task, predictions, labels):
+        scored.append(np.asarray(labels))
+        return real(task, predictions, labels)
+
+    monkeypatch.setattr(tr, "task_metrics", recorded)
+    splits = suite["a"].splits
+    assert (
+        len(splits["dev"]) != len(splits["test"])
+        or (splits["dev"].labels != splits["test"].labels).any()
+    )  # the two splits tell apart
+    for split in ("test", "dev"):
+        scored.clear()
+        cfg = TransferConfig(n=12, seeds=[1], probe_steps=5, probe_hidden=8, split=split)
+        pt = PairwiseTransfer(
+            cfg,
+            targets=["a"],
+            sources=["b"],
+            backbone=tiny_factory,
+            out=tmp_path,
+            show_progress=False,
+        ).fit(suite)
+        # trained again for the other split (not read from the first's runs): the target alone
+        # and after the source, each scored on the split named
+        want = splits[split].labels
+        assert len(scored) == 2
+        assert all(len(s) == len(want) and (s == want).all() for s in scored)
+        assert pt.runs_["metric"].notna().all()

@@ -643,6 +643,11 @@ class TransferConfig(_Strict):
         default_factory=lambda: [1, 2, 3], min_length=1, description="training seeds (the paper: 8)"
     )
     sample_seed: int = Field(13, description="seed of the target sample")
+    split: Literal["test", "dev"] = Field(
+        "test",
+        description="the target split that is scored: test (TaskWeb), or dev (advise: the "
+        "test split then stays unseen until the checks)",
+    )
     source: TrainConfig = Field(
         default_factory=lambda: TrainConfig(epochs=1, patience=None),
         description="training on the source (finetune / bitfit / lora)",
@@ -763,9 +768,10 @@ class AdviseConfig(_Strict):
         "tag and gradient_cosine from one multi-task run of all tasks",
     )
     transfer: TransferConfig = Field(
-        default_factory=lambda: TransferConfig(setting="probe", n=32),
+        default_factory=lambda: TransferConfig(setting="probe", n=32, split="dev"),
         description="the transfer signal: how pairwise transfer is measured (probe: a small "
-        "MLP whose hidden layer carries over from the source to n examples of the target)",
+        "MLP whose hidden layer carries over from the source to n examples of the target), "
+        "scored on the target's dev split",
     )
     weights: dict[str, float] | Literal["fitted", "equal"] = Field(
         "fitted",

@@ -858,7 +858,7 @@ def _show_transfer(o: Output, pt, cfg: TransferConfig, path: Path) -> None:
         "scores",
         shown,
         title=f"TaskWeb scores 0.5·PC + 0.5·(0.2·PM − 0.1), {cfg.setting}, {n_text}, "
-        f"{len(cfg.seeds)} seeds (> 0: the source helps)",
+        f"{len(cfg.seeds)} seeds, scored on {cfg.split} (> 0: the source helps)",
     )
     for line in pt.matrix_.analyses():
         o.say(line, markup=False)

@@ -102,6 +102,8 @@ class PairwiseTransfer(Estimator):
             "model": factory.config.identity(),
             "backbone": factory.fingerprint(),
         }
+        if c.split != "test":  # test-scored runs keep the keys they always had
+            base["split"] = c.split
         if c.setting == "probe":
             base["probe"] = {
                 k: getattr(c, k) for k in ("probe_hidden", "probe_steps", "probe_lr", "probe_batch")
@@ -118,7 +120,7 @@ class PairwiseTransfer(Estimator):
             source = suite[spec.source] if spec.source else None
             kw = {} if c.setting == "probe" else {"progress": progress}
             metrics = runner.run(source, samples[spec.target], suite[spec.target], spec.seed, **kw)
-            return {"test": {spec.target: metrics}}, None
+            return {c.split: {spec.target: metrics}}, None
 
         records = run_grid(
             self.out,
@@ -140,12 +142,14 @@ class PairwiseTransfer(Estimator):
             executor=self.executor or LocalExecutor(),
             show_progress=self.show_progress,
         )
-        self.runs_ = self._runs_frame(suite, specs, records)
+        self.runs_ = self._runs_frame(suite, specs, records, c.split)
         self.matrix_ = matrix_from_runs(self.runs_, c.setting)
         return self
 
     @staticmethod
-    def _runs_frame(suite: Suite, specs: Sequence[TransferSpec], records) -> pd.DataFrame:
+    def _runs_frame(
+        suite: Suite, specs: Sequence[TransferSpec], records, split: str
+    ) -> pd.DataFrame:
         rows = []
         for spec, rec in zip(specs, records, strict=True):
             task = suite[spec.target]
@@ -154,7 +158,7 @@ class PairwiseTransfer(Estimator):
                     "target": spec.target,
                     "source": spec.source or "",
                     "seed": spec.seed,
-                    "metric": rec.metrics["test"][spec.target][task.main_metric],
+                    "metric": rec.metrics[split][spec.target][task.main_metric],
                     "run": rec.id,
                 }
             )

@@ -1,9 +1,9 @@
 """Pairwise transfer (Kim et al. 2023, TaskWeb): how much does training on s first help t?
 
 For every ordered pair (s, t) and seed: train on s (all of it), then on ``n`` examples of t;
-compare t's test metric with training on the same ``n`` examples of t alone. Over seeds, PC is
-the mean relative change of t's metric, PM the fraction of seeds where it rose, and the TaskWeb
-score ``0.5·PC + 0.5·(0.2·PM − 0.1)``.
+compare t's test metric (or dev, by the config's ``split``) with training on the same ``n``
+examples of t alone. Over seeds, PC is the mean relative change of t's metric, PM the fraction
+of seeds where it rose, and the TaskWeb score ``0.5·PC + 0.5·(0.2·PM − 0.1)``.
 
 Settings: ``probe`` (frozen features from the feature cache and a small MLP head whose hidden
 layer carries over from s to t — seconds per pair on a CPU), and ``finetune``, ``bitfit``,
@@ -152,9 +152,9 @@ class ProbeTransfer:
         probe = self._fit(probe, target, X[keep], seed + 1)
         probe.eval()
         with torch.no_grad():
-            out = probe(torch.tensor(self.features(full_target, "test"), dtype=torch.float32))
-        test = target.splits["test"]
-        return task_metrics(target, probe.predict(out), test.labels)
+            X = self.features(full_target, c.split)
+            out = probe(torch.tensor(X, dtype=torch.float32))
+        return task_metrics(target, probe.predict(out), target.splits[c.split].labels)
 
 
 def same_outputs(a: Task, b: Task) -> bool:
@@ -212,7 +212,7 @@ class EncoderTransfer:
                 self.factory.config, template=self._source_encoder(source, seed)
             )
         result = Trainer(self.target_cfg, factory).fit([target], seed, progress=progress)
-        return result.test[target.name]
+        return getattr(result, self.config.split)[target.name]
 
 
 def matrix_from_runs(runs: pd.DataFrame, setting: str) -> TransferMatrix:
