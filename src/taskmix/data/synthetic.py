@@ -5,10 +5,11 @@ Tasks and what is planted in them:
 
 - ``negation_site_a`` / ``negation_site_b``: is the finding negated? Site A writes terse notes
   with abbreviations, site B full sentences. They share most negation cues; site B is small and
-  noisier, and its test notes use cues that are rare in its own training data but common at
-  site A — so training the two together should help site B.
+  noisier, and its held-out notes (dev and test) negate only with site A's cues, of which its
+  training data holds one — so training the two together should help site B.
 - ``uncertainty_site_a`` / ``uncertainty_site_b``: is the finding stated with uncertainty?
-  The same two writing styles, hedge cues shared between sites.
+  The same two writing styles and the same shift: site B's held-out notes hedge only with site
+  A's cues.
 - ``modality``: actual / hypothetical / hedged / generic mention; its *hedged* class uses the
   uncertainty tasks' hedge cues.
 - ``sentiment`` (product and film reviews) and ``topic`` (news headlines, 4 topics): general
@@ -231,15 +232,16 @@ def _site_task(
     pos_own: list[str],
     pos_other: list[str],
     neg_cues: list[str],
-    rare_test: bool,
+    shifted: bool,
 ) -> dict[str, tuple[list[str], np.ndarray]]:
-    """A binary site task. With ``rare_test`` the test split draws half its positives from the
-    other site's cue list, seen in this site's training data only rarely."""
+    """A binary site task. With ``shifted``, the held-out splits (dev and test) draw their
+    positives from the other site's cue list only, of which this site's training data holds one
+    cue."""
     out = {}
     for split, size in n.items():
-        if split == "test" and rare_test:
-            cues = pos_shared + pos_other
-        elif rare_test:
+        if split != "train" and shifted:
+            cues = pos_other
+        elif shifted:
             cues = pos_shared + pos_own + pos_other[:1]
         else:
             cues = pos_shared + pos_own
