@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,6 +202,32 @@ def test_sample_is_seeded(tmp_path):
 def test_demo_suite_spec(tmp_path):
     s = Suite.from_yaml(write_suite(tmp_path / "s.yaml", {"suite": "demo"}))
     assert s.name == "demo" and "negation_site_a" in s and s.groups
+
+
+@pytest.mark.parametrize(
+    "task, other, own",
+    [("negation_site_b", "NEG_A", "NEG_B"), ("uncertainty_site_b", "HEDGE_A", "HEDGE_B")],
+)
+def test_demo_site_b_is_held_out_on_site_a_cues_it_hardly_trained_on(task, other, own):
+    """The planted relation: site B's dev and test positives use only site A's cues, of which its
+    training data holds one — what training with site A can teach it."""
+    from taskmix.data import synthetic
+
+    t = Suite.load("demo")[task]
+    other, own = getattr(synthetic, other), getattr(synthetic, own)
+
+    finding = "(?:" + "|".join(map(re.escape, synthetic.FINDINGS)) + ")"
+
+    def cues(split: str, templates: list[str]) -> set[str]:
+        """The templates that phrase some positive of ``split`` (the whole template matched)."""
+        sp = t.splits[split]
+        texts = [text.lower() for (text,), y in zip(sp.texts, sp.labels, strict=True) if y == 1]
+        pattern = {c: r"(?<!\w)" + re.escape(c).replace(r"\{f\}", finding) for c in templates}
+        return {c for c, p in pattern.items() if any(re.search(p, x) for x in texts)}
+
+    for split in ("dev", "test"):
+        assert len(cues(split, other)) >= 3 and not cues(split, own)
+    assert len(cues("train", own)) >= 3 and cues("train", other) <= {other[0]}
 
 
 # ---------------------------------------------------------------- bad input
