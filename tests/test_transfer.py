@@ -291,3 +291,24 @@ def test_probe_transfer_scores_the_split_the_config_names_each_in_runs_of_its_ow
         assert len(scored) == 2
         assert all(len(s) == len(want) and (s == want).all() for s in scored)
         assert pt.runs_["metric"].notna().all()
+
+
+def test_transfer_on_a_split_a_target_lacks_says_which(three_suite, tiny_factory, tmp_path):
+    import dataclasses
+
+    from taskmix.errors import ConfigError
+
+    suite = Suite.load(three_suite)
+    a = suite["a"]
+    no_dev = dataclasses.replace(a, splits={k: v for k, v in a.splits.items() if k != "dev"})
+    suite.tasks["a"] = no_dev
+    cfg = TransferConfig(n=12, seeds=[1], probe_steps=5, probe_hidden=8, split="dev")
+    with pytest.raises(ConfigError, match="dev split, which a lacks"):
+        PairwiseTransfer(
+            cfg,
+            targets=["a"],
+            sources=["b"],
+            backbone=tiny_factory,
+            out=tmp_path,
+            show_progress=False,
+        ).fit(suite)

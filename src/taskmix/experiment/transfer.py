@@ -81,6 +81,12 @@ class PairwiseTransfer(Estimator):
         sources = list(self.sources or suite.names)
         for name in [*targets, *sources]:
             suite[name]  # a clear error for an unknown task
+        missing = [t for t in targets if c.split not in suite[t].splits]
+        if missing:
+            raise ConfigError(
+                f"transfer is scored on the targets' {c.split} split, which "
+                f"{', '.join(missing)} lacks: give it one, or set transfer 'split: test'"
+            )
         if len(set(targets) | set(sources)) < 2:
             raise ConfigError("pairwise transfer needs at least two tasks")
         factory, cache = feature_source(
