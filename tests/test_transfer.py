@@ -257,6 +257,14 @@ def test_transfer_and_select_commands(monkeypatch, capsys, three_suite, tiny_mod
     assert code == 2 and "its own source" in err
 
 
+def _b_to_a(suite: Suite, split: str, factory, out) -> PairwiseTransfer:
+    """A tiny probe transfer b → a scored on ``split``."""
+    cfg = TransferConfig(n=12, seeds=[1], probe_steps=5, probe_hidden=8, split=split)
+    return PairwiseTransfer(
+        cfg, targets=["a"], sources=["b"], backbone=factory, out=out, show_progress=False
+    ).fit(suite)
+
+
 def test_probe_transfer_scores_the_split_the_config_names_each_in_runs_of_its_own(
     three_suite, tiny_factory, tmp_path, monkeypatch
 ):
@@ -276,15 +284,7 @@ def test_probe_transfer_scores_the_split_the_config_names_each_in_runs_of_its_ow
     )  # the two splits tell apart
     for split in ("test", "dev"):
         scored.clear()
-        cfg = TransferConfig(n=12, seeds=[1], probe_steps=5, probe_hidden=8, split=split)
-        pt = PairwiseTransfer(
-            cfg,
-            targets=["a"],
-            sources=["b"],
-            backbone=tiny_factory,
-            out=tmp_path,
-            show_progress=False,
-        ).fit(suite)
+        pt = _b_to_a(suite, split, tiny_factory, tmp_path)
         # trained again for the other split (not read from the first's runs): the target alone
         # and after the source, each scored on the split named
         want = splits[split].labels
@@ -302,13 +302,5 @@ def test_transfer_on_a_split_a_target_lacks_says_which(three_suite, tiny_factory
     a = suite["a"]
     no_dev = dataclasses.replace(a, splits={k: v for k, v in a.splits.items() if k != "dev"})
     suite.tasks["a"] = no_dev
-    cfg = TransferConfig(n=12, seeds=[1], probe_steps=5, probe_hidden=8, split="dev")
     with pytest.raises(ConfigError, match="dev split, which a lacks"):
-        PairwiseTransfer(
-            cfg,
-            targets=["a"],
-            sources=["b"],
-            backbone=tiny_factory,
-            out=tmp_path,
-            show_progress=False,
-        ).fit(suite)
+        _b_to_a(suite, "dev", tiny_factory, tmp_path)
