@@ -13,7 +13,14 @@ from scipy.stats import norm
 from conftest import run_cli
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig, TransferConfig
 from taskmix.data.suite import Suite
-from taskmix.evaluate.advise import Advice, Advisor, _expected, could_change, first_checks
+from taskmix.evaluate.advise import (
+    Advice,
+    Advisor,
+    _expected,
+    could_change,
+    first_checks,
+    next_seed,
+)
 from taskmix.experiment.transfer import PairwiseTransfer
 from taskmix.group.affinity import FITTED_ADVISOR, Affinity, AffinityModel, combine
 from taskmix.stats import t_multiplier
@@ -312,15 +319,38 @@ def test_the_proposed_groups_get_their_seeds_before_the_others_any():
     proposed = [("a", "b"), ("c", "d")]
     got = first_checks(order, proposed, AdviseConfig(min_seeds=2, max_seeds=4))
     assert got == [
-        (("a", "b"), 0),
-        (("c", "d"), 0),
-        (("a", "b"), 1),
-        (("c", "d"), 1),
-        (("a", "c"), 0),
-        (("b", "d"), 0),
-        (("a", "c"), 1),
-        (("b", "d"), 1),
+        [(("a", "b"), 0), (("c", "d"), 0), (("a", "b"), 1), (("c", "d"), 1)],
+        [(("a", "c"), 0), (("a", "c"), 1)],
+        [(("b", "d"), 0), (("b", "d"), 1)],
     ]
-    # nothing proposed: every candidate seed by seed, in order; never more than max_seeds
+    # nothing proposed: a round per candidate, in order; never more than max_seeds
     got = first_checks(order, [], AdviseConfig(min_seeds=3, max_seeds=3))
-    assert got[:4] == [(g, 0) for g in order] and len(got) == 12
+    assert got == [[(g, 0), (g, 1), (g, 2)] for g in order]
+
+
+def test_a_verdict_few_more_seeds_could_settle_gets_them_first():
+    nan = float("nan")
+    rows = pd.DataFrame(
+        [  # groups, verdict, seeds_needed, p_difference
+            ("a+b", "inconclusive, ≈9 seeds", 9.0, 0.8),
+            ("c+d", "inconclusive, ≈3 seeds", 3.0, 0.2),
+            ("a+c", "inconclusive, ≥3 seeds", nan, nan),  # one seed: no estimate
+            ("b+d", "helps", nan, 0.01),
+            ("e+f", "inconclusive, ≈4 seeds", 4.0, 0.1),
+        ],
+        columns=["groups", "verdict", "seeds_needed", "p_difference"],
+    )
+    order = [tuple(g.split("+")) for g in rows.groups]
+    seeds = dict(zip(order, [2, 2, 1, 3, 2], strict=True))
+
+    def pick(settle_only, allowed=lambda g: True, max_seeds=6):
+        return next_seed(rows, seeds, max_seeds, settle_only, allowed, order)
+
+    assert pick(True) == ("c", "d")  # one more seed could settle it; e+f needs two
+    assert pick(True, allowed=lambda g: g != ("c", "d")) == ("e", "f")
+    # ≈9 is beyond max_seeds and a+c has no estimate: not while settling ...
+    assert pick(True, allowed=lambda g: g in {("a", "b"), ("a", "c")}) is None
+    # ... afterwards the least certain first; a settled verdict never gets more
+    assert pick(False, allowed=lambda g: g in {("a", "b"), ("a", "c")}) == ("a", "c")
+    assert pick(False, allowed=lambda g: g in {("a", "b"), ("b", "d")}) == ("a", "b")
+    assert pick(True, max_seeds=3) == ("c", "d") and pick(True, max_seeds=2) is None

@@ -11,10 +11,12 @@
    weights or by given ones, and the partition that maximises it (TAG's objective).
 3. The budget checks it: the candidate groups are those of the combined partition and of each
    signal's own partition; each is trained (with its tasks' STL models) on ``min_seeds`` seeds —
-   the proposed groups on all of theirs before the others on any, within each part the least
-   certain prediction first (with the fitted advisor, the predicted gain fewest standard errors
-   from 0; else the group the signals split on most) — then one seed at a time the least
-   certain verdict that more seeds could still settle. A check is made only if its verdict
+   the proposed groups on all of theirs before the others on any, then the others one group
+   at a time, the least certain prediction first (with the fitted advisor, the predicted gain
+   fewest standard errors from 0; else the group the signals split on most). After each group,
+   the inconclusive verdicts that a few more seeds could settle (≈N ≤ ``max_seeds``) get them,
+   the fewest first, before the budget goes to a new group; at the end, one seed at a time the
+   least certain verdict left. A check is made only if its verdict
    could change the recommendation (the partition of step 4 differs between the group helping,
    being equivalent and hurting); the checks stop when none could (the recommendation is
    settled) or the budget is spent. Every training is a run in the store (resumable, never
@@ -365,9 +367,12 @@ class Advisor:
         self, suite: Suite, candidates: pd.DataFrame, start: float
     ) -> tuple[Comparison | None, int]:
         """Train the ``candidates`` (the frame of :meth:`candidates`, in its order) and their
-        tasks' STL models within the budget: first each group on ``min_seeds`` seeds (the
-        proposed ones on all their seeds before the others on any), then one seed at a time for
-        the least certain verdict that more seeds could settle — each check only if its verdict
+        tasks' STL models within the budget, in rounds (:func:`first_checks`): the proposed
+        groups on ``min_seeds`` seeds each, then each other group on its ``min_seeds``. After
+        each round, the inconclusive verdicts that a few more seeds could settle (their
+        ``≈N seeds`` at most ``max_seeds``) get them, the fewest seeds first — a promising
+        group is settled before the budget goes to new ones. When the rounds are done, one seed
+        at a time for the least certain verdict left. Each check is made only if its verdict
         could change the recommendation (:func:`could_change`). Returns the comparison of every
         run used and how many runs that was."""
         c = self.config
@@ -408,29 +413,32 @@ class Advisor:
             planned.update(cost(g, k))
             seeds[g] = k + 1
 
-        table = state()[1]  # rebuilt only after a run is trained
-        for g, k in first_checks(order, first, c):
-            if seeds[g] == k and affordable(g, k) and matters(table, g):
-                train(g, k)
-                table = state()[1]
-        while True:
-            comp, table = state()
-            open_ = []
-            for row in comp.by_grouping().itertuples() if comp else []:
-                g = tuple(row.groups.split("+"))
-                k = seeds[g]
-                if (
-                    row.verdict.startswith("inconclusive")
-                    and k < c.max_seeds
-                    and affordable(g, k)
-                    and matters(table, g)
-                ):
-                    p = 1.0 if math.isnan(row.p_difference) else row.p_difference
-                    open_.append((-p, order.index(g), g))
-            if not open_:
-                return comp, len(planned)
-            g = min(open_)[2]
-            train(g, seeds[g])
+        def more_seeds(settle_only: bool) -> None:
+            while True:
+                comp, table = state()
+                if comp is None:
+                    return
+                g = next_seed(
+                    comp.by_grouping(),
+                    seeds,
+                    c.max_seeds,
+                    settle_only,
+                    lambda g, t=table: affordable(g, seeds[g]) and matters(t, g),
+                    order,
+                )
+                if g is None:
+                    return
+                train(g, seeds[g])
+
+        for round_ in first_checks(order, first, c):
+            table = state()[1]  # rebuilt only after a run is trained
+            for g, k in round_:
+                if seeds[g] == k and affordable(g, k) and matters(table, g):
+                    train(g, k)
+                    table = state()[1]
+            more_seeds(settle_only=True)
+        more_seeds(settle_only=False)
+        return self._comparison(suite, records, seeds), len(planned)
 
     def _comparison(self, suite: Suite, records: dict, seeds: dict) -> Comparison | None:
         if not records:
@@ -492,14 +500,45 @@ class Advisor:
 
 def first_checks(
     order: Sequence[tuple], first: Sequence[tuple], config: AdviseConfig
-) -> list[tuple[tuple, int]]:
-    """The (group, seed index) pairs trained before the adaptive checks: each group on
-    ``min_seeds`` seeds (at most ``max_seeds``), the ``first`` groups on all of theirs before the
-    others on any — so that a small budget settles the proposal rather than spreads one seed over
-    every candidate — and, within each part, seed by seed in ``order``."""
+) -> list[list[tuple[tuple, int]]]:
+    """The rounds of (group, seed index) pairs trained before the open verdicts get more seeds:
+    the ``first`` groups on ``min_seeds`` seeds (at most ``max_seeds``) in one round, seed by
+    seed in ``order`` — so that a small budget settles the proposal rather than spreads one seed
+    over every candidate — then each other group on its seeds, a round each, in ``order``."""
     seeds = range(min(config.min_seeds, config.max_seeds))
-    parts = [[g for g in order if g in first], [g for g in order if g not in first]]
-    return [(g, k) for part in parts for k in seeds for g in part]
+    proposed = [(g, k) for k in seeds for g in order if g in first]
+    others = [[(g, k) for k in seeds] for g in order if g not in first]
+    return [proposed, *others] if proposed else others
+
+
+def next_seed(
+    by_grouping: pd.DataFrame,
+    seeds: dict[tuple, int],
+    max_seeds: int,
+    settle_only: bool,
+    allowed: Callable[[tuple], bool],
+    order: Sequence[tuple],
+) -> tuple | None:
+    """The group whose open verdict gets the next seed (None: none): of the inconclusive rows
+    of ``by_grouping`` (:meth:`Comparison.by_grouping`) checked on fewer than ``max_seeds``
+    and ``allowed`` (affordable, and its verdict could change the advice), first those that
+    ≈N ≤ ``max_seeds`` seeds could settle, the fewest more seeds first; unless
+    ``settle_only``, then the others, the least certain (largest p of a difference) first."""
+    open_ = []
+    for row in by_grouping.itertuples():
+        g = tuple(row.groups.split("+"))
+        k = seeds[g]
+        reachable = row.seeds_needed <= max_seeds  # NaN: not reachable
+        if (
+            row.verdict.startswith("inconclusive")
+            and k < max_seeds
+            and (reachable or not settle_only)
+            and allowed(g)
+        ):
+            p = 1.0 if math.isnan(row.p_difference) else row.p_difference
+            more = row.seeds_needed - k if reachable else math.inf
+            open_.append((more, -p, order.index(g), g))
+    return min(open_)[-1] if open_ else None
 
 
 def could_change(

@@ -212,6 +212,8 @@ class Comparison:
         ``delta_grouped`` averages over the tasks trained in a group of two or more;
         ``delta_all`` over every task, counting a task left alone as 0 (it keeps its STL model).
         ``helped`` / ``hurt``: grouped tasks whose mean difference is above / below zero.
+        ``seeds_needed``: of an inconclusive verdict on ≥ 2 seeds, the seeds a difference of the
+        observed size would need (NaN otherwise, or when more than any practical number).
         """
         long = self.frame()
         if long.empty or not self.groupings:
@@ -264,6 +266,7 @@ class Comparison:
             "delta_all_ci": ha,
             "p_difference": judged.p_difference,
             "p_equivalence": judged.p_equivalence,
+            "seeds_needed": float(judged.needed or "nan"),
             "helped": int(sum(x > 0 for x in means)),
             "hurt": int(sum(x < 0 for x in means)),
             "verdict": said,
