@@ -624,9 +624,10 @@ def advise(
     multi-task run of all tasks) are standardised and combined by the fitted advisor into one
     predicted gain per pair (points; fitted on measured pair gains of 8 real tasks); the
     partition that maximises it (TAG's objective) is proposed; the budget then trains the
-    proposed groups and their tasks' STL models, seed by seed, the least certain verdict first —
-    only where a verdict could change the recommendation — until none could or the budget is
-    spent. Every training is a run in the store (rerun the command to resume). Examples:
+    proposed groups and their tasks' STL models, then the signals' other candidates one by one,
+    the least certain prediction first — after each, a verdict a few more seeds could settle
+    gets them first — only where a verdict could change the recommendation, until none could
+    or the budget is spent. Every training is a run in the store (rerun the command to resume). Examples:
 
         taskmix advise demo --budget 24
         taskmix advise suite.yaml --budget 30m --seeds 1,2
