@@ -80,7 +80,7 @@ def test_training_lowers_the_loss_and_learns_the_answers(kind, lm_tokenizer):
     lm = tiny_lm(kind, lm_tokenizer)
     factory = language_model_factory(lm.config, template=lm)
     cfg = TrainConfig(
-        max_steps=150, batch_size=16, lr=5e-3, sampler="equal", eval_every=50, patience=None
+        max_steps=300, batch_size=16, lr=5e-3, sampler="equal", eval_every=100, patience=None
     )
     trainer = GenerativeTrainer(cfg, factory, GenerationConfig(max_new_tokens=6, eval_examples=12))
     items = [(k, "train", i) for k in range(2) for i in range(24)]
@@ -88,15 +88,16 @@ def test_training_lowers_the_loss_and_learns_the_answers(kind, lm_tokenizer):
     result = trainer.fit([task, ex], seed=1, keep_model=True)
     after = mean_loss(result.model, items)
     assert after < 0.5 * before, (before, after)
-    assert [h["step"] for h in result.history] == [50, 100, 150]  # a checkpoint every 50 steps
-    assert result.steps == 150
+    assert [h["step"] for h in result.history] == [100, 200, 300]  # a checkpoint every 100
+    assert result.steps == 300
     # the checkpoint kept is the one with the best dev score (mean of the tasks' main metrics)
     best = max(result.history, key=lambda h: h["dev_score"])
     assert best["step"] == result.best_step
     assert np.mean([result.dev["kw"]["macro_f1"], result.dev["ex"]["f1"]]) == pytest.approx(
         best["dev_score"]
     )
-    # a memorisable toy task: the answers are right after 150 steps
+    # a memorisable toy task: the answers are right after 300 steps (at 150 they are on some
+    # tokenizers, not on others: 19 of 24)
     assert result.test["kw"]["accuracy"] >= 0.8, result.test
     assert result.test["ex"]["f1"] >= 0.5, result.test
     kw = result.predictions["kw"]

@@ -208,26 +208,31 @@ def test_demo_suite_spec(tmp_path):
     "task, other, own",
     [("negation_site_b", "NEG_A", "NEG_B"), ("uncertainty_site_b", "HEDGE_A", "HEDGE_B")],
 )
-def test_demo_site_b_is_held_out_on_site_a_cues_it_hardly_trained_on(task, other, own):
-    """The planted relation: site B's dev and test positives use only site A's cues, of which its
-    training data holds one — what training with site A can teach it."""
+def test_demo_site_b_is_held_out_in_site_a_phrasing_it_hardly_trained_on(task, other, own):
+    """The planted relation: site B's dev and test notes are phrased only the site A way —
+    positives with site A's cues, negatives with its affirmed templates — of each of which its
+    training data holds one: what training with site A can teach it."""
     from taskmix.data import synthetic
 
     t = Suite.load("demo")[task]
-    other, own = getattr(synthetic, other), getattr(synthetic, own)
-
     finding = "(?:" + "|".join(map(re.escape, synthetic.FINDINGS)) + ")"
 
-    def cues(split: str, templates: list[str]) -> set[str]:
-        """The templates that phrase some positive of ``split`` (the whole template matched)."""
+    def cues(split: str, label: int, templates: str) -> set[str]:
+        """The templates that phrase some example of ``split`` with ``label`` (the whole
+        template matched)."""
         sp = t.splits[split]
-        texts = [text.lower() for (text,), y in zip(sp.texts, sp.labels, strict=True) if y == 1]
-        pattern = {c: r"(?<!\w)" + re.escape(c).replace(r"\{f\}", finding) for c in templates}
+        texts = [x.lower() for (x,), y in zip(sp.texts, sp.labels, strict=True) if y == label]
+        found = getattr(synthetic, templates)
+        pattern = {c: r"(?<!\w)" + re.escape(c).replace(r"\{f\}", finding) for c in found}
         return {c for c, p in pattern.items() if any(re.search(p, x) for x in texts)}
 
-    for split in ("dev", "test"):
-        assert len(cues(split, other)) >= 3 and not cues(split, own)
-    assert len(cues("train", own)) >= 3 and cues("train", other) <= {other[0]}
+    for label, a, b in ((1, other, own), (0, "POS_A", "POS_B")):
+        first = getattr(synthetic, a)[0]
+        for split in ("dev", "test"):
+            assert len(cues(split, label, a)) >= 3 and not cues(split, label, b)
+        # training holds site B's own phrasing and one of site A's (labels are noisy: any class)
+        assert len(cues("train", label, b)) >= 3
+        assert cues("train", 0, a) | cues("train", 1, a) == {first}
 
 
 # ---------------------------------------------------------------- bad input

@@ -627,7 +627,8 @@ def advise(
     proposed groups and their tasks' STL models, then the signals' other candidates one by one,
     the least certain prediction first — after each, a verdict a few more seeds could settle
     gets them first — only where a verdict could change the recommendation, until none could
-    or the budget is spent. Every training is a run in the store (rerun the command to resume). Examples:
+    or the budget is spent. Every training is a run in the store (rerun the command to
+    resume). Examples:
 
         taskmix advise demo --budget 24
         taskmix advise suite.yaml --budget 30m --seeds 1,2

@@ -5,11 +5,12 @@ Tasks and what is planted in them:
 
 - ``negation_site_a`` / ``negation_site_b``: is the finding negated? Site A writes terse notes
   with abbreviations, site B full sentences. They share most negation cues; site B is small and
-  noisier, and its held-out notes (dev and test) negate only with site A's cues, of which its
-  training data holds one — so training the two together should help site B.
+  noisier, and its held-out notes (dev and test) are phrased the site A way — negated with site
+  A's cues, affirmed with site A's templates — of which its training data holds one each: site
+  B alone has hardly a clue, training with site A teaches it.
 - ``uncertainty_site_a`` / ``uncertainty_site_b``: is the finding stated with uncertainty?
-  The same two writing styles and the same shift: site B's held-out notes hedge only with site
-  A's cues.
+  The same two writing styles and the same shift: site B's held-out notes hedge with site A's
+  cues and affirm with site A's templates.
 - ``modality``: actual / hypothetical / hedged / generic mention; its *hedged* class uses the
   uncertainty tasks' hedge cues.
 - ``sentiment`` (product and film reviews) and ``topic`` (news headlines, 4 topics): general
@@ -231,21 +232,22 @@ def _site_task(
     pos_shared: list[str],
     pos_own: list[str],
     pos_other: list[str],
-    neg_cues: list[str],
+    neg_own: list[str],
+    neg_other: list[str],
     shifted: bool,
 ) -> dict[str, tuple[list[str], np.ndarray]]:
-    """A binary site task. With ``shifted``, the held-out splits (dev and test) draw their
-    positives from the other site's cue list only, of which this site's training data holds one
-    cue."""
+    """A binary site task. With ``shifted``, the held-out splits (dev and test) are phrased the
+    other site's way: positives from its cue list, negatives from its affirmed templates — of
+    each, this site's training data holds one."""
     out = {}
     for split, size in n.items():
         if split != "train" and shifted:
-            cues = pos_other
+            pos, neg = pos_other, neg_other
         elif shifted:
-            cues = pos_shared + pos_own + pos_other[:1]
+            pos, neg = pos_shared + pos_own + pos_other[:1], neg_own + neg_other[:1]
         else:
-            cues = pos_shared + pos_own
-        texts, labels = _binary_clinical(rng, size, style, pos_rate, cues, neg_cues)
+            pos, neg = pos_shared + pos_own, neg_own
+        texts, labels = _binary_clinical(rng, size, style, pos_rate, pos, neg)
         if split == "train":
             labels = _flip(rng, labels, noise, 2)
         out[split] = (texts, labels)
@@ -339,20 +341,24 @@ def demo_tasks(seed: int = 13, scale: float = 1.0) -> tuple[list[Task], dict[str
     tasks = [
         _make(
             "negation_site_a",
-            _site_task(rng, sizes(400), "a", 0.35, 0.03, NEG_SHARED, NEG_A, NEG_B, POS_A, False),
+            _site_task(
+                rng, sizes(400), "a", 0.35, 0.03, NEG_SHARED, NEG_A, NEG_B, POS_A, POS_B, False
+            ),
             ["affirmed", "negated"],
             "Is the finding in this site A note negated?",
         ),
         _make(
             "negation_site_b",
-            _site_task(rng, sizes(100), "b", 0.35, 0.10, NEG_SHARED, NEG_B, NEG_A, POS_B, True),
+            _site_task(
+                rng, sizes(100), "b", 0.35, 0.10, NEG_SHARED, NEG_B, NEG_A, POS_B, POS_A, True
+            ),
             ["affirmed", "negated"],
             "Is the finding in this site B note negated?",
         ),
         _make(
             "uncertainty_site_a",
             _site_task(
-                rng, sizes(300), "a", 0.3, 0.05, HEDGE_SHARED, HEDGE_A, HEDGE_B, POS_A, False
+                rng, sizes(300), "a", 0.3, 0.05, HEDGE_SHARED, HEDGE_A, HEDGE_B, POS_A, POS_B, False
             ),
             ["certain", "uncertain"],
             "Is the finding in this site A note stated with uncertainty?",
@@ -360,7 +366,7 @@ def demo_tasks(seed: int = 13, scale: float = 1.0) -> tuple[list[Task], dict[str
         _make(
             "uncertainty_site_b",
             _site_task(
-                rng, sizes(100), "b", 0.3, 0.12, HEDGE_SHARED, HEDGE_B, HEDGE_A, POS_B, True
+                rng, sizes(100), "b", 0.3, 0.12, HEDGE_SHARED, HEDGE_B, HEDGE_A, POS_B, POS_A, True
             ),
             ["certain", "uncertain"],
             "Is the finding in this site B note stated with uncertainty?",
