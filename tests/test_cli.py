@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -413,6 +414,7 @@ def test_interrupt_says_what_was_kept_and_exits_130(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
     )
 
     def running() -> bool:
@@ -423,8 +425,16 @@ def test_interrupt_says_what_was_kept_and_exits_130(
 
     try:
         _wait_for(running)
+        # into its training steps: in CI a signal at the very start of a run (model loading)
+        # was once followed by no exit within 120 s — the faulthandler dump below says where
+        time.sleep(2.0)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:  # show where it is stuck (faulthandler, below)
+            proc.send_signal(signal.SIGABRT)
+            _, err = proc.communicate(timeout=60)
+            raise AssertionError(f"no exit 120 s after the signal; where it was:\n{err}") from None
     finally:
         proc.kill()
     assert proc.returncode == code, err
