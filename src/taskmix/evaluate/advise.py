@@ -392,9 +392,8 @@ class Advisor:
         def affordable(g: tuple, k: int) -> bool:
             return len(planned | cost(g, k)) <= budget and not self._over_time(start)
 
-        def state() -> tuple[Comparison | None, pd.DataFrame]:
-            comp = self._comparison(suite, records, seeds)
-            return comp, self.table(candidates, comp)
+        def state() -> pd.DataFrame:
+            return self.table(candidates, self._comparison(suite, records, seeds))
 
         def matters(table: pd.DataFrame, g: tuple) -> bool:
             return could_change(suite.names, table, "+".join(g), self.decide)
@@ -415,11 +414,13 @@ class Advisor:
 
         def more_seeds(settle_only: bool) -> None:
             while True:
-                comp, table = state()
+                comp = self._comparison(suite, records, seeds)
                 if comp is None:
                     return
+                measured = comp.by_grouping()
+                table = self.table(candidates, comp, measured)
                 g = next_seed(
-                    comp.by_grouping(),
+                    measured,
                     seeds,
                     c.max_seeds,
                     settle_only,
@@ -431,11 +432,11 @@ class Advisor:
                 train(g, seeds[g])
 
         for round_ in first_checks(order, first, c):
-            table = state()[1]  # rebuilt only after a run is trained
+            table = state()  # rebuilt only after a run is trained
             for g, k in round_:
                 if seeds[g] == k and affordable(g, k) and matters(table, g):
                     train(g, k)
-                    table = state()[1]
+                    table = state()
             more_seeds(settle_only=True)
         more_seeds(settle_only=False)
         return self._comparison(suite, records, seeds), len(planned)
@@ -448,9 +449,19 @@ class Advisor:
             list(records.values()), suite, groupings=groupings, margin=self.run.margin
         )
 
-    def table(self, candidates: pd.DataFrame, comp: Comparison | None) -> pd.DataFrame:
+    def table(
+        self,
+        candidates: pd.DataFrame,
+        comp: Comparison | None,
+        by_grouping: pd.DataFrame | None = None,
+    ) -> pd.DataFrame:
         """The candidates with what the checks measured: seeds, Δ ± CI, verdict, expected gain."""
-        measured = comp.by_grouping().set_index("grouping") if comp is not None else pd.DataFrame()
+        if comp is None:
+            measured = pd.DataFrame()
+        else:  # ``by_grouping``: comp's, when the caller has it already
+            measured = (comp.by_grouping() if by_grouping is None else by_grouping).set_index(
+                "grouping"
+            )
         rows = []
         for c in candidates.to_dict("records"):
             if c["group"] in measured.index:
