@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import types
 
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from taskmix.evaluate.advise import (
     _expected,
     could_change,
     first_checks,
+    grown,
     next_seed,
 )
 from taskmix.experiment.transfer import PairwiseTransfer
@@ -354,3 +356,99 @@ def test_a_verdict_few_more_seeds_could_settle_gets_them_first():
     assert pick(False, allowed=lambda g: g in {("a", "b"), ("a", "c")}) == ("a", "c")
     assert pick(False, allowed=lambda g: g in {("a", "b"), ("b", "d")}) == ("a", "b")
     assert pick(True, max_seeds=3) == ("c", "d") and pick(True, max_seeds=2) is None
+
+
+def test_a_group_grows_by_the_task_the_most_signals_put_with_it():
+    names = list("abcde")
+    near = planted(names, [], name="near")
+    for t in "ab":  # c is a little like a and b, d not at all
+        near.matrix.loc[t, "c"] = near.matrix.loc["c", t] = 0.2
+    near.matrix.loc["a", "b"] = near.matrix.loc["b", "a"] = 1.0
+    pair = planted(names, ["ab"], name="pair")
+    also = planted(names, ["abd"], value=0.3, name="also")
+    combined = combine([near, pair, also])
+    # c: one vote (near), d: one (also); the combined prediction breaks the tie
+    votes = {t: sum(a.group_score(("a", "b", t)) > 0 for a in [near, pair, also]) for t in "cde"}
+    assert votes == {"c": 1, "d": 1, "e": 0}
+    best = max("cd", key=lambda t: combined.group_score(tuple(sorted(f"ab{t}"))))
+    assert grown(("a", "b"), names, [near, pair, also], combined, set()) == ("a", "b", best)
+    # in suite order, whatever the group's; a task taken elsewhere is not added
+    other = "c" if best == "d" else "d"
+    assert grown(("b", "a"), names, [near, pair, also], combined, {best}) == ("a", "b", other)
+    # no signal predicts a larger group to help: none
+    assert grown(("a", "b"), names, [pair], combined, set()) is None
+
+
+def test_a_grown_group_replaces_its_base_only_if_its_tasks_gain_more_in_all(
+    tmp_path, tiny_model_dir
+):
+    adv = advisor(tmp_path, tiny_model_dir)
+    table = pd.DataFrame(
+        [
+            {"group": "a+b", "grown_from": "", "predicted": 0.1, "delta": 0.06},
+            {"group": "a+b+c", "grown_from": "a+b", "predicted": 0.1, "delta": 0.05},
+        ]
+    ).assign(verdict="helps")
+    names = list("abcd")
+    # a+b gain 2 × 6 = 12 points; with c 3 × 5 = 15: c gains too
+    assert adv.decide(names, expected(table)) == [["a", "b", "c"], ["d"]]
+    # 3 × 3.5 = 10.5 < 12: c rode on a+b's gain (or cost them some): a+b, c alone
+    table.loc[1, "delta"] = 0.035
+    assert adv.decide(names, expected(table)) == [["a", "b"], ["c"], ["d"]]
+    # not measured yet: whether it helps could change the advice, so it is checked
+    table.loc[1, ["delta", "verdict"]] = [float("nan"), "not checked (budget)"]
+    assert could_change(names, expected(table), "a+b+c", adv.decide)
+
+
+def test_a_group_shown_to_help_is_grown_and_checked_next(tmp_path, tiny_model_dir, monkeypatch):
+    """The check loop with the training and the verdicts faked: a+b helps on 2 seeds; then
+    a+b+c, grown by the task the signals put with them, is checked before the other candidate
+    c+d (which still could change the advice: a+b and c+d both helping hold more tasks); c+d
+    does not help, and a+b+c helps more in all than a+b, so it is recommended."""
+    names = list("abcde")
+    near = planted(names, ["ab"], name="near")
+    for t in "ab":
+        near.matrix.loc[t, "c"] = near.matrix.loc["c", t] = 0.3
+    cd = planted(names, ["cd"], value=0.1, name="cd")
+    trained = []
+
+    class Trainer:
+        def __init__(self, *args, seeds, **kwargs):
+            self.seed = seeds[0]
+
+        def run(self, suite, groups):
+            trained.append(("+".join(groups[0]), self.seed))
+            return [types.SimpleNamespace(id=f"{groups[0]}{self.seed}")]
+
+    class Verdicts:
+        gain = {"a+b": 0.06, "a+b+c": 0.05, "c+d": -0.01}
+
+        def __init__(self, seeds):
+            self.seeds = {"+".join(g): k for g, k in seeds.items() if k}
+
+        def by_grouping(self):
+            rows = [
+                {
+                    "grouping": g,
+                    "groups": g,
+                    "seeds": k,
+                    "delta_grouped": self.gain[g],
+                    "delta_grouped_ci": 0.01,
+                    "verdict": "helps" if k >= 2 and self.gain[g] > 0 else "inconclusive",
+                    "seeds_needed": float("nan"),
+                    "p_difference": 0.5,
+                }
+                for g, k in self.seeds.items()
+            ]
+            return pd.DataFrame(rows)
+
+    monkeypatch.setattr("taskmix.evaluate.advise.MultiTaskTrainer", Trainer)
+    adv = advisor(tmp_path, tiny_model_dir, weights="equal", max_seeds=2)
+    monkeypatch.setattr(
+        adv, "_comparison", lambda suite, records, seeds: Verdicts(seeds) if records else None
+    )
+    advice = adv.advise(types.SimpleNamespace(names=names), signals=[near, cd])
+    assert trained == [("a+b", 1), ("a+b", 2), ("a+b+c", 1), ("a+b+c", 2), ("c+d", 1), ("c+d", 2)]
+    row = advice.groups.set_index("group").loc["a+b+c"]
+    assert row.grown_from == "a+b" and not row.proposed and row.verdict == "helps"
+    assert advice.recommended == [["a", "b", "c"], ["d"], ["e"]]

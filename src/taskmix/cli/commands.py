@@ -704,7 +704,7 @@ def _printable_advice(groups) -> list[dict]:
     return [
         {
             "group": r.group,
-            "proposed": "yes" if r.proposed else "",
+            "proposed": "yes" if r.proposed else ("grown" if r.grown_from else ""),
             "signals for": r.signals_for,
             "predicted": f"{r.predicted:+.2f}",
             "seeds": r.seeds,

@@ -15,7 +15,9 @@
    at a time, the least certain prediction first (with the fitted advisor, the predicted gain
    fewest standard errors from 0; else the group the signals split on most). After each group,
    the inconclusive verdicts that a few more seeds could settle (≈N ≤ ``max_seeds``) get them,
-   the fewest first, before the budget goes to a new group; at the end, one seed at a time the
+   the fewest first, before the budget goes to a new group, and a group shown to help that is
+   smaller than ``max_size`` is grown by the one task the most signals put with it (checked
+   next: does a third task join?); at the end, one seed at a time the
    least certain verdict left. A check is made only if its verdict
    could change the recommendation (the partition of step 4 differs between the group helping,
    being equivalent and hurting); the checks stop when none could (the recommendation is
@@ -25,7 +27,7 @@
    tasks as can be in groups shown to help, then in groups shown equivalent (one model, no
    loss), then in those not settled whose expected gain — the prediction, weighed with what the
    checks measured — is above 0; groups that hurt or whose STL models had not converged are
-   left out.
+   left out, and so is a grown group whose tasks gain less in all than its smaller group's.
 
 The advice per group: *together* (helps), *together: one model, no loss* (equivalent), *apart*
 (hurts), *train STL longer first* (its STL models had not converged) or *together, unverified*
@@ -39,6 +41,7 @@ import json
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +72,9 @@ from taskmix.stats import t_multiplier
 log = logging.getLogger(__name__)
 
 PREDICTED = ("predicted", "predicted_se")  # a group's predicted gain (or affinity) and its se
+# a candidate group: proposed (in the combined partition), grown_from (the group shown to help
+# that it adds one task to, "+"-joined; "" for the signals' own candidates)
+CANDIDATE_COLUMNS = ["group", "proposed", "grown_from", "signals_for", "uncertainty", *PREDICTED]
 ADVICE = {
     "helps": "together",
     "equivalent": "together: one model, no loss",
@@ -264,7 +270,7 @@ class Advisor:
         notes += [note] if note else []
         proposed = combined.partition(self.config.max_size)
         candidates = self.candidates(signals, combined, proposed)
-        comparison, runs = self.check(suite, candidates, start)
+        comparison, runs, candidates = self.check(suite, signals, combined, candidates, start)
         table = self.table(candidates, comparison)
         left = [  # unsettled, but no verdict of theirs could change the recommendation
             r.group
@@ -317,39 +323,18 @@ class Advisor:
         self, signals: list[Affinity], combined: Affinity, proposed: list[list[str]]
     ) -> pd.DataFrame:
         """The groups worth checking: those of the combined partition and of each signal's own
-        partition, with how many signals predict each to help and how uncertain the prediction
-        is — the group whose check is likeliest to change the recommendation has 1: with a
-        predicted gain and its se (the fitted advisor) 2·Φ(−|predicted| / se), the chance of a
-        gain at least that far from 0 if the true gain were 0; otherwise how evenly the signals
-        split (0: all agree). The proposed ones first, then the others, each the most uncertain
-        first (then the best predicted)."""
+        partition (rows of :func:`candidate_row`: the group whose check is likeliest to change
+        the recommendation has uncertainty 1 — with the fitted advisor, the chance of a
+        predicted gain at least that far from 0 if the true gain were 0). The proposed ones
+        first, then the others, each the most uncertain first (then the best predicted)."""
         found: dict[tuple, None] = {}
         for part in [proposed, *(a.partition(self.config.max_size) for a in signals)]:
             for g in part:
                 if len(g) > 1:
                     found.setdefault(tuple(g))
         mine = {tuple(g) for g in proposed}
-        rows = []
-        for g in found:
-            votes = [a.group_score(g) > 0 for a in signals]
-            predicted, se = combined.group_score(g), _group_se(combined, g)
-            if se > 0:
-                uncertainty = math.erfc(abs(predicted) / se / math.sqrt(2))  # 2·Φ(−|z|)
-            else:
-                uncertainty = 1 - abs(2 * float(np.mean(votes)) - 1)
-            rows.append(
-                {
-                    "group": "+".join(g),
-                    "proposed": g in mine,
-                    "signals_for": f"{sum(votes)}/{len(votes)}",
-                    "uncertainty": uncertainty,
-                    "predicted": predicted,
-                    "predicted_se": se,
-                }
-            )
-        frame = pd.DataFrame(
-            rows, columns=["group", "proposed", "signals_for", "uncertainty", *PREDICTED]
-        )
+        rows = [candidate_row(g, signals, combined, g in mine) for g in found]
+        frame = pd.DataFrame(rows, columns=CANDIDATE_COLUMNS)
         # the proposed groups first (their verdicts change the recommendation), each part the
         # most uncertain first, then the best predicted
         return frame.sort_values(
@@ -364,17 +349,24 @@ class Advisor:
         return minutes is not None and time.monotonic() - start > 60 * minutes
 
     def check(
-        self, suite: Suite, candidates: pd.DataFrame, start: float
-    ) -> tuple[Comparison | None, int]:
+        self,
+        suite: Suite,
+        signals: Sequence[Affinity],
+        combined: Affinity,
+        candidates: pd.DataFrame,
+        start: float,
+    ) -> tuple[Comparison | None, int, pd.DataFrame]:
         """Train the ``candidates`` (the frame of :meth:`candidates`, in its order) and their
         tasks' STL models within the budget, in rounds (:func:`first_checks`): the proposed
         groups on ``min_seeds`` seeds each, then each other group on its ``min_seeds``. After
         each round, the inconclusive verdicts that a few more seeds could settle (their
         ``≈N seeds`` at most ``max_seeds``) get them, the fewest seeds first — a promising
-        group is settled before the budget goes to new ones. When the rounds are done, one seed
-        at a time for the least certain verdict left. Each check is made only if its verdict
-        could change the recommendation (:func:`could_change`). Returns the comparison of every
-        run used and how many runs that was."""
+        group is settled before the budget goes to new ones — and a group shown to help that
+        is smaller than ``max_size`` is grown by the task the signals put with it most
+        (:func:`grown`), checked next. When the rounds are done, one seed at a time for the
+        least certain verdict left. Each check is made only if its verdict could change the
+        recommendation (:func:`could_change`). Returns the comparison of every run used, how
+        many runs that was, and the candidates with the grown groups added."""
         c = self.config
         budget = math.inf if c.budget_runs is None else c.budget_runs
         pool = list(self.run.seeds)
@@ -385,6 +377,7 @@ class Advisor:
         seeds = dict.fromkeys(order, 0)
         planned: set[tuple] = set()
         records: dict[str, object] = {}
+        tried: set[tuple] = set()  # groups grown (or found not to grow)
 
         def cost(g: tuple, k: int) -> set[tuple]:
             return {(g, pool[k])} | {((t,), pool[k]) for t in g}
@@ -431,15 +424,43 @@ class Advisor:
                     return
                 train(g, seeds[g])
 
-        for round_ in first_checks(order, first, c):
+        def grow() -> list[list[tuple[tuple, int]]]:
+            """Rounds for the groups shown to help, each grown by one task (new candidates)."""
+            nonlocal candidates
+            table = state()
+            helping = [tuple(r.group.split("+")) for r in table.itertuples() if helps(r.verdict)]
+            taken = {t for g in helping for t in g}
+            rounds = []
+            for g in helping:
+                if len(g) >= c.max_size or g in tried:
+                    continue
+                tried.add(g)
+                bigger = grown(g, suite.names, signals, combined, exclude=taken)
+                if bigger is None or bigger in seeds:
+                    continue
+                row = candidate_row(bigger, signals, combined, False, grown_from="+".join(g))
+                candidates = pd.concat(
+                    [candidates, pd.DataFrame([row], columns=candidates.columns)],
+                    ignore_index=True,
+                )
+                order.append(bigger)
+                seeds[bigger] = 0
+                rounds.append([(bigger, k) for k in range(min(c.min_seeds, c.max_seeds))])
+            return rounds
+
+        rounds = deque(first_checks(order, first, c))
+        while rounds:
             table = state()  # rebuilt only after a run is trained
-            for g, k in round_:
+            for g, k in rounds.popleft():
                 if seeds[g] == k and affordable(g, k) and matters(table, g):
                     train(g, k)
                     table = state()
             more_seeds(settle_only=True)
-        more_seeds(settle_only=False)
-        return self._comparison(suite, records, seeds), len(planned)
+            rounds.extendleft(reversed(grow()))  # a group shown to help: grown next
+            if not rounds:
+                more_seeds(settle_only=False)
+                rounds.extend(grow())
+        return self._comparison(suite, records, seeds), len(planned), candidates
 
     def _comparison(self, suite: Suite, records: dict, seeds: dict) -> Comparison | None:
         if not records:
@@ -490,13 +511,21 @@ class Advisor:
         groups shown equivalent (one model for several tasks at no loss), then in groups whose
         verdict is not settled (inconclusive, or not checked) and whose expected gain
         (``_expected``) is positive, weighed by it. Groups that hurt, or whose STL models had
-        not converged, are left out. (The tiers' evidence is spaced so that no number of
-        groups of a lower tier outweighs one group of a higher.)"""
+        not converged, are left out, and so is a grown group shown to help whose tasks gain
+        less in all than those of the group it grew from, shown to help too (its added task
+        rode on their gain). (The tiers' evidence is spaced so that no number of groups of a
+        lower tier outweighs one group of a higher.)"""
         n = len(names)
         top = max([p for p in table.expected if p > 0], default=1.0)
+        rows = {r.group: r for r in table.itertuples()}
         evidence = {}
         for r in table.itertuples():
             word = r.verdict.split(",")[0]
+            base = rows.get(getattr(r, "grown_from", ""))
+            if word == "helps" and base is not None and helps(base.verdict):
+                size = len(r.group.split("+"))
+                if size * r.delta <= (size - 1) * base.delta:  # NaN (not measured): kept
+                    continue
             if word == "helps":
                 e = (n + 1) ** 2 + min(max(np.nan_to_num(r.delta), 0.0), 1.0)
             elif word == "equivalent":
@@ -572,6 +601,56 @@ def could_change(
     return len(outcomes) > 1
 
 
+def candidate_row(
+    group: Sequence[str],
+    signals: Sequence[Affinity],
+    combined: Affinity,
+    proposed: bool,
+    grown_from: str = "",
+) -> dict:
+    """A candidate's row (:data:`CANDIDATE_COLUMNS`): how many signals predict it to help and
+    how uncertain the prediction is — with a predicted gain and its se 2·Φ(−|predicted| / se),
+    otherwise how evenly the signals split (0: all agree)."""
+    votes = [a.group_score(group) > 0 for a in signals]
+    predicted, se = combined.group_score(group), _group_se(combined, group)
+    if se > 0:
+        uncertainty = math.erfc(abs(predicted) / se / math.sqrt(2))  # 2·Φ(−|z|)
+    else:
+        uncertainty = 1 - abs(2 * float(np.mean(votes)) - 1)
+    return {
+        "group": "+".join(group),
+        "proposed": proposed,
+        "grown_from": grown_from,
+        "signals_for": f"{sum(votes)}/{len(votes)}",
+        "uncertainty": uncertainty,
+        "predicted": predicted,
+        "predicted_se": se,
+    }
+
+
+def grown(
+    group: Sequence[str],
+    names: Sequence[str],
+    signals: Sequence[Affinity],
+    combined: Affinity,
+    exclude: set[str],
+) -> tuple[str, ...] | None:
+    """``group`` with the one task (of ``names``, not in it or in ``exclude``) that the most
+    signals predict the larger group to help (its group score above neutral; ties: the
+    combined prediction, then suite order), in suite order; None when no signal predicts any."""
+    best, top = None, (0, -math.inf)
+    for t in names:
+        if t in group or t in exclude:
+            continue
+        g = tuple(n for n in names if n in group or n == t)
+        predicted = combined.group_score(g)
+        votes = sum(a.group_score(g) > 0 for a in signals)
+        score = (votes, predicted if math.isfinite(predicted) else -math.inf)
+        if score[0] > 0 and score > top:
+            best, top = g, score
+    return best
+
+
 def _group_se(combined: Affinity, group: Sequence[str]) -> float:
     """The standard error of a group's predicted gain: its pairs' mean (NaN without one)."""
     if combined.se is None:
@@ -592,6 +671,10 @@ def _expected(row: dict) -> float:
         return delta
     w_pred, w_meas = pred_se**-2, se**-2
     return float((w_pred * pred + w_meas * delta) / (w_pred + w_meas))
+
+
+def helps(verdict: str) -> bool:
+    return verdict.split(",")[0] == "helps"
 
 
 def _unsettled(verdict: str) -> bool:
