@@ -781,7 +781,7 @@ class AdviseConfig(_Strict):
     )
     max_size: int = Field(3, ge=2, le=8, description="largest group recommended")
     budget_runs: int | None = Field(
-        24,
+        36,
         ge=0,
         description="training runs spent checking the recommendation (STL and MTL, every seed; "
         "runs already in the store count too, so a rerun decides the same); 0: none",

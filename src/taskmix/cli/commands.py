@@ -578,8 +578,8 @@ def advise(
     budget: Annotated[
         str | None,
         typer.Option(
-            help="what checking the recommendation may spend: training runs (e.g. 24) or wall "
-            "time (30m, 2h); 0: no checking \\[default: 24 runs]"
+            help="what checking the recommendation may spend: training runs (e.g. 36) or wall "
+            "time (30m, 2h); 0: no checking \\[default: 36 runs]"
         ),
     ] = None,
     signals: Annotated[
@@ -626,11 +626,12 @@ def advise(
     partition that maximises it (TAG's objective) is proposed; the budget then trains the
     proposed groups and their tasks' STL models, then the signals' other candidates one by one,
     the least certain prediction first — after each, a verdict a few more seeds could settle
-    gets them first — only where a verdict could change the recommendation, until none could
-    or the budget is spent. Every training is a run in the store (rerun the command to
+    gets them first, and a group shown to help is grown by the task the signals put with it
+    most, checked next — only where a verdict could change the recommendation, until none
+    could or the budget is spent. Every training is a run in the store (rerun the command to
     resume). Examples:
 
-        taskmix advise demo --budget 24
+        taskmix advise demo --budget 36
         taskmix advise suite.yaml --budget 30m --seeds 1,2
     """
     from taskmix.evaluate.advise import Advisor
