@@ -611,7 +611,7 @@ def candidate_row(
     """A candidate's row (:data:`CANDIDATE_COLUMNS`): how many signals predict it to help and
     how uncertain the prediction is — with a predicted gain and its se 2·Φ(−|predicted| / se),
     otherwise how evenly the signals split (0: all agree)."""
-    votes = [a.group_score(group) > 0 for a in signals]
+    votes = _votes(group, signals)
     predicted, se = combined.group_score(group), _group_se(combined, group)
     if se > 0:
         uncertainty = math.erfc(abs(predicted) / se / math.sqrt(2))  # 2·Φ(−|z|)
@@ -644,11 +644,15 @@ def grown(
             continue
         g = tuple(n for n in names if n in group or n == t)
         predicted = combined.group_score(g)
-        votes = sum(a.group_score(g) > 0 for a in signals)
-        score = (votes, predicted if math.isfinite(predicted) else -math.inf)
+        score = (sum(_votes(g, signals)), predicted if math.isfinite(predicted) else -math.inf)
         if score[0] > 0 and score > top:
             best, top = g, score
     return best
+
+
+def _votes(group: Sequence[str], signals: Sequence[Affinity]) -> list[bool]:
+    """Per signal: does it predict ``group`` to help (its group score above neutral)?"""
+    return [a.group_score(group) > 0 for a in signals]
 
 
 def _group_se(combined: Affinity, group: Sequence[str]) -> float:
