@@ -264,9 +264,28 @@ def test_the_tag_run_is_capped_but_never_lengthened(keyword_suite, tiny_model_di
     for cap, steps in [(2, 2), (300, 4)]:
         out = tmp_path / str(cap)
         adv = advisor(out, tiny_model_dir, tag_steps=cap, signals=["tag"])
-        assert [a.name for a in adv.lookahead(suite)] == ["tag", "gradient cosine"]
+        found, note = adv.lookahead(suite)
+        assert [a.name for a in found] == ["tag", "gradient cosine"] and note is None
         (saved,) = (out / "runs" / "affinity").glob("*.json")
         assert json.loads(saved.read_text())["steps"] == steps
+
+
+def test_under_a_time_budget_the_tag_run_stops_at_its_share(
+    keyword_suite, tiny_model_dir, tmp_path
+):
+    suite = Suite.from_yaml(keyword_suite)  # FAST: a budget of 4 steps
+    adv = advisor(tmp_path, tiny_model_dir, signals=["tag"], budget_minutes=1e-6, tag_share=0.5)
+    signals, notes = adv.signals(suite)  # 30 µs: up before the first step is trained
+    (saved,) = (tmp_path / "runs" / "affinity").glob("*.json")
+    measured = json.loads(saved.read_text())
+    assert measured["stopped_by_clock"] and measured["steps"] == 0 and measured["planned"] == 4
+    assert measured["samples"] == 1 and [a.name for a in signals] == ["tag"]
+    assert notes == [
+        "the TAG run stopped at its share of the time budget (50%) after 0 of 4 steps "
+        "(1 measurement)"
+    ]
+    saved.write_text(json.dumps({**measured, "samples": 7}))  # a rerun reads what was measured
+    assert "(7 measurements)" in adv.signals(suite)[1][0]
 
 
 def test_the_transfer_signal_is_the_pairwise_probe_transfer_through_the_store(

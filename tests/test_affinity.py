@@ -27,7 +27,7 @@ from taskmix.group.affinity import (
 )
 from taskmix.models.hps import make_batch
 from taskmix.train.lookahead import LookaheadAffinity, auto_every
-from taskmix.train.trainer import Trainer
+from taskmix.train.trainer import TimeLimit, Trainer
 
 FAST = TrainConfig(max_steps=6, batch_size=8, lr=1e-3, eval_every=3, patience=None)
 
@@ -49,6 +49,20 @@ def test_the_hook_measures_without_changing_the_run(keyword_suite, tiny_factory)
     tag, cosine = lookahead_affinities(hook)
     assert tag.name == "tag" and tag.tasks == ["a", "b"] and tag.zero == 0.0
     assert cosine.matrix.loc["a", "b"] == pytest.approx(cos[0, 1])
+
+
+def test_a_time_limit_ends_the_run_before_the_step_where_its_time_is_up(
+    keyword_suite, tiny_factory
+):
+    suite = Suite.from_yaml(keyword_suite)
+    tasks = [suite["a"], suite["b"]]
+    ticks = iter(range(100))  # a clock that advances one second each time it is read
+    hook = LookaheadAffinity(every=1, per_task=4, seed=1)
+    limit = TimeLimit(2.5, clock=lambda: float(next(ticks)))  # read at start, 1, 2, 3 s
+    result = Trainer(FAST, tiny_factory).fit(tasks, seed=2, hooks=[hook, limit])
+    assert limit.stop and result.steps == 2 and hook.samples == 3  # measured before step 3
+    plain = Trainer(FAST, tiny_factory).fit(tasks, seed=2, hooks=[TimeLimit(3600)])
+    assert plain.steps == FAST.max_steps
 
 
 def test_one_lookahead_by_hand(keyword_suite, tiny_factory):

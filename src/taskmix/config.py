@@ -799,6 +799,13 @@ class AdviseConfig(_Strict):
         description="steps of the multi-task run that measures TAG and gradient cosine (none: "
         "the whole training budget; capped by default so that the budget goes to the checks)",
     )
+    tag_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="under a time budget (budget_minutes): the multi-task run that measures TAG "
+        "and gradient cosine stops after this share of it, so that the rest goes to the checks",
+    )
     tag_per_task: int = Field(4, gt=0, description="examples per task of each lookahead")
 
 

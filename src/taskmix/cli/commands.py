@@ -593,7 +593,8 @@ def advise(
     tag_steps: Annotated[
         int | None,
         typer.Option(
-            help="steps of the multi-task run that measures TAG affinity and gradient cosine "
+            help="steps of the multi-task run that measures TAG affinity and gradient cosine; "
+            "under a time budget it also stops after a quarter of it (advise.tag_share) "
             "\\[default: 300; the whole training budget: advise.tag_steps: null in a config]"
         ),
     ] = None,

@@ -182,19 +182,19 @@ class Advisor:
             scores = pt.matrix_.scores().reindex(index=suite.names, columns=suite.names)
             out.append(transfer_affinity(scores))
         if {"tag", "gradient_cosine"} & set(wanted):
-            for a in self.lookahead(suite):
-                if a.name.replace(" ", "_") in wanted:
-                    out.append(a)
+            found, note = self.lookahead(suite)
+            out += [a for a in found if a.name.replace(" ", "_") in wanted]
+            notes += [note] if note else []
         if not out:
             raise ConfigError("no affinity signal could be measured", hint="check advise.signals")
         return out, notes
 
-    def lookahead(self, suite: Suite) -> list[Affinity]:
+    def lookahead(self, suite: Suite) -> tuple[list[Affinity], str | None]:
         """TAG's affinity and the gradient cosine from one MTL run of all tasks (seed: the first
-        of the run config's), read from ``out/affinity/`` when measured before."""
-        from taskmix.models.backbone import BackboneFactory
-        from taskmix.train.lookahead import LookaheadAffinity, auto_every
-        from taskmix.train.trainer import Trainer, step_budget
+        of the run config's), read from ``out/affinity/`` when measured before; and a note when
+        the run stopped at its share of a time budget (``tag_share``) before its step cap."""
+        from taskmix.train.lookahead import auto_every
+        from taskmix.train.trainer import step_budget
 
         c = self.config
         train = self.run.train
@@ -202,30 +202,50 @@ class Advisor:
             train = train.model_copy(update={"max_steps": c.tag_steps, "steps_per_task": False})
         seed = self.run.seeds[0]
         every = auto_every(len(suite), c.tag_per_task, train.batch_size * train.grad_accum)
-        key = config_hash(
-            {
-                "tasks": {t.name: t.fingerprint() for t in suite},
-                "model": self.run.model,
-                "train": train,
-                "seed": seed,
-                "per_task": c.tag_per_task,
-                "every": every,
-            }
+        identity = {
+            "tasks": {t.name: t.fingerprint() for t in suite},
+            "model": self.run.model,
+            "train": train,
+            "seed": seed,
+            "per_task": c.tag_per_task,
+            "every": every,
+        }
+        seconds = None if c.budget_minutes is None else 60 * c.budget_minutes * c.tag_share
+        if seconds is not None:  # stopped by the clock: a rerun reads what was measured
+            identity["seconds"] = round(seconds, 3)
+        path = inside(
+            self.run.out, "affinity", f"{suite.name}-lookahead-{config_hash(identity)}.json"
         )
-        path = inside(self.run.out, "affinity", f"{suite.name}-lookahead-{key}.json")
-        if path.exists():
-            saved = json.loads(path.read_text())
-            return [
-                Affinity(
-                    a["name"],
-                    pd.DataFrame(a["matrix"], index=saved["tasks"], columns=saved["tasks"]),
-                    pd.DataFrame(a["se"], index=saved["tasks"], columns=saved["tasks"]),
-                    0.0,
-                    a["description"],
-                )
-                for a in saved["affinities"]
-            ]
-        hook = LookaheadAffinity(every=every, per_task=c.tag_per_task, seed=seed)
+        if not path.exists():
+            self._measure_lookahead(suite, train, seed, every, seconds, path)
+        saved = json.loads(path.read_text())
+        tasks = saved["tasks"]
+        found = [
+            Affinity(
+                a["name"],
+                pd.DataFrame(a["matrix"], index=tasks, columns=tasks),
+                pd.DataFrame(a["se"], index=tasks, columns=tasks),
+                0.0,
+                a["description"],
+            )
+            for a in saved["affinities"]
+        ]
+        note = None
+        if saved.get("stopped_by_clock"):
+            note = (
+                f"the TAG run stopped at its share of the time budget ({c.tag_share:.0%}) after "
+                f"{saved['steps']} of {saved['planned']} steps ({saved['samples']} "
+                f"measurement{'s' if saved['samples'] != 1 else ''})"
+            )
+        return found, note
+
+    def _measure_lookahead(self, suite, train, seed, every, seconds, path: Path) -> None:
+        """One MTL run of all tasks with the lookahead hook; its affinities saved at ``path``."""
+        from taskmix.models.backbone import BackboneFactory
+        from taskmix.train.lookahead import LookaheadAffinity
+        from taskmix.train.trainer import TimeLimit, Trainer
+
+        hook = LookaheadAffinity(every=every, per_task=self.config.tag_per_task, seed=seed)
         trainer = Trainer(train, BackboneFactory(self.run.model))
         with make_progress(self.show_progress) as bar:
             steps = bar.add_task("TAG run: all tasks, lookahead affinity", total=1)
@@ -233,14 +253,16 @@ class Advisor:
             def tick(done: int, total: int) -> None:
                 bar.update(steps, completed=done, total=total)
 
-            result = trainer.fit(list(suite), seed, progress=tick, hooks=[hook])
-        found = lookahead_affinities(hook)
+            clock = TimeLimit(math.inf if seconds is None else seconds)
+            result = trainer.fit(list(suite), seed, progress=tick, hooks=[hook, clock])
         with atomic_file(path) as f:
             f.write(
                 json.dumps(
                     {
                         "tasks": hook.names,
                         "steps": result.steps,
+                        "planned": trainer.total_steps(list(suite)),
+                        "stopped_by_clock": clock.stop,
                         "samples": hook.samples,
                         "train_seconds": result.train_seconds,
                         "hook_seconds": result.hook_seconds,
@@ -251,13 +273,12 @@ class Advisor:
                                 "se": a.se.fillna(0.0).to_numpy().tolist(),
                                 "description": a.description,
                             }
-                            for a in found
+                            for a in lookahead_affinities(hook)
                         ],
                     },
                     indent=2,
                 )
             )
-        return found
 
     # ------------------------------------------------------------ the advice
     def advise(self, suite: Suite, signals: Sequence[Affinity] | None = None) -> Advice:

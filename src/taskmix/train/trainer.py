@@ -259,7 +259,9 @@ class Trainer:
         (:mod:`taskmix.train.tracking`). ``hooks``: objects with ``start(model, batch_size)`` and
         ``before_step(model, step, lr)`` (``lr``: the run's peak learning rate) that observe the
         run (e.g. :class:`taskmix.train.lookahead.LookaheadAffinity`) and leave it as it was;
-        their time is ``hook_seconds``, outside ``train_seconds``."""
+        their time is ``hook_seconds``, outside ``train_seconds``. A hook whose ``stop`` is true
+        after ``before_step`` ends the run before that step, as the step budget would (e.g.
+        :class:`TimeLimit`)."""
         c = self.config
         tracker = tracker or Tracker()
         tasks = list(tasks)
@@ -318,6 +320,10 @@ class Trainer:
                 for hook in hooks:
                     hook.before_step(model, step, c.lr)
                 hook_time += time.perf_counter() - t0
+                if any(getattr(hook, "stop", False) for hook in hooks):
+                    log.info("stopped by a hook before step %d", step)
+                    step -= 1
+                    break
             t0 = time.perf_counter()
             for _ in range(c.grad_accum):
                 items = [(k, "train", i) for k, i in batcher.next()]
@@ -467,3 +473,24 @@ def _majority_floors(tasks: Sequence[Task], rows: dict[str, np.ndarray]) -> dict
         if m is not None and t.main_metric in m:
             out[t.name] = (t.main_metric, m[t.main_metric] + MAJORITY_TOLERANCE)
     return out
+
+
+class TimeLimit:
+    """A step hook of :meth:`Trainer.fit` that ends the run once ``seconds`` of wall time have
+    passed since its first step (the steps done so far count; e.g. a measuring run that must
+    leave the rest of a time budget to other work).
+
+    >>> Trainer(config).fit(tasks, seed=1, hooks=[TimeLimit(300)])   # doctest: +SKIP
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = seconds
+        self.clock = clock
+        self.stop = False
+
+    def start(self, model, batch_size: int) -> None:
+        self._start = self.clock()
+        self.stop = False
+
+    def before_step(self, model, step: int, lr: float) -> None:
+        self.stop = self.clock() - self._start > self.seconds
