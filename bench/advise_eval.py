@@ -24,6 +24,11 @@ or pairs; a pair's predicted gain, for the Spearman over all pairs and the parti
 of the model that never saw its first task and the one that never saw its second), and equal
 weights beside it; on TaskWeb also the advisor `taskmix advise` ships (fitted on the pair
 gains), out of its domain.
+
+Each ground truth's own ceiling beside the signals: on TaskWeb, how well one of its settings'
+measured transfer ranks a target's sources by the mean of the other settings'; on the pair
+gains, how well two seeds agree and the noise ceiling of the mean over the seeds (Spearman–Brown)
+— and the fitted advisor minus each signal, paired by held-out task.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import logging
+import math
 import sys
 import time
 from pathlib import Path
@@ -154,6 +160,7 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     models = held_out(signals, gold, ours)
     shipped = AffinityModel.from_dict(FITTED_ADVISOR).predict(measured, name="advise's fitted")
     everything = [*signals, combine(signals), fitted(models, ours, by="target"), shipped]
+    out_fig["between_settings"] = settings_agreement(d / "taskweb_pairwise.csv", ours)
     for a in everything:
         a = Affinity(a.name, a.matrix.loc[ours, ours], neutral=a.neutral)
         rhos, gains = per_target(a, gold, ours)
@@ -171,12 +178,92 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     return out_fig
 
 
-def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_rows: int):
-    frame = pd.read_csv(gains_csv)
+def settings_agreement(path: Path, ours: list[str]) -> dict:
+    """The ceiling of the transfer ground truth: per target, the Spearman between one TaskWeb
+    setting's measured transfer from the 8 sources and the mean of the other 6 settings' (each
+    setting in turn); mean ± 95% CI over the targets — what fine-tuning one other model and
+    measuring its transfer exactly would score against the mean, where a cheap signal scores."""
+    full = TransferMatrix.load(path)
+    settings = [x for x in full.settings if x != "ALL/ALL"]
+    tw = [TASKWEB[t] for t in ours]
+    mats = {x: full.select(x).scores().reindex(index=tw, columns=tw) for x in settings}
+    per_setting: dict[str, list[float]] = {x: [] for x in settings}
+    for t in tw:
+        src = [x for x in tw if x != t]
+        for x in settings:
+            rest = np.nanmean([mats[o].loc[t, src].to_numpy(float) for o in settings if o != x], 0)
+            rho = stats.spearmanr(mats[x].loc[t, src], rest, nan_policy="omit").statistic
+            per_setting[x].append(float(rho))
+    each = np.nanmean(np.array(list(per_setting.values())), axis=0)  # per target
+    m, h = mean_ci(each)
+    print(
+        f"  one TaskWeb setting vs the other 6 (the ground truth's own agreement): Spearman "
+        f"{m:+.3f} ± {h:.3f}; per setting "
+        + ", ".join(f"{x} {np.nanmean(v):+.3f}" for x, v in per_setting.items())
+    )
+    return {
+        "spearman": round(float(m), 3),
+        "spearman_ci95": round(float(h), 3),
+        "per_setting": {x: round(float(np.nanmean(v)), 3) for x, v in per_setting.items()},
+    }
+
+
+def seed_ceiling(per_pair_seed: pd.Series, names: list[str]) -> dict:
+    """The ceiling of the pair-gain ground truth: how well its mean gain over k seeds can be
+    ranked at all. r1 = the mean Spearman between two seeds' gains (over all pairs; per task,
+    over the pairs that contain it, averaged); the reliability of the k-seed mean by
+    Spearman–Brown, R = k·r1 / (1 + (k − 1)·r1); the noise ceiling √R: the Spearman a perfect
+    predictor of the true gain would expect against the measured mean; and the seeds that a
+    ceiling of 0.9 would need."""
+    table = per_pair_seed.unstack()  # pair × seed
+    k = table.shape[1]
+
+    def r1(rows: pd.DataFrame) -> float:
+        cols = list(rows.columns)
+        return float(
+            np.mean(
+                [
+                    stats.spearmanr(rows[a], rows[b]).statistic
+                    for a, b in itertools.combinations(cols, 2)
+                ]
+            )
+        )
+
+    out = {}
+    whole = r1(table)
+    per_task = float(np.mean([r1(table[[t in p.split("+") for p in table.index]]) for t in names]))
+    for key, r, label in (
+        ("pairs", whole, "all pairs"),
+        ("per_task", per_task, "each task's pairs"),
+    ):
+        rel = k * r / (1 + (k - 1) * r) if r > 0 else 0.0
+        need = 0.81 * (1 - r) / (r * (1 - 0.81)) if r > 0 else math.inf
+        out[key] = {
+            "seed_spearman": round(r, 3),
+            "reliability": round(rel, 3),
+            "ceiling": round(math.sqrt(rel), 3),
+            "seeds_for_ceiling_0.9": round(need, 1) if math.isfinite(need) else None,
+        }
+        print(
+            f"  ground truth, {label}: two seeds agree at Spearman {r:+.3f}; "
+            f"the {k}-seed mean's reliability {rel:.3f}, noise ceiling {math.sqrt(rel):.3f} "
+            f"(a ceiling of 0.9 needs ≈{need:.0f} seeds)"
+        )
+    return out
+
+
+def read_gains(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str], pd.Series]:
+    """bench/data/pair_gains.csv: all rows, the pair rows, the tasks in order, and the mean gain
+    over each pair's two tasks per seed."""
+    frame = pd.read_csv(path)
     pairs = frame[frame.pair != "all"]
-    names = list(dict.fromkeys(pairs.task))
-    seeds = sorted(set(frame.seed))
     per_pair_seed = pairs.groupby(["pair", "seed"]).gain.mean()
+    return frame, pairs, list(dict.fromkeys(pairs.task)), per_pair_seed
+
+
+def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_rows: int):
+    frame, pairs, names, per_pair_seed = read_gains(gains_csv)
+    seeds = sorted(set(frame.seed))
     gold = pd.DataFrame(np.nan, index=names, columns=names)
     for p in pairs.pair.unique():
         a, b = p.split("+")
@@ -196,7 +283,8 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
             per_seed.append(total / len(names))
         return np.array(per_seed)
 
-    figures: dict = {}
+    figures: dict = {"ceiling": seed_ceiling(per_pair_seed, names)}
+    task_rhos: dict[str, np.ndarray] = {}
     models = held_out(signals, gold, names)
     loo = fitted(models, names, by="pair")
     by_task = {t: Affinity(loo.name, models[t], neutral=0.0) for t in names}
@@ -211,7 +299,8 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
             src = held.get(t, a)  # the fitted advisor: the model that never saw t
             return stats.spearmanr([src.pair(*p.split("+")) for p in mine], truth[mine]).statistic
 
-        rho_task, rho_task_ci = mean_ci(np.nan_to_num([task_rho(t) for t in names]))
+        task_rhos[a.name] = np.nan_to_num([task_rho(t) for t in names])
+        rho_task, rho_task_ci = mean_ci(task_rhos[a.name])
         part = a.partition(max_size=2)
         m, h = mean_ci(partition_gain(part))
         figures[a.name] = {
@@ -226,6 +315,19 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
             f"  {a.name:26s} Spearman pairs {rho_all:+.3f}  per task {rho_task:+.3f} ± "
             f"{rho_task_ci:.3f}  "
             f"partition gain {100 * m:+.2f} ± {100 * h:.2f}  ({figures[a.name]['partition']})"
+        )
+    # the advisor against each signal, paired by held-out task
+    figures["advisor_minus"] = {}
+    for name, rhos in task_rhos.items():
+        if name == loo.name:
+            continue
+        m, h = mean_ci(task_rhos[loo.name] - rhos)
+        figures["advisor_minus"][name] = {
+            "spearman_per_task": round(float(m), 3),
+            "spearman_per_task_ci95": round(float(h), 3),
+        }
+        print(
+            f"  fitted advisor − {name:22s} Spearman per task {m:+.3f} ± {h:.3f} (paired by task)"
         )
     # random partitions with 1 … n/2 pairs (compare each method with its own number of pairs)
     figures["random"] = {}
@@ -272,11 +374,25 @@ def main() -> None:
     ap.add_argument("--train-rows", type=int, default=500)
     ap.add_argument("--out", default="bench/out/advise_eval")
     ap.add_argument("--skip-transfer", action="store_true")
+    ap.add_argument(
+        "--ceilings-only",
+        action="store_true",
+        help="only each ground truth's own ceiling (seconds: no signal is measured)",
+    )
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     t0 = time.time()
     figures = {}
+    if a.ceilings_only:
+        print("TaskWeb measured transfer, 9 tasks:")
+        path = a.data_dir / "taskweb" / "taskweb_pairwise.csv"
+        figures["transfer"] = {"between_settings": settings_agreement(path, list(TASKWEB))}
+        print(f"measured pair gains ({a.gains}):")
+        _, pairs, names, per_pair_seed = read_gains(a.gains)
+        figures["pair_gain"] = {"ceiling": seed_ceiling(per_pair_seed, names)}
+        write_json(a.json, figures)
+        return
     if not a.skip_transfer:
         print("TaskWeb measured transfer, 9 tasks (mean over targets):")
         figures["transfer"] = transfer_truth(a.data_dir, a.tag_steps, a.out, a.train_rows)
