@@ -253,8 +253,8 @@ class Advisor:
             def tick(done: int, total: int) -> None:
                 bar.update(steps, completed=done, total=total)
 
-            clock = TimeLimit(math.inf if seconds is None else seconds)
-            result = trainer.fit(list(suite), seed, progress=tick, hooks=[hook, clock])
+            limit = TimeLimit(math.inf if seconds is None else seconds)
+            result = trainer.fit(list(suite), seed, progress=tick, hooks=[hook, limit])
         with atomic_file(path) as f:
             f.write(
                 json.dumps(
@@ -262,7 +262,7 @@ class Advisor:
                         "tasks": hook.names,
                         "steps": result.steps,
                         "planned": trainer.total_steps(list(suite)),
-                        "stopped_by_clock": clock.stop,
+                        "stopped_by_clock": limit.stop,
                         "samples": hook.samples,
                         "train_seconds": result.train_seconds,
                         "hook_seconds": result.hook_seconds,
