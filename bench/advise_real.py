@@ -26,6 +26,7 @@ from common import sampled_suite, write_json  # noqa: E402
 
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from taskmix.evaluate.advise import Advisor  # noqa: E402
+from taskmix.execute import LocalExecutor, ProcessExecutor  # noqa: E402
 
 TASKS = "sst2,rt,custrev,mpqa,subj,agnews,qnli,mrpc"
 
@@ -38,6 +39,9 @@ def main() -> None:
     ap.add_argument("--tasks", default=TASKS)
     ap.add_argument("--train-rows", type=int, default=300)
     ap.add_argument("--budget-minutes", type=float, default=22.0)
+    ap.add_argument(
+        "--workers", type=int, default=1, help="training processes (1 torch thread each if > 1)"
+    )
     ap.add_argument("--out", default="bench/out/advise_real")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
@@ -53,7 +57,8 @@ def main() -> None:
         out=a.out,
         advise=AdviseConfig(budget_runs=None, budget_minutes=a.budget_minutes),
     )
-    advice = Advisor(run, show_progress=True).advise(suite)
+    executor = ProcessExecutor(workers=a.workers, threads=1) if a.workers > 1 else LocalExecutor()
+    advice = Advisor(run, executor=executor, show_progress=True).advise(suite)
     minutes = (time.monotonic() - t0) / 60
     advice.save(Path(a.out))
     table = advice.groups[
@@ -89,6 +94,7 @@ def main() -> None:
                 "tasks": a.tasks.split(","),
                 "train_rows": a.train_rows,
                 "budget_minutes": a.budget_minutes,
+                "workers": a.workers,
             },
         },
     )
