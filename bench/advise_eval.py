@@ -389,7 +389,7 @@ def main() -> None:
         path = a.data_dir / "taskweb" / "taskweb_pairwise.csv"
         figures["transfer"] = {"between_settings": settings_agreement(path, list(TASKWEB))}
         print(f"measured pair gains ({a.gains}):")
-        _, pairs, names, per_pair_seed = read_gains(a.gains)
+        _, _, names, per_pair_seed = read_gains(a.gains)
         figures["pair_gain"] = {"ceiling": seed_ceiling(per_pair_seed, names)}
         write_json(a.json, figures)
         return

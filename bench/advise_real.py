@@ -22,11 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import sampled_suite, write_json  # noqa: E402
+from common import add_workers_arg, bench_executor, sampled_suite, write_json  # noqa: E402
 
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402
 from taskmix.evaluate.advise import Advisor  # noqa: E402
-from taskmix.execute import LocalExecutor, ProcessExecutor  # noqa: E402
 
 TASKS = "sst2,rt,custrev,mpqa,subj,agnews,qnli,mrpc"
 
@@ -39,9 +38,7 @@ def main() -> None:
     ap.add_argument("--tasks", default=TASKS)
     ap.add_argument("--train-rows", type=int, default=300)
     ap.add_argument("--budget-minutes", type=float, default=22.0)
-    ap.add_argument(
-        "--workers", type=int, default=1, help="training processes (1 torch thread each if > 1)"
-    )
+    add_workers_arg(ap)
     ap.add_argument("--out", default="bench/out/advise_real")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
@@ -57,7 +54,7 @@ def main() -> None:
         out=a.out,
         advise=AdviseConfig(budget_runs=None, budget_minutes=a.budget_minutes),
     )
-    executor = ProcessExecutor(workers=a.workers, threads=1) if a.workers > 1 else LocalExecutor()
+    executor = bench_executor(a.workers)
     advice = Advisor(run, executor=executor, show_progress=True).advise(suite)
     minutes = (time.monotonic() - t0) / 60
     advice.save(Path(a.out))

@@ -12,6 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from taskmix.config import ModelConfig, SuiteConfig, TaskConfig, TrainConfig
+from taskmix.execute import LocalExecutor, ProcessExecutor
 
 # name → suite task entry, with paths relative to the data dir (see ../shared/data/README.md)
 GLUE_TASKS: dict[str, dict] = {
@@ -270,3 +271,14 @@ def matmul_rate(dtype: str, size: int = 1024, repeats: int = 20) -> float:
     for _ in range(repeats):
         a @ b
     return 2 * size**3 * repeats / (time.perf_counter() - t0)
+
+
+def add_workers_arg(ap) -> None:
+    ap.add_argument(
+        "--workers", type=int, default=1, help="training processes (1 torch thread each if > 1)"
+    )
+
+
+def bench_executor(workers: int):
+    """``--workers``: a pool of 1-thread training processes, or this process."""
+    return ProcessExecutor(workers=workers, threads=1) if workers > 1 else LocalExecutor()

@@ -28,12 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from common import sampled_suite, write_json  # noqa: E402
+from common import add_workers_arg, bench_executor, sampled_suite, write_json  # noqa: E402
 
 from taskmix.config import ModelConfig, TrainConfig  # noqa: E402
 from taskmix.evaluate.metrics import mean_ci  # noqa: E402
 from taskmix.evaluate.proof import MultiTaskTrainer  # noqa: E402
-from taskmix.execute import LocalExecutor, ProcessExecutor  # noqa: E402
 
 TASKS = "sst2,rt,custrev,subj,agnews"
 
@@ -52,9 +51,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=10)
     ap.add_argument("--dev-rows", type=int, default=200)
     ap.add_argument("--no-all", action="store_true", help="do not train all tasks in one model")
-    ap.add_argument(
-        "--workers", type=int, default=1, help="training processes (1 torch thread each if > 1)"
-    )
+    add_workers_arg(ap)
     ap.add_argument("--out", default="bench/out/pair_gains")
     ap.add_argument("--csv", type=Path, default=Path("bench/data/pair_gains.csv"))
     ap.add_argument("--json", type=Path)
@@ -84,7 +81,7 @@ def main() -> None:
     groupings = {"+".join(p): [p] for p in pairs}
     if not a.no_all:
         groupings["all"] = [names]  # all tasks in one model: the partition baseline of the advice
-    executor = ProcessExecutor(workers=a.workers, threads=1) if a.workers > 1 else LocalExecutor()
+    executor = bench_executor(a.workers)
     trainer = MultiTaskTrainer(train, model, seeds=seeds, out=a.out, executor=executor)
     comp = trainer.compare(suite, groupings)
     minutes = (time.time() - t0) / 60
