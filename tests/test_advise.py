@@ -27,6 +27,7 @@ from taskmix.experiment.transfer import PairwiseTransfer
 from taskmix.group.affinity import FITTED_ADVISOR, Affinity, AffinityModel, combine
 from taskmix.stats import t_multiplier
 from taskmix.store import RunStore
+from taskmix.train.trainer import Trainer
 
 FAST = TrainConfig(max_steps=4, batch_size=8, lr=1e-3, eval_every=2, patience=None)
 
@@ -259,7 +260,14 @@ def test_advise_command_end_to_end(monkeypatch, capsys, keyword_suite, tiny_mode
     assert code == 2 and "neither a number of runs nor a time" in err
 
 
-def test_the_tag_run_is_capped_but_never_lengthened(keyword_suite, tiny_model_dir, tmp_path):
+def test_the_tag_run_is_capped_but_never_lengthened_nor_scored(
+    keyword_suite, tiny_model_dir, tmp_path, monkeypatch
+):
+    def scored(*args, **kwargs):
+        raise AssertionError("the TAG run spent time scoring its model on dev or test")
+
+    monkeypatch.setattr(Trainer, "evaluate", scored)
+    monkeypatch.setattr(Trainer, "_evaluate_dev", scored)  # FAST scores dev every 2 steps
     suite = Suite.from_yaml(keyword_suite)  # FAST: a budget of 4 steps
     for cap, steps in [(2, 2), (300, 4)]:
         out = tmp_path / str(cap)

@@ -43,7 +43,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -240,13 +240,16 @@ class Advisor:
         return found, note
 
     def _measure_lookahead(self, suite, train, seed, every, seconds, path: Path) -> None:
-        """One MTL run of all tasks with the lookahead hook; its affinities saved at ``path``."""
+        """One MTL run of all tasks with the lookahead hook; its affinities saved at ``path``.
+        The run's model is not scored: its tasks carry only their training examples, so no
+        time goes to dev or test."""
         from taskmix.models.backbone import BackboneFactory
         from taskmix.train.lookahead import LookaheadAffinity
         from taskmix.train.trainer import TimeLimit, Trainer
 
         hook = LookaheadAffinity(every=every, per_task=self.config.tag_per_task, seed=seed)
         trainer = Trainer(train, BackboneFactory(self.run.model))
+        tasks = [replace(t, splits={"train": t.splits["train"]}) for t in suite]
         with make_progress(self.show_progress) as bar:
             steps = bar.add_task("TAG run: all tasks, lookahead affinity", total=1)
 
@@ -254,14 +257,14 @@ class Advisor:
                 bar.update(steps, completed=done, total=total)
 
             limit = TimeLimit(math.inf if seconds is None else seconds)
-            result = trainer.fit(list(suite), seed, progress=tick, hooks=[hook, limit])
+            result = trainer.fit(tasks, seed, progress=tick, hooks=[hook, limit])
         with atomic_file(path) as f:
             f.write(
                 json.dumps(
                     {
                         "tasks": hook.names,
                         "steps": result.steps,
-                        "planned": trainer.total_steps(list(suite)),
+                        "planned": trainer.total_steps(tasks),
                         "stopped_by_clock": limit.stop,
                         "samples": hook.samples,
                         "train_seconds": result.train_seconds,
