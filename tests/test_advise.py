@@ -153,10 +153,37 @@ def test_no_number_of_weaker_groups_outweighs_one_shown_stronger(tmp_path, tiny_
     assert adv.decide(names, table) == [["a", "b"], ["c"], ["d"], ["e"]]
     table.loc[1, "verdict"] = "inconclusive, ≈4 seeds"  # not shown: the equivalent pair first
     assert adv.decide(names, table) == [["a", "c"], ["b", "d", "e"]]
-    # among groups shown to help, more tasks in them first, whatever the measured gains
+    # among groups shown to help, the larger total gain (tasks × mean Δ) first, however many
+    # tasks the other holds: a+b 2 × 90 points against b+d+e 3 × 9 (and an equivalent a+c)
     table.loc[[1, 2], "verdict"] = "helps"
     table.loc[1, "delta"] = 0.9
+    assert adv.decide(names, table) == [["a", "b"], ["c"], ["d"], ["e"]]
+    table.loc[1, "delta"] = 0.1  # 2 × 10 < 3 × 9
     assert adv.decide(names, table) == [["a", "c"], ["b", "d", "e"]]
+    table.loc[1, "delta"] = 0.135  # a tie in gain (27 points): more tasks in helping groups
+    assert adv.decide(names, table) == [["a", "c"], ["b", "d", "e"]]
+
+
+def test_groups_shown_to_help_are_chosen_by_their_tasks_total_gain(tmp_path, tiny_model_dir):
+    # the demo on a CPU with bf16: the planted pairs a+b and c+d, c+d grown by its planted
+    # third member e, and a small gain of e with f; all shown to help
+    adv = advisor(tmp_path, tiny_model_dir)
+    table = expected(
+        pd.DataFrame(
+            [
+                {"group": "a+b", "delta": 0.1257, "grown_from": ""},
+                {"group": "c+d", "delta": 0.1762, "grown_from": ""},
+                {"group": "c+d+e", "delta": 0.1456, "grown_from": "c+d"},
+                {"group": "e+f", "delta": 0.0204, "grown_from": ""},
+            ]
+        ).assign(predicted=-1.0, verdict="helps")
+    )
+    names = list("abcdef")
+    # c+d+e 3 × 14.56 = 43.7 points against c+d and e+f 2 × 17.62 + 2 × 2.04 = 39.3: the trio,
+    # though c+d and e+f put one more task in a group shown to help
+    assert adv.decide(names, table) == [["a", "b"], ["c", "d", "e"], ["f"]]
+    table.loc[3, "delta"] = 0.05  # 35.2 + 10 = 45.2 points: the two pairs
+    assert adv.decide(names, table) == [["a", "b"], ["c", "d"], ["e", "f"]]
 
 
 def test_a_check_is_made_only_where_its_verdict_could_change_the_recommendation(
@@ -172,12 +199,16 @@ def test_a_check_is_made_only_where_its_verdict_could_change_the_recommendation(
                 {"group": "a+e", "predicted": 0.9, "delta": 0.01, "verdict": "inconclusive, ≈9"},
                 {"group": "e+f", "predicted": -0.5, "delta": nan, "verdict": "not checked"},
             ]
-        )
+        ).assign(delta_ci=[0.02, 0.02, 0.015, nan])
     )
     names = list("abcdef")
     assert adv.decide(names, table) == [["a", "b"], ["c", "d"], ["e"], ["f"]]
-    # a+e shown to help would still lose to a+b, shown to help by more: nothing to learn
+    # a+e shown to help, by the top of its CI (2 × 2.5 points), would still lose to a+b, shown
+    # to help by more (2 × 5): nothing to learn
     assert not could_change(names, table, "a+e", adv.decide)
+    table.loc[2, "delta_ci"] = 0.05  # 2 × 6 > 2 × 5: more seeds could show that it helps more
+    assert could_change(names, table, "a+e", adv.decide)
+    table.loc[2, "delta_ci"] = 0.015
     # e+f, predicted to lose, would join the advice if shown to help
     assert could_change(names, table, "e+f", adv.decide)
     # with a+b shown to hurt, a+e's verdict decides whether a and e are grouped
@@ -424,14 +455,15 @@ def test_a_grown_group_replaces_its_base_only_if_its_tasks_gain_more_in_all(
     assert adv.decide(names, expected(table)) == [["a", "b"], ["c"], ["d"]]
     # not measured yet: whether it helps could change the advice, so it is checked
     table.loc[1, ["delta", "verdict"]] = [float("nan"), "not checked (budget)"]
+    table["delta_ci"] = float("nan")
     assert could_change(names, expected(table), "a+b+c", adv.decide)
 
 
 def test_a_group_shown_to_help_is_grown_and_checked_next(tmp_path, tiny_model_dir, monkeypatch):
     """The check loop with the training and the verdicts faked: a+b helps on 2 seeds; then
     a+b+c, grown by the task the signals put with them, is checked before the other candidate
-    c+d (which still could change the advice: a+b and c+d both helping hold more tasks); c+d
-    does not help, and a+b+c helps more in all than a+b, so it is recommended."""
+    c+d (which still could change the advice: a+b and c+d both helping could gain more in
+    all); c+d does not help, and a+b+c helps more in all than a+b, so it is recommended."""
     names = list("abcde")
     near = planted(names, ["ab"], name="near")
     for t in "ab":
@@ -460,7 +492,7 @@ def test_a_group_shown_to_help_is_grown_and_checked_next(tmp_path, tiny_model_di
                     "groups": g,
                     "seeds": k,
                     "delta_grouped": self.gain[g],
-                    "delta_grouped_ci": 0.01,
+                    "delta_grouped_ci": 0.01 if k >= 2 else float("nan"),  # no CI of 1 seed
                     "verdict": "helps" if k >= 2 and self.gain[g] > 0 else "inconclusive",
                     "seeds_needed": float("nan"),
                     "p_difference": 0.5,

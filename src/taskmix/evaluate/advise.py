@@ -71,6 +71,7 @@ from taskmix.stats import t_multiplier
 
 log = logging.getLogger(__name__)
 
+GAIN_RESOLUTION = 0.01  # points: total measured gains closer than this are a tie
 PREDICTED = ("predicted", "predicted_se")  # a group's predicted gain (or affinity) and its se
 # a candidate group: proposed (in the combined partition), grown_from (the group shown to help
 # that it adds one task to, "+"-joined; "" for the signals' own candidates)
@@ -530,28 +531,24 @@ class Advisor:
         )
 
     def decide(self, names: Sequence[str], table: pd.DataFrame) -> list[list[str]]:
-        """The partition to train, from the candidates, by the strength of the evidence: as many
-        tasks as can be in groups shown to help (the larger measured gain breaks ties), then in
+        """The partition to train, from the candidates, by the strength of the evidence: the
+        largest total measured gain (tasks × mean Δ, summed, to :data:`GAIN_RESOLUTION`) of
+        groups shown to help — more tasks in them break ties — then as many tasks as can be in
         groups shown equivalent (one model for several tasks at no loss), then in groups whose
         verdict is not settled (inconclusive, or not checked) and whose expected gain
         (``_expected``) is positive, weighed by it. Groups that hurt, or whose STL models had
-        not converged, are left out, and so is a grown group shown to help whose tasks gain
-        less in all than those of the group it grew from, shown to help too (its added task
-        rode on their gain). (The tiers' evidence is spaced so that no number of groups of a
-        lower tier outweighs one group of a higher.)"""
+        not converged, are left out. (The tiers' evidence is spaced so that no number of groups
+        of a lower tier outweighs one group of a higher; a grown group thus replaces the group
+        it grew from only if its tasks gain more in all: its added task brings a gain of its
+        own rather than riding on theirs.)"""
         n = len(names)
         top = max([p for p in table.expected if p > 0], default=1.0)
-        rows = {r.group: r for r in table.itertuples()}
         evidence = {}
         for r in table.itertuples():
             word = r.verdict.split(",")[0]
-            base = rows.get(getattr(r, "grown_from", ""))
-            if word == "helps" and base is not None and helps(base.verdict):
-                size = len(r.group.split("+"))
-                if size * r.delta <= (size - 1) * base.delta:  # NaN (not measured): kept
-                    continue
-            if word == "helps":
-                e = (n + 1) ** 2 + min(max(np.nan_to_num(r.delta), 0.0), 1.0)
+            if word == "helps":  # per task: 1 + its gain in units of the resolution
+                gain = 100 * max(np.nan_to_num(r.delta), 0.0) / GAIN_RESOLUTION
+                e = (n + 1) ** 2 * (1.0 + gain)
             elif word == "equivalent":
                 e = n + 1.0
             elif _unsettled(word) and r.expected > 0:
@@ -613,14 +610,17 @@ def could_change(
 ) -> bool:
     """Whether checking ``group`` (a row of ``table``, 'a+b') could change the recommendation:
     the partition ``decide`` makes from the table differs between the group's possible verdicts
-    — helps (by what was measured, or by 0 if nothing was), equivalent, hurts — the others'
-    as they stand (one group's verdict at a time: two groups that could change it only
-    together are not looked for)."""
+    — helps (by as much as it still could: the top of its measured Δ's 95% CI, or, with no CI
+    yet, the whole metric), equivalent, hurts — the others' as they stand (one group's verdict
+    at a time: two groups that could change it only together are not looked for)."""
     at = table.index[table.group == group][0]
+    most = table.loc[at, "delta"] + table.loc[at, "delta_ci"]
     outcomes = set()
     for verdict in ("helps", "equivalent", "hurts"):
         t = table.copy()
         t.loc[at, "verdict"] = verdict
+        if verdict == "helps":
+            t.loc[at, "delta"] = most if np.isfinite(most) else 1.0
         outcomes.add(tuple(map(tuple, decide(names, t))))
     return len(outcomes) > 1
 
