@@ -17,17 +17,17 @@
    the inconclusive verdicts that a few more seeds could settle (≈N ≤ ``max_seeds``) get them,
    the fewest first, before the budget goes to a new group, and a group shown to help that is
    smaller than ``max_size`` is grown by the one task the most signals put with it (checked
-   next: does a third task join?); at the end, one seed at a time the
-   least certain verdict left. A check is made only if its verdict
-   could change the recommendation (the partition of step 4 differs between the group helping,
-   being equivalent and hurting); the checks stop when none could (the recommendation is
-   settled) or the budget is spent. Every training is a run in the store (resumable, never
-   repeated).
-4. The recommendation: the partition of the candidates with the strongest evidence — as many
-   tasks as can be in groups shown to help, then in groups shown equivalent (one model, no
-   loss), then in those not settled whose expected gain — the prediction, weighed with what the
-   checks measured — is above 0; groups that hurt or whose STL models had not converged are
-   left out, and so is a grown group whose tasks gain less in all than its smaller group's.
+   next: does a third task join?); at the end, one seed at a time the least certain verdict
+   left. A check is made only if its verdict could change the recommendation (the partition of
+   step 4 differs between the group helping — by the top of its CI — being equivalent and
+   hurting); the checks stop when none could (the recommendation is settled) or the budget is
+   spent. Every training is a run in the store (resumable, never repeated).
+4. The recommendation: the partition of the candidates with the strongest evidence — the
+   largest total measured gain (tasks × mean Δ) of groups shown to help, then as many tasks as
+   can be in groups shown equivalent (one model, no loss), then in those not settled whose
+   expected gain — the prediction, weighed with what the checks measured — is above 0; groups
+   that hurt or whose STL models had not converged are left out (a grown group thus replaces
+   its smaller group only if its tasks gain more in all).
 
 The advice per group: *together* (helps), *together: one model, no loss* (equivalent), *apart*
 (hurts), *train STL longer first* (its STL models had not converged) or *together, unverified*
