@@ -18,6 +18,7 @@ from taskmix.evaluate.advise import (
     Advice,
     Advisor,
     _expected,
+    check_seconds,
     could_change,
     first_checks,
     grown,
@@ -459,17 +460,15 @@ def test_a_grown_group_replaces_its_base_only_if_its_tasks_gain_more_in_all(
     assert could_change(names, expected(table), "a+b+c", adv.decide)
 
 
-def test_a_group_shown_to_help_is_grown_and_checked_next(tmp_path, tiny_model_dir, monkeypatch):
-    """The check loop with the training and the verdicts faked: a+b helps on 2 seeds; then
-    a+b+c, grown by the task the signals put with them, is checked before the other candidate
-    c+d (which still could change the advice: a+b and c+d both helping could gain more in
-    all); c+d does not help, and a+b+c helps more in all than a+b, so it is recommended."""
-    names = list("abcde")
-    near = planted(names, ["ab"], name="near")
-    for t in "ab":
-        near.matrix.loc[t, "c"] = near.matrix.loc["c", t] = 0.3
-    cd = planted(names, ["cd"], value=0.1, name="cd")
-    trained = []
+def faked_checks(monkeypatch, adv: Advisor, gain: dict[str, float], seconds: float = 0.0):
+    """The check loop's training and verdicts faked: each check is one record that took
+    ``seconds`` of the advisor's clock (faked too); a group helps once it has 2 seeds and a
+    positive ``gain``, else it is inconclusive. Returns the list the (group, seed) pairs trained
+    are appended to."""
+    trained, now = [], [0.0]
+    monkeypatch.setattr(
+        "taskmix.evaluate.advise.time", types.SimpleNamespace(monotonic=lambda: now[0])
+    )
 
     class Trainer:
         def __init__(self, *args, seeds, **kwargs):
@@ -477,11 +476,11 @@ def test_a_group_shown_to_help_is_grown_and_checked_next(tmp_path, tiny_model_di
 
         def run(self, suite, groups):
             trained.append(("+".join(groups[0]), self.seed))
-            return [types.SimpleNamespace(id=f"{groups[0]}{self.seed}")]
+            now[0] += seconds
+            record = types.SimpleNamespace(tasks=groups[0], duration=seconds)
+            return [types.SimpleNamespace(id=f"{groups[0]}{self.seed}", **vars(record))]
 
     class Verdicts:
-        gain = {"a+b": 0.06, "a+b+c": 0.05, "c+d": -0.01}
-
         def __init__(self, seeds):
             self.seeds = {"+".join(g): k for g, k in seeds.items() if k}
 
@@ -491,9 +490,9 @@ def test_a_group_shown_to_help_is_grown_and_checked_next(tmp_path, tiny_model_di
                     "grouping": g,
                     "groups": g,
                     "seeds": k,
-                    "delta_grouped": self.gain[g],
+                    "delta_grouped": gain[g],
                     "delta_grouped_ci": 0.01 if k >= 2 else float("nan"),  # no CI of 1 seed
-                    "verdict": "helps" if k >= 2 and self.gain[g] > 0 else "inconclusive",
+                    "verdict": "helps" if k >= 2 and gain[g] > 0 else "inconclusive",
                     "seeds_needed": float("nan"),
                     "p_difference": 0.5,
                 }
@@ -502,12 +501,59 @@ def test_a_group_shown_to_help_is_grown_and_checked_next(tmp_path, tiny_model_di
             return pd.DataFrame(rows)
 
     monkeypatch.setattr("taskmix.evaluate.advise.MultiTaskTrainer", Trainer)
-    adv = advisor(tmp_path, tiny_model_dir, weights="equal", max_seeds=2)
     monkeypatch.setattr(
         adv, "_comparison", lambda suite, records, seeds: Verdicts(seeds) if records else None
     )
+    return trained
+
+
+def test_a_group_shown_to_help_is_grown_and_checked_next(tmp_path, tiny_model_dir, monkeypatch):
+    """a+b helps on 2 seeds; then a+b+c, grown by the task the signals put with them, is
+    checked before the other candidate c+d (which still could change the advice: a+b and c+d
+    both helping could gain more in all); c+d does not help, and a+b+c helps more in all than
+    a+b, so it is recommended."""
+    names = list("abcde")
+    near = planted(names, ["ab"], name="near")
+    for t in "ab":
+        near.matrix.loc[t, "c"] = near.matrix.loc["c", t] = 0.3
+    cd = planted(names, ["cd"], value=0.1, name="cd")
+    adv = advisor(tmp_path, tiny_model_dir, weights="equal", max_seeds=2)
+    trained = faked_checks(monkeypatch, adv, {"a+b": 0.06, "a+b+c": 0.05, "c+d": -0.01})
     advice = adv.advise(types.SimpleNamespace(names=names), signals=[near, cd])
     assert trained == [("a+b", 1), ("a+b", 2), ("a+b+c", 1), ("a+b+c", 2), ("c+d", 1), ("c+d", 2)]
     row = advice.groups.set_index("group").loc["a+b+c"]
     assert row.grown_from == "a+b" and not row.proposed and row.verdict == "helps"
     assert advice.recommended == [["a", "b", "c"], ["d"], ["e"]]
+
+
+def test_under_a_time_budget_a_check_starts_only_if_predicted_to_end_in_time(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    # each check takes 10 minutes: the first, with no duration known yet, starts; the next,
+    # predicted at 10 minutes, would end after the 5-minute budget, so it does not
+    names = list("abcd")
+    adv = advisor(tmp_path, tiny_model_dir, weights="equal", budget_runs=None, budget_minutes=5)
+    trained = faked_checks(monkeypatch, adv, {"a+b": 0.06, "c+d": 0.05}, seconds=600)
+    adv.advise(types.SimpleNamespace(names=names), signals=[planted(names, ["ab", "cd"])])
+    assert trained == [("a+b", 1)]
+    # 25 minutes: c+d, proposed too, is next (2 tasks at 5 minutes a task of a multi-task
+    # run), ending at 20; a+b's second seed would end at 30
+    adv = advisor(tmp_path, tiny_model_dir, weights="equal", budget_runs=None, budget_minutes=25)
+    trained = faked_checks(monkeypatch, adv, {"a+b": 0.06, "c+d": 0.05}, seconds=600)
+    adv.advise(types.SimpleNamespace(names=names), signals=[planted(names, ["ab", "cd"])])
+    assert trained == [("a+b", 1), ("c+d", 1)]
+
+
+def test_a_check_is_predicted_to_last_as_long_as_runs_of_its_kind():
+    def run(tasks, seconds):
+        return types.SimpleNamespace(tasks=list(tasks), duration=seconds)
+
+    runs = [run("a", 10), run("a", 20), run("b", 40), run("ab", 100), run("cde", 90)]
+    runs.append(run("c", None))  # not ended
+    # a: its own mean; c: never ended, STL runs of 10, 20, 40 s → 70/3 s a task
+    assert check_seconds([("a",), ("c",)], runs) == pytest.approx(15 + 70 / 3)
+    # a+b: its own; c+d never trained: multi-task runs take (50 + 30) / 2 = 40 s a task
+    assert check_seconds([("b", "a"), ("c", "d")], runs) == pytest.approx(100 + 2 * 40)
+    # nothing of its kind has ended: not held back
+    assert check_seconds([("a", "b")], runs[:3]) == 0
+    assert check_seconds([("a",)], []) == 0

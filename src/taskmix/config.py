@@ -787,7 +787,10 @@ class AdviseConfig(_Strict):
         "runs already in the store count too, so a rerun decides the same); 0: none",
     )
     budget_minutes: float | None = Field(
-        None, gt=0, description="stop starting new checks after this much wall time"
+        None,
+        gt=0,
+        description="wall time of the whole advice: a check starts only if it is predicted to "
+        "end within it (its runs at the mean duration of those trained so far)",
     )
     min_seeds: int = Field(2, ge=2, description="seeds each recommended group is first checked on")
     max_seeds: int = Field(

@@ -579,7 +579,8 @@ def advise(
         str | None,
         typer.Option(
             help="what checking the recommendation may spend: training runs (e.g. 36) or wall "
-            "time (30m, 2h); 0: no checking \\[default: 36 runs]"
+            "time of the whole command (30m, 2h: a check starts only if it is predicted to end "
+            "in time); 0: no checking \\[default: 36 runs]"
         ),
     ] = None,
     signals: Annotated[

@@ -42,7 +42,7 @@ import logging
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -68,6 +68,7 @@ from taskmix.group.affinity import (
 from taskmix.group.partition import choose_partition
 from taskmix.progress import make_progress
 from taskmix.stats import t_multiplier
+from taskmix.store import RunRecord
 
 log = logging.getLogger(__name__)
 
@@ -369,9 +370,10 @@ class Advisor:
             ignore_index=True,
         )
 
-    def _over_time(self, start: float) -> bool:
+    def _in_time(self, start: float, seconds: float) -> bool:
+        """Would work of ``seconds`` that starts now end within the time budget (if any)?"""
         minutes = self.config.budget_minutes
-        return minutes is not None and time.monotonic() - start > 60 * minutes
+        return minutes is None or time.monotonic() - start + seconds <= 60 * minutes
 
     def check(
         self,
@@ -390,8 +392,10 @@ class Advisor:
         is smaller than ``max_size`` is grown by the task the signals put with it most
         (:func:`grown`), checked next. When the rounds are done, one seed at a time for the
         least certain verdict left. Each check is made only if its verdict could change the
-        recommendation (:func:`could_change`). Returns the comparison of every run used, how
-        many runs that was, and the candidates with the grown groups added."""
+        recommendation (:func:`could_change`) and it fits the budget: its runs, and under a
+        time budget their predicted wall time (:func:`check_seconds`). Returns the comparison
+        of every run used, how many runs that was, and the candidates with the grown groups
+        added."""
         c = self.config
         budget = math.inf if c.budget_runs is None else c.budget_runs
         pool = list(self.run.seeds)
@@ -408,7 +412,10 @@ class Advisor:
             return {(g, pool[k])} | {((t,), pool[k]) for t in g}
 
         def affordable(g: tuple, k: int) -> bool:
-            return len(planned | cost(g, k)) <= budget and not self._over_time(start)
+            new = cost(g, k) - planned
+            if len(planned) + len(new) > budget:
+                return False
+            return self._in_time(start, check_seconds([h for h, _ in new], records.values()))
 
         def state() -> pd.DataFrame:
             return self.table(candidates, self._comparison(suite, records, seeds))
@@ -557,6 +564,27 @@ class Advisor:
                 continue
             evidence[tuple(r.group.split("+"))] = e
         return choose_partition(list(names), evidence)
+
+
+def check_seconds(groups: Iterable[Sequence[str]], runs: Iterable[RunRecord]) -> float:
+    """The predicted wall time of one run of each of ``groups`` (a group of one task: its STL
+    model), from the ``runs`` trained so far: a group's mean duration over its earlier runs;
+    one never trained, the mean duration per task of the runs of its kind (STL or multi-task)
+    times its tasks; 0 where no run of its kind has ended (the first checks are not held back)."""
+    own: dict[frozenset, list[float]] = {}
+    per_task: dict[bool, list[float]] = {}
+    for r in runs:
+        if r.duration is not None:
+            own.setdefault(frozenset(r.tasks), []).append(r.duration)
+            per_task.setdefault(len(r.tasks) > 1, []).append(r.duration / len(r.tasks))
+    total = 0.0
+    for g in groups:
+        kind = len(g) > 1
+        if frozenset(g) in own:
+            total += float(np.mean(own[frozenset(g)]))
+        elif kind in per_task:
+            total += float(np.mean(per_task[kind])) * len(g)
+    return total
 
 
 def first_checks(
