@@ -477,8 +477,8 @@ def faked_checks(monkeypatch, adv: Advisor, gain: dict[str, float], seconds: flo
         def run(self, suite, groups):
             trained.append(("+".join(groups[0]), self.seed))
             now[0] += seconds
-            record = types.SimpleNamespace(tasks=groups[0], duration=seconds)
-            return [types.SimpleNamespace(id=f"{groups[0]}{self.seed}", **vars(record))]
+            run_id = f"{groups[0]}{self.seed}"
+            return [types.SimpleNamespace(id=run_id, tasks=groups[0], duration=seconds)]
 
     class Verdicts:
         def __init__(self, seeds):
