@@ -1,7 +1,7 @@
 """`taskmix advise` on a real suite, timed: does it produce a recommendation with verdicts within
 the time a user would wait (goal: ≤ 30 min on this machine)?
 
-    python bench/advise_real.py --data-dir ../shared/data --budget-minutes 27 \
+    python bench/advise_real.py --data-dir ../shared/data --budget-minutes 30 \
         --json bench/out/advise_real.json
 
 The suite: 8 real classification tasks, --train-rows examples of each (seeded samples; dev ≤ 500,
@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default="../shared/data")
     ap.add_argument("--tasks", default=TASKS)
     ap.add_argument("--train-rows", type=int, default=300)
-    ap.add_argument("--budget-minutes", type=float, default=27.0)
+    ap.add_argument("--budget-minutes", type=float, default=30.0)
     add_workers_arg(ap)
     ap.add_argument("--out", default="bench/out/advise_real")
     ap.add_argument("--json", type=Path)
