@@ -72,7 +72,7 @@ from taskmix.store import RunRecord
 
 log = logging.getLogger(__name__)
 
-GAIN_RESOLUTION = 0.01  # points: total measured gains closer than this are a tie
+GAIN_RESOLUTION = 0.01  # points of total gain that one more task in a helping group weighs
 PREDICTED = ("predicted", "predicted_se")  # a group's predicted gain (or affinity) and its se
 # a candidate group: proposed (in the combined partition), grown_from (the group shown to help
 # that it adds one task to, "+"-joined; "" for the signals' own candidates)
@@ -539,9 +539,10 @@ class Advisor:
 
     def decide(self, names: Sequence[str], table: pd.DataFrame) -> list[list[str]]:
         """The partition to train, from the candidates, by the strength of the evidence: the
-        largest total measured gain (tasks × mean Δ, summed, to :data:`GAIN_RESOLUTION`) of
-        groups shown to help — more tasks in them break ties — then as many tasks as can be in
-        groups shown equivalent (one model for several tasks at no loss), then in groups whose
+        largest total measured gain (tasks × mean Δ, summed) of groups shown to help — one more
+        task in them weighs :data:`GAIN_RESOLUTION` points, so it breaks ties — then as many
+        tasks as can be in groups shown equivalent (one model for several tasks at no loss),
+        then in groups whose
         verdict is not settled (inconclusive, or not checked) and whose expected gain
         (``_expected``) is positive, weighed by it. Groups that hurt, or whose STL models had
         not converged, are left out. (The tiers' evidence is spaced so that no number of groups
