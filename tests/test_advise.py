@@ -18,6 +18,7 @@ from taskmix.evaluate.advise import (
     Advice,
     Advisor,
     _expected,
+    candidate_row,
     check_seconds,
     could_change,
     first_checks,
@@ -277,7 +278,10 @@ def test_advise_command_end_to_end(monkeypatch, capsys, keyword_suite, tiny_mode
     assert {"signals", "advice", "proposed", "recommended"} <= set(tables)
     pair = tables["signals"][0]
     assert pair["pair"] == "a+b" and {"textemb", "tag", "gradient cosine", "combined"} <= set(pair)
-    assert (out / "advice" / "kw" / "advice.json").exists()
+    saved = json.loads((out / "advice" / "kw" / "advice.json").read_text())["signals"]
+    # each matrix, with its standard errors where the signal has them (TAG's: over its steps)
+    assert "se" in saved["tag"] and "se" not in saved["textemb"]
+    assert saved["tag"]["se"]["index"] == saved["tag"]["matrix"]["index"] == ["a", "b"]
     cached = list((out / "affinity").glob("kw-lookahead-*.json"))
     assert len(cached) == 1  # the TAG run is kept: a rerun reads it
     code, _, err = run_cli(monkeypatch, capsys, *args)
@@ -436,6 +440,29 @@ def test_a_group_grows_by_the_task_the_most_signals_put_with_it():
     assert grown(("b", "a"), names, [near, pair, also], combined, {best}) == ("a", "b", other)
     # no signal predicts a larger group to help: none
     assert grown(("a", "b"), names, [pair], combined, set()) is None
+
+
+def test_a_signal_votes_for_a_group_only_above_its_own_noise():
+    """A signal with a standard error (as TAG's) predicts a group to help only if its score is
+    above neutral by more than 1.96 of them; so a group grows by the task a signal puts with
+    it beyond its noise, not by one a noisy signal puts there by chance."""
+    names = list("abcd")
+    # c: above neutral in "noisy", by 0.05 with an se of 0.1; d: in "sure", by 0.5 (no se)
+    noisy = planted(names, ["abc"], value=0.05, name="noisy")
+    noisy = Affinity("noisy", noisy.matrix, pd.DataFrame(0.1, names, names), 0.0)
+    sure = planted(names, ["abd"], value=0.5, name="sure")
+    assert noisy.group_score(("a", "b", "c")) > 0
+    assert [a.name for a in [noisy, sure] if a.group_score(("a", "b", "c")) > 0] == ["noisy"]
+    row = candidate_row(("a", "b", "c"), [noisy, sure], combine([noisy, sure]), False)
+    assert row["signals_for"] == "0/2"
+    assert candidate_row(("a", "b", "d"), [noisy, sure], sure, False)["signals_for"] == "1/2"
+    # a combined prediction that trusts "noisy" would prefer c: the votes decide first
+    combined = combine([noisy, sure], {"noisy": 20.0, "sure": 1.0})
+    assert combined.group_score(("a", "b", "c")) > combined.group_score(("a", "b", "d"))
+    assert grown(("a", "b"), names, [noisy, sure], combined, set()) == ("a", "b", "d")
+    # the same signal with a small se: its score is now above its noise, it votes for c
+    sharp = Affinity("noisy", noisy.matrix, pd.DataFrame(0.01, names, names), 0.0)
+    assert candidate_row(("a", "b", "c"), [sharp, sure], sure, False)["signals_for"] == "1/2"
 
 
 def test_a_grown_group_replaces_its_base_only_if_its_tasks_gain_more_in_all(

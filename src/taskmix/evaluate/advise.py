@@ -45,6 +45,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -72,6 +73,7 @@ from taskmix.store import RunRecord
 
 log = logging.getLogger(__name__)
 
+Z_95 = NormalDist().inv_cdf(0.975)  # a two-sided 95% normal interval: 1.96 standard errors
 GAIN_RESOLUTION = 0.01  # points of total gain that one more task in a helping group weighs
 PREDICTED = ("predicted", "predicted_se")  # a group's predicted gain (or affinity) and its se
 # a candidate group: proposed (in the combined partition), grown_from (the group shown to help
@@ -110,7 +112,8 @@ class Advice:
         return frame.rename_axis("pair").reset_index()
 
     def save(self, folder: str | Path) -> Path:
-        """advice.json (groups, signals' matrices, notes) in ``folder``; returns its path."""
+        """advice.json (groups, signals' matrices and their standard errors where they have
+        them, notes) in ``folder``; returns its path."""
         path = Path(folder) / "advice.json"
         body = {
             "proposed": self.proposed,
@@ -121,6 +124,7 @@ class Advice:
                     "matrix": json.loads(a.matrix.to_json(orient="split")),
                     "neutral": a.zero,
                     "description": a.description,
+                    **({} if a.se is None else {"se": json.loads(a.se.to_json(orient="split"))}),
                 }
                 for a in [*self.signals, self.combined]
             },
@@ -689,8 +693,8 @@ def grown(
     exclude: set[str],
 ) -> tuple[str, ...] | None:
     """``group`` with the one task (of ``names``, not in it or in ``exclude``) that the most
-    signals predict the larger group to help (its group score above neutral; ties: the
-    combined prediction, then suite order), in suite order; None when no signal predicts any."""
+    signals predict the larger group to help (:func:`_votes`; ties: the combined prediction,
+    then suite order), in suite order; None when no signal predicts any."""
     best, top = None, (0, -math.inf)
     for t in names:
         if t in group or t in exclude:
@@ -704,15 +708,21 @@ def grown(
 
 
 def _votes(group: Sequence[str], signals: Sequence[Affinity]) -> list[bool]:
-    """Per signal: does it predict ``group`` to help (its group score above neutral)?"""
-    return [a.group_score(group) > 0 for a in signals]
+    """Per signal: does it predict ``group`` to help — its group score above neutral, and
+    for a signal with a standard error (PVI, TAG, gradient cosine) above it by more than
+    :data:`Z_95` of them (a value inside its own noise predicts nothing)?"""
+    votes = []
+    for a in signals:
+        score, se = a.group_score(group), _group_se(a, group)
+        votes.append(score > (Z_95 * se if se > 0 else 0))  # NaN se: no noise known
+    return votes
 
 
-def _group_se(combined: Affinity, group: Sequence[str]) -> float:
-    """The standard error of a group's predicted gain: its pairs' mean (NaN without one)."""
-    if combined.se is None:
+def _group_se(affinity: Affinity, group: Sequence[str]) -> float:
+    """The standard error of a group's score: its pairs' mean (NaN without one)."""
+    if affinity.se is None:
         return math.nan
-    return float(np.nanmean([combined.se.loc[i, j] for i in group for j in group if i != j]))
+    return float(np.nanmean([affinity.se.loc[i, j] for i in group for j in group if i != j]))
 
 
 def _expected(row: dict) -> float:
