@@ -189,10 +189,12 @@ def _stack(affinities: Sequence[Affinity]) -> tuple[list[str], dict[str, pd.Data
     return names, {a.name: a.standardised().loc[names, names] for a in affinities}
 
 
-def _weighted_sum(z: dict[str, pd.DataFrame], weights: dict[str, float]) -> np.ndarray:
-    """Σ_k ``weights[k]`` · ``z[k]`` over the standardised matrices of :func:`_stack` (a signal
-    without a weight, or a missing entry, adds 0)."""
-    total = np.zeros((len(next(iter(z.values()))),) * 2)
+def _weighted_sum(
+    names: Sequence[str], z: dict[str, pd.DataFrame], weights: dict[str, float]
+) -> np.ndarray:
+    """Σ_k ``weights[k]`` · ``z[k]`` over the standardised matrices of :func:`_stack` on
+    ``names`` (a signal without a weight, or a missing entry, adds 0)."""
+    total = np.zeros((len(names), len(names)))
     for k, m in z.items():
         total += weights.get(k, 0.0) * np.nan_to_num(m.to_numpy(dtype=float))
     return total
@@ -209,7 +211,7 @@ def combine(
     total = sum(abs(w.get(a.name, 0.0)) for a in affinities)
     if total == 0:
         raise ConfigError("every weight is 0")
-    mean = _weighted_sum(z, w) / total
+    mean = _weighted_sum(names, z, w) / total
     used = ", ".join(f"{a.name} ×{w.get(a.name, 0.0):.2g}" for a in affinities)
     return Affinity(name, _square(mean, names), None, 0.0, f"weighted standardised mean: {used}")
 
@@ -281,7 +283,7 @@ class AffinityModel:
         if not hasattr(self, "weights_"):
             raise ConfigError("this AffinityModel is not fitted: call fit() or from_dict() first")
         names, z = _stack(affinities)
-        value = self.intercept_ + _weighted_sum(z, self.weights_)
+        value = self.intercept_ + _weighted_sum(names, z, self.weights_)
         np.fill_diagonal(value, np.nan)
         used = ", ".join(f"{k} ×{self.weights_.get(k, 0.0):.3g}" for k in z)
         text = f"fitted gain: {self.intercept_:+.3g} + {used} (signals standardised)"
