@@ -546,13 +546,12 @@ class Advisor:
         largest total measured gain (tasks × mean Δ, summed) of groups shown to help — one more
         task in them weighs :data:`GAIN_RESOLUTION` points, so it breaks ties — then as many
         tasks as can be in groups shown equivalent (one model for several tasks at no loss),
-        then in groups whose
-        verdict is not settled (inconclusive, or not checked) and whose expected gain
-        (``_expected``) is positive, weighed by it. Groups that hurt, or whose STL models had
-        not converged, are left out. (The tiers' evidence is spaced so that no number of groups
-        of a lower tier outweighs one group of a higher; a grown group thus replaces the group
-        it grew from only if its tasks gain more in all: its added task brings a gain of its
-        own rather than riding on theirs.)"""
+        then in groups whose verdict is not settled (inconclusive, or not checked) and whose
+        expected gain (``_expected``) is positive, weighed by it. Groups that hurt, or whose
+        STL models had not converged, are left out. (The tiers' evidence is spaced so that no
+        number of groups of a lower tier outweighs one group of a higher; a grown group thus
+        replaces the group it grew from only if its tasks gain more in all: its added task
+        brings a gain of its own rather than riding on theirs.)"""
         n = len(names)
         top = max([p for p in table.expected if p > 0], default=1.0)
         evidence = {}
