@@ -526,3 +526,25 @@ def test_help_shows_the_defaults_the_config_gives(monkeypatch, capsys):
     root = typer.main.get_command(app)
     texts = [p.help or "" for c in root.commands.values() for p in c.params]
     assert texts and not [t for t in texts if "[default:" in t.replace("\\[default:", "")]
+
+
+def test_help_texts_read_as_paragraphs_with_their_examples_indented(monkeypatch, capsys):
+    # typer keeps a docstring's line breaks: at any width but the source's the text was ragged,
+    # and an example block after a one-line paragraph lost its indentation
+    import typer
+
+    from taskmix.cli.commands import app
+
+    monkeypatch.setenv("COLUMNS", "300")
+    for name, command in typer.main.get_command(app).commands.items():
+        code, stdout, _ = run_cli(monkeypatch, capsys, name, "--help")
+        assert code == 0
+        lines = stdout.splitlines()
+        first = command.help.split("\n\n")[0]
+        assert "\n" not in first, name
+        (prose,) = [line for line in lines if line.strip() == first]
+        margin = len(prose) - len(prose.lstrip())
+        examples = [line.strip() for line in command.help.splitlines()]
+        for example in [e for e in examples if e.startswith("taskmix ")]:
+            (shown,) = [line for line in lines if line.strip() == example]
+            assert len(shown) - len(shown.lstrip()) == margin + 4, (name, example)

@@ -206,7 +206,9 @@ def pvi(
 
     PVI(x → y) = −log2 g∅(y) + log2 g′(y|x): how many bits the input gives a model about its label,
     measured on instances the models did not train on. Writes OUT/pvi/<id>/pvi.csv (per instance)
-    and summary.csv (per task); the same command later reuses them. Example:
+    and summary.csv (per task); the same command later reuses them.
+
+    Example:
 
         taskmix pvi suite.yaml --mode probe
     """
@@ -351,7 +353,9 @@ def group(
     textemb: tasks with the most similar mean input embeddings. surrogate: trains random subsets of
     tasks together (runs in the run store), fits a ridge regression per task on which others were
     present, and groups tasks whose effects on each other are positive. all / random: baselines.
-    Writes OUT/groups/<suite>-<method>-<settings hash>.csv. Example:
+    Writes OUT/groups/<suite>-<method>-<settings hash>.csv.
+
+    Example:
 
         taskmix group suite.yaml --method pvi --alpha 0.01
     """
@@ -527,7 +531,9 @@ def train(
     comparison.
 
     Runs that already finished (same data, model, settings and seed) are skipped, so the same
-    command resumes an interrupted grid. Examples:
+    command resumes an interrupted grid.
+
+    Examples:
 
         taskmix train suite.yaml --groups "rte,cb;mrpc,stsb" --seeds 1,2,3
         taskmix train suite.yaml --groups auto --method pvi     # PVI groups vs all, random, ...
@@ -622,8 +628,8 @@ def advise(
 ) -> None:
     """Recommend which tasks to train together, and check it by training within a budget.
 
-    The cheap signals (TextEmb, PVI, TAG lookahead affinity and gradient cosine from one
-    multi-task run of all tasks) are standardised and combined by the fitted advisor into one
+    The cheap signals (TextEmb, PVI, probe transfer, and TAG lookahead affinity and gradient
+    cosine from one multi-task run of all tasks) are standardised and combined by the fitted advisor into one
     predicted gain per pair (points; fitted on measured pair gains of 8 real tasks); the
     partition that maximises it (TAG's objective) is proposed; the budget then trains the
     proposed groups and their tasks' STL models, then the signals' other candidates one by one,
@@ -631,7 +637,9 @@ def advise(
     gets them first, and a group shown to help is grown by the task the signals put with it
     most, checked next — only where a verdict could change the recommendation, until none
     could or the budget is spent. Every training is a run in the store (rerun the command to
-    resume). Examples:
+    resume).
+
+    Examples:
 
         taskmix advise demo --budget 36
         taskmix advise suite.yaml --budget 30m --seeds 1,2
@@ -817,11 +825,14 @@ def transfer(
     json_: JsonOpt = False,
 ) -> None:
     """Measure pairwise transfer: for each ordered pair (s, t), train on s then on N examples of t,
-    against t alone, over seeds. Writes the matrix (CSV: target, source, setting, pc, pm, score,
-    ...), a heatmap and a graph under OUT/transfer/, and prints the paper's commutativity and
-    transitivity analyses.
+    against t alone, over seeds.
+
+    Writes the matrix (CSV: target, source, setting, pc, pm, score, ...), a heatmap and a graph
+    under OUT/transfer/, and prints the paper's commutativity and transitivity analyses.
 
     Every pair and seed is one run in the run store: a stopped grid resumes where it stopped.
+
+    Example:
 
         taskmix transfer suite.yaml --setting probe --seeds 1,2,3
     """
@@ -974,9 +985,12 @@ def select(
     k: Annotated[int | None, typer.Option("--k", hidden=True, help="old spelling of --top")] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Rank source tasks for a new target (TaskShop: pivots through the transfer matrix +
-    Retrieval-of-Experts similarity F, which needs only the target's examples), prove the ranking by
-    training, or evaluate it.
+    """Rank source tasks for a new target, prove the ranking by training, or evaluate it.
+
+    TaskShop: pivots through the transfer matrix + Retrieval-of-Experts similarity F, which needs
+    only the target's examples.
+
+    Examples:
 
         taskmix select suite.yaml --target new_task.jsonl --top 5
         taskmix select suite.yaml --target rte --train --seeds 1,2,3
@@ -1145,14 +1159,17 @@ def search(
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Find the auxiliary data sets that most help TARGET without training all 2^n combinations:
-    train an initial design (the target alone, all data sets, combinations covering each), fit a
-    surrogate of (inclusion vector -> target dev score), train the combination it proposes, refit,
+    """Find the auxiliary data sets that most help TARGET without training all 2^n combinations.
+
+    Trains an initial design (the target alone, all data sets, combinations covering each), fits a
+    surrogate of (inclusion vector -> target dev score), trains the combination it proposes, refits,
     until the budget. Prints each trial as it finishes and the best so far; writes the trials (CSV),
     a summary (JSON) and the best-so-far curve (PNG) under OUT/search/.
 
     Every trial is a run in the run store: a stopped search re-run with the same command carries on
     and never trains a combination twice.
+
+    Examples:
 
         taskmix search suite.yaml --target rte --surrogate gp --budget 20
         taskmix search suite.yaml --target ner --trainer generative --model t5-base --max-steps 500
@@ -1290,9 +1307,13 @@ def fewshot(
     json_: JsonOpt = False,
 ) -> None:
     """Few-shot prompting baseline: ask an LLM (a local model, or an OpenAI-compatible endpoint) to
-    answer each task from a few demonstrations, without training; the answers are read as labels (or
-    items) and scored like the fine-tuned models. Each (task, seed) is a run in the store, so
-    `taskmix compare` shows the LLM beside STL and MTL; printed here beside the STL runs found.
+    answer each task from a few demonstrations, without training.
+
+    The answers are read as labels (or items) and scored like the fine-tuned models. Each (task,
+    seed) is a run in the store, so `taskmix compare` shows the LLM beside STL and MTL; printed here
+    beside the STL runs found.
+
+    Examples:
 
         taskmix fewshot suite.yaml --llm Qwen/Qwen2.5-0.5B-Instruct --seeds 1,2,3
         export OPENAI_API_KEY=...
@@ -1456,8 +1477,12 @@ def predict(
     device: DeviceOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Predict a file of new texts with a saved model: every input row, with the predicted label
-    (or choice, score, answer) and each label's probability, written beside the input.
+    """Predict a file of new texts with a saved model.
+
+    Every input row is written out with the predicted label (or choice, score, answer) and each
+    label's probability beside it.
+
+    Example:
 
         taskmix predict runs/3f9a1c2e/model notes.csv --task negation_site_a
     """

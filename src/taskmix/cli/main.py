@@ -4,6 +4,7 @@ interrupt says what was kept and exits 130 (SIGTERM: 143)."""
 from __future__ import annotations
 
 import functools
+import inspect
 import signal
 import sys
 
@@ -32,7 +33,24 @@ def _interruptible(command):
     return run
 
 
+def unwrapped(doc: str) -> str:
+    """A docstring as help text: the lines of a paragraph joined (typer keeps a docstring's line
+    breaks, so at any other width the text is ragged); indented lines (examples) kept as they are.
+    Typer dedents what follows the first paragraph as one block, so an example block keeps its
+    indentation only behind a paragraph of its own ("Examples:") that is not that block's first
+    line — the commands' docstrings are written so, and a test holds them to it."""
+    lines: list[str] = []
+    for line in inspect.cleandoc(doc).splitlines():
+        prose = line.strip() and not line.startswith(" ")
+        if prose and lines and lines[-1].strip() and not lines[-1].startswith(" "):
+            lines[-1] += " " + line
+        else:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 for _info in app.registered_commands:
+    _info.help = unwrapped(_info.help or _info.callback.__doc__ or "")
     _info.callback = _interruptible(_info.callback)
 
 
