@@ -86,7 +86,8 @@ TASKWEB = {  # our bench task → its TaskWeb name
 def measured_signals(names, data_dir, out, tag_steps, train_rows) -> list[Affinity]:
     suite = sampled_suite(data_dir, names, train_rows)
     run = RunConfig(
-        model=ModelConfig(max_length=64),
+        # fp32 as measured (the shipped advisor's table was measured on CPUs without bf16)
+        model=ModelConfig(max_length=64, precision="fp32"),
         train=TrainConfig(epochs=10, freeze_embeddings=True),  # as measured (TAG's cache key)
         group=GroupConfig(pvi=PVIConfig(bins=5)),
         seeds=[1],
@@ -261,7 +262,9 @@ def read_gains(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str], pd.Se
     return frame, pairs, list(dict.fromkeys(pairs.task)), per_pair_seed
 
 
-def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_rows: int):
+def pair_truth(
+    gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_rows: int, table: Path
+):
     frame, pairs, names, per_pair_seed = read_gains(gains_csv)
     seeds = sorted(set(frame.seed))
     gold = pd.DataFrame(np.nan, index=names, columns=names)
@@ -339,7 +342,8 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
             "partition_gain_ci95": round(100 * h, 2),
         }
         print(f"  random, {k} pairs (500 draws)  partition gain {100 * m:+.2f} ± {100 * h:.2f}")
-    # the advisor `taskmix advise` ships (group.affinity.FITTED_ADVISOR): fitted on every pair
+    # the advisor `taskmix advise` ships: fitted on every pair of this table
+    write_advisor_table(signals, gold, names, table)
     model = AffinityModel().fit(signals, gold)
     figures["fitted_model"] = {**model.to_dict(), "pairs": model.n_pairs_ // 2, "tasks": names}
     print(f"  fitted on all {model.n_pairs_ // 2} pairs: {model.to_dict()}")
@@ -354,6 +358,21 @@ def pair_truth(gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_
         }
         print(f"  all tasks in one model        partition gain {100 * m:+.2f} ± {100 * h:.2f}")
     return figures
+
+
+def write_advisor_table(signals: list[Affinity], gold: pd.DataFrame, names, path: Path) -> None:
+    """What `taskmix advise` fits its advisor on (:func:`taskmix.group.affinity.fitted_advisor`,
+    on whichever of these signals a suite has): every ordered pair's measured gain (points) and
+    each signal standardised on these tasks."""
+    z = {a.name: a.standardised().loc[names, names] for a in signals}
+    rows = [
+        {"source": i, "target": j, "gain": round(float(gold.loc[i, j]), 6)}
+        | {k: round(float(m.loc[i, j]), 6) for k, m in z.items()}
+        for i, j in itertools.permutations(names, 2)
+        if np.isfinite(gold.loc[i, j])
+    ]
+    pd.DataFrame(rows).to_csv(path, index=False)
+    print(f"  wrote {path} ({len(rows)} ordered pairs, signals {', '.join(z)})")
 
 
 def _r(x: float) -> float:
@@ -374,6 +393,12 @@ def main() -> None:
     ap.add_argument("--train-rows", type=int, default=500)
     ap.add_argument("--out", default="bench/out/advise_eval")
     ap.add_argument("--skip-transfer", action="store_true")
+    ap.add_argument(
+        "--advisor-table",
+        type=Path,
+        default=Path(__file__).resolve().parents[1] / "src/taskmix/group/advisor_pairs.csv",
+        help="where the shipped advisor's table is written (the pair gains and the signals)",
+    )
     ap.add_argument(
         "--ceilings-only",
         action="store_true",
@@ -398,7 +423,9 @@ def main() -> None:
         figures["transfer"] = transfer_truth(a.data_dir, a.tag_steps, a.out, a.train_rows)
     if a.gains.exists():
         print("measured pair gains (bench/pair_gains.py):")
-        figures["pair_gain"] = pair_truth(a.gains, a.data_dir, a.tag_steps, a.out, a.train_rows)
+        figures["pair_gain"] = pair_truth(
+            a.gains, a.data_dir, a.tag_steps, a.out, a.train_rows, a.advisor_table
+        )
     figures["settings"] = {
         "tag_steps": a.tag_steps,
         "train_rows": a.train_rows,
