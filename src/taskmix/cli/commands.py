@@ -629,15 +629,15 @@ def advise(
     """Recommend which tasks to train together, and check it by training within a budget.
 
     The cheap signals (TextEmb, PVI, probe transfer, and TAG lookahead affinity and gradient
-    cosine from one multi-task run of all tasks) are standardised and combined by the fitted advisor into one
-    predicted gain per pair (points; fitted on measured pair gains of 8 real tasks); the
-    partition that maximises it (TAG's objective) is proposed; the budget then trains the
-    proposed groups and their tasks' STL models, then the signals' other candidates one by one,
-    the least certain prediction first — after each, a verdict a few more seeds could settle
-    gets them first, and a group shown to help is grown by the task the signals put with it
-    most, checked next — only where a verdict could change the recommendation, until none
-    could or the budget is spent. Every training is a run in the store (rerun the command to
-    resume).
+    cosine from one multi-task run of all tasks) are standardised and combined by the fitted
+    advisor into one predicted gain per pair (points; fitted on measured pair gains of 8 real
+    tasks); the partition that maximises it (TAG's objective) is proposed; the budget then
+    trains the proposed groups and their tasks' STL models, then the signals' other candidates
+    one by one, the least certain prediction first — after each, a verdict a few more seeds
+    could settle gets them first, and a group shown to help is grown by the task the signals
+    put with it most, checked next — only where a verdict could change the recommendation,
+    until none could or the budget is spent. Every training is a run in the store (rerun the
+    command to resume).
 
     Examples:
 
