@@ -59,10 +59,10 @@ from taskmix.config import (  # noqa: E402
 from taskmix.evaluate.advise import Advisor  # noqa: E402
 from taskmix.evaluate.metrics import mean_ci  # noqa: E402
 from taskmix.group.affinity import (  # noqa: E402
-    FITTED_ADVISOR,
     Affinity,
     AffinityModel,
     combine,
+    fitted_advisor,
     taskshop_affinity,
 )
 from taskmix.group.partition import random_partition  # noqa: E402
@@ -159,7 +159,7 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     signals.append(Affinity("taskshop", shop, description="TaskShop (λ 0.7, F = RoE)"))
     out_fig = {}
     models = held_out(signals, gold, ours)
-    shipped = AffinityModel.from_dict(FITTED_ADVISOR).predict(measured, name="advise's fitted")
+    shipped = fitted_advisor(a.name for a in measured).predict(measured, name="advise's fitted")
     everything = [*signals, combine(signals), fitted(models, ours, by="target"), shipped]
     out_fig["between_settings"] = settings_agreement(d / "taskweb_pairwise.csv", ours)
     for a in everything:
@@ -288,21 +288,30 @@ def pair_truth(
 
     figures: dict = {"ceiling": seed_ceiling(per_pair_seed, names)}
     task_rhos: dict[str, np.ndarray] = {}
-    models = held_out(signals, gold, names)
-    loo = fitted(models, names, by="pair")
-    by_task = {t: Affinity(loo.name, models[t], neutral=0.0) for t in names}
-    everything = [(a, {}) for a in [*signals, combine(signals)]] + [(loo, by_task)]
-    for a, held in everything:
-        sym = pd.Series({p: a.pair(*p.split("+")) for p in pairs.pair.unique()})
-        truth = pd.Series({p: gold.loc[tuple(p.split("+"))] for p in sym.index})
-        rho_all = stats.spearmanr(sym, truth).statistic
+    truth = pd.Series({p: gold.loc[tuple(p.split("+"))] for p in pairs.pair.unique()})
 
-        def task_rho(t: str, a=a, held=held, truth=truth) -> float:
+    def per_task(a: Affinity, held: dict[str, Affinity]) -> np.ndarray:
+        """Spearman of ``a`` with the measured gain over each task's pairs (``held[t]``: the
+        fitted advisor that never saw t)."""
+
+        def rho(t: str) -> float:
             mine = [p for p in truth.index if t in p.split("+")]
-            src = held.get(t, a)  # the fitted advisor: the model that never saw t
+            src = held.get(t, a)
             return stats.spearmanr([src.pair(*p.split("+")) for p in mine], truth[mine]).statistic
 
-        task_rhos[a.name] = np.nan_to_num([task_rho(t) for t in names])
+        return np.nan_to_num([rho(t) for t in names])
+
+    def loo_advisor(signals: list[Affinity]) -> tuple[Affinity, dict[str, Affinity]]:
+        models = held_out(signals, gold, names)
+        loo = fitted(models, names, by="pair")
+        return loo, {t: Affinity(loo.name, models[t], neutral=0.0) for t in names}
+
+    loo, by_task = loo_advisor(signals)
+    everything = [(a, {}) for a in [*signals, combine(signals)]] + [(loo, by_task)]
+    for a, held in everything:
+        sym = pd.Series({p: a.pair(*p.split("+")) for p in truth.index})
+        rho_all = stats.spearmanr(sym, truth).statistic
+        task_rhos[a.name] = per_task(a, held)
         rho_task, rho_task_ci = mean_ci(task_rhos[a.name])
         part = a.partition(max_size=2)
         m, h = mean_ci(partition_gain(part))
@@ -331,6 +340,25 @@ def pair_truth(
         }
         print(
             f"  fitted advisor − {name:22s} Spearman per task {m:+.3f} ± {h:.3f} (paired by task)"
+        )
+    # a signal that is not measured (`advise --signals`, PVI it cannot measure): the advisor
+    # refitted without it against the rest with equal weights, paired by held-out task
+    figures["without"] = {}
+    for left in signals:
+        rest = [a for a in signals if a is not left]
+        refit, equal = per_task(*loo_advisor(rest)), per_task(combine(rest), {})
+        row = {}
+        for k, v in [("refitted", refit), ("equal_weights", equal), ("difference", refit - equal)]:
+            m, h = mean_ci(v)
+            row[k] = {"spearman_per_task": _r3(m), "spearman_per_task_ci95": _r3(h)}
+        figures["without"][left.name] = row
+        print(
+            f"  without {left.name:16s} per task: advisor refitted (LOO) "
+            + "   ".join(
+                f"{k.replace('_', ' ')} {v['spearman_per_task']:+.3f} ± "
+                f"{v['spearman_per_task_ci95']:.3f}"
+                for k, v in row.items()
+            ).replace("refitted ", "", 1)
         )
     # random partitions with 1 … n/2 pairs (compare each method with its own number of pairs)
     figures["random"] = {}
@@ -373,6 +401,10 @@ def write_advisor_table(signals: list[Affinity], gold: pd.DataFrame, names, path
     ]
     pd.DataFrame(rows).to_csv(path, index=False)
     print(f"  wrote {path} ({len(rows)} ordered pairs, signals {', '.join(z)})")
+
+
+def _r3(x: float) -> float:
+    return round(float(x), 3)
 
 
 def _r(x: float) -> float:

@@ -9,11 +9,13 @@ import types
 
 import pandas as pd
 import pytest
+import yaml
 from scipy.stats import norm
 
-from conftest import run_cli
+from conftest import run_cli, write_jsonl, write_suite
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig, TransferConfig
 from taskmix.data.suite import Suite
+from taskmix.errors import ConfigError
 from taskmix.evaluate.advise import (
     Advice,
     Advisor,
@@ -26,7 +28,14 @@ from taskmix.evaluate.advise import (
     next_seed,
 )
 from taskmix.experiment.transfer import PairwiseTransfer
-from taskmix.group.affinity import FITTED_ADVISOR, Affinity, AffinityModel, combine
+from taskmix.group.affinity import (
+    Affinity,
+    AffinityModel,
+    advisor_signals,
+    advisor_truth,
+    combine,
+    fitted_advisor,
+)
 from taskmix.stats import t_multiplier
 from taskmix.store import RunStore
 from taskmix.train.trainer import Trainer
@@ -365,18 +374,51 @@ def test_the_signals_pairs_line_up_whatever_each_signals_task_order():
 
 def test_the_fitted_advisor_combines_the_signals_it_was_fitted_on(tmp_path, tiny_model_dir):
     names = list("abcd")
-    fitted = AffinityModel.from_dict(FITTED_ADVISOR)
-    assert fitted.weights_ and max(fitted.weights_.values()) > 0
-    signals = [planted(names, ["ab"], name=n) for n in sorted(fitted.weights_)]
+    known = advisor_signals()
+    assert {"textemb", "pvi", "transfer", "tag", "gradient cosine"} == set(known)
+    fitted = fitted_advisor(known)
+    assert fitted.n_pairs_ == 56 and max(fitted.weights_.values()) > 0  # 28 pairs, both ways
+    signals = [planted(names, ["ab"], name=n) for n in known]
     combined, note = advisor(tmp_path, tiny_model_dir).combination(signals)
     assert note is None and combined.matrix.equals(fitted.predict(signals).matrix)
     assert combined.pair("a", "b") > combined.pair("a", "c")  # predicted gain, in points
-    # other signals than the fitted advisor's: equal weights, and a note that says so
-    combined, note = advisor(tmp_path, tiny_model_dir).combination(signals[:1])
-    assert "equal weights instead" in note
-    assert combined.matrix.equals(combine(signals[:1]).matrix)
+    # a signal not measured (PVI of a task it cannot measure): the advisor fitted without it on
+    # the same pair gains — not equal weights, and still a gain in points
+    without = [a for a in signals if a.name != "pvi"]
+    combined, note = advisor(tmp_path, tiny_model_dir).combination(without)
+    assert "refitted without pvi" in note
+    refit = fitted_advisor(a.name for a in without)
+    assert set(refit.weights_) == set(known) - {"pvi"} and refit.n_pairs_ == 56
+    truth, gains = advisor_truth()
+    direct = AffinityModel().fit([a for a in truth if a.name != "pvi"], gains)
+    assert refit.to_dict() == direct.to_dict() != fitted.to_dict()
+    assert combined.matrix.equals(refit.predict(without).matrix)
+    # a signal it does not know: equal weights, and a note that says so
+    other = [*signals, planted(names, ["ab"], name="roe")]
+    combined, note = advisor(tmp_path, tiny_model_dir).combination(other)
+    assert "not roe" in note and "equal weights instead" in note
+    assert combined.matrix.equals(combine(other).matrix)
+    with pytest.raises(ConfigError, match="not roe"):
+        fitted_advisor(["pvi", "roe"])
     equal, note = advisor(tmp_path, tiny_model_dir, weights="equal").combination(signals)
     assert note is None and equal.matrix.equals(combine(signals).matrix)
+
+
+def test_pvi_of_a_regression_task_is_measured_on_quantile_bins(
+    keyword_suite, tiny_model_dir, tmp_path
+):
+    rows = [{"text": f"the film was {'good ' * (i % 5)}", "score": i % 5 + 0.5} for i in range(60)]
+    write_jsonl(keyword_suite.parent / "r.jsonl", rows)
+    config = yaml.safe_load(keyword_suite.read_text())
+    regression = {"name": "r", "kind": "regression", "format": "jsonl", "text": "text"}
+    config["tasks"].append({**regression, "label": "score", "splits": {"train": "r.jsonl"}})
+    suite = Suite.from_yaml(write_suite(keyword_suite, config))
+    (signal,), notes = advisor(tmp_path, tiny_model_dir, signals=["pvi"]).signals(suite)
+    assert signal.name == "pvi" and signal.tasks == ["a", "b", "r"]
+    assert notes == [
+        "pvi: the labels of r cut into 5 quantile bins (group.pvi.bins in a --config file sets "
+        "another number)"
+    ]
 
 
 def test_the_proposed_groups_get_their_seeds_before_the_others_any():

@@ -776,7 +776,8 @@ class AdviseConfig(_Strict):
     weights: dict[str, float] | Literal["fitted", "equal"] = Field(
         "fitted",
         description="how the signals are combined: fitted (the model fitted on measured pair "
-        "gains, taskmix.group.affinity.FITTED_ADVISOR; it predicts a gain in points), equal "
+        "gains with the signals measured, taskmix.group.affinity.fitted_advisor; it predicts a "
+        "gain in points), equal "
         "(the mean of the standardised signals) or a weight per signal",
     )
     max_size: int = Field(3, ge=2, le=8, description="largest group recommended")

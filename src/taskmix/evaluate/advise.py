@@ -7,7 +7,8 @@
    lookahead affinity and the gradient cosine from one multi-task run of all tasks (kept under
    ``out/affinity/``: a rerun reads them). Transfer runs are runs in the store.
 2. One predicted affinity: the signals standardised and combined by the fitted advisor
-   (``FITTED_ADVISOR``: the predicted gain in points, fitted on measured pair gains), by equal
+   (:func:`~taskmix.group.affinity.fitted_advisor`: the predicted gain in points, fitted on
+   measured pair gains with the signals the suite has), by equal
    weights or by given ones, and the partition that maximises it (TAG's objective).
 3. The budget checks it: the candidate groups are those of the combined partition and of each
    signal's own partition; each is trained (with its tasks' STL models) on ``min_seeds`` seeds —
@@ -57,10 +58,10 @@ from taskmix.evaluate.compare import Comparison
 from taskmix.evaluate.proof import MultiTaskTrainer
 from taskmix.files import atomic_file, inside
 from taskmix.group.affinity import (
-    FITTED_ADVISOR,
     Affinity,
-    AffinityModel,
+    advisor_signals,
     combine,
+    fitted_advisor,
     lookahead_affinities,
     pvi_affinity,
     textemb_affinity,
@@ -72,6 +73,10 @@ from taskmix.stats import t_multiplier
 from taskmix.store import RunRecord
 
 log = logging.getLogger(__name__)
+
+#: quantile bins of a regression task's labels for its PVI, unless ``group.pvi.bins`` is set (as
+#: the advisor's ground truth was measured: bench/advise_eval.py)
+REGRESSION_BINS = 5
 
 Z_95 = NormalDist().inv_cdf(0.975)  # a two-sided 95% normal interval: 1.96 standard errors
 GAIN_RESOLUTION = 0.01  # points of total gain that one more task in a helping group weighs
@@ -164,16 +169,24 @@ class Advisor:
         if "pvi" in wanted:
             from taskmix.relate.pvi import measure
 
+            config = self.run.group.pvi
+            regression = [t.name for t in suite if t.kind == "regression"]
+            if regression and not config.bins:  # PVI needs classes: quantile bins of the labels
+                config = config.model_copy(update={"bins": REGRESSION_BINS})
+                notes.append(
+                    f"pvi: the labels of {', '.join(regression)} cut into {REGRESSION_BINS} "
+                    "quantile bins (group.pvi.bins in a --config file sets another number)"
+                )
             try:
                 pvi, _ = measure(
                     suite,
-                    self.run.group.pvi,
+                    config,
                     self.run.model,
                     self.run.out,
                     show_progress=self.show_progress,
                 )
                 out.append(pvi_affinity(pvi.values()))
-            except (ConfigError, DataError) as e:  # e.g. a regression task without bins
+            except (ConfigError, DataError) as e:  # e.g. a task PVI cannot measure
                 notes.append(f"pvi left out: {e}")
         if "transfer" in wanted:
             from taskmix.experiment.transfer import PairwiseTransfer
@@ -336,16 +349,24 @@ class Advisor:
 
     def combination(self, signals: Sequence[Affinity]) -> tuple[Affinity, str | None]:
         """The combined affinity the config's ``weights`` name, and a note when the fitted
-        advisor cannot be used (it was fitted on other signals: equal weights instead)."""
+        advisor is fitted on fewer signals than it knows (one could not be measured here) or
+        cannot be used (a signal it does not know: equal weights instead)."""
         w = self.config.weights
         if w == "fitted":
-            model = AffinityModel.from_dict(FITTED_ADVISOR)
-            names = {a.name for a in signals}
-            if names == set(model.weights_):
-                return model.predict(signals), None
+            names = [a.name for a in signals]
+            known = advisor_signals()
+            if set(names) <= set(known):
+                missing = [k for k in known if k not in names]
+                return fitted_advisor(names).predict(signals), (
+                    f"the fitted advisor is refitted without {', '.join(missing)} (not "
+                    "measured here) on the pair gains it was fitted on"
+                    if missing
+                    else None
+                )
             return combine(signals), (
-                f"the fitted advisor needs the signals {', '.join(sorted(model.weights_))}; "
-                "these are combined with equal weights instead"
+                f"the fitted advisor knows the signals {', '.join(known)}, not "
+                f"{', '.join(n for n in names if n not in known)}; the signals are combined "
+                "with equal weights instead"
             )
         return combine(signals, None if w == "equal" else w), None
 

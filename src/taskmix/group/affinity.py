@@ -14,9 +14,11 @@ summed affinity of each task to the other tasks of its group, Σ_g Σ_{j∈g} me
 
 from __future__ import annotations
 
+import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 import pandas as pd
@@ -216,24 +218,53 @@ def combine(
     return Affinity(name, _square(mean, names), None, 0.0, f"weighted standardised mean: {used}")
 
 
-#: The advisor `taskmix advise` combines its signals with (``AdviseConfig.weights = "fitted"``):
-#: the predicted gain in points of the main metric of training two tasks together. Fitted by
-#: ``python bench/advise_eval.py --skip-transfer --tag-steps 200`` on bench/data/pair_gains.csv
-#: (8 real tasks, 28 pairs, 3 seeds; MiniLM, 300 training examples a task; its signals on
-#: 500-example samples, probe transfer to 32 target examples scored on dev over 3 seeds, TAG from
-#: a 200-step run); how it ranks tasks it never saw: bench/RESULTS.md.
-FITTED_ADVISOR: dict = {
-    "weights": {
-        "textemb": 0.3709,
-        "pvi": 0.5594,
-        "transfer": 0.1239,
-        "tag": 0.0,
-        "gradient cosine": 0.000375,
-    },
-    "intercept": -1.184,
-    "residual_sd": 1.665,
-    "ridge": 1.0,
-}
+#: The ground truth `taskmix advise` fits its advisor on (``AdviseConfig.weights = "fitted"``):
+#: every ordered pair of 8 real tasks (bench/data/pair_gains.csv: 28 pairs, 3 seeds; MiniLM, 300
+#: training examples a task) with the measured gain of training the two together (points of the
+#: main metric) and each signal standardised on those tasks (on 500-example samples; probe
+#: transfer to 32 target examples scored on dev over 3 seeds; TAG from a 200-step run). Written by
+#: ``python bench/advise_eval.py --skip-transfer --tag-steps 200``; how the advisor ranks tasks it
+#: never saw: bench/RESULTS.md.
+ADVISOR_TABLE = "advisor_pairs.csv"
+
+
+@functools.cache
+def advisor_truth() -> tuple[tuple[Affinity, ...], pd.DataFrame]:
+    """:data:`ADVISOR_TABLE` as affinities (one a signal) and the task × task measured gains."""
+    with resources.files(__package__).joinpath(ADVISOR_TABLE).open(encoding="utf-8") as f:
+        table = pd.read_csv(f)
+    tasks = list(dict.fromkeys([*table.source, *table.target]))
+
+    def square(column: str) -> pd.DataFrame:
+        m = table.pivot(index="source", columns="target", values=column)
+        return m.reindex(index=tasks, columns=tasks).astype(float)
+
+    signals = [c for c in table.columns if c not in ("source", "target", "gain")]
+    return tuple(Affinity(k, square(k), neutral=0.0) for k in signals), square("gain")
+
+
+def advisor_signals() -> list[str]:
+    """The signals the fitted advisor can be fitted on (those of :data:`ADVISOR_TABLE`)."""
+    return [a.name for a in advisor_truth()[0]]
+
+
+def fitted_advisor(signals: Iterable[str]) -> AffinityModel:
+    """The advisor `taskmix advise` combines ``signals`` with: an :class:`AffinityModel` fitted on
+    :data:`ADVISOR_TABLE`'s pairs with only these signals (a suite where one cannot be measured,
+    e.g. PVI of a regression task, gets the model refitted without it, not other weights)."""
+    return _fit_advisor(frozenset(signals))
+
+
+@functools.cache
+def _fit_advisor(signals: frozenset[str]) -> AffinityModel:
+    known, gains = advisor_truth()
+    unknown = signals - {a.name for a in known}
+    if unknown or not signals:
+        raise ConfigError(
+            f"the fitted advisor knows the signals {', '.join(advisor_signals())}; "
+            + (f"not {', '.join(sorted(unknown))}" if unknown else "name at least one")
+        )
+    return AffinityModel().fit([a for a in known if a.name in signals], gains)
 
 
 class AffinityModel:
