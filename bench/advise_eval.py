@@ -14,21 +14,24 @@ out, every signal's figure reported.
    task (the pairs that contain it); and the measured gain of the partition into pairs each one
    recommends, against random partitions with as many pairs and against all tasks in one model.
 
-Signals: TextEmb, PVI (probe; STS-B cut into 5 bins) and TAG lookahead affinity + gradient cosine
-from one multi-task run of the tasks (`taskmix advise`'s own code), and on TaskWeb also the
-published Retrieval-of-Experts similarity and TaskShop (pivots through all 21 TaskWeb tasks, the
-target's own column held out). The combined advisor: `AffinityModel` (ridge least squares with
-non-negative weights of the measured value on the standardised signals, and an intercept),
-fitted leave one task out (per task t a model fitted on the entries without t ranks t's sources
-or pairs; a pair's predicted gain, for the Spearman over all pairs and the partition, is the mean
-of the model that never saw its first task and the one that never saw its second), and equal
-weights beside it; on TaskWeb also the advisor `taskmix advise` ships (fitted on the pair
+Signals (fp32): TextEmb, PVI (probe; STS-B cut into 5 bins), probe transfer, and TAG lookahead
+affinity + gradient cosine from one multi-task run of the tasks (`taskmix advise`'s own code), and
+on TaskWeb also the published Retrieval-of-Experts similarity and TaskShop (pivots through all 21
+TaskWeb tasks, the target's own column held out). The combined advisor: `AffinityModel` (ridge
+least squares with non-negative weights of the measured value on the standardised signals, and an
+intercept), fitted leave one task out (per task t a model fitted on the entries without t ranks t's
+sources or pairs; a pair's predicted gain, for the Spearman over all pairs and the partition, is
+the mean of the model that never saw its first task and the one that never saw its second), and
+equal weights beside it; on TaskWeb also the advisor `taskmix advise` ships (fitted on the pair
 gains), out of its domain.
 
 Each ground truth's own ceiling beside the signals: on TaskWeb, how well one of its settings'
 measured transfer ranks a target's sources by the mean of the other settings'; on the pair
 gains, how well two seeds agree and the noise ceiling of the mean over the seeds (Spearman–Brown)
-— and the fitted advisor minus each signal, paired by held-out task.
+— and the fitted advisor minus each signal, paired by held-out task. With one signal left out
+(as `taskmix advise` does when it is not measured), the advisor refitted without it against the
+rest with equal weights. The pair-gain table and the signals are written to the package
+(src/taskmix/group/advisor_pairs.csv, --advisor-table): what `taskmix advise` fits its advisor on.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ TASKWEB = {  # our bench task → its TaskWeb name
 def measured_signals(names, data_dir, out, tag_steps, train_rows) -> list[Affinity]:
     suite = sampled_suite(data_dir, names, train_rows)
     run = RunConfig(
-        # fp32 as measured (the shipped advisor's table was measured on CPUs without bf16)
+        # fp32 on every CPU, as the advisor's table was first measured (auto: bf16 where fast)
         model=ModelConfig(max_length=64, precision="fp32"),
         train=TrainConfig(epochs=10, freeze_embeddings=True),  # as measured (TAG's cache key)
         group=GroupConfig(pvi=PVIConfig(bins=5)),
@@ -352,13 +355,13 @@ def pair_truth(
             m, h = mean_ci(v)
             row[k] = {"spearman_per_task": _r3(m), "spearman_per_task_ci95": _r3(h)}
         figures["without"][left.name] = row
+        shown = {
+            k: f"{v['spearman_per_task']:+.3f} ± {v['spearman_per_task_ci95']:.3f}"
+            for k, v in row.items()
+        }
         print(
-            f"  without {left.name:16s} per task: advisor refitted (LOO) "
-            + "   ".join(
-                f"{k.replace('_', ' ')} {v['spearman_per_task']:+.3f} ± "
-                f"{v['spearman_per_task_ci95']:.3f}"
-                for k, v in row.items()
-            ).replace("refitted ", "", 1)
+            f"  without {left.name:16s} per task: advisor refitted (LOO) {shown['refitted']}   "
+            f"equal weights {shown['equal_weights']}   difference {shown['difference']}"
         )
     # random partitions with 1 … n/2 pairs (compare each method with its own number of pairs)
     figures["random"] = {}

@@ -8,8 +8,8 @@
    ``out/affinity/``: a rerun reads them). Transfer runs are runs in the store.
 2. One predicted affinity: the signals standardised and combined by the fitted advisor
    (:func:`~taskmix.group.affinity.fitted_advisor`: the predicted gain in points, fitted on
-   measured pair gains with the signals the suite has), by equal
-   weights or by given ones, and the partition that maximises it (TAG's objective).
+   measured pair gains with the signals the suite has), by equal weights or by given ones, and
+   the partition that maximises it (TAG's objective).
 3. The budget checks it: the candidate groups are those of the combined partition and of each
    signal's own partition; each is trained (with its tasks' STL models) on ``min_seeds`` seeds —
    the proposed groups on all of theirs before the others on any, then the others one group
@@ -357,12 +357,11 @@ class Advisor:
             known = advisor_signals()
             if set(names) <= set(known):
                 missing = [k for k in known if k not in names]
-                return fitted_advisor(names).predict(signals), (
-                    f"the fitted advisor is refitted without {', '.join(missing)} (not "
-                    "measured here) on the pair gains it was fitted on"
-                    if missing
-                    else None
+                note = (
+                    f"the fitted advisor is refitted without {', '.join(missing)} (not measured "
+                    "here) on the pair gains it was fitted on"
                 )
+                return fitted_advisor(names).predict(signals), note if missing else None
             return combine(signals), (
                 f"the fitted advisor knows the signals {', '.join(known)}, not "
                 f"{', '.join(n for n in names if n not in known)}; the signals are combined "

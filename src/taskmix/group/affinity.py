@@ -250,8 +250,8 @@ def advisor_signals() -> list[str]:
 
 def fitted_advisor(signals: Iterable[str]) -> AffinityModel:
     """The advisor `taskmix advise` combines ``signals`` with: an :class:`AffinityModel` fitted on
-    :data:`ADVISOR_TABLE`'s pairs with only these signals (a suite where one cannot be measured,
-    e.g. PVI of a regression task, gets the model refitted without it, not other weights)."""
+    :data:`ADVISOR_TABLE`'s pairs with only these signals (a signal left out by ``--signals``,
+    or one that cannot be measured, gets the model refitted without it, not other weights)."""
     return _fit_advisor(frozenset(signals))
 
 
