@@ -39,6 +39,11 @@ def main() -> None:
     ap.add_argument("--tasks", default=TASKS)
     ap.add_argument("--train-rows", type=int, default=300)
     ap.add_argument("--budget-minutes", type=float, default=30.0)
+    ap.add_argument(
+        "--signals",
+        default=",".join(AdviseConfig().signals),
+        help="the signals measured, comma-separated (default: all five)",
+    )
     add_workers_arg(ap)
     ap.add_argument("--out", default="bench/out/advise_real")
     ap.add_argument("--json", type=Path)
@@ -53,7 +58,9 @@ def main() -> None:
         train=TrainConfig(freeze_embeddings=True),
         seeds=[1, 2],
         out=a.out,
-        advise=AdviseConfig(budget_runs=None, budget_minutes=a.budget_minutes),
+        advise=AdviseConfig(
+            budget_runs=None, budget_minutes=a.budget_minutes, signals=a.signals.split(",")
+        ),
     )
     executor = bench_executor(a.workers)
     advice = Advisor(run, executor=executor, show_progress=True).advise(suite)
@@ -75,6 +82,8 @@ def main() -> None:
         ]
     ]
     print(table.to_string(index=False))
+    for note in advice.notes:
+        print("note:", note)
     said = "; ".join("+".join(g) for g in advice.recommended if len(g) > 1) or "every task alone"
     print(f"recommended: {said}")
     print(f"{advice.runs} runs, {minutes:.1f} min in all (goal ≤ 30)")
@@ -92,6 +101,7 @@ def main() -> None:
                 "tasks": a.tasks.split(","),
                 "train_rows": a.train_rows,
                 "budget_minutes": a.budget_minutes,
+                "signals": a.signals.split(","),
                 "workers": a.workers,
             },
         },
