@@ -382,8 +382,8 @@ def test_the_fitted_advisor_combines_the_signals_it_was_fitted_on(tmp_path, tiny
     combined, note = advisor(tmp_path, tiny_model_dir).combination(signals)
     assert note is None and combined.matrix.equals(fitted.predict(signals).matrix)
     assert combined.pair("a", "b") > combined.pair("a", "c")  # predicted gain, in points
-    # a signal not measured (PVI of a task it cannot measure): the advisor fitted without it on
-    # the same pair gains — not equal weights, and still a gain in points
+    # a signal not measured (left out by --signals, or one that cannot be): the advisor fitted
+    # without it on the same pair gains — not equal weights, and still a gain in points
     without = [a for a in signals if a.name != "pvi"]
     combined, note = advisor(tmp_path, tiny_model_dir).combination(without)
     assert "refitted without pvi" in note
