@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats
-from sklearn.metrics import accuracy_score, f1_score
 
 from taskmix.data.task import Task
 
@@ -21,6 +19,10 @@ def task_metrics(task: Task, predictions: np.ndarray, labels: np.ndarray) -> dic
     >>> task_metrics(t, np.array([0, 1, 1]), np.array([0, 1, 0]))["accuracy"]
     0.6666666666666666
     """
+    # imported here: `taskmix compare` reads this module's constants and starts faster without
+    from scipy import stats
+    from sklearn.metrics import accuracy_score, f1_score
+
     if task.kind == "regression":
         p, y = np.asarray(predictions, dtype=float), np.asarray(labels, dtype=float)
         if np.ptp(p) == 0 or np.ptp(y) == 0:  # a constant prediction has no correlation
