@@ -777,8 +777,7 @@ class AdviseConfig(_Strict):
         "fitted",
         description="how the signals are combined: fitted (the model fitted on measured pair "
         "gains with the signals measured, taskmix.group.affinity.fitted_advisor; it predicts a "
-        "gain in points), equal "
-        "(the mean of the standardised signals) or a weight per signal",
+        "gain in points), equal (the mean of the standardised signals) or a weight per signal",
     )
     max_size: int = Field(3, ge=2, le=8, description="largest group recommended")
     budget_runs: int | None = Field(
