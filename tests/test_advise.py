@@ -361,6 +361,69 @@ def test_the_transfer_signal_is_the_pairwise_probe_transfer_through_the_store(
     assert again.matrix.equals(signal.matrix)
 
 
+def test_under_a_time_budget_transfer_measures_the_seeds_that_fit_its_share(
+    keyword_suite, tiny_model_dir, tmp_path, monkeypatch
+):
+    suite = Suite.from_yaml(keyword_suite)  # 2 tasks: a seed's grid is 2 alone + 2 pairs
+    transfer = TransferConfig(n=16, seeds=[1, 2, 3], probe_steps=5)
+    # the clock: 10 s for the first source's runs, then 30 s a seed; later fits take no time
+    now, steps = [0.0], itertools.chain([10.0, 30.0, 30.0, 30.0], itertools.repeat(0.0))
+    fit = PairwiseTransfer.fit
+
+    def timed(self, s):
+        now[0] += next(steps)
+        return fit(self, s)
+
+    monkeypatch.setattr(PairwiseTransfer, "fit", timed)
+    monkeypatch.setattr(
+        "taskmix.evaluate.advise.time", types.SimpleNamespace(monotonic=lambda: now[0])
+    )
+    adv = advisor(  # a share of 100 s: seed 1 ends at 40 s, seed 2 at 70 s, seed 3 would at 105
+        tmp_path,
+        tiny_model_dir,
+        signals=["transfer"],
+        transfer=transfer,
+        budget_minutes=10 / 3,
+        transfer_share=0.5,
+    )
+    (signal,), notes = adv.signals(suite)
+    assert notes == [
+        "transfer measured on 2 of its 3 seeds: another was predicted to end past its share "
+        "(50% of the time budget, 100 s)"
+    ]
+    runs = RunStore(tmp_path / "runs" / "taskmix.db", readonly=True).to_frame()
+    assert sorted(runs.seed) == [1] * 4 + [2] * 4  # seed 3 never trained
+    measured = PairwiseTransfer(
+        transfer.model_copy(update={"seeds": [1, 2]}),
+        model=adv.run.model,
+        out=adv.run.out,
+        show_progress=False,
+    ).fit(suite)
+    assert signal.matrix.loc["a", "b"] == measured.matrix_.scores().loc["b", "a"]
+    assert adv.signals(suite)[1] == notes  # a rerun, its runs in the store: the same seeds
+
+
+def test_transfer_that_cannot_fit_its_share_is_left_out_and_the_advisor_refitted(
+    keyword_suite, tiny_model_dir, tmp_path
+):
+    suite = Suite.from_yaml(keyword_suite)
+    transfer = TransferConfig(n=16, seeds=[1, 2], probe_steps=5)
+    adv = advisor(
+        tmp_path,
+        tiny_model_dir,
+        signals=["textemb", "transfer"],
+        transfer=transfer,
+        budget_minutes=1e-6,
+    )
+    signals, notes = adv.signals(suite)
+    assert [a.name for a in signals] == ["textemb"]
+    assert len(notes) == 1 and notes[0].startswith("transfer left out: one seed of its probe")
+    runs = RunStore(tmp_path / "runs" / "taskmix.db", readonly=True).to_frame()
+    assert len(runs) == 2 + 1  # the first source's runs: each task alone, and a → b, seed 1
+    _, note = adv.combination(signals)
+    assert note.startswith("the fitted advisor is refitted without pvi, transfer, tag")
+
+
 def test_the_signals_pairs_line_up_whatever_each_signals_task_order():
     names = list("abc")
     one = planted(names, ["ab"], name="one")

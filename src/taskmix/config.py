@@ -810,6 +810,15 @@ class AdviseConfig(_Strict):
         "and gradient cosine stops after this share of it, so that the rest goes to the checks",
     )
     tag_per_task: int = Field(4, gt=0, description="examples per task of each lookahead")
+    transfer_share: float = Field(
+        0.15,
+        gt=0,
+        le=1,
+        description="under a time budget (budget_minutes): the transfer signal's probe runs are "
+        "measured seed by seed while each further seed is predicted to end within this share of "
+        "it; if not even one seed is, transfer is left out (the fitted advisor is refitted "
+        "without it)",
+    )
 
 
 class ExecutionConfig(_Strict):

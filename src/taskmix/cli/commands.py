@@ -592,8 +592,9 @@ def advise(
     signals: Annotated[
         str | None,
         typer.Option(
-            help="affinity signals combined, comma-separated: textemb, pvi, transfer (probe), "
-            "tag, gradient_cosine \\[default: all five]"
+            help="affinity signals combined, comma-separated: textemb, pvi, transfer (probe; "
+            "under a time budget, the seeds that fit 15% of it: advise.transfer_share), tag, "
+            "gradient_cosine \\[default: all five]"
         ),
     ] = None,
     max_size: Annotated[int | None, typer.Option(help="largest group \\[default: 3]")] = None,

@@ -5,7 +5,9 @@
    same cached features (a small MLP trained on the source, then on 32 examples of the target,
    against the target alone: it sees how the tasks' labels relate, as TextEmb cannot); TAG's
    lookahead affinity and the gradient cosine from one multi-task run of all tasks (kept under
-   ``out/affinity/``: a rerun reads them). Transfer runs are runs in the store.
+   ``out/affinity/``: a rerun reads them). Transfer runs are runs in the store; under a time
+   budget they are measured seed by seed within ``transfer_share`` of it (they grow with the
+   square of the tasks), and TAG's run stops at ``tag_share`` of it.
 2. One predicted affinity: the signals standardised and combined by the fitted advisor
    (:func:`~taskmix.group.affinity.fitted_advisor`: the predicted gain in points, fitted on
    measured pair gains with the signals the suite has), by equal weights or by given ones, and
@@ -189,17 +191,9 @@ class Advisor:
             except (ConfigError, DataError) as e:  # e.g. a task PVI cannot measure
                 notes.append(f"pvi left out: {e}")
         if "transfer" in wanted:
-            from taskmix.experiment.transfer import PairwiseTransfer
-
-            pt = PairwiseTransfer(
-                self.config.transfer,
-                model=self.run.model,
-                out=self.run.out,
-                executor=self.executor,
-                show_progress=self.show_progress,
-            ).fit(suite)
-            scores = pt.matrix_.scores().reindex(index=suite.names, columns=suite.names)
-            out.append(transfer_affinity(scores))
+            found, note = self.transfer(suite)
+            out += [found] if found is not None else []
+            notes += [note] if note else []
         if {"tag", "gradient_cosine"} & set(wanted):
             found, note = self.lookahead(suite)
             out += [a for a in found if a.name.replace(" ", "_") in wanted]
@@ -207,6 +201,76 @@ class Advisor:
         if not out:
             raise ConfigError("no affinity signal could be measured", hint="check advise.signals")
         return out, notes
+
+    def transfer(self, suite: Suite) -> tuple[Affinity | None, str | None]:
+        """Probe transfer between every ordered pair, over the transfer config's seeds; under a
+        time budget over those of them that fit its share (:meth:`transfer_seeds`: None when
+        not even one does), with a note when not all of them did."""
+        seeds, note = list(self.config.transfer.seeds), None
+        if self.config.budget_minutes is not None:
+            seeds, note = self.transfer_seeds(suite)
+        if not seeds:
+            return None, note
+        pt = self._pairwise(suite, seeds).fit(suite)  # a rerun reads the runs from the store
+        scores = pt.matrix_.scores().reindex(index=suite.names, columns=suite.names)
+        return transfer_affinity(scores), note
+
+    def transfer_seeds(self, suite: Suite) -> tuple[list[int], str | None]:
+        """The transfer seeds measured within ``transfer_share`` of the time budget, one seed's
+        grid at a time: the first seed only if its grid is predicted to fit (from the first
+        source's runs: the time so far, and its pair runs' time once for every other source),
+        each further seed only if it is predicted to (at the mean time of a seed so far). The
+        choice is kept under ``out/affinity/``, keyed by the share, so a rerun (its runs now in
+        the store, quick) measures the same seeds."""
+        c = self.config
+        seeds, seconds = list(c.transfer.seeds), 60 * c.budget_minutes * c.transfer_share
+        identity = {
+            "tasks": {t.name: t.fingerprint() for t in suite},
+            "model": self.run.model,
+            "transfer": c.transfer,
+            "seconds": round(seconds, 3),
+        }
+        path = inside(
+            self.run.out, "affinity", f"{suite.name}-transfer-{config_hash(identity)}.json"
+        )
+        if not path.exists():
+            start, used = time.monotonic(), []
+            first = self._pairwise(suite, seeds[:1], sources=suite.names[:1]).fit(suite)
+            pairs = first.runs_.loc[first.runs_.source != "", "seconds"].sum()
+            predicted = time.monotonic() - start + pairs * (len(suite) - 1)
+            while len(used) < len(seeds):
+                spent = time.monotonic() - start
+                if spent + (spent / len(used) if used else predicted - spent) > seconds:
+                    break
+                self._pairwise(suite, [seeds[len(used)]]).fit(suite)
+                used.append(seeds[len(used)])
+            with atomic_file(path) as f:
+                f.write(json.dumps({"seeds": used, "predicted": predicted}, indent=2))
+        saved = json.loads(path.read_text())
+        used, share = saved["seeds"], f"{c.transfer_share:.0%} of the time budget, {seconds:.0f} s"
+        if not used:
+            return [], (
+                f"transfer left out: one seed of its probe runs was predicted to take "
+                f"{saved['predicted']:.0f} s, more than its share ({share})"
+            )
+        if len(used) < len(seeds):
+            return used, (
+                f"transfer measured on {len(used)} of its {len(seeds)} seeds: another was "
+                f"predicted to end past its share ({share})"
+            )
+        return used, None
+
+    def _pairwise(self, suite: Suite, seeds: list[int], sources=None):
+        from taskmix.experiment.transfer import PairwiseTransfer
+
+        return PairwiseTransfer(
+            self.config.transfer.model_copy(update={"seeds": seeds}),
+            sources=sources,
+            model=self.run.model,
+            out=self.run.out,
+            executor=self.executor,
+            show_progress=self.show_progress,
+        )
 
     def lookahead(self, suite: Suite) -> tuple[list[Affinity], str | None]:
         """TAG's affinity and the gradient cosine from one MTL run of all tasks (seed: the first

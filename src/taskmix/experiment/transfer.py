@@ -166,6 +166,7 @@ class PairwiseTransfer(Estimator):
                     "seed": spec.seed,
                     "metric": rec.metrics[split][spec.target][task.main_metric],
                     "run": rec.id,
+                    "seconds": rec.duration,
                 }
             )
         return pd.DataFrame(rows)
