@@ -374,7 +374,7 @@ def pair_truth(
         }
         print(f"  random, {k} pairs (500 draws)  partition gain {100 * m:+.2f} ± {100 * h:.2f}")
     # the advisor `taskmix advise` ships: fitted on every pair of this table
-    write_advisor_table(signals, gold, names, table)
+    write_advisor_table(signals, gold, per_pair_seed, names, table)
     model = AffinityModel().fit(signals, gold)
     figures["fitted_model"] = {**model.to_dict(), "pairs": model.n_pairs_ // 2, "tasks": names}
     print(f"  fitted on all {model.n_pairs_ // 2} pairs: {model.to_dict()}")
@@ -391,13 +391,22 @@ def pair_truth(
     return figures
 
 
-def write_advisor_table(signals: list[Affinity], gold: pd.DataFrame, names, path: Path) -> None:
+def write_advisor_table(
+    signals: list[Affinity], gold: pd.DataFrame, per_pair_seed: pd.Series, names, path: Path
+) -> None:
     """What `taskmix advise` fits its advisor on (:func:`taskmix.group.affinity.fitted_advisor`,
-    on whichever of these signals a suite has): every ordered pair's measured gain (points) and
-    each signal standardised on these tasks."""
+    on whichever of these signals a suite has): every ordered pair's measured gain (points), its
+    standard deviation over the seeds (``gain_sd``: how far one seed falls from the mean,
+    :func:`taskmix.group.affinity.advisor_seed_sd`) and each signal standardised on these tasks."""
     z = {a.name: a.standardised().loc[names, names] for a in signals}
+    sd = 100 * per_pair_seed.groupby(level="pair").std()
     rows = [
-        {"source": i, "target": j, "gain": round(float(gold.loc[i, j]), 6)}
+        {
+            "source": i,
+            "target": j,
+            "gain": round(float(gold.loc[i, j]), 6),
+            "gain_sd": round(float(sd["+".join(_order((i, j), names))]), 6),
+        }
         | {k: round(float(m.loc[i, j]), 6) for k, m in z.items()}
         for i, j in itertools.permutations(names, 2)
         if np.isfinite(gold.loc[i, j])

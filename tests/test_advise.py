@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import types
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -31,6 +32,7 @@ from taskmix.experiment.transfer import PairwiseTransfer
 from taskmix.group.affinity import (
     Affinity,
     AffinityModel,
+    advisor_seed_sd,
     advisor_signals,
     advisor_truth,
     combine,
@@ -110,7 +112,7 @@ def expected(table: pd.DataFrame) -> pd.DataFrame:
     se unless the row says otherwise)."""
     defaults = {"predicted_se": float("nan"), "seeds": 1, "delta_ci": float("nan")}
     rows = [{**defaults, **r} for r in table.to_dict("records")]
-    return table.assign(expected=[_expected(r) for r in rows])
+    return table.assign(expected=[_expected(r, advisor_seed_sd()) for r in rows])
 
 
 def test_decide_prefers_what_was_shown(tmp_path, tiny_model_dir):
@@ -145,6 +147,25 @@ def test_decide_prefers_what_was_shown(tmp_path, tiny_model_dir):
     assert got.expected[0] == pytest.approx((w[0] * -1.28 + w[1] * 26.85) / sum(w))
     assert got.expected[0] > 0 > got.expected[1]  # a wide CI barely moves the prediction
     assert adv.decide(list("abcd"), got) == [["a", "b"], ["c"], ["d"]]
+    # on one seed, the measurement's se is how far one seed falls from its pair's mean in the
+    # advisor's ground truth: a proposed pair predicted ≈ 0 that lost on its one seed is not
+    # recommended on the prediction alone
+    one = pd.DataFrame(
+        [{"group": "a+b", "predicted": 0.0001, "predicted_se": 1.67, "seeds": 1, "delta": -0.0046}]
+    ).assign(verdict="inconclusive, ≥3 seeds")
+    sd = advisor_seed_sd()
+    w = [1.67**-2, sd**-2]
+    assert expected(one).expected[0] == pytest.approx((w[0] * 0.0001 + w[1] * -0.46) / sum(w))
+    assert adv.decide(list("abcd"), expected(one)) == [["a"], ["b"], ["c"], ["d"]]
+
+
+def test_the_advisor_table_keeps_each_pairs_seed_spread_from_the_pair_gains():
+    root = Path(__file__).resolve().parents[1]
+    pairs = pd.read_csv(root / "bench" / "data" / "pair_gains.csv").query("pair != 'all'")
+    per_seed = 100 * pairs.groupby(["pair", "seed"]).gain.mean()
+    sd = per_seed.groupby(level="pair").std()  # over the seeds, of the pair's mean gain
+    assert advisor_seed_sd() == pytest.approx(float((sd**2).mean() ** 0.5), abs=1e-5)
+    assert 1 < advisor_seed_sd() < 5  # points: a pair's gain varies by a few points a seed
 
 
 def test_no_number_of_weaker_groups_outweighs_one_shown_stronger(tmp_path, tiny_model_dir):

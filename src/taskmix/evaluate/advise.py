@@ -61,6 +61,7 @@ from taskmix.evaluate.proof import MultiTaskTrainer
 from taskmix.files import atomic_file, inside
 from taskmix.group.affinity import (
     Affinity,
+    advisor_seed_sd,
     advisor_signals,
     combine,
     fitted_advisor,
@@ -615,7 +616,7 @@ class Advisor:
                 )
             else:
                 c.update(seeds=0, delta=np.nan, delta_ci=np.nan, verdict="not checked (budget)")
-            c["expected"] = _expected(c)
+            c["expected"] = _expected(c, advisor_seed_sd())
             rows.append(c)
         return pd.DataFrame(
             rows,
@@ -808,15 +809,22 @@ def _group_se(affinity: Affinity, group: Sequence[str]) -> float:
     return float(np.nanmean([affinity.se.loc[i, j] for i in group for j in group if i != j]))
 
 
-def _expected(row: dict) -> float:
+def _expected(row: dict, seed_sd: float) -> float:
     """What a group is expected to gain, in the units of the prediction: with a prediction in
-    points and its se (the fitted advisor) and a measured Δ on ≥ 2 seeds, the two weighed by
-    their precision (the measurement's se from its 95% CI); otherwise the prediction."""
+    points and its se (the fitted advisor) and a measured Δ, the two weighed by their precision
+    — the measurement's se from its 95% CI on ≥ 2 seeds; on one seed, ``seed_sd`` (points: how
+    far one seed's gain of a pair falls from its mean, :func:`advisor_seed_sd`); otherwise the
+    prediction."""
     pred, pred_se, seeds = row["predicted"], row["predicted_se"], row["seeds"]
-    if not (pred_se > 0 and seeds >= 2 and np.isfinite(row["delta_ci"])):
-        return pred
     delta = 100 * row["delta"]  # a fraction of the main metric → points
-    se = 100 * row["delta_ci"] / t_multiplier(seeds - 1)
+    if not (pred_se > 0 and seeds >= 1 and np.isfinite(delta)):
+        return pred
+    if seeds == 1:
+        se = seed_sd
+    elif np.isfinite(row["delta_ci"]):
+        se = 100 * row["delta_ci"] / t_multiplier(seeds - 1)
+    else:
+        return pred
     if se <= 0:
         return delta
     w_pred, w_meas = pred_se**-2, se**-2

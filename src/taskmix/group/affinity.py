@@ -229,18 +229,29 @@ ADVISOR_TABLE = "advisor_pairs.csv"
 
 
 @functools.cache
+def _advisor_table() -> pd.DataFrame:
+    with resources.files(__package__).joinpath(ADVISOR_TABLE).open(encoding="utf-8") as f:
+        return pd.read_csv(f)
+
+
+@functools.cache
 def advisor_truth() -> tuple[tuple[Affinity, ...], pd.DataFrame]:
     """:data:`ADVISOR_TABLE` as affinities (one a signal) and the task × task measured gains."""
-    with resources.files(__package__).joinpath(ADVISOR_TABLE).open(encoding="utf-8") as f:
-        table = pd.read_csv(f)
+    table = _advisor_table()
     tasks = list(dict.fromkeys([*table.source, *table.target]))
 
     def square(column: str) -> pd.DataFrame:
         m = table.pivot(index="source", columns="target", values=column)
         return m.reindex(index=tasks, columns=tasks).astype(float)
 
-    signals = [c for c in table.columns if c not in ("source", "target", "gain")]
+    signals = [c for c in table.columns if c not in ("source", "target", "gain", "gain_sd")]
     return tuple(Affinity(k, square(k), neutral=0.0) for k in signals), square("gain")
+
+
+def advisor_seed_sd() -> float:
+    """How far one seed's measured gain of a pair falls from its mean in :data:`ADVISOR_TABLE`
+    (points): the standard deviation over seeds, pooled over its pairs (root mean variance)."""
+    return float(np.sqrt(np.mean(_advisor_table().gain_sd ** 2)))
 
 
 def advisor_signals() -> list[str]:
