@@ -231,9 +231,7 @@ class Advisor:
             "transfer": c.transfer,
             "seconds": round(seconds, 3),
         }
-        path = inside(
-            self.run.out, "affinity", f"{suite.name}-transfer-{config_hash(identity)}.json"
-        )
+        path = self._kept(suite, "transfer", identity)
         if not path.exists():
             start, used = time.monotonic(), []
             first = self._pairwise(suite, seeds[:1], sources=suite.names[:1]).fit(suite)
@@ -260,6 +258,10 @@ class Advisor:
                 f"predicted to end past its share ({share})"
             )
         return used, None
+
+    def _kept(self, suite: Suite, kind: str, identity: dict) -> Path:
+        """Where a signal measured once for ``identity`` (what it depends on) is kept."""
+        return inside(self.run.out, "affinity", f"{suite.name}-{kind}-{config_hash(identity)}.json")
 
     def _pairwise(self, suite: Suite, seeds: list[int], sources=None):
         from taskmix.experiment.transfer import PairwiseTransfer
@@ -297,9 +299,7 @@ class Advisor:
         seconds = None if c.budget_minutes is None else 60 * c.budget_minutes * c.tag_share
         if seconds is not None:  # stopped by the clock: a rerun reads what was measured
             identity["seconds"] = round(seconds, 3)
-        path = inside(
-            self.run.out, "affinity", f"{suite.name}-lookahead-{config_hash(identity)}.json"
-        )
+        path = self._kept(suite, "lookahead", identity)
         if not path.exists():
             self._measure_lookahead(suite, train, seed, every, seconds, path)
         saved = json.loads(path.read_text())
