@@ -225,21 +225,16 @@ class Advisor:
         the store, quick) measures the same seeds."""
         c = self.config
         seeds, seconds = list(c.transfer.seeds), 60 * c.budget_minutes * c.transfer_share
-        identity = {
-            "tasks": {t.name: t.fingerprint() for t in suite},
-            "model": self.run.model,
-            "transfer": c.transfer,
-            "seconds": round(seconds, 3),
-        }
-        path = self._kept(suite, "transfer", identity)
+        path = self._kept(suite, "transfer", transfer=c.transfer, seconds=round(seconds, 3))
         if not path.exists():
             start, used = time.monotonic(), []
             first = self._pairwise(suite, seeds[:1], sources=suite.names[:1]).fit(suite)
             pairs = first.runs_.loc[first.runs_.source != "", "seconds"].sum()
             predicted = time.monotonic() - start + pairs * (len(suite) - 1)
             while len(used) < len(seeds):
-                spent = time.monotonic() - start
-                if spent + (spent / len(used) if used else predicted - spent) > seconds:
+                spent = time.monotonic() - start  # the next seed ends at the mean time a seed
+                ends = spent * (len(used) + 1) / len(used) if used else predicted
+                if ends > seconds:
                     break
                 self._pairwise(suite, [seeds[len(used)]]).fit(suite)
                 used.append(seeds[len(used)])
@@ -259,8 +254,10 @@ class Advisor:
             )
         return used, None
 
-    def _kept(self, suite: Suite, kind: str, identity: dict) -> Path:
-        """Where a signal measured once for ``identity`` (what it depends on) is kept."""
+    def _kept(self, suite: Suite, kind: str, **identity) -> Path:
+        """Where a signal measured once is kept: keyed by the suite's tasks, the model and
+        ``identity`` (what else it depends on)."""
+        identity |= {"tasks": {t.name: t.fingerprint() for t in suite}, "model": self.run.model}
         return inside(self.run.out, "affinity", f"{suite.name}-{kind}-{config_hash(identity)}.json")
 
     def _pairwise(self, suite: Suite, seeds: list[int], sources=None):
@@ -288,18 +285,11 @@ class Advisor:
             train = train.model_copy(update={"max_steps": c.tag_steps, "steps_per_task": False})
         seed = self.run.seeds[0]
         every = auto_every(len(suite), c.tag_per_task, train.batch_size * train.grad_accum)
-        identity = {
-            "tasks": {t.name: t.fingerprint() for t in suite},
-            "model": self.run.model,
-            "train": train,
-            "seed": seed,
-            "per_task": c.tag_per_task,
-            "every": every,
-        }
+        identity = {"train": train, "seed": seed, "per_task": c.tag_per_task, "every": every}
         seconds = None if c.budget_minutes is None else 60 * c.budget_minutes * c.tag_share
         if seconds is not None:  # stopped by the clock: a rerun reads what was measured
             identity["seconds"] = round(seconds, 3)
-        path = self._kept(suite, "lookahead", identity)
+        path = self._kept(suite, "lookahead", **identity)
         if not path.exists():
             self._measure_lookahead(suite, train, seed, every, seconds, path)
         saved = json.loads(path.read_text())

@@ -248,6 +248,7 @@ def advisor_truth() -> tuple[tuple[Affinity, ...], pd.DataFrame]:
     return tuple(Affinity(k, square(k), neutral=0.0) for k in signals), square("gain")
 
 
+@functools.cache
 def advisor_seed_sd() -> float:
     """How far one seed's measured gain of a pair falls from its mean in :data:`ADVISOR_TABLE`
     (points): the standard deviation over seeds, pooled over its pairs (root mean variance)."""
