@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 from scipy.stats import norm
+from scipy.stats import t as student_t
 
 from conftest import run_cli, write_jsonl, write_suite
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig, TransferConfig
@@ -21,12 +22,14 @@ from taskmix.evaluate.advise import (
     Advice,
     Advisor,
     _expected,
+    _one_seed_note,
     candidate_row,
     check_seconds,
     could_change,
     first_checks,
     grown,
     next_seed,
+    seed_sd,
 )
 from taskmix.experiment.transfer import PairwiseTransfer
 from taskmix.group.affinity import (
@@ -166,6 +169,39 @@ def test_the_advisor_table_keeps_each_pairs_seed_spread_from_the_pair_gains():
     sd = per_seed.groupby(level="pair").std()  # over the seeds, of the pair's mean gain
     assert advisor_seed_sd() == pytest.approx(float((sd**2).mean() ** 0.5), abs=1e-5)
     assert 1 < advisor_seed_sd() < 5  # points: a pair's gain varies by a few points a seed
+
+
+def test_a_one_seed_delta_weighs_in_with_the_suites_own_seed_spread(tmp_path, tiny_model_dir):
+    prior, nan = advisor_seed_sd(), float("nan")
+    assert seed_sd(pd.DataFrame()) == pytest.approx(prior)  # nothing checked: the ground truth's
+    measured = pd.DataFrame({"grouping": ["a+b", "c+d", "b+c"], "seeds": [1, 2, 3]}).assign(
+        delta_grouped_ci=[nan, 0.05, 0.02]
+    )
+    sd2 = 100 * 0.05 * 2**0.5 / student_t.ppf(0.975, 1)  # from the CI's half-width t · sd / √n
+    sd3 = 100 * 0.02 * 3**0.5 / student_t.ppf(0.975, 2)
+    pooled = ((2 * prior**2 + 1 * sd2**2 + 2 * sd3**2) / (2 + 1 + 2)) ** 0.5
+    assert seed_sd(measured) == pytest.approx(pooled, rel=1e-6)
+    # a suite whose seeds agree closely (e.g. more data) moves toward its own spread
+    close = pd.DataFrame({"seeds": [3] * 5, "delta_grouped_ci": [0.002] * 5})
+    assert seed_sd(close) < prior / 2
+    # the table weighs a+b's one seed with it, not with the ground truth's spread
+    adv = advisor(tmp_path, tiny_model_dir)
+    rows = [
+        {"group": g, "proposed": True, "grown_from": "", "signals_for": "1/1", "uncertainty": 0.5}
+        for g in measured.grouping
+    ]
+    cands = pd.DataFrame(rows).assign(predicted=-0.5, predicted_se=1.67)
+    measured = measured.assign(
+        groups=measured.grouping, delta_grouped=0.03, verdict="inconclusive, ≥3 seeds"
+    )
+    got = adv.table(cands, comp=None, by_grouping=measured).set_index("group")
+    w = [1.67**-2, pooled**-2]
+    assert got.expected["a+b"] == pytest.approx((w[0] * -0.5 + w[1] * 3.0) / sum(w), rel=1e-6)
+    assert got.expected["a+b"] != pytest.approx(_expected(dict(got.loc["a+b"]), prior))
+    # the note says the spread used and where it came from
+    note = _one_seed_note(measured)
+    assert f"{pooled:.2f} points" in note and "the 2 groups here" in note
+    assert f"{prior:.2f} points" in _one_seed_note(measured.head(1))  # no group on 2 seeds
 
 
 def test_no_number_of_weaker_groups_outweighs_one_shown_stronger(tmp_path, tiny_model_dir):

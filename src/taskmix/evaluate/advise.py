@@ -83,6 +83,9 @@ REGRESSION_BINS = 5
 
 Z_95 = NormalDist().inv_cdf(0.975)  # a two-sided 95% normal interval: 1.96 standard errors
 GAIN_RESOLUTION = 0.01  # points of total gain that one more task in a helping group weighs
+#: the degrees of freedom the advisor's ground truth's seed spread (:func:`advisor_seed_sd`)
+#: weighs as in a suite's own (:func:`seed_sd`): as much as one group checked on three seeds
+PRIOR_DF = 2
 PREDICTED = ("predicted", "predicted_se")  # a group's predicted gain (or affinity) and its se
 # a candidate group: proposed (in the combined partition), grown_from (the group shown to help
 # that it adds one task to, "+"-joined; "" for the signals' own candidates)
@@ -383,6 +386,8 @@ class Advisor:
                 f"more checks of {', '.join(left)} cannot change the recommendation: no verdict "
                 "of theirs would"
             )
+        if comparison is not None and (table.seeds == 1).any():
+            notes.append(_one_seed_note(comparison.by_grouping()))
         recommended = self.decide(suite.names, table)
         table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
         table["advice"] = [  # an unsettled group recommended on its expected gain: unverified
@@ -588,13 +593,10 @@ class Advisor:
         by_grouping: pd.DataFrame | None = None,
     ) -> pd.DataFrame:
         """The candidates with what the checks measured: seeds, Δ ± CI, verdict, expected gain."""
-        if comp is None:
-            measured = pd.DataFrame()
-        else:  # ``by_grouping``: comp's, when the caller has it already
-            measured = (comp.by_grouping() if by_grouping is None else by_grouping).set_index(
-                "grouping"
-            )
-        rows = []
+        if by_grouping is None and comp is not None:  # ``by_grouping``: comp's, when at hand
+            by_grouping = comp.by_grouping()
+        measured = pd.DataFrame() if by_grouping is None else by_grouping.set_index("grouping")
+        rows, sd = [], seed_sd(measured)
         for c in candidates.to_dict("records"):
             if c["group"] in measured.index:
                 m = measured.loc[c["group"]]
@@ -606,7 +608,7 @@ class Advisor:
                 )
             else:
                 c.update(seeds=0, delta=np.nan, delta_ci=np.nan, verdict="not checked (budget)")
-            c["expected"] = _expected(c, advisor_seed_sd())
+            c["expected"] = _expected(c, sd)
             rows.append(c)
         return pd.DataFrame(
             rows,
@@ -799,11 +801,42 @@ def _group_se(affinity: Affinity, group: Sequence[str]) -> float:
     return float(np.nanmean([affinity.se.loc[i, j] for i in group for j in group if i != j]))
 
 
+def seed_sd(measured: pd.DataFrame) -> float:
+    """How far one seed's gain of a group falls from its mean in this suite (points): the spread
+    over seeds of the groups checked on ≥ 2 (``measured``: :meth:`Comparison.by_grouping`),
+    pooled with the advisor's ground truth's (:func:`advisor_seed_sd`), which
+    weighs as :data:`PRIOR_DF` degrees of freedom — so a suite whose seeds agree more (more
+    data, another model) or less than the ground truth's moves toward its own as it is checked."""
+    prior = advisor_seed_sd()
+    var, df = PRIOR_DF * prior**2, PRIOR_DF
+    if len(measured):
+        for n, half in zip(measured.seeds, measured.delta_grouped_ci, strict=True):
+            if n >= 2 and np.isfinite(half):  # the CI's half-width: t · sd / √n
+                var += (n - 1) * (100 * half * math.sqrt(n) / t_multiplier(n - 1)) ** 2
+                df += n - 1
+    return math.sqrt(var / df)
+
+
+def _one_seed_note(measured: pd.DataFrame) -> str:
+    """How a Δ measured on one seed was weighed (:func:`seed_sd`)."""
+    prior, groups = advisor_seed_sd(), int((measured.seeds >= 2).sum())
+    if not groups:
+        return (
+            f"a Δ measured on one seed weighs in with a spread of {prior:.2f} points a seed (the "
+            "advisor's ground truth's; no group here was checked on 2 or more seeds)"
+        )
+    return (
+        f"a Δ measured on one seed weighs in with a spread of {seed_sd(measured):.2f} points a "
+        f"seed (the {groups} group{'s' if groups > 1 else ''} here checked on 2 or more seeds "
+        f"pooled with the advisor's ground truth's {prior:.2f})"
+    )
+
+
 def _expected(row: dict, seed_sd: float) -> float:
     """What a group is expected to gain, in the units of the prediction: with a prediction in
     points and its se (the fitted advisor) and a measured Δ, the two weighed by their precision
     — the measurement's se from its 95% CI on ≥ 2 seeds; on one seed, ``seed_sd`` (points: how
-    far one seed's gain of a pair falls from its mean, :func:`advisor_seed_sd`); otherwise the
+    far one seed's gain of a group falls from its mean, :func:`seed_sd`); otherwise the
     prediction."""
     pred, pred_se, seeds = row["predicted"], row["predicted_se"], row["seeds"]
     delta = 100 * row["delta"]  # a fraction of the main metric → points
