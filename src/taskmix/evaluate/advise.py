@@ -386,7 +386,8 @@ class Advisor:
                 f"more checks of {', '.join(left)} cannot change the recommendation: no verdict "
                 "of theirs would"
             )
-        if comparison is not None and (table.seeds == 1).any():
+        # a one-seed Δ weighed against a prediction with an se (the fitted advisor's): how
+        if comparison is not None and ((table.seeds == 1) & (table.predicted_se > 0)).any():
             notes.append(_one_seed_note(comparison.by_grouping()))
         recommended = self.decide(suite.names, table)
         table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
