@@ -745,3 +745,18 @@ def test_a_check_is_predicted_to_last_as_long_as_runs_of_its_kind():
     # nothing of its kind has ended: not held back
     assert check_seconds([("a", "b")], runs[:3]) == 0
     assert check_seconds([("a",)], []) == 0
+    # carried out two at a time, the STL runs first, each run by the first slot to be free:
+    # a (15 s) and b (40 s) start together, a+b (100 s) after a
+    assert check_seconds([("a", "b"), ("a",), ("b",)], runs, slots=2) == pytest.approx(15 + 100)
+    assert check_seconds([("b", "a"), ("c", "d")], runs, slots=2) == pytest.approx(100)
+    four = [("a",), ("b",), ("c",), ("e",)]  # 15, 40, 70/3, 70/3 s: c and e after a
+    assert check_seconds(four, runs, slots=2) == pytest.approx(15 + 140 / 3)
+    assert check_seconds(four, runs, slots=8) == pytest.approx(40)
+
+
+def test_the_advisor_predicts_checks_with_its_executors_slots(tmp_path, tiny_model_dir):
+    from taskmix.execute import ProcessExecutor
+
+    assert advisor(tmp_path, tiny_model_dir).slots == 1  # in this process
+    pool = Advisor(RunConfig(out=str(tmp_path)), executor=ProcessExecutor(workers=3, devices=[]))
+    assert pool.slots == 3

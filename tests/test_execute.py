@@ -343,6 +343,14 @@ def test_pool_devices_come_from_the_config():
     assert cpu.devices == [] and cpu.workers == 3
 
 
+def test_an_executor_says_how_many_runs_it_carries_out_at_once():
+    # what predicts a batch of runs' wall time (e.g. `advise` under a time budget)
+    assert LocalExecutor().slots == 1
+    assert ProcessExecutor(workers=3, devices=[]).slots == 3
+    assert ProcessExecutor(devices=["0", "1"]).slots == 2  # a worker per GPU
+    assert RayExecutor(address="auto").slots == 1  # the cluster's size is not known here
+
+
 @pytest.mark.parametrize(
     "cpu_count, usable, busy, requested, threads",
     [

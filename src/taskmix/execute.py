@@ -43,6 +43,10 @@ class Executor:
 
     #: True when ``fn`` runs in this process (so it may report step progress to the caller)
     in_process = False
+    #: how many runs it carries out at once, as far as this process knows (a batch's wall time is
+    #: predicted from it): one here and in-process; a pool's workers; a Ray cluster's size is
+    #: known only to the cluster, so one there too (predictions err long, never short)
+    slots = 1
 
     def map(
         self, fn: Callable[[T], Any], items: Iterable[T], started: Callable[[T], None] | None = None
@@ -207,6 +211,10 @@ class ProcessExecutor(Executor):
         self.max_retries = max_retries
         self.retried_: list = []
         self._procs: dict = {}
+
+    @property
+    def slots(self) -> int:
+        return self.workers
 
     def describe(self) -> str:
         return f"process pool ({self.workers} workers)"

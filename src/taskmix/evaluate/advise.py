@@ -39,6 +39,7 @@ The advice per group: *together* (helps), *together: one model, no loss* (equiva
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import json
 import logging
@@ -164,6 +165,11 @@ class Advisor:
     def config(self) -> AdviseConfig:
         return self.run.advise
 
+    @property
+    def slots(self) -> int:
+        """How many runs the executor carries out at once (one in this process, the default)."""
+        return 1 if self.executor is None else self.executor.slots
+
     # ------------------------------------------------------------ the signals
     def signals(self, suite: Suite) -> tuple[list[Affinity], list[str]]:
         """The affinities the config names, and notes on any that could not be measured."""
@@ -222,10 +228,10 @@ class Advisor:
     def transfer_seeds(self, suite: Suite) -> tuple[list[int], str | None]:
         """The transfer seeds measured within ``transfer_share`` of the time budget, one seed's
         grid at a time: the first seed only if its grid is predicted to fit (from the first
-        source's runs: the time so far, and its pair runs' time once for every other source),
-        each further seed only if it is predicted to (at the mean time of a seed so far). The
-        choice is kept under ``out/affinity/``, keyed by the share, so a rerun (its runs now in
-        the store, quick) measures the same seeds."""
+        source's runs: the time so far, and its pair runs' time once for every other source,
+        spread over the executor's :attr:`slots`), each further seed only if it is predicted to
+        (at the mean time of a seed so far). The choice is kept under ``out/affinity/``, keyed
+        by the share, so a rerun (its runs now in the store, quick) measures the same seeds."""
         c = self.config
         seeds, seconds = list(c.transfer.seeds), 60 * c.budget_minutes * c.transfer_share
         path = self._kept(suite, "transfer", transfer=c.transfer, seconds=round(seconds, 3))
@@ -233,7 +239,7 @@ class Advisor:
             start, used = time.monotonic(), []
             first = self._pairwise(suite, seeds[:1], sources=suite.names[:1]).fit(suite)
             pairs = first.runs_.loc[first.runs_.source != "", "seconds"].sum()
-            predicted = time.monotonic() - start + pairs * (len(suite) - 1)
+            predicted = time.monotonic() - start + pairs * (len(suite) - 1) / self.slots
             while len(used) < len(seeds):
                 spent = time.monotonic() - start  # the next seed ends at the mean time a seed
                 ends = spent * (len(used) + 1) / len(used) if used else predicted
@@ -500,7 +506,8 @@ class Advisor:
             new = cost(g, k) - planned
             if len(planned) + len(new) > budget:
                 return False
-            return self._in_time(start, check_seconds([h for h, _ in new], records.values()))
+            seconds = check_seconds([h for h, _ in new], records.values(), self.slots)
+            return self._in_time(start, seconds)
 
         def state() -> pd.DataFrame:
             return self.table(candidates, self._comparison(suite, records, seeds))
@@ -648,25 +655,30 @@ class Advisor:
         return choose_partition(list(names), evidence)
 
 
-def check_seconds(groups: Iterable[Sequence[str]], runs: Iterable[RunRecord]) -> float:
+def check_seconds(
+    groups: Iterable[Sequence[str]], runs: Iterable[RunRecord], slots: int = 1
+) -> float:
     """The predicted wall time of one run of each of ``groups`` (a group of one task: its STL
-    model), from the ``runs`` trained so far: a group's mean duration over its earlier runs;
-    one never trained, the mean duration per task of the runs of its kind (STL or multi-task)
-    times its tasks; 0 where no run of its kind has ended (the first checks are not held back)."""
+    model), carried out ``slots`` at a time (the executor's) in the order a grid starts them
+    (the STL runs first), each run taken by the first slot to be free. A run's time, from the
+    ``runs`` trained so far: a group's mean duration over its earlier runs; one never trained,
+    the mean duration per task of the runs of its kind (STL or multi-task) times its tasks; 0
+    where no run of its kind has ended (the first checks are not held back)."""
     own: dict[frozenset, list[float]] = {}
     per_task: dict[bool, list[float]] = {}
     for r in runs:
         if r.duration is not None:
             own.setdefault(frozenset(r.tasks), []).append(r.duration)
             per_task.setdefault(len(r.tasks) > 1, []).append(r.duration / len(r.tasks))
-    total = 0.0
-    for g in groups:
-        kind = len(g) > 1
+    ends = [0.0] * max(1, slots)  # when each slot is free: a heap
+    for g in sorted(groups, key=lambda g: (len(g), tuple(g))):  # deterministic, whatever order
+        kind, seconds = len(g) > 1, 0.0
         if frozenset(g) in own:
-            total += float(np.mean(own[frozenset(g)]))
+            seconds = float(np.mean(own[frozenset(g)]))
         elif kind in per_task:
-            total += float(np.mean(per_task[kind])) * len(g)
-    return total
+            seconds = float(np.mean(per_task[kind])) * len(g)
+        heapq.heapreplace(ends, ends[0] + seconds)
+    return max(ends)
 
 
 def first_checks(
