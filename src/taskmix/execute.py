@@ -44,8 +44,8 @@ class Executor:
     #: True when ``fn`` runs in this process (so it may report step progress to the caller)
     in_process = False
     #: how many runs it carries out at once, as far as this process knows (a batch's wall time is
-    #: predicted from it): one here and in-process; a pool's workers; a Ray cluster's size is
-    #: known only to the cluster, so one there too (predictions err long, never short)
+    #: predicted from it): one in this process; a pool's workers; one for Ray, whose cluster's
+    #: size only the cluster knows (a prediction then errs long, never short)
     slots = 1
 
     def map(

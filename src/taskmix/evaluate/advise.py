@@ -392,7 +392,7 @@ class Advisor:
                 f"more checks of {', '.join(left)} cannot change the recommendation: no verdict "
                 "of theirs would"
             )
-        # a one-seed Δ weighed against a prediction with an se (the fitted advisor's): how
+        # how a Δ measured on one seed was weighed against a prediction with an se (fitted)
         if comparison is not None and ((table.seeds == 1) & (table.predicted_se > 0)).any():
             notes.append(_one_seed_note(comparison.by_grouping()))
         recommended = self.decide(suite.names, table)
@@ -817,9 +817,9 @@ def _group_se(affinity: Affinity, group: Sequence[str]) -> float:
 def seed_sd(measured: pd.DataFrame) -> float:
     """How far one seed's gain of a group falls from its mean in this suite (points): the spread
     over seeds of the groups checked on ≥ 2 (``measured``: :meth:`Comparison.by_grouping`),
-    pooled with the advisor's ground truth's (:func:`advisor_seed_sd`), which
-    weighs as :data:`PRIOR_DF` degrees of freedom — so a suite whose seeds agree more (more
-    data, another model) or less than the ground truth's moves toward its own as it is checked."""
+    pooled with the advisor's ground truth's (:func:`advisor_seed_sd`), which weighs as
+    :data:`PRIOR_DF` degrees of freedom — so a suite whose seeds agree more (more data, another
+    model) or less than the ground truth's moves toward its own as it is checked."""
     prior = advisor_seed_sd()
     var, df = PRIOR_DF * prior**2, PRIOR_DF
     if len(measured):
