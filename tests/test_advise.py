@@ -173,17 +173,17 @@ def test_the_advisor_table_keeps_each_pairs_seed_spread_from_the_pair_gains():
 
 def test_a_one_seed_delta_weighs_in_with_the_suites_own_seed_spread(tmp_path, tiny_model_dir):
     prior, nan = advisor_seed_sd(), float("nan")
-    assert seed_sd(pd.DataFrame()) == pytest.approx(prior)  # nothing checked: the ground truth's
+    assert seed_sd([]) == pytest.approx(prior)  # nothing checked: the ground truth's
     measured = pd.DataFrame({"grouping": ["a+b", "c+d", "b+c"], "seeds": [1, 2, 3]}).assign(
         delta_grouped_ci=[nan, 0.05, 0.02]
     )
     sd2 = 100 * 0.05 * 2**0.5 / student_t.ppf(0.975, 1)  # from the CI's half-width t · sd / √n
     sd3 = 100 * 0.02 * 3**0.5 / student_t.ppf(0.975, 2)
     pooled = ((2 * prior**2 + 1 * sd2**2 + 2 * sd3**2) / (2 + 1 + 2)) ** 0.5
-    assert seed_sd(measured) == pytest.approx(pooled, rel=1e-6)
+    checked = list(zip(measured.seeds, measured.delta_grouped_ci, strict=True))
+    assert seed_sd(checked) == pytest.approx(pooled, rel=1e-6)
     # a suite whose seeds agree closely (e.g. more data) moves toward its own spread
-    close = pd.DataFrame({"seeds": [3] * 5, "delta_grouped_ci": [0.002] * 5})
-    assert seed_sd(close) < prior / 2
+    assert seed_sd([(3, 0.002)] * 5) < prior / 2
     # the table weighs a+b's one seed with it, not with the ground truth's spread
     adv = advisor(tmp_path, tiny_model_dir)
     rows = [
@@ -199,9 +199,9 @@ def test_a_one_seed_delta_weighs_in_with_the_suites_own_seed_spread(tmp_path, ti
     assert got.expected["a+b"] == pytest.approx((w[0] * -0.5 + w[1] * 3.0) / sum(w), rel=1e-6)
     assert got.expected["a+b"] != pytest.approx(_expected(dict(got.loc["a+b"]), prior))
     # the note says the spread used and where it came from
-    note = _one_seed_note(measured)
+    note = _one_seed_note(checked)
     assert f"{pooled:.2f} points" in note and "the 2 groups here" in note
-    assert f"{prior:.2f} points" in _one_seed_note(measured.head(1))  # no group on 2 seeds
+    assert f"{prior:.2f} points" in _one_seed_note(checked[:1])  # no group on 2 seeds
 
 
 def test_no_number_of_weaker_groups_outweighs_one_shown_stronger(tmp_path, tiny_model_dir):

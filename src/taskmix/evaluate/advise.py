@@ -394,7 +394,7 @@ class Advisor:
             )
         # how a Δ measured on one seed was weighed against a prediction with an se (fitted)
         if comparison is not None and ((table.seeds == 1) & (table.predicted_se > 0)).any():
-            notes.append(_one_seed_note(comparison.by_grouping()))
+            notes.append(_one_seed_note(zip(table.seeds, table.delta_ci, strict=True)))
         recommended = self.decide(suite.names, table)
         table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
         table["advice"] = [  # an unsettled group recommended on its expected gain: unverified
@@ -603,8 +603,11 @@ class Advisor:
         """The candidates with what the checks measured: seeds, Δ ± CI, verdict, expected gain."""
         if by_grouping is None and comp is not None:  # ``by_grouping``: comp's, when at hand
             by_grouping = comp.by_grouping()
-        measured = pd.DataFrame() if by_grouping is None else by_grouping.set_index("grouping")
-        rows, sd = [], seed_sd(measured)
+        if by_grouping is None:
+            measured = pd.DataFrame(columns=["seeds", "delta_grouped_ci"])
+        else:
+            measured = by_grouping.set_index("grouping")
+        rows, sd = [], seed_sd(zip(measured.seeds, measured.delta_grouped_ci, strict=True))
         for c in candidates.to_dict("records"):
             if c["group"] in measured.index:
                 m = measured.loc[c["group"]]
@@ -814,32 +817,37 @@ def _group_se(affinity: Affinity, group: Sequence[str]) -> float:
     return float(np.nanmean([affinity.se.loc[i, j] for i in group for j in group if i != j]))
 
 
-def seed_sd(measured: pd.DataFrame) -> float:
+def _spread(half: float, seeds: int) -> float:
+    """The seed sd (points) behind a measured Δ's 95% CI of half-width ``half`` (a fraction of
+    the main metric: t · sd / √seeds) over ``seeds`` ≥ 2."""
+    return 100 * half * math.sqrt(seeds) / t_multiplier(seeds - 1)
+
+
+def seed_sd(checked: Iterable[tuple[int, float]]) -> float:
     """How far one seed's gain of a group falls from its mean in this suite (points): the spread
-    over seeds of the groups checked on ≥ 2 (``measured``: :meth:`Comparison.by_grouping`),
+    over seeds of the groups ``checked`` (each: its seeds and its Δ's CI half-width) on ≥ 2,
     pooled with the advisor's ground truth's (:func:`advisor_seed_sd`), which weighs as
     :data:`PRIOR_DF` degrees of freedom — so a suite whose seeds agree more (more data, another
     model) or less than the ground truth's moves toward its own as it is checked."""
-    prior = advisor_seed_sd()
-    var, df = PRIOR_DF * prior**2, PRIOR_DF
-    if len(measured):
-        for n, half in zip(measured.seeds, measured.delta_grouped_ci, strict=True):
-            if n >= 2 and np.isfinite(half):  # the CI's half-width: t · sd / √n
-                var += (n - 1) * (100 * half * math.sqrt(n) / t_multiplier(n - 1)) ** 2
-                df += n - 1
+    var, df = PRIOR_DF * advisor_seed_sd() ** 2, PRIOR_DF
+    for n, half in checked:
+        if n >= 2 and np.isfinite(half):
+            var += (n - 1) * _spread(half, n) ** 2
+            df += n - 1
     return math.sqrt(var / df)
 
 
-def _one_seed_note(measured: pd.DataFrame) -> str:
-    """How a Δ measured on one seed was weighed (:func:`seed_sd`)."""
-    prior, groups = advisor_seed_sd(), int((measured.seeds >= 2).sum())
+def _one_seed_note(checked: Iterable[tuple[int, float]]) -> str:
+    """How a Δ measured on one seed was weighed (:func:`seed_sd`; ``checked`` as there)."""
+    checked = list(checked)
+    prior, groups = advisor_seed_sd(), sum(n >= 2 for n, _ in checked)
     if not groups:
         return (
             f"a Δ measured on one seed weighs in with a spread of {prior:.2f} points a seed (the "
             "advisor's ground truth's; no group here was checked on 2 or more seeds)"
         )
     return (
-        f"a Δ measured on one seed weighs in with a spread of {seed_sd(measured):.2f} points a "
+        f"a Δ measured on one seed weighs in with a spread of {seed_sd(checked):.2f} points a "
         f"seed (the {groups} group{'s' if groups > 1 else ''} here checked on 2 or more seeds "
         f"pooled with the advisor's ground truth's {prior:.2f})"
     )
@@ -858,7 +866,7 @@ def _expected(row: dict, seed_sd: float) -> float:
     if seeds == 1:
         se = seed_sd
     elif np.isfinite(row["delta_ci"]):
-        se = 100 * row["delta_ci"] / t_multiplier(seeds - 1)
+        se = _spread(row["delta_ci"], seeds) / math.sqrt(seeds)
     else:
         return pred
     if se <= 0:
