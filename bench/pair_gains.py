@@ -50,6 +50,13 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--eval-every", type=int, default=10)
     ap.add_argument("--dev-rows", type=int, default=200)
+    ap.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["auto", "bf16", "fp32"],
+        help="fp32: as bench/data/pair_gains.csv was measured (on a CPU without bf16), so that "
+        "seeds added on another machine are the same training",
+    )
     ap.add_argument("--no-all", action="store_true", help="do not train all tasks in one model")
     add_workers_arg(ap)
     ap.add_argument("--out", default="bench/out/pair_gains")
@@ -75,7 +82,7 @@ def main() -> None:
         patience=2,
         patience_from="start",
     )
-    model = ModelConfig(max_length=a.max_length)
+    model = ModelConfig(max_length=a.max_length, precision=a.precision)
     pairs = [list(p) for p in itertools.combinations(names, 2)]
     t0 = time.time()
     groupings = {"+".join(p): [p] for p in pairs}
@@ -175,6 +182,7 @@ def main() -> None:
                 "train_rows": a.train_rows,
                 "seeds": seeds,
                 "max_length": a.max_length,
+                "precision": a.precision,
                 "batch_size": a.batch_size,
                 "train": train.identity(),
                 "runs": len(comp.records),
