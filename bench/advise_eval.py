@@ -105,27 +105,28 @@ def measured_signals(names, data_dir, out, tag_steps, train_rows) -> list[Affini
 
 def held_out(signals: list[Affinity], gold: pd.DataFrame, names) -> dict[str, Affinity]:
     """Leave one task out: per task t, the fitted advisor (`AffinityModel`) fitted on the measured
-    entries that do not involve t, and its prediction of every entry."""
+    entries that do not involve t, and its prediction of every entry (with its se)."""
     out = {}
     for t in names:
         held = gold.copy()
         held.loc[t, :] = np.nan
         held.loc[:, t] = np.nan
-        out[t] = AffinityModel().fit(signals, held).predict(signals).matrix.loc[names, names]
+        a = AffinityModel().fit(signals, held).predict(signals)
+        out[t] = Affinity(a.name, a.matrix.loc[names, names], a.se.loc[names, names], 0.0)
     return out
 
 
-def fitted(models: dict[str, pd.DataFrame], names, by: str) -> Affinity:
+def fitted(models: dict[str, Affinity], names, by: str) -> Affinity:
     """One matrix from the held-out models: by "target", column t from the model that never saw
-    t; by "pair", entry (i, j) the mean of the models that never saw i and never saw j."""
+    t; by "pair", entry (i, j) the mean of the models that never saw i and never saw j (its se
+    too)."""
     pred = pd.DataFrame(np.nan, index=names, columns=names)
+    se = pred.copy()
     for i, j in itertools.permutations(names, 2):
-        pred.loc[i, j] = (
-            models[j].loc[i, j]
-            if by == "target"
-            else (models[i].loc[i, j] + models[j].loc[i, j]) / 2
-        )
-    return Affinity("combined (fitted, LOO)", pred, neutral=0.0)
+        by_model = [models[j]] if by == "target" else [models[i], models[j]]
+        pred.loc[i, j] = np.mean([m.matrix.loc[i, j] for m in by_model])
+        se.loc[i, j] = np.mean([m.se.loc[i, j] for m in by_model])
+    return Affinity("combined (fitted, LOO)", pred, se, neutral=0.0)
 
 
 def per_target(a: Affinity, gold: pd.DataFrame, names) -> tuple[list[float], list[float]]:
@@ -256,38 +257,58 @@ def seed_ceiling(per_pair_seed: pd.Series, names: list[str]) -> dict:
     return out
 
 
-def read_gains(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[str], pd.Series]:
-    """bench/data/pair_gains.csv: all rows, the pair rows, the tasks in order, and the mean gain
-    over each pair's two tasks per seed."""
+def read_gains(
+    path: Path, seeds: list[int] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, list[str], pd.Series]:
+    """bench/data/pair_gains.csv (the rows of ``seeds``, default all): all rows, the pair rows,
+    the tasks in order, and the mean gain over each pair's two tasks per seed."""
     frame = pd.read_csv(path)
+    if seeds:
+        frame = frame[frame.seed.isin(seeds)]
     pairs = frame[frame.pair != "all"]
     per_pair_seed = pairs.groupby(["pair", "seed"]).gain.mean()
     return frame, pairs, list(dict.fromkeys(pairs.task)), per_pair_seed
 
 
-def pair_truth(
-    gains_csv: Path, data_dir: Path, tag_steps: int, out: str, train_rows: int, table: Path
-):
-    frame, pairs, names, per_pair_seed = read_gains(gains_csv)
-    seeds = sorted(set(frame.seed))
+def gold_matrix(per_pair_seed: pd.Series, names: list[str]) -> pd.DataFrame:
+    """The measured gain of every pair (mean over its seeds), task × task, in points: the fitted
+    advisor predicts a gain in points of the main metric."""
     gold = pd.DataFrame(np.nan, index=names, columns=names)
-    for p in pairs.pair.unique():
+    for p in per_pair_seed.index.unique(level="pair"):
         a, b = p.split("+")
-        # in points: the fitted advisor predicts a gain in points of the main metric
         gold.loc[a, b] = gold.loc[b, a] = 100 * float(per_pair_seed[p].mean())
+    return gold
+
+
+def partition_gains(part, pairs: pd.DataFrame, names: list[str], seeds) -> np.ndarray:
+    """The measured gain of a partition into pairs on each of ``seeds``: the gain of every task
+    in a pair, summed, over all tasks (a task left alone counts 0)."""
+    gain_of = {(r.pair, r.task, r.seed): r.gain for r in pairs.itertuples()}
+    return np.array(
+        [
+            sum(gain_of[("+".join(_order(g, names)), t, s)] for g in part if len(g) == 2 for t in g)
+            / len(names)
+            for s in seeds
+        ]
+    )
+
+
+def pair_truth(
+    gains_csv: Path,
+    data_dir: Path,
+    tag_steps: int,
+    out: str,
+    train_rows: int,
+    table: Path,
+    seeds: list[int] | None = None,
+):
+    frame, pairs, names, per_pair_seed = read_gains(gains_csv, seeds)
+    seeds = sorted(set(frame.seed))
+    gold = gold_matrix(per_pair_seed, names)
     signals = measured_signals(names, data_dir, out, tag_steps, train_rows)
-    gain_of = {  # (pair, task, seed) → gain
-        (r.pair, r.task, r.seed): r.gain for r in pairs.itertuples()
-    }
 
     def partition_gain(part) -> np.ndarray:
-        per_seed = []
-        for s in seeds:
-            total = sum(
-                gain_of[("+".join(_order(g, names)), t, s)] for g in part if len(g) == 2 for t in g
-            )
-            per_seed.append(total / len(names))
-        return np.array(per_seed)
+        return partition_gains(part, pairs, names, seeds)
 
     figures: dict = {"ceiling": seed_ceiling(per_pair_seed, names)}
     task_rhos: dict[str, np.ndarray] = {}
@@ -307,7 +328,7 @@ def pair_truth(
     def loo_advisor(signals: list[Affinity]) -> tuple[Affinity, dict[str, Affinity]]:
         models = held_out(signals, gold, names)
         loo = fitted(models, names, by="pair")
-        return loo, {t: Affinity(loo.name, models[t], neutral=0.0) for t in names}
+        return loo, {t: Affinity(loo.name, models[t].matrix, neutral=0.0) for t in names}
 
     loo, by_task = loo_advisor(signals)
     everything = [(a, {}) for a in [*signals, combine(signals)]] + [(loo, by_task)]
@@ -433,6 +454,11 @@ def main() -> None:
     )
     ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
     ap.add_argument("--gains", type=Path, default=Path("bench/data/pair_gains.csv"))
+    ap.add_argument(
+        "--seeds",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="the seeds of the pair gains used, e.g. 1,2,3 (default: every seed in --gains)",
+    )
     ap.add_argument("--tag-steps", type=int, default=300)
     ap.add_argument("--train-rows", type=int, default=500)
     ap.add_argument("--out", default="bench/out/advise_eval")
@@ -458,7 +484,7 @@ def main() -> None:
         path = a.data_dir / "taskweb" / "taskweb_pairwise.csv"
         figures["transfer"] = {"between_settings": settings_agreement(path, list(TASKWEB))}
         print(f"measured pair gains ({a.gains}):")
-        _, _, names, per_pair_seed = read_gains(a.gains)
+        _, _, names, per_pair_seed = read_gains(a.gains, a.seeds)
         figures["pair_gain"] = {"ceiling": seed_ceiling(per_pair_seed, names)}
         write_json(a.json, figures)
         return
@@ -468,7 +494,7 @@ def main() -> None:
     if a.gains.exists():
         print("measured pair gains (bench/pair_gains.py):")
         figures["pair_gain"] = pair_truth(
-            a.gains, a.data_dir, a.tag_steps, a.out, a.train_rows, a.advisor_table
+            a.gains, a.data_dir, a.tag_steps, a.out, a.train_rows, a.advisor_table, a.seeds
         )
     figures["settings"] = {
         "tag_steps": a.tag_steps,
