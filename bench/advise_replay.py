@@ -235,15 +235,18 @@ def expected_rule(per_pair_seed: pd.Series, combined: Affinity, seeds, spreads) 
     prediction and the Δ measured on ``n`` seeds weighed by their precision), held out by seed:
     for every pair, every seed e and every ``n`` of the other seeds, the pair is recommended or
     not from those ``n`` seeds and scored on seed e. One seed's Δ is weighed with each seed sd
-    of ``spreads`` (points); ``n`` ≥ 2 seeds with their own CI. Beside it, Δ > 0 alone. A
-    pair is a case once per (e, seeds used): the cases are not independent, so the CIs over
-    them are too narrow."""
+    of ``spreads`` (points); ``n`` ≥ 2 seeds with their own CI. Beside it, Δ > 0 alone, and
+    every pair. Per rule: how often it recommends, the held-out gain of what it recommends, and
+    its gain per decision against training alone (a pair not recommended gains 0) — averaged
+    per pair first, so that its CI is over the pairs (a pair's cases share its noise)."""
     out: dict = {}
     for n in (1, 2):
-        cases: dict[str, list[float]] = {}
+        per_pair: dict[str, list[float]] = {}  # rule → each pair's mean gain per decision
+        chosen_gains: dict[str, list[float]] = {}  # rule → held-out gains of what it chose
         for p in per_pair_seed.index.unique(level="pair"):
             a, b = p.split("+")
             gain = per_pair_seed[p]
+            outcome: dict[str, list[float]] = {}
             for e in seeds:
                 for used in itertools.combinations([s for s in seeds if s != e], n):
                     delta, half = mean_ci([gain[s] for s in used])
@@ -261,20 +264,28 @@ def expected_rule(per_pair_seed: pd.Series, combined: Affinity, seeds, spreads) 
                     else:
                         rules["expected > 0, own CI"] = _expected(row, math.nan) > 0
                     for rule, chosen in rules.items():
-                        cases.setdefault(rule, [])
+                        outcome.setdefault(rule, []).append(100 * gain[e] if chosen else 0.0)
                         if chosen:
-                            cases[rule].append(100 * gain[e])
-        total = len(cases["every pair"])
-        print(f"  Δ on {n} seed{'s' if n > 1 else ''}, scored on another ({total} cases):")
+                            chosen_gains.setdefault(rule, []).append(100 * gain[e])
+            for rule, values in outcome.items():
+                per_pair.setdefault(rule, []).append(float(np.mean(values)))
+        cases = len(seeds) * math.comb(len(seeds) - 1, n)
+        print(f"  Δ on {n} seed{'s' if n > 1 else ''}, scored on another ({cases} cases a pair):")
         out[f"{n}_seeds"] = {}
-        for rule, held in cases.items():
-            m, h = mean_ci(held) if held else (math.nan, math.nan)
+        for rule, values in per_pair.items():
+            held = chosen_gains.get(rule, [])
+            m, _ = mean_ci(held) if held else (math.nan, math.nan)
+            d, dh = mean_ci(values)
             out[f"{n}_seeds"][rule] = {
                 "recommended": len(held),
-                "held_out_gain": round(m, 2),
-                "held_out_gain_ci95": round(h, 2),
+                "gain_of_recommended": round(m, 2),
+                "gain_per_decision": round(d, 3),
+                "gain_per_decision_ci95": round(dh, 3),
             }
-            print(f"    {rule:34s} recommends {len(held):3d}: held-out gain {m:+.2f} ± {h:.2f}")
+            print(
+                f"    {rule:34s} recommends {len(held):4d}, they gain {m:+.2f} on the held-out "
+                f"seed; per decision {d:+.3f} ± {dh:.3f} (CI over the pairs)"
+            )
     return out
 
 
@@ -292,8 +303,9 @@ def summarise(folds: list[dict]) -> dict:
     print("  gain over all tasks (points; mean ± 95% CI over the held-out seeds), advise − it:")
     for n in names:
         values = np.array([f["gain"].get(n, np.nan) for f in folds])
-        m, h = mean_ci(values)
-        dm, dh = mean_ci(mine - values)
+        held = np.isfinite(values)  # all tasks in one model: only on the seeds that trained it
+        m, h = mean_ci(values[held])
+        dm, dh = mean_ci((mine - values)[held])
         out["gain"][n], out["ci95"][n] = round(m, 2), round(h, 2)
         if n != "advise":
             out["advise_minus"][n], out["advise_minus_ci95"][n] = round(dm, 2), round(dh, 2)
