@@ -4,7 +4,8 @@ over seeds, at converged budgets — the measured multi-task gain of each pair.
     python bench/pair_gains.py --data-dir ../shared/data --json bench/out/pair_gains.json
 
 Writes bench/data/pair_gains.csv (one row per pair, task and seed: the task's main metric alone
-and in the pair, and the gain) and, per pair, the mean gain over its two tasks with its 95% CI.
+and in the pair, and the gain; the rows of the seeds run replace theirs, other seeds' are kept)
+and, per pair, the mean gain over its two tasks with its 95% CI.
 Training: MiniLM, at most 10 epochs, dev (a 200-example sample) scored every 10 steps, early
 stopping after 2 evaluations without improvement, best checkpoint; lr 1e-4, batch 32, word
 embeddings frozen,
@@ -115,8 +116,6 @@ def main() -> None:
                     }
                 )
     frame = pd.DataFrame(rows)
-    a.csv.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(a.csv, index=False)
     everything = comp.setting_of(names)
     all_rows = (
         []
@@ -136,7 +135,7 @@ def main() -> None:
         ]
     )
     frame = pd.concat([frame, pd.DataFrame(all_rows)], ignore_index=True)
-    frame.to_csv(a.csv, index=False)
+    write_table(frame, a.csv, seeds)
     per_pair = {}
     for pair, sub in frame.groupby("pair", sort=False):
         per_seed = sub.groupby("seed").gain.mean().to_numpy()
@@ -193,6 +192,17 @@ def main() -> None:
             },
         },
     )
+
+
+def write_table(frame: pd.DataFrame, path: Path, seeds: list[int]) -> None:
+    """``frame`` into the table at ``path``: the rows of ``seeds`` replaced, the other seeds'
+    rows kept (seeds measured in other invocations, e.g. added later)."""
+    if path.exists():
+        kept = pd.read_csv(path)
+        frame = pd.concat([kept[~kept.seed.isin(seeds)], frame], ignore_index=True)
+    frame = frame.sort_values("seed", kind="stable", ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
 
 
 if __name__ == "__main__":
