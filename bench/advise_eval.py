@@ -444,6 +444,17 @@ def _r(x: float) -> float:
     return round(100 * float(x), 2)
 
 
+def add_gains_args(ap: argparse.ArgumentParser) -> None:
+    """The data and the pair-gain table (and which of its seeds) a script reads."""
+    ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    ap.add_argument("--gains", type=Path, default=Path("bench/data/pair_gains.csv"))
+    ap.add_argument(
+        "--seeds",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="the seeds of the pair gains used, e.g. 1,2,3 (default: every seed in --gains)",
+    )
+
+
 def _order(group, names) -> list[str]:
     return sorted(group, key=names.index)
 
@@ -452,13 +463,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    ap.add_argument("--gains", type=Path, default=Path("bench/data/pair_gains.csv"))
-    ap.add_argument(
-        "--seeds",
-        type=lambda v: [int(x) for x in v.split(",")],
-        help="the seeds of the pair gains used, e.g. 1,2,3 (default: every seed in --gains)",
-    )
+    add_gains_args(ap)
     ap.add_argument("--tag-steps", type=int, default=300)
     ap.add_argument("--train-rows", type=int, default=500)
     ap.add_argument("--out", default="bench/out/advise_eval")

@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from advise_eval import (  # noqa: E402
+    add_gains_args,
     fitted,
     gold_matrix,
     held_out,
@@ -128,13 +129,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
-    ap.add_argument("--gains", type=Path, default=Path("bench/data/pair_gains.csv"))
-    ap.add_argument(
-        "--seeds",
-        type=lambda v: [int(x) for x in v.split(",")],
-        help="the seeds of the pair gains replayed, e.g. 1,2,3 (default: every seed in --gains)",
-    )
+    add_gains_args(ap)
     ap.add_argument("--signals-out", default="bench/out/advise_eval14")
     ap.add_argument("--tag-steps", type=int, default=200)
     ap.add_argument("--train-rows", type=int, default=500, help="rows the signals were measured on")
