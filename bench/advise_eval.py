@@ -280,10 +280,15 @@ def gold_matrix(per_pair_seed: pd.Series, names: list[str]) -> pd.DataFrame:
     return gold
 
 
-def partition_gains(part, pairs: pd.DataFrame, names: list[str], seeds) -> np.ndarray:
+def gains_of(pairs: pd.DataFrame) -> dict[tuple, float]:
+    """(pair, task, seed) → the task's gain in the pair, from the pair rows of the table."""
+    return {(r.pair, r.task, r.seed): r.gain for r in pairs.itertuples()}
+
+
+def partition_gains(part, gain_of: dict[tuple, float], names: list[str], seeds) -> np.ndarray:
     """The measured gain of a partition into pairs on each of ``seeds``: the gain of every task
-    in a pair, summed, over all tasks (a task left alone counts 0)."""
-    gain_of = {(r.pair, r.task, r.seed): r.gain for r in pairs.itertuples()}
+    in a pair (``gain_of``: :func:`gains_of`), summed, over all tasks (a task left alone counts
+    0)."""
     return np.array(
         [
             sum(gain_of[("+".join(_order(g, names)), t, s)] for g in part if len(g) == 2 for t in g)
@@ -307,8 +312,10 @@ def pair_truth(
     gold = gold_matrix(per_pair_seed, names)
     signals = measured_signals(names, data_dir, out, tag_steps, train_rows)
 
+    gain_of = gains_of(pairs)
+
     def partition_gain(part) -> np.ndarray:
-        return partition_gains(part, pairs, names, seeds)
+        return partition_gains(part, gain_of, names, seeds)
 
     figures: dict = {"ceiling": seed_ceiling(per_pair_seed, names)}
     task_rhos: dict[str, np.ndarray] = {}

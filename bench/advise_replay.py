@@ -44,6 +44,7 @@ import pandas as pd  # noqa: E402
 from advise_eval import (  # noqa: E402
     add_gains_args,
     fitted,
+    gains_of,
     gold_matrix,
     held_out,
     measured_signals,
@@ -160,8 +161,10 @@ def main() -> None:
     # the suite the table was measured on (bench/pair_gains.py): names, kinds, fingerprints
     suite = sampled_suite(a.data_dir, names, 300, dev_rows=200)
 
+    gain_of = gains_of(pairs)
+
     def on(part, seed) -> float:
-        return 100 * float(partition_gains(part, pairs, names, [seed])[0])
+        return 100 * float(partition_gains(part, gain_of, names, [seed])[0])
 
     # what each advice is made from: the fitted advisor over every signal, or one signal alone
     # (its standardised affinity; its own partition's groups are the candidates)
