@@ -33,8 +33,9 @@
    its smaller group only if its tasks gain more in all).
 
 The advice per group: *together* (helps), *together: one model, no loss* (equivalent), *apart*
-(hurts), *train STL longer first* (its STL models had not converged) or *together, unverified*
-(inconclusive, or not checked: the seeds it would need are said).
+(hurts), *train STL longer first* (its STL models had not converged), *together, unverified*
+(inconclusive, or not checked, and recommended on its expected gain: the seeds it would need
+are said), or *unsettled* / *-* (inconclusive / not checked, and not recommended).
 """
 
 from __future__ import annotations
@@ -398,7 +399,7 @@ class Advisor:
         recommended = self.decide(suite.names, table)
         table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
         table["advice"] = [  # an unsettled group recommended on its expected gain: unverified
-            _advice(r.verdict, r.proposed or r.recommended) for r in table.itertuples()
+            _advice(r.verdict, r.recommended) for r in table.itertuples()
         ]
         if not len(table):
             notes.append("no group is predicted to help by any signal: train every task alone")
@@ -884,12 +885,14 @@ def _unsettled(verdict: str) -> bool:
     return verdict.startswith(("inconclusive", "not checked"))
 
 
-def _advice(verdict: str, proposed: bool) -> str:
+def _advice(verdict: str, recommended: bool) -> str:
+    """A group's advice from its verdict; an unsettled one is *together, unverified* only if
+    the recommendation takes it (on its expected gain), whether or not it was proposed."""
     word = verdict.split(",")[0]
     if word in ADVICE:
         return ADVICE[word]
     if verdict.startswith("STL not converged"):
         return "train STL longer first"
     if verdict.startswith("not checked"):
-        return "together, unverified" if proposed else "-"
-    return "together, unverified" if proposed else "unsettled"
+        return "together, unverified" if recommended else "-"
+    return "together, unverified" if recommended else "unsettled"
