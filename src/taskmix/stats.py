@@ -7,6 +7,7 @@ numpy and math only: commands that read a run store import this, and scipy costs
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,9 +62,12 @@ def t_sf(x: float, df: int) -> float:
     return tail if x >= 0 else 1.0 - tail
 
 
+@functools.lru_cache(maxsize=4096)
 def t_multiplier(df: int, confidence: float = 0.95) -> float:
     """The Student t quantile of a two-sided interval: P(|T| < t) = ``confidence`` with ``df``
     (a whole number) degrees of freedom — scipy's ``stats.t.ppf(0.5 + confidence / 2, df)``.
+    Cached: a bisection of 200 steps, asked again and again for the same few quantiles (every
+    verdict's CI; :func:`seeds_needed` tries each n up to 1000).
 
     >>> round(t_multiplier(2), 3), round(t_multiplier(4), 3)
     (4.303, 2.776)
