@@ -21,7 +21,7 @@ what to check, in what order, and what to recommend. Held out twice:
 Figures: mean over the folds (one per seed) ± 95% CI, and each difference paired by fold. The
 replay recommends pairs only (``max_size`` 2: the table has no larger groups). The signals are
 those of bench/advise_eval.py (its store, --signals-out, is read, not measured again). What the
-replay does not hold out: the prior seed spread (2.40 points, from every seed of the table) that
+replay does not hold out: the prior seed spread (2.26 points, from every seed of the table) that
 weighs a one-seed Δ, and the table's STL runs being shared by every pair of a seed (as a run
 store shares them).
 """

@@ -734,6 +734,19 @@ def test_an_unsettled_group_is_advised_together_only_if_recommended(
     assert rows.loc["b+c", "advice"] == "together"
 
 
+def test_a_verdict_looked_at_after_added_seeds_is_said_to_be(tmp_path, tiny_model_dir, monkeypatch):
+    """a+b stays inconclusive and gets a third seed: each seed was a look at the verdict, and a
+    note says what that does to its error rate; settled on its first 2 seeds, no note."""
+    names = list("abcd")
+    ab = planted(names, ["ab"], name="ab")
+    for gain, seeds, noted in [(-0.01, 3, True), (0.05, 2, False)]:
+        adv = advisor(tmp_path, tiny_model_dir, weights="equal", max_seeds=3)
+        faked_checks(monkeypatch, adv, {"a+b": gain})
+        advice = adv.advise(types.SimpleNamespace(names=names), signals=[ab])
+        assert advice.groups.set_index("group").loc["a+b", "seeds"] == seeds
+        assert any("got more than 2 seeds" in n for n in advice.notes) == noted
+
+
 def test_under_a_time_budget_a_check_starts_only_if_predicted_to_end_in_time(
     tmp_path, tiny_model_dir, monkeypatch
 ):
