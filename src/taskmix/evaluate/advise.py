@@ -862,8 +862,8 @@ def _looks_note(groups: int, first: int) -> str:
     return (
         f"{groups} group{'s' if groups > 1 else ''} got more than {first} seeds, the verdict "
         "looked at after each: every look is a test at α = 0.05, so a group with no true "
-        "difference ends 'helps' or 'hurts' more often than 5% of the time (simulated: ≈14% "
-        "when seeds are added up to 6, against 5% at a fixed number; a verdict reached late "
+        "difference ends 'helps' or 'hurts' more often than 5% of the time (simulated for the "
+        "default 2 to 6 seeds: ≈14%, against 5% at a fixed number; a verdict reached late "
         "deserves another seed or two)"
     )
 
