@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import NormalDist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -107,23 +108,42 @@ class GivenAdvisor(Advisor):
     (instead of the one `taskmix advise` ships, fitted on every pair of the table), or one
     signal alone."""
 
-    def __init__(self, run: RunConfig, combined: Affinity, executor: Executor):
+    def __init__(self, run: RunConfig, combined: Affinity, executor: Executor, order: str):
         super().__init__(run, executor, show_progress=False)
-        self.given = combined
+        self.given, self.order = combined, order
 
     def combination(self, signals):
         return self.given, None
 
+    def candidates(self, signals, combined, proposed):
+        """The product's candidates in its order, or (``order`` 'value', an experiment) by the
+        expected value of checking each: what knowing its gain is expected to add over deciding
+        on the prediction, σ·φ(μ/σ) − |μ|·Φ(−|μ|/σ) (points), the proposed groups first."""
+        frame = super().candidates(signals, combined, proposed)
+        if self.order == "uncertainty":
+            return frame
+        normal = NormalDist()
+        value = [
+            s * normal.pdf(m / s) - abs(m) * normal.cdf(-abs(m) / s) if s > 0 else 0.0
+            for m, s in zip(frame.predicted, frame.predicted_se, strict=True)
+        ]
+        return (
+            frame.assign(value=value)
+            .sort_values(["proposed", "value"], ascending=False, kind="stable", ignore_index=True)
+            .drop(columns="value")
+        )
 
-def replay(suite, signals, combined, frame, seeds, budget, out: Path):
+
+def replay(suite, signals, combined, frame, seeds, budget, out: Path, order: str):
     """The advice from ``signals`` and ``combined``, with checks on ``seeds`` only, within
-    ``budget`` runs (None: unlimited)."""
+    ``budget`` runs (None: unlimited), the candidates in ``order``."""
     run = RunConfig(
         seeds=list(seeds),
         out=str(out),
         advise=AdviseConfig(max_size=2, budget_runs=budget, max_seeds=len(seeds)),
     )
-    return GivenAdvisor(run, combined, TableExecutor(frame, seeds)).advise(suite, signals)
+    executor = TableExecutor(frame, seeds)
+    return GivenAdvisor(run, combined, executor, order).advise(suite, signals)
 
 
 def main() -> None:
@@ -139,6 +159,13 @@ def main() -> None:
         default="13,36,0",
         help="run budgets replayed (13: what 30 minutes bought on the real suite; 36: the "
         "default; 0: unlimited)",
+    )
+    ap.add_argument(
+        "--order",
+        choices=["uncertainty", "value"],
+        default="uncertainty",
+        help="the order the candidates are checked in: the product's (the least certain "
+        "prediction first), or an experiment (the largest expected value of checking first)",
     )
     ap.add_argument("--random-draws", type=int, default=500)
     ap.add_argument(
@@ -183,7 +210,9 @@ def main() -> None:
             fold: dict = {"held_out_seed": e, "gain": {}, "runs": {}, "recommended": {}}
             for name, (given, affinity) in advisers.items():
                 with tempfile.TemporaryDirectory() as tmp:
-                    advice = replay(suite, given, affinity, frame, checked_on, budget, Path(tmp))
+                    advice = replay(
+                        suite, given, affinity, frame, checked_on, budget, Path(tmp), a.order
+                    )
                 fold["gain"][name] = on(advice.recommended, e)
                 fold["runs"][name] = advice.runs
                 fold["recommended"][name] = (
@@ -224,7 +253,15 @@ def main() -> None:
     write_json(
         a.json,
         figures
-        | {"settings": {"tasks": names, "seeds": seeds, "budgets": a.budgets, "max_size": 2}},
+        | {
+            "settings": {
+                "tasks": names,
+                "seeds": seeds,
+                "budgets": a.budgets,
+                "max_size": 2,
+                "order": a.order,
+            }
+        },
     )
 
 
