@@ -7,8 +7,10 @@ out, every signal's figure reported.
 1. Measured transfer (TaskWeb, Kim et al. 2023): the mean TaskWeb score over its 7 model /
    adaptation settings for the 9 tasks whose data we have (boolq, cb, copa, mrpc, qnli,
    rotten_tomatoes = rt, rte, stsb, wic; 72 ordered pairs). Per target: Spearman between a
-   signal's affinity source → target and the measured transfer, and NDCG of its ranking of the
-   sources; mean over the targets.
+   signal's affinity source → target and the measured transfer, NDCG of its ranking of the
+   sources, and Regret@3 (how much lower the target's T5-large score after transfer from the
+   signal's top 3 sources is than from the best 3 of them, in %; TaskWeb's
+   taskweb_t5l_target_scores.csv); mean over the targets.
 2. Measured multi-task gains (bench/pair_gains.py): per pair, the mean over its two tasks of MTL −
    STL. Spearman of each signal's pair affinity with the measured gain, over all pairs and per
    task (the pairs that contain it); and the measured gain of the partition into pairs each one
@@ -70,7 +72,7 @@ from taskmix.group.affinity import (  # noqa: E402
 )
 from taskmix.group.partition import random_partition  # noqa: E402
 from taskmix.relate.matrix import TransferMatrix  # noqa: E402
-from taskmix.relate.ranking import ndcg, rank  # noqa: E402
+from taskmix.relate.ranking import ndcg, rank, regret_at_k  # noqa: E402
 from taskmix.relate.similarity import load_similarity  # noqa: E402
 
 TASKWEB = {  # our bench task → its TaskWeb name
@@ -129,16 +131,22 @@ def fitted(models: dict[str, Affinity], names, by: str) -> Affinity:
     return Affinity("combined (fitted, LOO)", pred, se, neutral=0.0)
 
 
-def per_target(a: Affinity, gold: pd.DataFrame, names) -> tuple[list[float], list[float]]:
-    """Per target: Spearman(affinity s → t, measured s → t) and NDCG of the ranking."""
-    rhos, gains = [], []
+def per_target(
+    a: Affinity, gold: pd.DataFrame, names, after: pd.DataFrame, k: int = 3
+) -> tuple[list[float], list[float], list[float]]:
+    """Per target: Spearman(affinity s → t, measured s → t), NDCG of the ranking, and Regret@k
+    of its top ``k`` sources against the best ``k`` by ``after`` (source × target: the target's
+    score after transfer from the source)."""
+    rhos, gains, regrets = [], [], []
     for t in names:
         src = [s for s in names if s != t and np.isfinite(gold.loc[s, t])]
         x = a.matrix.loc[src, t].astype(float)
         y = gold.loc[src, t].astype(float)
         rhos.append(float(stats.spearmanr(x, y).statistic))
         gains.append(ndcg(rank(x), rank(y)))
-    return rhos, gains
+        score = after.loc[src, t].astype(float)
+        regrets.append(regret_at_k(rank(x), rank(score), score.to_dict(), k))
+    return rhos, gains, regrets
 
 
 def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) -> dict:
@@ -149,6 +157,10 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     gold = pd.DataFrame(np.nan, index=ours, columns=ours)  # source × target
     for s, t in itertools.permutations(ours, 2):
         gold.loc[s, t] = scores.loc[TASKWEB[t], TASKWEB[s]]
+    after = pd.read_csv(d / "taskweb_t5l_target_scores.csv")  # a target's score after transfer
+    after = after.pivot(index="source", columns="target", values="mean_score")
+    after = after.loc[[TASKWEB[t] for t in ours], [TASKWEB[t] for t in ours]]
+    after.index, after.columns = ours, ours
     signals = measured_signals(ours, data_dir, out, tag_steps, train_rows)
     measured = list(signals)
     roe = load_similarity(d / "taskweb_roe_minilm_dot32.csv")  # target × source
@@ -168,17 +180,20 @@ def transfer_truth(data_dir: Path, tag_steps: int, out: str, train_rows: int) ->
     out_fig["between_settings"] = settings_agreement(d / "taskweb_pairwise.csv", ours)
     for a in everything:
         a = Affinity(a.name, a.matrix.loc[ours, ours], neutral=a.neutral)
-        rhos, gains = per_target(a, gold, ours)
+        rhos, gains, regrets = per_target(a, gold, ours, after)
         (rho, rh), (g, gh) = mean_ci(np.nan_to_num(rhos)), mean_ci(gains)
+        r3, r3h = mean_ci(regrets)
         out_fig[a.name] = {
             "spearman": round(rho, 3),
             "spearman_ci95": round(rh, 3),
             "ndcg": round(100 * g, 2),
             "ndcg_ci95": round(100 * gh, 2),
+            "regret3": round(r3, 2),
+            "regret3_ci95": round(r3h, 2),
         }
         print(
             f"  {a.name:26s} Spearman {rho:+.3f} ± {rh:.3f}   NDCG {100 * g:6.2f} ± {100 * gh:.2f}"
-            "  (95% CI over the 9 targets)"
+            f"   Regret@3 {r3:5.2f} ± {r3h:.2f}%  (95% CI over the 9 targets)"
         )
     return out_fig
 
