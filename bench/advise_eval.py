@@ -143,9 +143,9 @@ def per_target(
         x = a.matrix.loc[src, t].astype(float)
         y = gold.loc[src, t].astype(float)
         rhos.append(float(stats.spearmanr(x, y).statistic))
-        gains.append(ndcg(rank(x), rank(y)))
-        score = after.loc[src, t].astype(float)
-        regrets.append(regret_at_k(rank(x), rank(score), score.to_dict(), k))
+        predicted, score = rank(x), after.loc[src, t].astype(float)
+        gains.append(ndcg(predicted, rank(y)))
+        regrets.append(regret_at_k(predicted, rank(score), score.to_dict(), k))
     return rhos, gains, regrets
 
 
