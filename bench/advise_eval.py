@@ -32,8 +32,12 @@ measured transfer ranks a target's sources by the mean of the other settings'; o
 gains, how well two seeds agree and the noise ceiling of the mean over the seeds (Spearman–Brown)
 — and the fitted advisor minus each signal, paired by held-out task. With one signal left out
 (as `taskmix advise` does when it is not measured), the advisor refitted without it against the
-rest with equal weights. The pair-gain table and the signals are written to the package
-(src/taskmix/group/advisor_pairs.csv, --advisor-table): what `taskmix advise` fits its advisor on.
+rest with equal weights. Whether the advisor's predicted gain and its se are calibrated for
+tasks it never saw (each pair predicted by the advisor fitted without both its tasks: the share
+of pairs inside its 68/90/95% intervals, and its error in points beside each signal alone and no
+signal); with --check-seeds, the advisor fitted on --seeds scored on seeds it never saw. The
+pair-gain table and the signals are written to the package (src/taskmix/group/advisor_pairs.csv,
+--advisor-table): what `taskmix advise` fits its advisor on.
 """
 
 from __future__ import annotations
@@ -313,6 +317,108 @@ def partition_gains(part, gain_of: dict[tuple, float], names: list[str], seeds) 
     )
 
 
+def calibration(signals: list[Affinity], gold: pd.DataFrame, per_pair_seed: pd.Series, names):
+    """Is the fitted advisor's predicted gain, with its se, calibrated for tasks it never saw?
+    Per pair, the advisor fitted without either of its tasks (as on a user's suite, where neither
+    is in its table) predicts the pair's gain; the measured mean over n seeds should fall from it
+    by a z = (measured − predicted) / √(se² + σ²/n) that is standard normal (σ: the seed spread of
+    one pair's gain, pooled; se: the model's own). Reported: the share of pairs inside the 68, 90
+    and 95% intervals, and the root mean squared error of the point prediction beside the same
+    model on each signal alone and the mean gain of the other pairs (no signal)."""
+    pairs = [p.split("+") for p in per_pair_seed.index.unique(level="pair")]
+    seeds = per_pair_seed.groupby(level="pair").size()
+    sigma = 100 * math.sqrt(per_pair_seed.groupby(level="pair").var().mean())
+    errors: dict[str, list[float]] = {}
+    z = []
+    for a, b in pairs:
+        held = gold.copy()
+        held.loc[[a, b], :] = np.nan
+        held.loc[:, [a, b]] = np.nan
+        truth = gold.loc[a, b]
+        errors.setdefault("no signal (mean gain)", []).append(truth - np.nanmean(held.to_numpy()))
+        for name, used in [("combined (fitted)", signals), *[(s.name, [s]) for s in signals]]:
+            model = AffinityModel().fit(used, held)
+            predicted = model.predict(used).pair(a, b)
+            errors.setdefault(name, []).append(truth - predicted)
+            if used is signals:
+                n = seeds[f"{a}+{b}"]
+                z.append((truth - predicted) / math.sqrt(model.residual_sd_**2 + sigma**2 / n))
+    z = np.abs(np.array(z))
+    coverage = {f"{q}": _r3(np.mean(z <= stats.norm.ppf(0.5 + q / 200))) for q in (68, 90, 95)}
+    shown = ", ".join(f"{v:.2f} in the {q}% interval" for q, v in coverage.items())
+    print(f"  calibration, both tasks held out ({len(pairs)} pairs): {shown}")
+    rms = {k: _r3(np.sqrt(np.mean(np.square(v)))) for k, v in errors.items()}
+    base = np.square(errors["combined (fitted)"])
+    out = {"coverage": coverage, "rms_error": rms, "mse_minus_advisor": {}}
+    for k, v in errors.items():
+        if k == "combined (fitted)":
+            print(f"  {k:26s} rms error {rms[k]:.3f} points")
+            continue
+        m, h = mean_ci(np.square(v) - base)
+        out["mse_minus_advisor"][k] = {"mean": _r3(m), "ci95": _r3(h)}
+        print(f"  {k:26s} rms error {rms[k]:.3f} points; MSE − advisor's {m:+.3f} ± {h:.3f}")
+    return out
+
+
+def fresh_seeds(
+    signals: list[Affinity], gold: pd.DataFrame, per_pair_seed: pd.Series, fresh: pd.Series, names
+) -> dict:
+    """The advisor as shipped (fitted on every pair of ``gold``, the mean over the seeds of
+    ``per_pair_seed``) and each signal, scored on seeds the advisor was not fitted on
+    (``fresh``: their per pair and seed gains): Spearman with their mean gain over all pairs and
+    per task, the advisor minus each signal paired by task, and the share of pairs whose fresh
+    mean falls inside the advisor's 68, 90 and 95% intervals (its se and the fit seeds' spread
+    over the fresh seeds' number). The tasks are the advisor's own: this checks how far it
+    fitted the noise of its seeds, not how it ranks new tasks."""
+    new = gold_matrix(fresh, names)
+    pairs = list(itertools.combinations(names, 2))
+    truth = np.array([new.loc[p] for p in pairs])
+    model = AffinityModel().fit(signals, gold)
+    shipped = model.predict(signals, "combined (fitted, all pairs)")
+    out: dict = {}
+    rhos = {}
+    for a in [*signals, shipped]:
+        predicted = np.array([a.pair(*p) for p in pairs])
+        rho = stats.spearmanr(predicted, truth).statistic
+        rhos[a.name] = np.nan_to_num(
+            [
+                stats.spearmanr(
+                    *np.array(
+                        [(x, y) for p, x, y in zip(pairs, predicted, truth, strict=True) if t in p]
+                    ).T
+                ).statistic
+                for t in names
+            ]
+        )
+        m, h = mean_ci(rhos[a.name])
+        out[a.name] = {
+            "spearman_pairs": _r3(rho),
+            "spearman_per_task": _r3(m),
+            "spearman_per_task_ci95": _r3(h),
+        }
+        print(f"  {a.name:28s} Spearman pairs {rho:+.3f}  per task {m:+.3f} ± {h:.3f}")
+    out["advisor_minus"] = {}
+    for name, r in rhos.items():
+        if name != shipped.name:
+            m, h = mean_ci(rhos[shipped.name] - r)
+            out["advisor_minus"][name] = {
+                "spearman_per_task": _r3(m),
+                "spearman_per_task_ci95": _r3(h),
+            }
+            print(f"  advisor (all pairs) − {name:19s} Spearman per task {m:+.3f} ± {h:.3f}")
+    sigma = 100 * math.sqrt(per_pair_seed.groupby(level="pair").var().mean())
+    n = fresh.groupby(level="pair").size()
+    predicted = np.array([shipped.pair(*p) for p in pairs])
+    spread = np.sqrt(model.residual_sd_**2 + sigma**2 / np.array([n["+".join(p)] for p in pairs]))
+    z = np.abs(truth - predicted) / spread
+    out["coverage"] = {
+        f"{q}": _r3(np.mean(z <= stats.norm.ppf(0.5 + q / 200))) for q in (68, 90, 95)
+    }
+    shown = ", ".join(f"{v:.2f} in the {q}% interval" for q, v in out["coverage"].items())
+    print(f"  the fresh seeds' mean gain: {shown}")
+    return out
+
+
 def pair_truth(
     gains_csv: Path,
     data_dir: Path,
@@ -321,6 +427,7 @@ def pair_truth(
     train_rows: int,
     table: Path,
     seeds: list[int] | None = None,
+    check_seeds: list[int] | None = None,
 ):
     frame, pairs, names, per_pair_seed = read_gains(gains_csv, seeds)
     seeds = sorted(set(frame.seed))
@@ -406,6 +513,7 @@ def pair_truth(
             f"  without {left.name:16s} per task: advisor refitted (LOO) {shown['refitted']}   "
             f"equal weights {shown['equal_weights']}   difference {shown['difference']}"
         )
+    figures["calibration"] = calibration(signals, gold, per_pair_seed, names)
     # random partitions with 1 … n/2 pairs (compare each method with its own number of pairs)
     figures["random"] = {}
     for k in range(1, len(names) // 2 + 1):
@@ -431,6 +539,12 @@ def pair_truth(
             "partition_gain_ci95": round(100 * h, 2),
         }
         print(f"  all tasks in one model        partition gain {100 * m:+.2f} ± {100 * h:.2f}")
+    if check_seeds:
+        if set(check_seeds) & set(seeds):
+            raise SystemExit(f"--check-seeds {check_seeds} overlap the seeds fitted on {seeds}")
+        print(f"  seeds {', '.join(map(str, check_seeds))}, not fitted on:")
+        fresh = read_gains(gains_csv, check_seeds)[3]
+        figures["fresh_seeds"] = fresh_seeds(signals, gold, per_pair_seed, fresh, names)
     return figures
 
 
@@ -501,6 +615,11 @@ def main() -> None:
         action="store_true",
         help="only each ground truth's own ceiling (seconds: no signal is measured)",
     )
+    ap.add_argument(
+        "--check-seeds",
+        type=lambda v: [int(x) for x in v.split(",")],
+        help="seeds of --gains the advisor is not fitted on, to score it on (give --seeds too)",
+    )
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -521,7 +640,14 @@ def main() -> None:
     if a.gains.exists():
         print("measured pair gains (bench/pair_gains.py):")
         figures["pair_gain"] = pair_truth(
-            a.gains, a.data_dir, a.tag_steps, a.out, a.train_rows, a.advisor_table, a.seeds
+            a.gains,
+            a.data_dir,
+            a.tag_steps,
+            a.out,
+            a.train_rows,
+            a.advisor_table,
+            a.seeds,
+            a.check_seeds,
         )
     figures["settings"] = {
         "tag_steps": a.tag_steps,
