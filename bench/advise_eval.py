@@ -317,6 +317,20 @@ def partition_gains(part, gain_of: dict[tuple, float], names: list[str], seeds) 
     )
 
 
+def seed_sigma(per_pair_seed: pd.Series) -> float:
+    """How far one seed's gain of a pair falls from its mean (points), pooled over the pairs."""
+    return 100 * math.sqrt(per_pair_seed.groupby(level="pair").var().mean())
+
+
+def coverage(z: np.ndarray, label: str) -> dict:
+    """The share of the standardised errors ``z`` inside the 68, 90 and 95% normal intervals."""
+    z = np.abs(np.asarray(z))
+    shares = {f"{q}": _r3(np.mean(z <= stats.norm.ppf(0.5 + q / 200))) for q in (68, 90, 95)}
+    shown = ", ".join(f"{v:.2f} in the {q}% interval" for q, v in shares.items())
+    print(f"  {label}: {shown}")
+    return shares
+
+
 def calibration(signals: list[Affinity], gold: pd.DataFrame, per_pair_seed: pd.Series, names):
     """Is the fitted advisor's predicted gain, with its se, calibrated for tasks it never saw?
     Per pair, the advisor fitted without either of its tasks (as on a user's suite, where neither
@@ -327,7 +341,7 @@ def calibration(signals: list[Affinity], gold: pd.DataFrame, per_pair_seed: pd.S
     model on each signal alone and the mean gain of the other pairs (no signal)."""
     pairs = [p.split("+") for p in per_pair_seed.index.unique(level="pair")]
     seeds = per_pair_seed.groupby(level="pair").size()
-    sigma = 100 * math.sqrt(per_pair_seed.groupby(level="pair").var().mean())
+    sigma = seed_sigma(per_pair_seed)
     errors: dict[str, list[float]] = {}
     z = []
     for a, b in pairs:
@@ -343,13 +357,10 @@ def calibration(signals: list[Affinity], gold: pd.DataFrame, per_pair_seed: pd.S
             if used is signals:
                 n = seeds[f"{a}+{b}"]
                 z.append((truth - predicted) / math.sqrt(model.residual_sd_**2 + sigma**2 / n))
-    z = np.abs(np.array(z))
-    coverage = {f"{q}": _r3(np.mean(z <= stats.norm.ppf(0.5 + q / 200))) for q in (68, 90, 95)}
-    shown = ", ".join(f"{v:.2f} in the {q}% interval" for q, v in coverage.items())
-    print(f"  calibration, both tasks held out ({len(pairs)} pairs): {shown}")
+    shares = coverage(z, f"calibration, both tasks held out ({len(pairs)} pairs)")
     rms = {k: _r3(np.sqrt(np.mean(np.square(v)))) for k, v in errors.items()}
     base = np.square(errors["combined (fitted)"])
-    out = {"coverage": coverage, "rms_error": rms, "mse_minus_advisor": {}}
+    out = {"coverage": shares, "rms_error": rms, "mse_minus_advisor": {}}
     for k, v in errors.items():
         if k == "combined (fitted)":
             print(f"  {k:26s} rms error {rms[k]:.3f} points")
@@ -380,15 +391,9 @@ def fresh_seeds(
     for a in [*signals, shipped]:
         predicted = np.array([a.pair(*p) for p in pairs])
         rho = stats.spearmanr(predicted, truth).statistic
+        mine = {t: [i for i, p in enumerate(pairs) if t in p] for t in names}
         rhos[a.name] = np.nan_to_num(
-            [
-                stats.spearmanr(
-                    *np.array(
-                        [(x, y) for p, x, y in zip(pairs, predicted, truth, strict=True) if t in p]
-                    ).T
-                ).statistic
-                for t in names
-            ]
+            [stats.spearmanr(predicted[mine[t]], truth[mine[t]]).statistic for t in names]
         )
         m, h = mean_ci(rhos[a.name])
         out[a.name] = {
@@ -406,16 +411,11 @@ def fresh_seeds(
                 "spearman_per_task_ci95": _r3(h),
             }
             print(f"  advisor (all pairs) − {name:19s} Spearman per task {m:+.3f} ± {h:.3f}")
-    sigma = 100 * math.sqrt(per_pair_seed.groupby(level="pair").var().mean())
     n = fresh.groupby(level="pair").size()
+    n = np.array([n["+".join(p)] for p in pairs])
     predicted = np.array([shipped.pair(*p) for p in pairs])
-    spread = np.sqrt(model.residual_sd_**2 + sigma**2 / np.array([n["+".join(p)] for p in pairs]))
-    z = np.abs(truth - predicted) / spread
-    out["coverage"] = {
-        f"{q}": _r3(np.mean(z <= stats.norm.ppf(0.5 + q / 200))) for q in (68, 90, 95)
-    }
-    shown = ", ".join(f"{v:.2f} in the {q}% interval" for q, v in out["coverage"].items())
-    print(f"  the fresh seeds' mean gain: {shown}")
+    spread = np.sqrt(model.residual_sd_**2 + seed_sigma(per_pair_seed) ** 2 / n)
+    out["coverage"] = coverage((truth - predicted) / spread, "the fresh seeds' mean gain")
     return out
 
 
