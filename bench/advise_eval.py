@@ -317,6 +317,52 @@ def partition_gains(part, gain_of: dict[tuple, float], names: list[str], seeds) 
     )
 
 
+def loo_rhos(
+    signals: list[Affinity], gold: pd.DataFrame, names, ridge: float, without=()
+) -> np.ndarray:
+    """Leave one task out with ``AffinityModel(ridge)``, the tasks ``without`` masked as well:
+    per other task t, Spearman of the model fitted without t with the measured gain over t's
+    pairs."""
+    out = []
+    for t in names:
+        if t in without:
+            continue
+        held = gold.copy()
+        held.loc[[t, *without], :] = np.nan
+        held.loc[:, [t, *without]] = np.nan
+        a = AffinityModel(ridge).fit(signals, held).predict(signals)
+        others = [s for s in names if s != t and s not in without]
+        rho = stats.spearmanr([a.pair(t, s) for s in others], gold.loc[t, others]).statistic
+        out.append(np.nan_to_num(rho))
+    return np.array(out)
+
+
+def ridge_choice(signals: list[Affinity], gold: pd.DataFrame, names, grid: list[float]) -> dict:
+    """Would another ridge strength let the advisor beat PVI? Spearman per held-out task for each
+    fixed ridge of ``grid`` (chosen after seeing them: optimistic) and for the ridge chosen inside
+    each fold by leave one task out over the fold's own tasks (nested: the held-out task takes
+    no part in the choice), each beside PVI's, paired by task."""
+    pvi = next(a for a in signals if a.name == "pvi")
+    base = loo_rhos([pvi], gold, names, 1.0)  # one signal: its ranking, whatever the ridge
+    rows = {f"ridge {r:g}": loo_rhos(signals, gold, names, r) for r in grid}
+    nested = []
+    for t in names:
+        best = max(grid, key=lambda r: loo_rhos(signals, gold, names, r, without=(t,)).mean())
+        nested.append(loo_rhos(signals, gold, names, best)[names.index(t)])
+    rows["ridge chosen in each fold"] = np.array(nested)
+    out = {}
+    for k, v in rows.items():
+        (m, h), (dm, dh) = mean_ci(v), mean_ci(v - base)
+        out[k] = {
+            "spearman_per_task": _r3(m),
+            "spearman_per_task_ci95": _r3(h),
+            "minus_pvi": _r3(dm),
+            "minus_pvi_ci95": _r3(dh),
+        }
+        print(f"  advisor, {k:26s} per task {m:+.3f} ± {h:.3f}   − PVI {dm:+.3f} ± {dh:.3f}")
+    return out
+
+
 def seed_sigma(per_pair_seed: pd.Series) -> float:
     """How far one seed's gain of a pair falls from its mean (points), pooled over the pairs."""
     return 100 * math.sqrt(per_pair_seed.groupby(level="pair").var().mean())
@@ -428,6 +474,7 @@ def pair_truth(
     table: Path,
     seeds: list[int] | None = None,
     check_seeds: list[int] | None = None,
+    ridges: list[float] | None = None,
 ):
     frame, pairs, names, per_pair_seed = read_gains(gains_csv, seeds)
     seeds = sorted(set(frame.seed))
@@ -514,6 +561,8 @@ def pair_truth(
             f"equal weights {shown['equal_weights']}   difference {shown['difference']}"
         )
     figures["calibration"] = calibration(signals, gold, per_pair_seed, names)
+    if ridges:
+        figures["ridge_choice"] = ridge_choice(signals, gold, names, ridges)
     # random partitions with 1 … n/2 pairs (compare each method with its own number of pairs)
     figures["random"] = {}
     for k in range(1, len(names) // 2 + 1):
@@ -620,6 +669,11 @@ def main() -> None:
         type=lambda v: [int(x) for x in v.split(",")],
         help="seeds of --gains the advisor is not fitted on, to score it on (give --seeds too)",
     )
+    ap.add_argument(
+        "--ridges",
+        type=lambda v: [float(x) for x in v.split(",")],
+        help="ridge strengths to try the advisor with, fixed and chosen inside each fold",
+    )
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -648,6 +702,7 @@ def main() -> None:
             a.advisor_table,
             a.seeds,
             a.check_seeds,
+            a.ridges,
         )
     figures["settings"] = {
         "tag_steps": a.tag_steps,
