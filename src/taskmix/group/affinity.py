@@ -223,8 +223,8 @@ def combine(
 #: 300 training examples a task) with the measured gain of training the two together (points of
 #: the main metric) and each signal standardised on those tasks (on 500-example samples; probe
 #: transfer to 32 target examples scored on dev over 3 seeds; TAG from a 200-step run). Written by
-#: ``python bench/advise_eval.py --skip-transfer --tag-steps 200``; how the advisor ranks tasks it
-#: never saw: bench/RESULTS.md.
+#: ``python bench/advise_eval.py --skip-transfer --tag-steps 200 --seeds 1,2,3,4,5`` (the table's
+#: later seeds check it); how the advisor ranks tasks it never saw: bench/RESULTS.md.
 ADVISOR_TABLE = "advisor_pairs.csv"
 
 
