@@ -109,15 +109,20 @@ def measured_signals(names, data_dir, out, tag_steps, train_rows) -> list[Affini
     return signals
 
 
-def held_out(signals: list[Affinity], gold: pd.DataFrame, names) -> dict[str, Affinity]:
-    """Leave one task out: per task t, the fitted advisor (`AffinityModel`) fitted on the measured
-    entries that do not involve t, and its prediction of every entry (with its se)."""
+def held_out(
+    signals: list[Affinity], gold: pd.DataFrame, names, ridge: float = 1.0, without=()
+) -> dict[str, Affinity]:
+    """Leave one task out: per task t (not in ``without``, whose entries are left out too), the
+    fitted advisor (`AffinityModel(ridge)`) fitted on the measured entries that do not involve
+    t, and its prediction of every entry (with its se)."""
     out = {}
     for t in names:
+        if t in without:
+            continue
         held = gold.copy()
-        held.loc[t, :] = np.nan
-        held.loc[:, t] = np.nan
-        a = AffinityModel().fit(signals, held).predict(signals)
+        held.loc[[t, *without], :] = np.nan
+        held.loc[:, [t, *without]] = np.nan
+        a = AffinityModel(ridge).fit(signals, held).predict(signals)
         out[t] = Affinity(a.name, a.matrix.loc[names, names], a.se.loc[names, names], 0.0)
     return out
 
@@ -320,17 +325,10 @@ def partition_gains(part, gain_of: dict[tuple, float], names: list[str], seeds) 
 def loo_rhos(
     signals: list[Affinity], gold: pd.DataFrame, names, ridge: float, without=()
 ) -> np.ndarray:
-    """Leave one task out with ``AffinityModel(ridge)``, the tasks ``without`` masked as well:
-    per other task t, Spearman of the model fitted without t with the measured gain over t's
-    pairs."""
+    """Per task t not in ``without``: Spearman of the model that never saw t (:func:`held_out`)
+    with the measured gain over t's pairs with the other tasks not in ``without``."""
     out = []
-    for t in names:
-        if t in without:
-            continue
-        held = gold.copy()
-        held.loc[[t, *without], :] = np.nan
-        held.loc[:, [t, *without]] = np.nan
-        a = AffinityModel(ridge).fit(signals, held).predict(signals)
+    for t, a in held_out(signals, gold, names, ridge, without).items():
         others = [s for s in names if s != t and s not in without]
         rho = stats.spearmanr([a.pair(t, s) for s in others], gold.loc[t, others]).statistic
         out.append(np.nan_to_num(rho))
@@ -434,10 +432,10 @@ def fresh_seeds(
     shipped = model.predict(signals, "combined (fitted, all pairs)")
     out: dict = {}
     rhos = {}
+    mine = {t: [i for i, p in enumerate(pairs) if t in p] for t in names}
     for a in [*signals, shipped]:
         predicted = np.array([a.pair(*p) for p in pairs])
         rho = stats.spearmanr(predicted, truth).statistic
-        mine = {t: [i for i, p in enumerate(pairs) if t in p] for t in names}
         rhos[a.name] = np.nan_to_num(
             [stats.spearmanr(predicted[mine[t]], truth[mine[t]]).statistic for t in names]
         )
