@@ -342,11 +342,12 @@ def ridge_choice(signals: list[Affinity], gold: pd.DataFrame, names, grid: list[
     no part in the choice), each beside PVI's, paired by task."""
     pvi = next(a for a in signals if a.name == "pvi")
     base = loo_rhos([pvi], gold, names, 1.0)  # one signal: its ranking, whatever the ridge
-    rows = {f"ridge {r:g}": loo_rhos(signals, gold, names, r) for r in grid}
+    fixed = {r: loo_rhos(signals, gold, names, r) for r in grid}
     nested = []
-    for t in names:
+    for i, t in enumerate(names):
         best = max(grid, key=lambda r: loo_rhos(signals, gold, names, r, without=(t,)).mean())
-        nested.append(loo_rhos(signals, gold, names, best)[names.index(t)])
+        nested.append(fixed[best][i])  # t held out, at the ridge its fold chose
+    rows = {f"ridge {r:g}": v for r, v in fixed.items()}
     rows["ridge chosen in each fold"] = np.array(nested)
     out = {}
     for k, v in rows.items():
