@@ -6,12 +6,13 @@ simulated on per-seed differences drawn with a known true difference.
 
 `advise` checks a group on 2 seeds and then gives an inconclusive verdict more seeds, one at a
 time, up to ``max_seeds`` (6): first only where its ≈N seeds is at most 6 (*settle only*), then,
-while the budget lasts, any (*to the cap*). Each look is a test at α = 0.05, so a group with no
-true difference is called *helps* or *hurts* more often than 5% of the time. Beside the two
-sequential rules: one look at 2 seeds and one at 6. The seed spread (2.26 points: how far one
-seed's gain of a pair falls from its mean in the advisor's ground truth) and the margin (1
-point, the default) are the real suite's; the true differences are 0 (the false verdict rate),
-the margin, and 1 and 2 seed spreads (the power).
+while the budget lasts, any (*to the cap*). With ``looks: each`` every look is a test at
+α = 0.05, so a group with no true difference is called *helps* or *hurts* more often than 5% of
+the time; with ``looks: spend`` (the default) α is spent over the looks (`taskmix.stats.Looks`).
+Beside the two sequential rules: one look at 2 seeds and one at 6. The seed spread (2.26
+points: how far one seed's gain of a pair falls from its mean in the advisor's ground truth) and
+the margin (1 point, the default) are the real suite's; the true differences are 0 (the false
+verdict rate), the margin, and 1 and 2 seed spreads (the power).
 """
 
 from __future__ import annotations
@@ -25,17 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 from common import write_json  # noqa: E402
 
-from taskmix.stats import judge  # noqa: E402
+from taskmix.stats import Looks, judge  # noqa: E402
 
 
-def verdict(x: np.ndarray, rule: str, margin: float, first: int, cap: int) -> str:
+def verdict(x: np.ndarray, rule: str, margin: float, first: int, cap: int, alpha) -> str:
     """The word ``rule`` ends on for the per-seed differences ``x`` (``cap`` of them drawn):
-    a fixed number of seeds, or seeds added one at a time from ``first`` while inconclusive."""
+    a fixed number of seeds, or seeds added one at a time from ``first`` while inconclusive;
+    each look at ``alpha`` (a number, or :class:`Looks`)."""
     if rule.startswith("fixed"):
-        return judge(x[: int(rule.split()[1])], margin).word
+        return judge(x[: int(rule.split()[1])], margin, alpha).word
     n = first
     while True:
-        v = judge(x[:n], margin)
+        v = judge(x[:n], margin, alpha)
         settle = v.needed is not None and v.needed <= cap
         if v.word != "inconclusive" or n >= cap or (rule == "settle only" and not settle):
             return v.word
@@ -62,6 +64,7 @@ def main() -> None:
         "1 sd": a.seed_sd,
         "2 sd": 2 * a.seed_sd,
     }
+    levels = {"each": 0.05, "spend": Looks(a.min_seeds, a.max_seeds)}
     figures: dict = {}
     print(
         f"{a.sims} simulated groups per true difference; seed sd {a.seed_sd} points, margin "
@@ -70,16 +73,18 @@ def main() -> None:
     for label, delta in truths.items():
         draws = delta + a.seed_sd * rng.standard_normal((a.sims, a.max_seeds))
         print(f"  true difference {label} ({delta:.2f} points)")
-        for rule in rules:
-            words = [verdict(x, rule, a.margin, a.min_seeds, a.max_seeds) for x in draws]
-            rates = {
-                w: float(np.mean([v == w for v in words]))
-                for w in ("helps", "hurts", "equivalent", "inconclusive")
-            }
-            for w, r in rates.items():
-                figures.setdefault(rule, {}).setdefault(w, {})[label] = round(r, 4)
-            shown = "  ".join(f"{w} {100 * r:5.1f}%" for w, r in rates.items())
-            print(f"    {rule:12s} {shown}")
+        for looks, alpha in levels.items():
+            for rule in rules:
+                words = [verdict(x, rule, a.margin, a.min_seeds, a.max_seeds, alpha) for x in draws]
+                rates = {
+                    w: float(np.mean([v == w for v in words]))
+                    for w in ("helps", "hurts", "equivalent", "inconclusive")
+                }
+                for w, r in rates.items():
+                    at = figures.setdefault(looks, {}).setdefault(rule, {})
+                    at.setdefault(w, {})[label] = round(r, 4)
+                shown = "  ".join(f"{w} {100 * r:5.1f}%" for w, r in rates.items())
+                print(f"    looks {looks:5s} {rule:12s} {shown}")
     write_json(a.json, figures)
 
 

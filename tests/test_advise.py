@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 import yaml
 from scipy.stats import norm
-from scipy.stats import t as student_t
 
 from conftest import run_cli, write_jsonl, write_suite
 from taskmix.config import AdviseConfig, ModelConfig, RunConfig, TrainConfig, TransferConfig
@@ -41,7 +40,7 @@ from taskmix.group.affinity import (
     combine,
     fitted_advisor,
 )
-from taskmix.stats import t_multiplier
+from taskmix.stats import Looks
 from taskmix.store import RunStore
 from taskmix.train.trainer import Trainer
 
@@ -113,7 +112,7 @@ def test_with_a_predicted_gain_and_its_se_the_prediction_nearest_0_is_checked_fi
 def expected(table: pd.DataFrame) -> pd.DataFrame:
     """The table with what ``Advisor.table`` adds: the expected gain of each row (one seed and no
     se unless the row says otherwise)."""
-    defaults = {"predicted_se": float("nan"), "seeds": 1, "delta_ci": float("nan")}
+    defaults = {"predicted_se": float("nan"), "seeds": 1, "delta_se": float("nan")}
     rows = [{**defaults, **r} for r in table.to_dict("records")]
     return table.assign(expected=[_expected(r, advisor_seed_sd()) for r in rows])
 
@@ -143,9 +142,9 @@ def test_decide_prefers_what_was_shown(tmp_path, tiny_model_dir):
             {"group": "a+b", "predicted": -1.28, "predicted_se": 1.5, "seeds": 2},
             {"group": "c+d", "predicted": -0.57, "predicted_se": 1.5, "seeds": 2},
         ]
-    ).assign(delta=[0.2685, 0.2073], delta_ci=[0.3349, 1.3377], verdict="inconclusive, ≈3 seeds")
+    ).assign(delta=[0.2685, 0.2073], delta_se=[0.0264, 0.1053], verdict="inconclusive, ≈3 seeds")
     got = expected(unsure)
-    se = 100 * 0.3349 / t_multiplier(1)  # the measurement's se, in points
+    se = 100 * 0.0264  # the measurement's se, in points
     w = [1.5**-2, se**-2]
     assert got.expected[0] == pytest.approx((w[0] * -1.28 + w[1] * 26.85) / sum(w))
     assert got.expected[0] > 0 > got.expected[1]  # a wide CI barely moves the prediction
@@ -179,12 +178,11 @@ def test_a_one_seed_delta_weighs_in_with_the_suites_own_seed_spread(tmp_path, ti
     prior, nan = advisor_seed_sd(), float("nan")
     assert seed_sd([]) == pytest.approx(prior)  # nothing checked: the ground truth's
     measured = pd.DataFrame({"grouping": ["a+b", "c+d", "b+c"], "seeds": [1, 2, 3]}).assign(
-        delta_grouped_ci=[nan, 0.05, 0.02]
+        delta_grouped_se=[nan, 0.004, 0.006]
     )
-    sd2 = 100 * 0.05 * 2**0.5 / student_t.ppf(0.975, 1)  # from the CI's half-width t · sd / √n
-    sd3 = 100 * 0.02 * 3**0.5 / student_t.ppf(0.975, 2)
+    sd2, sd3 = 100 * 0.004 * 2**0.5, 100 * 0.006 * 3**0.5  # from the se: sd / √n
     pooled = ((2 * prior**2 + 1 * sd2**2 + 2 * sd3**2) / (2 + 1 + 2)) ** 0.5
-    checked = list(zip(measured.seeds, measured.delta_grouped_ci, strict=True))
+    checked = list(zip(measured.seeds, measured.delta_grouped_se, strict=True))
     assert seed_sd(checked) == pytest.approx(pooled, rel=1e-6)
     # a suite whose seeds agree closely (e.g. more data) moves toward its own spread
     assert seed_sd([(3, 0.002)] * 5) < prior / 2
@@ -196,7 +194,10 @@ def test_a_one_seed_delta_weighs_in_with_the_suites_own_seed_spread(tmp_path, ti
     ]
     cands = pd.DataFrame(rows).assign(predicted=-0.5, predicted_se=1.67)
     measured = measured.assign(
-        groups=measured.grouping, delta_grouped=0.03, verdict="inconclusive, ≥3 seeds"
+        groups=measured.grouping,
+        delta_grouped=0.03,
+        delta_grouped_ci=measured.delta_grouped_se * 4,
+        verdict="inconclusive, ≥3 seeds",
     )
     got = adv.table(cands, comp=None, by_grouping=measured).set_index("group")
     w = [1.67**-2, pooled**-2]
@@ -684,6 +685,7 @@ def faked_checks(monkeypatch, adv: Advisor, gain: dict[str, float], seconds: flo
                     "seeds": k,
                     "delta_grouped": gain[g],
                     "delta_grouped_ci": 0.01 if k >= 2 else float("nan"),  # no CI of 1 seed
+                    "delta_grouped_se": 0.002 if k >= 2 else float("nan"),
                     "verdict": "helps" if k >= 2 and gain[g] > 0 else "inconclusive",
                     "seeds_needed": float("nan"),
                     "p_difference": 0.5,
@@ -738,16 +740,23 @@ def test_an_unsettled_group_is_advised_together_only_if_recommended(
 
 
 def test_a_verdict_looked_at_after_added_seeds_is_said_to_be(tmp_path, tiny_model_dir, monkeypatch):
-    """a+b stays inconclusive and gets a third seed: each seed was a look at the verdict, and a
-    note says what that does to its error rate; settled on its first 2 seeds, no note."""
+    """a+b stays inconclusive and gets a third seed: each seed was a look at the verdict. With
+    looks: each, a note says what that does to its error rate, and none when it settled on its
+    first 2 seeds; with spend (the default) the note says how α was spent, whenever checked."""
     names = list("abcd")
     ab = planted(names, ["ab"], name="ab")
-    for gain, seeds, noted in [(-0.01, 3, True), (0.05, 2, False)]:
-        adv = advisor(tmp_path, tiny_model_dir, weights="equal", max_seeds=3)
-        faked_checks(monkeypatch, adv, {"a+b": gain})
-        advice = adv.advise(types.SimpleNamespace(names=names), signals=[ab])
-        assert advice.groups.set_index("group").loc["a+b", "seeds"] == seeds
-        assert any("got more than 2 seeds" in n for n in advice.notes) == noted
+    for gain, seeds, looked in [(-0.01, 3, True), (0.05, 2, False)]:
+        for looks in ("each", "spend"):
+            adv = advisor(tmp_path, tiny_model_dir, weights="equal", max_seeds=3, looks=looks)
+            faked_checks(monkeypatch, adv, {"a+b": gain})
+            advice = adv.advise(types.SimpleNamespace(names=names), signals=[ab])
+            assert advice.groups.set_index("group").loc["a+b", "seeds"] == seeds
+            each = any("got more seeds" in n and "≈14%" in n for n in advice.notes)
+            spent = [n for n in advice.notes if "spent over the looks at 2 to 3 seeds" in n]
+            assert each == (looked and looks == "each")
+            assert bool(spent) == (looks == "spend")
+            if spent:  # the levels said are the looks' own
+                assert f"{100 * Looks(2, 3)(2):.1f}% on 2 seeds" in spent[0]
 
 
 def test_under_a_time_budget_a_check_starts_only_if_predicted_to_end_in_time(

@@ -1,5 +1,6 @@
 """The statistics of verdicts and groupings against scipy and results worked out by hand: the t
-distribution, two one-sided tests, Holm and Benjamini–Hochberg, the seeds a comparison needs."""
+distribution, two one-sided tests, Holm and Benjamini–Hochberg, the seeds a comparison needs,
+and the α spent over the looks at a verdict judged again after every added seed."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from scipy import stats
 
 from taskmix.stats import (
+    Looks,
     adjust,
     benjamini_hochberg,
     holm,
@@ -103,3 +105,59 @@ def test_seeds_needed_by_hand():
     assert seeds_needed(0.0005, 0.01, margin=0.02) == want == 4
     assert seeds_needed(1e-6, 1.0) is None  # beyond any budget
     assert seeds_needed(0.01, 0.0) is None
+
+
+def _sequential(x: np.ndarray, alpha, first: int) -> tuple[str, int]:
+    """The verdict (margin 0) and the seeds it was reached on, judged after every seed from
+    ``first`` until it is not inconclusive or the seeds run out."""
+    for n in range(first, len(x) + 1):
+        v = judge(x[:n], 0.0, alpha)
+        if v.word != "inconclusive":
+            return v.word, n
+    return v.word, len(x)
+
+
+def test_alpha_spent_over_the_looks_keeps_the_false_verdicts_at_alpha():
+    # differences with no true effect, judged after each of seeds 2…6 until settled: at α = 0.05
+    # a look, far more than 5% end helps or hurts; with α spent over the looks, 5% in all, and
+    # by the k-th of the 5 looks about k/5 of it (linear spending). The simulation is not the
+    # one the levels were found on (another seed, the product's own judge).
+    rng = np.random.default_rng(7)
+    sims, looks = 6000, Looks(2, 6)
+    x = 3.0 * rng.standard_normal((sims, 6))  # any spread: the t statistic ignores it
+    each = [_sequential(row, 0.05, 2) for row in x]
+    spent = [_sequential(row, looks, 2) for row in x]
+    false_each = np.mean([w != "inconclusive" for w, _ in each])
+    false_spent = np.mean([w != "inconclusive" for w, _ in spent])
+    se = math.sqrt(0.05 * 0.95 / sims)
+    assert false_each > 0.05 + 4 * se  # ≈ 0.14
+    assert abs(false_spent - 0.05) < 3.5 * se
+    for k, n in enumerate(range(2, 7), 1):  # spent by the k-th look: 0.05 · k / 5
+        by_then = np.mean([w != "inconclusive" and m <= n for w, m in spent])
+        assert abs(by_then - 0.05 * k / 5) < 3.5 * math.sqrt(0.01 * k / sims) + 0.002
+    # every look is stricter than α, the later ones less so; outside the planned looks, the
+    # nearest look's level; one planned look keeps α whole
+    levels = [looks(n) for n in range(2, 7)]
+    assert all(0 < a < 0.05 for a in levels) and levels[0] < levels[-1]
+    assert looks(1) == levels[0] and looks(9) == levels[-1] == looks.loosest
+    assert Looks(3, 3)(3) == 0.05 and Looks(3, 3, alpha=0.1)(5) == 0.1
+    with pytest.raises(ValueError, match="first <= last"):
+        Looks(4, 3)
+
+
+def test_a_verdict_at_a_look_is_judged_and_its_ci_drawn_at_that_looks_level():
+    looks, x = Looks(2, 6), [0.03, 0.05, 0.04]
+    v = judge(x, 0.0, looks)
+    assert v.alpha == looks(3)
+    se = np.std(x, ddof=1) / math.sqrt(3)
+    assert v.half == pytest.approx(stats.t.ppf(1 - looks(3) / 2, 2) * se)
+    assert v.se == pytest.approx(se)
+    assert v.half > judge(x).half  # stricter than 95%
+    # the seeds a difference needs are counted at the looks' levels: more than at 0.05 a look
+    assert seeds_needed(0.01, 0.01, alpha=looks) > seeds_needed(0.01, 0.01) == 10
+    n = seeds_needed(0.01, 0.01, alpha=looks)  # one sd: the first n that clears its look
+
+    def clears(m: int) -> bool:
+        return math.sqrt(m) >= stats.t.ppf(1 - looks(m) / 2, m - 1) + stats.t.ppf(0.8, m - 1)
+
+    assert clears(n) and not clears(n - 1)

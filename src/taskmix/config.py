@@ -794,7 +794,18 @@ class AdviseConfig(_Strict):
     )
     min_seeds: int = Field(2, ge=2, description="seeds each recommended group is first checked on")
     max_seeds: int = Field(
-        6, ge=2, description="most seeds a group is checked on before it is left inconclusive"
+        6,
+        ge=2,
+        le=100,
+        description="most seeds a group is checked on before it is left inconclusive",
+    )
+    looks: Literal["spend", "each"] = Field(
+        "spend",
+        description="a verdict is looked at again after every seed a group gets; spend: α = 0.05 "
+        "is spent over the looks from min_seeds to max_seeds seeds (by default 1.0% at 2 seeds "
+        "… 1.9% at 6), so a group with no true difference ends helps or hurts at most 5% of "
+        "the time however many seeds it gets; each: every look at α = 0.05 (more verdicts, but "
+        "≈14% of such groups called helps or hurts at 2 to 6 seeds)",
     )
     tag_steps: int | None = Field(
         300,

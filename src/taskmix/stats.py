@@ -1,6 +1,7 @@
 """Statistics shared by the grouping tests and the verdicts over seeds: Student's t distribution
 for whole degrees of freedom, two one-sided tests (TOST) of equivalence, Holm and
-Benjamini–Hochberg adjustment of many p-values, and the seeds a paired comparison would need.
+Benjamini–Hochberg adjustment of many p-values, the seeds a paired comparison would need, and
+the α of each look at a verdict judged again after every added seed (:class:`Looks`).
 
 numpy and math only: commands that read a run store import this, and scipy costs ~1 s to import.
 """
@@ -152,8 +153,76 @@ def tost_pvalue(mean: float, se: float, df: int, margin: float) -> float:
     return max(t_sf((mean + margin) / se, df), t_sf((margin - mean) / se, df))
 
 
+@functools.lru_cache(maxsize=32)
+def _spent(first: int, last: int, alpha: float, paths: int = 200_000) -> tuple[float, ...]:
+    """The nominal α of the looks at ``first`` … ``last`` seeds that spend ``alpha`` linearly
+    (Lan & DeMets 1983): a paired difference with no true effect crosses by the k-th of K looks
+    with probability α·k/K. Each look's t threshold is found on ``paths`` simulated null
+    sequences (seeded: the same levels everywhere); the t statistic does not depend on the
+    spread, so one simulation serves every comparison."""
+    if last <= first:
+        return (alpha,)
+    rng = np.random.default_rng(0)
+    total, squares = np.zeros(paths), np.zeros(paths)
+    open_ = np.ones(paths, dtype=bool)
+    levels, crossed, looks = [], 0, last - first + 1
+    for n in range(1, last + 1):
+        x = rng.standard_normal(paths)
+        total += x
+        squares += x * x
+        if n < first:
+            continue
+        mean = total / n
+        t = np.abs(mean) / np.sqrt((squares - n * mean * mean) / (n - 1) / n)
+        k = round(alpha * (n - first + 1) / looks * paths) - crossed  # may cross at this look
+        still = np.sort(t[open_])[::-1]
+        threshold = float(still[k]) if k < len(still) else 0.0
+        levels.append(2 * t_sf(threshold, n - 1))
+        now = open_ & (t > threshold)
+        crossed += int(now.sum())
+        open_ &= ~now
+    return tuple(levels)
+
+
+@dataclass(frozen=True)
+class Looks:
+    """A verdict judged after every seed from ``first`` to ``last`` (adding seeds while it is
+    inconclusive): each look tests at its own, smaller α so that a difference with no true
+    effect is called helps or hurts at most ``alpha`` of the time over all the looks, however
+    many of them it gets (α spent linearly over the looks, :func:`_spent`). Called with a
+    number of seeds: that look's α (before ``first``: the first look's; after ``last``: the
+    last's — more looks than planned spend more than ``alpha``).
+
+    >>> looks = Looks(2, 6)
+    >>> [round(looks(n), 3) for n in (2, 6)], Looks(3, 3)(3)
+    ([0.01, 0.019], 0.05)
+    """
+
+    first: int
+    last: int
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.first <= self.last:
+            raise ValueError(f"looks need 2 <= first <= last (got {self.first}, {self.last})")
+
+    def __call__(self, seeds: int) -> float:
+        levels = _spent(self.first, self.last, self.alpha)
+        return levels[min(max(seeds, self.first), self.last) - self.first]
+
+    @property
+    def loosest(self) -> float:
+        """The largest α of any look."""
+        return max(_spent(self.first, self.last, self.alpha))
+
+
+def _level(alpha: float | Looks, seeds: int) -> float:
+    """The α of a verdict on ``seeds`` seeds: ``alpha``, or its look's."""
+    return alpha(seeds) if isinstance(alpha, Looks) else alpha
+
+
 def seeds_needed(
-    mean: float, sd: float, margin: float = 0.0, alpha: float = 0.05, power: float = 0.8
+    mean: float, sd: float, margin: float = 0.0, alpha: float | Looks = 0.05, power: float = 0.8
 ) -> int | None:
     """The fewest seeds with which a paired comparison whose difference is ``mean`` and whose
     per-seed spread is ``sd`` would reach a verdict with probability ``power``: a CI clear of 0
@@ -161,24 +230,28 @@ def seeds_needed(
     when more than MAX_SEEDS would be needed (the difference is too small to tell apart).
 
     The usual normal-theory approximation with t quantiles: n such that the observed effect is
-    at least t(1 − α/2) + t(power) standard errors (t(1 − α) + t(power) from the margin).
+    at least t(1 − α/2) + t(power) standard errors (t(1 − α) + t(power) from the margin); with
+    :class:`Looks`, α is that of the look at n seeds.
 
     >>> seeds_needed(0.01, 0.01)          # one sd: 10 seeds
     10
     """
     if sd <= 0 or math.isnan(sd) or math.isnan(mean):
         return None
-    goals = [(abs(mean), 1 - alpha / 2)]
+    goals = [(abs(mean), 2)]  # (effect, sides of the test)
     if abs(mean) < margin:
-        goals.append((margin - abs(mean), 1 - alpha))
+        goals.append((margin - abs(mean), 1))
+    loosest = alpha.loosest if isinstance(alpha, Looks) else alpha
     found = []
-    for effect, level in goals:
+    for effect, sides in goals:
         if effect <= 0:
             continue
-        # t quantiles exceed the normal ones, so the normal answer is where the search starts
-        z = NormalDist().inv_cdf(level) + NormalDist().inv_cdf(power)
+        # t quantiles exceed the normal ones (and no look's α exceeds the loosest), so the
+        # normal answer is where the search starts
+        z = NormalDist().inv_cdf(1 - loosest / sides) + NormalDist().inv_cdf(power)
         start = max(2, math.floor((z * sd / effect) ** 2))
         for n in range(start, MAX_SEEDS + 1):
+            level = 1 - _level(alpha, n) / sides
             if effect * math.sqrt(n) / sd >= t_quantile(level, n - 1) + t_quantile(power, n - 1):
                 found.append(n)
                 break
@@ -191,11 +264,19 @@ class Verdict:
 
     word: str  # helps / hurts / equivalent / inconclusive
     mean: float
-    half: float  # half-width of the 95% CI (NaN with one seed)
+    half: float  # half-width of the 1 − alpha CI (NaN with one seed)
     seeds: int
     p_difference: float  # two-sided paired t-test of difference 0
     p_equivalence: float  # TOST of |difference| < margin
     needed: int | None  # seeds that would settle it (inconclusive only); None: > MAX_SEEDS
+    alpha: float = 0.05  # the level it was judged at
+
+    @property
+    def se(self) -> float:
+        """The standard error of the mean difference (NaN with one seed)."""
+        if self.seeds < 2:
+            return math.nan
+        return self.half / t_multiplier(self.seeds - 1, 1 - self.alpha)
 
     def text(self) -> str:
         """'helps', or 'inconclusive, ≈12 seeds' — how tables show it."""
@@ -206,31 +287,35 @@ class Verdict:
         return f"inconclusive, ≈{self.needed} seeds" if self.needed else "inconclusive, >1000 seeds"
 
 
-def judge(differences: Sequence[float], margin: float = 0.0, alpha: float = 0.05) -> Verdict:
+def judge(
+    differences: Sequence[float], margin: float = 0.0, alpha: float | Looks = 0.05
+) -> Verdict:
     """The verdict on paired per-seed ``differences``: 'equivalent' when the two one-sided tests
     put the difference within ± ``margin`` (same units as the differences; 0 never says
     equivalent), else 'helps' / 'hurts' when the whole 1 − ``alpha`` CI is above / below 0,
-    else 'inconclusive' with the seeds a difference of the observed size would need.
+    else 'inconclusive' with the seeds a difference of the observed size would need. With
+    :class:`Looks`, α is that of the look at this many seeds.
 
     >>> judge([0.03, 0.04, 0.05]).word, judge([0.002, -0.001, 0.001], margin=0.01).word
     ('helps', 'equivalent')
     """
     x = np.asarray(differences, dtype=float)
     n = len(x)
+    level = _level(alpha, max(n, 2))
     if n == 0:
-        return Verdict("inconclusive", math.nan, math.nan, 0, math.nan, math.nan, None)
+        return Verdict("inconclusive", math.nan, math.nan, 0, math.nan, math.nan, None, level)
     mean = float(x.mean())
     if n == 1:
-        return Verdict("inconclusive", mean, math.nan, 1, math.nan, math.nan, None)
+        return Verdict("inconclusive", mean, math.nan, 1, math.nan, math.nan, None, level)
     sd = float(x.std(ddof=1))
     se, df = sd / math.sqrt(n), n - 1
-    half = t_multiplier(df, 1 - alpha) * se
+    half = t_multiplier(df, 1 - level) * se
     if se == 0:
         p_diff = 1.0 if mean == 0 else 0.0
     else:
         p_diff = min(1.0, 2 * t_sf(abs(mean) / se, df))
     p_eq = tost_pvalue(mean, se, df, margin)
-    if p_eq < alpha:
+    if p_eq < level:
         word = "equivalent"
     elif mean - half > 0:
         word = "helps"
@@ -239,4 +324,4 @@ def judge(differences: Sequence[float], margin: float = 0.0, alpha: float = 0.05
     else:
         word = "inconclusive"
     needed = seeds_needed(mean, sd, margin, alpha) if word == "inconclusive" else None
-    return Verdict(word, mean, half, n, p_diff, p_eq, needed)
+    return Verdict(word, mean, half, n, p_diff, p_eq, needed, level)

@@ -27,6 +27,7 @@ from taskmix.cli.options import (
     Keep,
     KeyEnvOpt,
     LLMOpt,
+    Looks,
     MarginOpt,
     MaxLenOpt,
     MaxStepsOpt,
@@ -64,6 +65,7 @@ from taskmix.cli.options import (
 )
 from taskmix.cli.output import Output, console, show_partition
 from taskmix.config import (
+    AdviseConfig,
     GroupConfig,
     LLMConfig,
     PVIConfig,
@@ -606,6 +608,19 @@ def advise(
             "\\[default: 300; the whole training budget: advise.tag_steps: null in a config]"
         ),
     ] = None,
+    looks: Annotated[
+        Looks | None,
+        typer.Option(
+            help=with_default(
+                "a verdict is judged again after every seed a group gets: spend (α = 0.05 "
+                "spent over the looks, so at most 5% of groups with no true difference are "
+                "called helps or hurts) | each (α = 0.05 at every look: more verdicts, ≈14% "
+                "such errors)",
+                AdviseConfig,
+                "looks",
+            )
+        ),
+    ] = None,
     margin: MarginOpt = None,
     seeds: SeedsOpt = None,
     config: ConfigOpt = None,
@@ -657,7 +672,7 @@ def advise(
         "margin": margin, "out": None if out is None else str(out), "model": mc.model_dump(),
         "advise.signals": parse_names(signals), "advise.max_size": max_size,
         "advise.tag_steps": tag_steps, "advise.budget_runs": runs,
-        "advise.budget_minutes": minutes})
+        "advise.budget_minutes": minutes, "advise.looks": value_of(looks)})
     # fmt: on
     advisor = Advisor(run, executor=executor_from(executor, workers, address, base=run.execution))
     advice = advisor.advise(s)
@@ -774,13 +789,19 @@ def _baseline(name: str) -> str:
 
 
 def _comparison_tables(o: Output, comparison, title: str) -> None:
-    o.table("comparison", comparison.printable(), title=title)
+    looks = comparison.sequential  # seeds added until settled: α spent over the looks
+    spent = " (Δ vs STL: ± at the level of its verdict's look, as the note says)" if looks else ""
+    o.table("comparison", comparison.printable(), title=title + spent)
     if comparison.groupings:
         o.table(
             "groupings",
             comparison.printable_groupings(),
-            title="groupings: mean MTL − STL difference in the main metric (points), ± 95% CI over "
-            "seeds",
+            title="groupings: mean MTL − STL difference in the main metric (points), ± "
+            + (
+                "CI over seeds (grouped tasks: at the level of the verdict's look; all: 95%)"
+                if looks
+                else "95% CI over seeds"
+            ),
         )
 
 

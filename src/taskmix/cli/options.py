@@ -14,6 +14,7 @@ import typer
 from taskmix.cli.output import err
 from taskmix.config import (
     COMMAND_LINE,
+    AdviseConfig,
     ExecutionConfig,
     GroupConfig,
     LLMConfig,
@@ -68,6 +69,7 @@ Test = choices(GroupConfig, "test")
 Partition = choices(GroupConfig, "search")
 Executor = choices(ExecutionConfig, "executor")
 Setting = choices(TransferConfig, "setting")
+Looks = choices(AdviseConfig, "looks")
 Surrogate = choices(SearchConfig, "surrogate")
 Proposal = choices(SearchConfig, "proposal")
 Stop = choices(SearchConfig, "stop")

@@ -74,7 +74,7 @@ from taskmix.group.affinity import (
 )
 from taskmix.group.partition import choose_partition
 from taskmix.progress import make_progress
-from taskmix.stats import t_multiplier
+from taskmix.stats import Looks
 from taskmix.store import RunRecord
 
 log = logging.getLogger(__name__)
@@ -395,10 +395,10 @@ class Advisor:
             )
         # how a Δ measured on one seed was weighed against a prediction with an se (fitted)
         if comparison is not None and ((table.seeds == 1) & (table.predicted_se > 0)).any():
-            notes.append(_one_seed_note(zip(table.seeds, table.delta_ci, strict=True)))
+            notes.append(_one_seed_note(zip(table.seeds, table.delta_se, strict=True)))
         looked = int((table.seeds > self.config.min_seeds).sum())
-        if looked:
-            notes.append(_looks_note(looked, self.config.min_seeds))
+        if looked or (comparison is not None and isinstance(self.looks(), Looks)):
+            notes.append(_looks_note(looked, self.looks()))
         recommended = self.decide(suite.names, table)
         table["recommended"] = [tuple(g.split("+")) in map(tuple, recommended) for g in table.group]
         table["advice"] = [  # an unsettled group recommended on its expected gain: unverified
@@ -595,8 +595,20 @@ class Advisor:
             return None
         groupings = {"+".join(g): [list(g)] for g, k in seeds.items() if k > 0}
         return Comparison(
-            list(records.values()), suite, groupings=groupings, margin=self.run.margin
+            list(records.values()),
+            suite,
+            groupings=groupings,
+            margin=self.run.margin,
+            alpha=self.looks(),
         )
+
+    def looks(self) -> Looks | float:
+        """The level of the checks' verdicts: α = 0.05 spent over the looks from the first
+        seeds to ``max_seeds`` (``looks: spend``), or 0.05 at each look (``each``)."""
+        c = self.config
+        if c.looks == "each":
+            return 0.05
+        return Looks(min(c.min_seeds, c.max_seeds), c.max_seeds)
 
     def table(
         self,
@@ -608,10 +620,10 @@ class Advisor:
         if by_grouping is None and comp is not None:  # ``by_grouping``: comp's, when at hand
             by_grouping = comp.by_grouping()
         if by_grouping is None:
-            measured = pd.DataFrame(columns=["seeds", "delta_grouped_ci"])
+            measured = pd.DataFrame(columns=["seeds", "delta_grouped_se"])
         else:
             measured = by_grouping.set_index("grouping")
-        rows, sd = [], seed_sd(zip(measured.seeds, measured.delta_grouped_ci, strict=True))
+        rows, sd = [], seed_sd(zip(measured.seeds, measured.delta_grouped_se, strict=True))
         for c in candidates.to_dict("records"):
             if c["group"] in measured.index:
                 m = measured.loc[c["group"]]
@@ -619,17 +631,24 @@ class Advisor:
                     seeds=int(m.seeds),
                     delta=m.delta_grouped,
                     delta_ci=m.delta_grouped_ci,
+                    delta_se=m.delta_grouped_se,
                     verdict=m.verdict,
                 )
             else:
-                c.update(seeds=0, delta=np.nan, delta_ci=np.nan, verdict="not checked (budget)")
+                c.update(
+                    seeds=0,
+                    delta=np.nan,
+                    delta_ci=np.nan,
+                    delta_se=np.nan,
+                    verdict="not checked (budget)",
+                )
             c["expected"] = _expected(c, sd)
             rows.append(c)
         return pd.DataFrame(
             rows,
             columns=[
                 *candidates.columns,
-                *("seeds", "delta", "delta_ci", "verdict", "expected"),
+                *("seeds", "delta", "delta_ci", "delta_se", "verdict", "expected"),
             ],
         )
 
@@ -739,7 +758,7 @@ def could_change(
 ) -> bool:
     """Whether checking ``group`` (a row of ``table``, 'a+b') could change the recommendation:
     the partition ``decide`` makes from the table differs between the group's possible verdicts
-    — helps (by as much as it still could: the top of its measured Δ's 95% CI, or, with no CI
+    — helps (by as much as it still could: the top of its measured Δ's CI, or, with no CI
     yet, the whole metric), equivalent, hurts — the others' as they stand (one group's verdict
     at a time: two groups that could change it only together are not looked for)."""
     at = table.index[table.group == group][0]
@@ -821,22 +840,17 @@ def _group_se(affinity: Affinity, group: Sequence[str]) -> float:
     return float(np.nanmean([affinity.se.loc[i, j] for i in group for j in group if i != j]))
 
 
-def _spread(half: float, seeds: int) -> float:
-    """The seed sd (points) behind a measured Δ's 95% CI of half-width ``half`` (a fraction of
-    the main metric: t · sd / √seeds) over ``seeds`` ≥ 2."""
-    return 100 * half * math.sqrt(seeds) / t_multiplier(seeds - 1)
-
-
 def seed_sd(checked: Iterable[tuple[int, float]]) -> float:
     """How far one seed's gain of a group falls from its mean in this suite (points): the spread
-    over seeds of the groups ``checked`` (each: its seeds and its Δ's CI half-width) on ≥ 2,
+    over seeds of the groups ``checked`` (each: its seeds and its Δ's standard error, a fraction
+    of the main metric: sd / √seeds) on ≥ 2,
     pooled with the advisor's ground truth's (:func:`advisor_seed_sd`), which weighs as
     :data:`PRIOR_DF` degrees of freedom — so a suite whose seeds agree more (more data, another
     model) or less than the ground truth's moves toward its own as it is checked."""
     var, df = PRIOR_DF * advisor_seed_sd() ** 2, PRIOR_DF
-    for n, half in checked:
-        if n >= 2 and np.isfinite(half):
-            var += (n - 1) * _spread(half, n) ** 2
+    for n, se in checked:
+        if n >= 2 and np.isfinite(se):
+            var += (n - 1) * (100 * se) ** 2 * n
             df += n - 1
     return math.sqrt(var / df)
 
@@ -857,21 +871,32 @@ def _one_seed_note(checked: Iterable[tuple[int, float]]) -> str:
     )
 
 
-def _looks_note(groups: int, first: int) -> str:
-    """What looking at a verdict after every added seed does to its error rate."""
+def _looks_note(groups: int, looks: Looks | float) -> str:
+    """What looking at a verdict after every added seed (``groups`` got more than the first
+    seeds) does to its error rate, and how it is kept."""
+    if not isinstance(looks, Looks):
+        return (
+            f"{groups} group{'s' if groups > 1 else ''} got more seeds, the verdict looked at "
+            f"after each: every look is a test at α = {looks:g}, so a group with no true "
+            f"difference ends 'helps' or 'hurts' more often than {100 * looks:g}% of the time "
+            "(simulated "
+            "for 2 to 6 seeds: ≈14%; a verdict reached late deserves another seed or two; "
+            "advise.looks: spend keeps it at 5%)"
+        )
+    first, last = looks.first, looks.last
     return (
-        f"{groups} group{'s' if groups > 1 else ''} got more than {first} seeds, the verdict "
-        "looked at after each: every look is a test at α = 0.05, so a group with no true "
-        "difference ends 'helps' or 'hurts' more often than 5% of the time (simulated for the "
-        "default 2 to 6 seeds: ≈14%, against 5% at a fixed number; a verdict reached late "
-        "deserves another seed or two)"
+        f"a verdict is looked at again after every seed a group gets: α = {looks.alpha:g} is "
+        f"spent over the looks at {first} to {last} seeds (each look a test at "
+        f"α = {100 * looks(first):.1f}% on {first} seeds … {100 * looks(last):.1f}% on {last}, "
+        "a measured Δ's ± at that level), so a group with no true difference ends 'helps' or "
+        f"'hurts' at most {100 * looks.alpha:g}% of the time, however many seeds it gets"
     )
 
 
 def _expected(row: dict, seed_sd: float) -> float:
     """What a group is expected to gain, in the units of the prediction: with a prediction in
     points and its se (the fitted advisor) and a measured Δ, the two weighed by their precision
-    — the measurement's se from its 95% CI on ≥ 2 seeds; on one seed, ``seed_sd`` (points: how
+    — the measurement's se on ≥ 2 seeds; on one seed, ``seed_sd`` (points: how
     far one seed's gain of a group falls from its mean, :func:`seed_sd`); otherwise the
     prediction."""
     pred, pred_se, seeds = row["predicted"], row["predicted_se"], row["seeds"]
@@ -880,8 +905,8 @@ def _expected(row: dict, seed_sd: float) -> float:
         return pred
     if seeds == 1:
         se = seed_sd
-    elif np.isfinite(row["delta_ci"]):
-        se = _spread(row["delta_ci"], seeds) / math.sqrt(seeds)
+    elif np.isfinite(row["delta_se"]):
+        se = 100 * row["delta_se"]
     else:
         return pred
     if se <= 0:

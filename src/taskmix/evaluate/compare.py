@@ -27,7 +27,7 @@ from taskmix.errors import ConfigError
 from taskmix.evaluate.metrics import LABELS, METRICS, format_ci, mean_ci
 from taskmix.experiment.groupings import load_groupings
 from taskmix.experiment.runs import STORE_FILE
-from taskmix.stats import judge
+from taskmix.stats import Looks, judge
 from taskmix.store import RunRecord, RunStore
 
 #: default equivalence margin of a verdict: one point of the main metric
@@ -41,7 +41,8 @@ class Comparison:
     95% CIs, and for MTL rows the paired difference of the main metric from STL.
     ``settings()`` counts models and trainable parameters of each way of training the tasks.
     ``margin``: the difference of the main metric (a fraction: 0.01 = one point) within which MTL
-    and STL count as equivalent.
+    and STL count as equivalent. ``alpha``: the level of the verdicts and of the differences'
+    CIs — 0.05, or :class:`~taskmix.stats.Looks` when seeds are added until a verdict settles.
     """
 
     def __init__(
@@ -50,8 +51,9 @@ class Comparison:
         suite: Suite | None = None,
         groupings: dict[str, Sequence[Sequence[str]]] | None = None,
         margin: float = MARGIN,
+        alpha: float | Looks = 0.05,
     ):
-        self.margin = margin
+        self.margin, self.alpha = margin, alpha
         self._problems: dict[tuple[str, str], str] = {}
         # One model counts once, however many groupings chose it: records are deduplicated by
         # run id, and a group is a set (the same tasks in any order are one setting).
@@ -139,7 +141,7 @@ class Comparison:
                     paired = mine.index.intersection(stl.index)
                     d = (mine[paired] - stl[paired]).to_numpy()
                     if len(d):
-                        v = judge(d, self.margin)
+                        v = judge(d, self.margin, self.alpha)
                         row["delta"], row["delta_ci"] = v.mean, v.half
                         row["verdict"] = "STL not converged" if problem else v.text()
                 row["delta_metric"] = m2
@@ -205,11 +207,17 @@ class Comparison:
             if base.startswith("mtl:") and any(self.setting_of(g) == base for g in part)
         ]
 
-    def by_grouping(self) -> pd.DataFrame:
-        """Per named grouping: the mean MTL − STL difference in the main metric, ± 95% CI over
-        seeds.
+    @property
+    def sequential(self) -> bool:
+        """Whether the verdicts' α is spent over looks (seeds added until a verdict settles)."""
+        return isinstance(self.alpha, Looks)
 
-        ``delta_grouped`` averages over the tasks trained in a group of two or more;
+    def by_grouping(self) -> pd.DataFrame:
+        """Per named grouping: the mean MTL − STL difference in the main metric, ± its CI over
+        seeds (95%, or at the level of the look with :class:`~taskmix.stats.Looks`).
+
+        ``delta_grouped`` averages over the tasks trained in a group of two or more (its
+        standard error: ``delta_grouped_se``);
         ``delta_all`` over every task, counting a task left alone as 0 (it keeps its STL model).
         ``helped`` / ``hurt``: grouped tasks whose mean difference is above / below zero.
         ``seeds_needed``: of an inconclusive verdict on ≥ 2 seeds, the seeds a difference of the
@@ -245,7 +253,7 @@ class Comparison:
                 per_task[t].append(x)
             per_seed.append(float(np.mean(d)) if d else 0.0)
             all_seed.append(float(np.sum(d)) / max(1, len(tasks)))
-        judged = judge(per_seed, self.margin)
+        judged = judge(per_seed, self.margin, self.alpha)
         ma, ha = mean_ci(all_seed)
         means = [np.mean(x) for x in per_task.values()]
         unfair = [t for _, t in pairs if self.stl_problem(t, v)]
@@ -262,6 +270,7 @@ class Comparison:
             "seeds": len(per_seed),
             "delta_grouped": judged.mean,
             "delta_grouped_ci": judged.half,
+            "delta_grouped_se": judged.se,
             "delta_all": ma,
             "delta_all_ci": ha,
             "p_difference": judged.p_difference,
