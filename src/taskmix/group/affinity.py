@@ -219,12 +219,13 @@ def combine(
 
 
 #: The ground truth `taskmix advise` fits its advisor on (``AdviseConfig.weights = "fitted"``):
-#: every ordered pair of 8 real tasks (bench/data/pair_gains.csv, its seeds 1–5: 28 pairs; MiniLM,
+#: every ordered pair of 8 real tasks (bench/data/pair_gains.csv, all 7 seeds: 28 pairs; MiniLM,
 #: 300 training examples a task) with the measured gain of training the two together (points of
 #: the main metric) and each signal standardised on those tasks (on 500-example samples; probe
 #: transfer to 32 target examples scored on dev over 3 seeds; TAG from a 200-step run). Written by
-#: ``python bench/advise_eval.py --skip-transfer --tag-steps 200 --seeds 1,2,3,4,5`` (the table's
-#: later seeds check it); how the advisor ranks tasks it never saw: bench/RESULTS.md.
+#: ``python bench/advise_eval.py --skip-transfer --tag-steps 200`` (fitted on seeds 1–5, it was
+#: checked on seeds 6–7 before they joined it); how the advisor ranks tasks it never saw:
+#: bench/RESULTS.md.
 ADVISOR_TABLE = "advisor_pairs.csv"
 
 
