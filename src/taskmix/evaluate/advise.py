@@ -879,9 +879,8 @@ def _looks_note(groups: int, looks: Looks | float) -> str:
             f"{groups} group{'s' if groups > 1 else ''} got more seeds, the verdict looked at "
             f"after each: every look is a test at α = {looks:g}, so a group with no true "
             f"difference ends 'helps' or 'hurts' more often than {100 * looks:g}% of the time "
-            "(simulated "
-            "for 2 to 6 seeds: ≈14%; a verdict reached late deserves another seed or two; "
-            "advise.looks: spend keeps it at 5%)"
+            "(simulated for 2 to 6 seeds: ≈14%; a verdict reached late deserves another seed "
+            "or two; advise.looks: spend keeps it at 5%)"
         )
     first, last = looks.first, looks.last
     return (
