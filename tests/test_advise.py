@@ -364,6 +364,22 @@ def test_advise_command_end_to_end(monkeypatch, capsys, keyword_suite, tiny_mode
     assert code == 2 and "neither a number of runs nor a time" in err
 
 
+def test_the_looks_flag_reaches_the_advisor(monkeypatch, capsys, keyword_suite, tmp_path):
+    seen = []
+
+    def advise(self, suite, signals=None):  # what the command configured, nothing trained
+        seen.append(self.config.looks)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(Advisor, "advise", advise)
+    for flag, looks in [([], "spend"), (["--looks", "each"], "each")]:
+        code, _, err = run_cli(monkeypatch, capsys, "advise", keyword_suite, "-o", tmp_path, *flag)
+        assert code == 0, err
+        assert seen.pop() == looks
+    code, _, err = run_cli(monkeypatch, capsys, "advise", keyword_suite, "--looks", "never")
+    assert code == 2 and "never" in err and not seen
+
+
 def test_the_tag_run_is_capped_but_never_lengthened_nor_scored(
     keyword_suite, tiny_model_dir, tmp_path, monkeypatch
 ):
