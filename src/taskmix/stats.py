@@ -270,13 +270,7 @@ class Verdict:
     p_equivalence: float  # TOST of |difference| < margin
     needed: int | None  # seeds that would settle it (inconclusive only); None: > MAX_SEEDS
     alpha: float = 0.05  # the level it was judged at
-
-    @property
-    def se(self) -> float:
-        """The standard error of the mean difference (NaN with one seed)."""
-        if self.seeds < 2:
-            return math.nan
-        return self.half / t_multiplier(self.seeds - 1, 1 - self.alpha)
+    se: float = math.nan  # standard error of the mean difference (NaN with one seed)
 
     def text(self) -> str:
         """'helps', or 'inconclusive, ≈12 seeds' — how tables show it."""
@@ -324,4 +318,4 @@ def judge(
     else:
         word = "inconclusive"
     needed = seeds_needed(mean, sd, margin, alpha) if word == "inconclusive" else None
-    return Verdict(word, mean, half, n, p_diff, p_eq, needed, level)
+    return Verdict(word, mean, half, n, p_diff, p_eq, needed, level, se)
